@@ -1,0 +1,217 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_reflow_global_optspecs
+    string join \n c/config= data-dir= database-url= json h/help V/version
+end
+
+function __fish_reflow_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_reflow_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_reflow_using_subcommand
+    set -l cmd (__fish_reflow_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c reflow -n "__fish_reflow_needs_command" -s c -l config -d 'Config file (YAML). Also REFLOW_CONFIG. Without one, defaults and REFLOW_* variables apply' -r -F
+complete -c reflow -n "__fish_reflow_needs_command" -l data-dir -d 'Data directory for the SQLite database and generated secrets (default ./reflow-data)' -r -F
+complete -c reflow -n "__fish_reflow_needs_command" -l database-url -d 'Database URL: sqlite://PATH or postgres://USER@HOST/DB (overrides the config)' -r
+complete -c reflow -n "__fish_reflow_needs_command" -l json -d 'Print machine-readable JSON instead of tables'
+complete -c reflow -n "__fish_reflow_needs_command" -s h -l help -d 'Print help'
+complete -c reflow -n "__fish_reflow_needs_command" -s V -l version -d 'Print version'
+complete -c reflow -n "__fish_reflow_needs_command" -f -a "serve" -d 'Run the gateway: MCP endpoint, admin API and health checks on one port'
+complete -c reflow -n "__fish_reflow_needs_command" -f -a "user" -d 'Manage user accounts'
+complete -c reflow -n "__fish_reflow_needs_command" -f -a "token" -d 'Manage API tokens for MCP clients'
+complete -c reflow -n "__fish_reflow_needs_command" -f -a "db" -d 'Database migrations'
+complete -c reflow -n "__fish_reflow_needs_command" -f -a "config" -d 'Inspect the configuration'
+complete -c reflow -n "__fish_reflow_needs_command" -f -a "completions" -d 'Print a shell completion script'
+complete -c reflow -n "__fish_reflow_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c reflow -n "__fish_reflow_using_subcommand serve" -l host -d 'Address to bind (default 127.0.0.1; use 0.0.0.0 to accept remote clients)' -r
+complete -c reflow -n "__fish_reflow_using_subcommand serve" -s p -l port -d 'Port to bind (default 8080; 0 picks a free one)' -r
+complete -c reflow -n "__fish_reflow_using_subcommand serve" -s c -l config -d 'Config file (YAML). Also REFLOW_CONFIG. Without one, defaults and REFLOW_* variables apply' -r -F
+complete -c reflow -n "__fish_reflow_using_subcommand serve" -l data-dir -d 'Data directory for the SQLite database and generated secrets (default ./reflow-data)' -r -F
+complete -c reflow -n "__fish_reflow_using_subcommand serve" -l database-url -d 'Database URL: sqlite://PATH or postgres://USER@HOST/DB (overrides the config)' -r
+complete -c reflow -n "__fish_reflow_using_subcommand serve" -l json -d 'Print machine-readable JSON instead of tables'
+complete -c reflow -n "__fish_reflow_using_subcommand serve" -s h -l help -d 'Print help'
+complete -c reflow -n "__fish_reflow_using_subcommand serve" -s V -l version -d 'Print version'
+complete -c reflow -n "__fish_reflow_using_subcommand user; and not __fish_seen_subcommand_from add list show set-role set-groups passwd remove help" -s c -l config -d 'Config file (YAML). Also REFLOW_CONFIG. Without one, defaults and REFLOW_* variables apply' -r -F
+complete -c reflow -n "__fish_reflow_using_subcommand user; and not __fish_seen_subcommand_from add list show set-role set-groups passwd remove help" -l data-dir -d 'Data directory for the SQLite database and generated secrets (default ./reflow-data)' -r -F
+complete -c reflow -n "__fish_reflow_using_subcommand user; and not __fish_seen_subcommand_from add list show set-role set-groups passwd remove help" -l database-url -d 'Database URL: sqlite://PATH or postgres://USER@HOST/DB (overrides the config)' -r
+complete -c reflow -n "__fish_reflow_using_subcommand user; and not __fish_seen_subcommand_from add list show set-role set-groups passwd remove help" -l json -d 'Print machine-readable JSON instead of tables'
+complete -c reflow -n "__fish_reflow_using_subcommand user; and not __fish_seen_subcommand_from add list show set-role set-groups passwd remove help" -s h -l help -d 'Print help'
+complete -c reflow -n "__fish_reflow_using_subcommand user; and not __fish_seen_subcommand_from add list show set-role set-groups passwd remove help" -s V -l version -d 'Print version'
+complete -c reflow -n "__fish_reflow_using_subcommand user; and not __fish_seen_subcommand_from add list show set-role set-groups passwd remove help" -f -a "add" -d 'Create an account. The password is prompted for, or read from stdin with --password-stdin'
+complete -c reflow -n "__fish_reflow_using_subcommand user; and not __fish_seen_subcommand_from add list show set-role set-groups passwd remove help" -f -a "list" -d 'List accounts'
+complete -c reflow -n "__fish_reflow_using_subcommand user; and not __fish_seen_subcommand_from add list show set-role set-groups passwd remove help" -f -a "show" -d 'Show one account (by email or id) and its API tokens'
+complete -c reflow -n "__fish_reflow_using_subcommand user; and not __fish_seen_subcommand_from add list show set-role set-groups passwd remove help" -f -a "set-role" -d 'Change an account\'s role'
+complete -c reflow -n "__fish_reflow_using_subcommand user; and not __fish_seen_subcommand_from add list show set-role set-groups passwd remove help" -f -a "set-groups" -d 'Replace an account\'s groups (none given: no groups)'
+complete -c reflow -n "__fish_reflow_using_subcommand user; and not __fish_seen_subcommand_from add list show set-role set-groups passwd remove help" -f -a "passwd" -d 'Set a new password (prompted, or --password-stdin)'
+complete -c reflow -n "__fish_reflow_using_subcommand user; and not __fish_seen_subcommand_from add list show set-role set-groups passwd remove help" -f -a "remove" -d 'Delete an account and its API tokens'
+complete -c reflow -n "__fish_reflow_using_subcommand user; and not __fish_seen_subcommand_from add list show set-role set-groups passwd remove help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c reflow -n "__fish_reflow_using_subcommand user; and __fish_seen_subcommand_from add" -l role -d 'Role: admin, user, or any role your policies name' -r
+complete -c reflow -n "__fish_reflow_using_subcommand user; and __fish_seen_subcommand_from add" -l group -d 'Group membership; repeat or separate with commas' -r
+complete -c reflow -n "__fish_reflow_using_subcommand user; and __fish_seen_subcommand_from add" -s c -l config -d 'Config file (YAML). Also REFLOW_CONFIG. Without one, defaults and REFLOW_* variables apply' -r -F
+complete -c reflow -n "__fish_reflow_using_subcommand user; and __fish_seen_subcommand_from add" -l data-dir -d 'Data directory for the SQLite database and generated secrets (default ./reflow-data)' -r -F
+complete -c reflow -n "__fish_reflow_using_subcommand user; and __fish_seen_subcommand_from add" -l database-url -d 'Database URL: sqlite://PATH or postgres://USER@HOST/DB (overrides the config)' -r
+complete -c reflow -n "__fish_reflow_using_subcommand user; and __fish_seen_subcommand_from add" -l password-stdin -d 'Read the password from the first line of stdin (for scripts)'
+complete -c reflow -n "__fish_reflow_using_subcommand user; and __fish_seen_subcommand_from add" -l json -d 'Print machine-readable JSON instead of tables'
+complete -c reflow -n "__fish_reflow_using_subcommand user; and __fish_seen_subcommand_from add" -s h -l help -d 'Print help'
+complete -c reflow -n "__fish_reflow_using_subcommand user; and __fish_seen_subcommand_from add" -s V -l version -d 'Print version'
+complete -c reflow -n "__fish_reflow_using_subcommand user; and __fish_seen_subcommand_from list" -s c -l config -d 'Config file (YAML). Also REFLOW_CONFIG. Without one, defaults and REFLOW_* variables apply' -r -F
+complete -c reflow -n "__fish_reflow_using_subcommand user; and __fish_seen_subcommand_from list" -l data-dir -d 'Data directory for the SQLite database and generated secrets (default ./reflow-data)' -r -F
+complete -c reflow -n "__fish_reflow_using_subcommand user; and __fish_seen_subcommand_from list" -l database-url -d 'Database URL: sqlite://PATH or postgres://USER@HOST/DB (overrides the config)' -r
+complete -c reflow -n "__fish_reflow_using_subcommand user; and __fish_seen_subcommand_from list" -l json -d 'Print machine-readable JSON instead of tables'
+complete -c reflow -n "__fish_reflow_using_subcommand user; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
+complete -c reflow -n "__fish_reflow_using_subcommand user; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
+complete -c reflow -n "__fish_reflow_using_subcommand user; and __fish_seen_subcommand_from show" -s c -l config -d 'Config file (YAML). Also REFLOW_CONFIG. Without one, defaults and REFLOW_* variables apply' -r -F
+complete -c reflow -n "__fish_reflow_using_subcommand user; and __fish_seen_subcommand_from show" -l data-dir -d 'Data directory for the SQLite database and generated secrets (default ./reflow-data)' -r -F
+complete -c reflow -n "__fish_reflow_using_subcommand user; and __fish_seen_subcommand_from show" -l database-url -d 'Database URL: sqlite://PATH or postgres://USER@HOST/DB (overrides the config)' -r
+complete -c reflow -n "__fish_reflow_using_subcommand user; and __fish_seen_subcommand_from show" -l json -d 'Print machine-readable JSON instead of tables'
+complete -c reflow -n "__fish_reflow_using_subcommand user; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help'
+complete -c reflow -n "__fish_reflow_using_subcommand user; and __fish_seen_subcommand_from show" -s V -l version -d 'Print version'
+complete -c reflow -n "__fish_reflow_using_subcommand user; and __fish_seen_subcommand_from set-role" -s c -l config -d 'Config file (YAML). Also REFLOW_CONFIG. Without one, defaults and REFLOW_* variables apply' -r -F
+complete -c reflow -n "__fish_reflow_using_subcommand user; and __fish_seen_subcommand_from set-role" -l data-dir -d 'Data directory for the SQLite database and generated secrets (default ./reflow-data)' -r -F
+complete -c reflow -n "__fish_reflow_using_subcommand user; and __fish_seen_subcommand_from set-role" -l database-url -d 'Database URL: sqlite://PATH or postgres://USER@HOST/DB (overrides the config)' -r
+complete -c reflow -n "__fish_reflow_using_subcommand user; and __fish_seen_subcommand_from set-role" -l json -d 'Print machine-readable JSON instead of tables'
+complete -c reflow -n "__fish_reflow_using_subcommand user; and __fish_seen_subcommand_from set-role" -s h -l help -d 'Print help'
+complete -c reflow -n "__fish_reflow_using_subcommand user; and __fish_seen_subcommand_from set-role" -s V -l version -d 'Print version'
+complete -c reflow -n "__fish_reflow_using_subcommand user; and __fish_seen_subcommand_from set-groups" -s c -l config -d 'Config file (YAML). Also REFLOW_CONFIG. Without one, defaults and REFLOW_* variables apply' -r -F
+complete -c reflow -n "__fish_reflow_using_subcommand user; and __fish_seen_subcommand_from set-groups" -l data-dir -d 'Data directory for the SQLite database and generated secrets (default ./reflow-data)' -r -F
+complete -c reflow -n "__fish_reflow_using_subcommand user; and __fish_seen_subcommand_from set-groups" -l database-url -d 'Database URL: sqlite://PATH or postgres://USER@HOST/DB (overrides the config)' -r
+complete -c reflow -n "__fish_reflow_using_subcommand user; and __fish_seen_subcommand_from set-groups" -l json -d 'Print machine-readable JSON instead of tables'
+complete -c reflow -n "__fish_reflow_using_subcommand user; and __fish_seen_subcommand_from set-groups" -s h -l help -d 'Print help'
+complete -c reflow -n "__fish_reflow_using_subcommand user; and __fish_seen_subcommand_from set-groups" -s V -l version -d 'Print version'
+complete -c reflow -n "__fish_reflow_using_subcommand user; and __fish_seen_subcommand_from passwd" -s c -l config -d 'Config file (YAML). Also REFLOW_CONFIG. Without one, defaults and REFLOW_* variables apply' -r -F
+complete -c reflow -n "__fish_reflow_using_subcommand user; and __fish_seen_subcommand_from passwd" -l data-dir -d 'Data directory for the SQLite database and generated secrets (default ./reflow-data)' -r -F
+complete -c reflow -n "__fish_reflow_using_subcommand user; and __fish_seen_subcommand_from passwd" -l database-url -d 'Database URL: sqlite://PATH or postgres://USER@HOST/DB (overrides the config)' -r
+complete -c reflow -n "__fish_reflow_using_subcommand user; and __fish_seen_subcommand_from passwd" -l password-stdin
+complete -c reflow -n "__fish_reflow_using_subcommand user; and __fish_seen_subcommand_from passwd" -l json -d 'Print machine-readable JSON instead of tables'
+complete -c reflow -n "__fish_reflow_using_subcommand user; and __fish_seen_subcommand_from passwd" -s h -l help -d 'Print help'
+complete -c reflow -n "__fish_reflow_using_subcommand user; and __fish_seen_subcommand_from passwd" -s V -l version -d 'Print version'
+complete -c reflow -n "__fish_reflow_using_subcommand user; and __fish_seen_subcommand_from remove" -s c -l config -d 'Config file (YAML). Also REFLOW_CONFIG. Without one, defaults and REFLOW_* variables apply' -r -F
+complete -c reflow -n "__fish_reflow_using_subcommand user; and __fish_seen_subcommand_from remove" -l data-dir -d 'Data directory for the SQLite database and generated secrets (default ./reflow-data)' -r -F
+complete -c reflow -n "__fish_reflow_using_subcommand user; and __fish_seen_subcommand_from remove" -l database-url -d 'Database URL: sqlite://PATH or postgres://USER@HOST/DB (overrides the config)' -r
+complete -c reflow -n "__fish_reflow_using_subcommand user; and __fish_seen_subcommand_from remove" -l json -d 'Print machine-readable JSON instead of tables'
+complete -c reflow -n "__fish_reflow_using_subcommand user; and __fish_seen_subcommand_from remove" -s h -l help -d 'Print help'
+complete -c reflow -n "__fish_reflow_using_subcommand user; and __fish_seen_subcommand_from remove" -s V -l version -d 'Print version'
+complete -c reflow -n "__fish_reflow_using_subcommand user; and __fish_seen_subcommand_from help" -f -a "add" -d 'Create an account. The password is prompted for, or read from stdin with --password-stdin'
+complete -c reflow -n "__fish_reflow_using_subcommand user; and __fish_seen_subcommand_from help" -f -a "list" -d 'List accounts'
+complete -c reflow -n "__fish_reflow_using_subcommand user; and __fish_seen_subcommand_from help" -f -a "show" -d 'Show one account (by email or id) and its API tokens'
+complete -c reflow -n "__fish_reflow_using_subcommand user; and __fish_seen_subcommand_from help" -f -a "set-role" -d 'Change an account\'s role'
+complete -c reflow -n "__fish_reflow_using_subcommand user; and __fish_seen_subcommand_from help" -f -a "set-groups" -d 'Replace an account\'s groups (none given: no groups)'
+complete -c reflow -n "__fish_reflow_using_subcommand user; and __fish_seen_subcommand_from help" -f -a "passwd" -d 'Set a new password (prompted, or --password-stdin)'
+complete -c reflow -n "__fish_reflow_using_subcommand user; and __fish_seen_subcommand_from help" -f -a "remove" -d 'Delete an account and its API tokens'
+complete -c reflow -n "__fish_reflow_using_subcommand user; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c reflow -n "__fish_reflow_using_subcommand token; and not __fish_seen_subcommand_from create list revoke help" -s c -l config -d 'Config file (YAML). Also REFLOW_CONFIG. Without one, defaults and REFLOW_* variables apply' -r -F
+complete -c reflow -n "__fish_reflow_using_subcommand token; and not __fish_seen_subcommand_from create list revoke help" -l data-dir -d 'Data directory for the SQLite database and generated secrets (default ./reflow-data)' -r -F
+complete -c reflow -n "__fish_reflow_using_subcommand token; and not __fish_seen_subcommand_from create list revoke help" -l database-url -d 'Database URL: sqlite://PATH or postgres://USER@HOST/DB (overrides the config)' -r
+complete -c reflow -n "__fish_reflow_using_subcommand token; and not __fish_seen_subcommand_from create list revoke help" -l json -d 'Print machine-readable JSON instead of tables'
+complete -c reflow -n "__fish_reflow_using_subcommand token; and not __fish_seen_subcommand_from create list revoke help" -s h -l help -d 'Print help'
+complete -c reflow -n "__fish_reflow_using_subcommand token; and not __fish_seen_subcommand_from create list revoke help" -s V -l version -d 'Print version'
+complete -c reflow -n "__fish_reflow_using_subcommand token; and not __fish_seen_subcommand_from create list revoke help" -f -a "create" -d 'Create a token for a user; it is printed once, with a client config snippet'
+complete -c reflow -n "__fish_reflow_using_subcommand token; and not __fish_seen_subcommand_from create list revoke help" -f -a "list" -d 'List tokens (all users\', or one user\'s with --user)'
+complete -c reflow -n "__fish_reflow_using_subcommand token; and not __fish_seen_subcommand_from create list revoke help" -f -a "revoke" -d 'Revoke a token by id; effective immediately on every server'
+complete -c reflow -n "__fish_reflow_using_subcommand token; and not __fish_seen_subcommand_from create list revoke help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c reflow -n "__fish_reflow_using_subcommand token; and __fish_seen_subcommand_from create" -l user -d 'The owner, by email or id' -r
+complete -c reflow -n "__fish_reflow_using_subcommand token; and __fish_seen_subcommand_from create" -l name -d 'A label, e.g. the client it is for' -r
+complete -c reflow -n "__fish_reflow_using_subcommand token; and __fish_seen_subcommand_from create" -l expires-in -d 'Lifetime such as 30d or 12h (default: until revoked)' -r
+complete -c reflow -n "__fish_reflow_using_subcommand token; and __fish_seen_subcommand_from create" -s c -l config -d 'Config file (YAML). Also REFLOW_CONFIG. Without one, defaults and REFLOW_* variables apply' -r -F
+complete -c reflow -n "__fish_reflow_using_subcommand token; and __fish_seen_subcommand_from create" -l data-dir -d 'Data directory for the SQLite database and generated secrets (default ./reflow-data)' -r -F
+complete -c reflow -n "__fish_reflow_using_subcommand token; and __fish_seen_subcommand_from create" -l database-url -d 'Database URL: sqlite://PATH or postgres://USER@HOST/DB (overrides the config)' -r
+complete -c reflow -n "__fish_reflow_using_subcommand token; and __fish_seen_subcommand_from create" -l json -d 'Print machine-readable JSON instead of tables'
+complete -c reflow -n "__fish_reflow_using_subcommand token; and __fish_seen_subcommand_from create" -s h -l help -d 'Print help'
+complete -c reflow -n "__fish_reflow_using_subcommand token; and __fish_seen_subcommand_from create" -s V -l version -d 'Print version'
+complete -c reflow -n "__fish_reflow_using_subcommand token; and __fish_seen_subcommand_from list" -l user -r
+complete -c reflow -n "__fish_reflow_using_subcommand token; and __fish_seen_subcommand_from list" -s c -l config -d 'Config file (YAML). Also REFLOW_CONFIG. Without one, defaults and REFLOW_* variables apply' -r -F
+complete -c reflow -n "__fish_reflow_using_subcommand token; and __fish_seen_subcommand_from list" -l data-dir -d 'Data directory for the SQLite database and generated secrets (default ./reflow-data)' -r -F
+complete -c reflow -n "__fish_reflow_using_subcommand token; and __fish_seen_subcommand_from list" -l database-url -d 'Database URL: sqlite://PATH or postgres://USER@HOST/DB (overrides the config)' -r
+complete -c reflow -n "__fish_reflow_using_subcommand token; and __fish_seen_subcommand_from list" -l json -d 'Print machine-readable JSON instead of tables'
+complete -c reflow -n "__fish_reflow_using_subcommand token; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
+complete -c reflow -n "__fish_reflow_using_subcommand token; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
+complete -c reflow -n "__fish_reflow_using_subcommand token; and __fish_seen_subcommand_from revoke" -s c -l config -d 'Config file (YAML). Also REFLOW_CONFIG. Without one, defaults and REFLOW_* variables apply' -r -F
+complete -c reflow -n "__fish_reflow_using_subcommand token; and __fish_seen_subcommand_from revoke" -l data-dir -d 'Data directory for the SQLite database and generated secrets (default ./reflow-data)' -r -F
+complete -c reflow -n "__fish_reflow_using_subcommand token; and __fish_seen_subcommand_from revoke" -l database-url -d 'Database URL: sqlite://PATH or postgres://USER@HOST/DB (overrides the config)' -r
+complete -c reflow -n "__fish_reflow_using_subcommand token; and __fish_seen_subcommand_from revoke" -l json -d 'Print machine-readable JSON instead of tables'
+complete -c reflow -n "__fish_reflow_using_subcommand token; and __fish_seen_subcommand_from revoke" -s h -l help -d 'Print help'
+complete -c reflow -n "__fish_reflow_using_subcommand token; and __fish_seen_subcommand_from revoke" -s V -l version -d 'Print version'
+complete -c reflow -n "__fish_reflow_using_subcommand token; and __fish_seen_subcommand_from help" -f -a "create" -d 'Create a token for a user; it is printed once, with a client config snippet'
+complete -c reflow -n "__fish_reflow_using_subcommand token; and __fish_seen_subcommand_from help" -f -a "list" -d 'List tokens (all users\', or one user\'s with --user)'
+complete -c reflow -n "__fish_reflow_using_subcommand token; and __fish_seen_subcommand_from help" -f -a "revoke" -d 'Revoke a token by id; effective immediately on every server'
+complete -c reflow -n "__fish_reflow_using_subcommand token; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c reflow -n "__fish_reflow_using_subcommand db; and not __fish_seen_subcommand_from migrate status help" -s c -l config -d 'Config file (YAML). Also REFLOW_CONFIG. Without one, defaults and REFLOW_* variables apply' -r -F
+complete -c reflow -n "__fish_reflow_using_subcommand db; and not __fish_seen_subcommand_from migrate status help" -l data-dir -d 'Data directory for the SQLite database and generated secrets (default ./reflow-data)' -r -F
+complete -c reflow -n "__fish_reflow_using_subcommand db; and not __fish_seen_subcommand_from migrate status help" -l database-url -d 'Database URL: sqlite://PATH or postgres://USER@HOST/DB (overrides the config)' -r
+complete -c reflow -n "__fish_reflow_using_subcommand db; and not __fish_seen_subcommand_from migrate status help" -l json -d 'Print machine-readable JSON instead of tables'
+complete -c reflow -n "__fish_reflow_using_subcommand db; and not __fish_seen_subcommand_from migrate status help" -s h -l help -d 'Print help'
+complete -c reflow -n "__fish_reflow_using_subcommand db; and not __fish_seen_subcommand_from migrate status help" -s V -l version -d 'Print version'
+complete -c reflow -n "__fish_reflow_using_subcommand db; and not __fish_seen_subcommand_from migrate status help" -f -a "migrate" -d 'Apply pending migrations (serve and every admin command also do this)'
+complete -c reflow -n "__fish_reflow_using_subcommand db; and not __fish_seen_subcommand_from migrate status help" -f -a "status" -d 'Show each migration and when it was applied'
+complete -c reflow -n "__fish_reflow_using_subcommand db; and not __fish_seen_subcommand_from migrate status help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c reflow -n "__fish_reflow_using_subcommand db; and __fish_seen_subcommand_from migrate" -s c -l config -d 'Config file (YAML). Also REFLOW_CONFIG. Without one, defaults and REFLOW_* variables apply' -r -F
+complete -c reflow -n "__fish_reflow_using_subcommand db; and __fish_seen_subcommand_from migrate" -l data-dir -d 'Data directory for the SQLite database and generated secrets (default ./reflow-data)' -r -F
+complete -c reflow -n "__fish_reflow_using_subcommand db; and __fish_seen_subcommand_from migrate" -l database-url -d 'Database URL: sqlite://PATH or postgres://USER@HOST/DB (overrides the config)' -r
+complete -c reflow -n "__fish_reflow_using_subcommand db; and __fish_seen_subcommand_from migrate" -l json -d 'Print machine-readable JSON instead of tables'
+complete -c reflow -n "__fish_reflow_using_subcommand db; and __fish_seen_subcommand_from migrate" -s h -l help -d 'Print help'
+complete -c reflow -n "__fish_reflow_using_subcommand db; and __fish_seen_subcommand_from migrate" -s V -l version -d 'Print version'
+complete -c reflow -n "__fish_reflow_using_subcommand db; and __fish_seen_subcommand_from status" -s c -l config -d 'Config file (YAML). Also REFLOW_CONFIG. Without one, defaults and REFLOW_* variables apply' -r -F
+complete -c reflow -n "__fish_reflow_using_subcommand db; and __fish_seen_subcommand_from status" -l data-dir -d 'Data directory for the SQLite database and generated secrets (default ./reflow-data)' -r -F
+complete -c reflow -n "__fish_reflow_using_subcommand db; and __fish_seen_subcommand_from status" -l database-url -d 'Database URL: sqlite://PATH or postgres://USER@HOST/DB (overrides the config)' -r
+complete -c reflow -n "__fish_reflow_using_subcommand db; and __fish_seen_subcommand_from status" -l json -d 'Print machine-readable JSON instead of tables'
+complete -c reflow -n "__fish_reflow_using_subcommand db; and __fish_seen_subcommand_from status" -s h -l help -d 'Print help'
+complete -c reflow -n "__fish_reflow_using_subcommand db; and __fish_seen_subcommand_from status" -s V -l version -d 'Print version'
+complete -c reflow -n "__fish_reflow_using_subcommand db; and __fish_seen_subcommand_from help" -f -a "migrate" -d 'Apply pending migrations (serve and every admin command also do this)'
+complete -c reflow -n "__fish_reflow_using_subcommand db; and __fish_seen_subcommand_from help" -f -a "status" -d 'Show each migration and when it was applied'
+complete -c reflow -n "__fish_reflow_using_subcommand db; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c reflow -n "__fish_reflow_using_subcommand config; and not __fish_seen_subcommand_from check help" -s c -l config -d 'Config file (YAML). Also REFLOW_CONFIG. Without one, defaults and REFLOW_* variables apply' -r -F
+complete -c reflow -n "__fish_reflow_using_subcommand config; and not __fish_seen_subcommand_from check help" -l data-dir -d 'Data directory for the SQLite database and generated secrets (default ./reflow-data)' -r -F
+complete -c reflow -n "__fish_reflow_using_subcommand config; and not __fish_seen_subcommand_from check help" -l database-url -d 'Database URL: sqlite://PATH or postgres://USER@HOST/DB (overrides the config)' -r
+complete -c reflow -n "__fish_reflow_using_subcommand config; and not __fish_seen_subcommand_from check help" -l json -d 'Print machine-readable JSON instead of tables'
+complete -c reflow -n "__fish_reflow_using_subcommand config; and not __fish_seen_subcommand_from check help" -s h -l help -d 'Print help'
+complete -c reflow -n "__fish_reflow_using_subcommand config; and not __fish_seen_subcommand_from check help" -s V -l version -d 'Print version'
+complete -c reflow -n "__fish_reflow_using_subcommand config; and not __fish_seen_subcommand_from check help" -f -a "check" -d 'Validate the configuration and print the effective values (secrets redacted)'
+complete -c reflow -n "__fish_reflow_using_subcommand config; and not __fish_seen_subcommand_from check help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c reflow -n "__fish_reflow_using_subcommand config; and __fish_seen_subcommand_from check" -s c -l config -d 'Config file (YAML). Also REFLOW_CONFIG. Without one, defaults and REFLOW_* variables apply' -r -F
+complete -c reflow -n "__fish_reflow_using_subcommand config; and __fish_seen_subcommand_from check" -l data-dir -d 'Data directory for the SQLite database and generated secrets (default ./reflow-data)' -r -F
+complete -c reflow -n "__fish_reflow_using_subcommand config; and __fish_seen_subcommand_from check" -l database-url -d 'Database URL: sqlite://PATH or postgres://USER@HOST/DB (overrides the config)' -r
+complete -c reflow -n "__fish_reflow_using_subcommand config; and __fish_seen_subcommand_from check" -l json -d 'Print machine-readable JSON instead of tables'
+complete -c reflow -n "__fish_reflow_using_subcommand config; and __fish_seen_subcommand_from check" -s h -l help -d 'Print help'
+complete -c reflow -n "__fish_reflow_using_subcommand config; and __fish_seen_subcommand_from check" -s V -l version -d 'Print version'
+complete -c reflow -n "__fish_reflow_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "check" -d 'Validate the configuration and print the effective values (secrets redacted)'
+complete -c reflow -n "__fish_reflow_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c reflow -n "__fish_reflow_using_subcommand completions" -s c -l config -d 'Config file (YAML). Also REFLOW_CONFIG. Without one, defaults and REFLOW_* variables apply' -r -F
+complete -c reflow -n "__fish_reflow_using_subcommand completions" -l data-dir -d 'Data directory for the SQLite database and generated secrets (default ./reflow-data)' -r -F
+complete -c reflow -n "__fish_reflow_using_subcommand completions" -l database-url -d 'Database URL: sqlite://PATH or postgres://USER@HOST/DB (overrides the config)' -r
+complete -c reflow -n "__fish_reflow_using_subcommand completions" -l json -d 'Print machine-readable JSON instead of tables'
+complete -c reflow -n "__fish_reflow_using_subcommand completions" -s h -l help -d 'Print help'
+complete -c reflow -n "__fish_reflow_using_subcommand completions" -s V -l version -d 'Print version'
+complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user token db config completions help" -f -a "serve" -d 'Run the gateway: MCP endpoint, admin API and health checks on one port'
+complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user token db config completions help" -f -a "user" -d 'Manage user accounts'
+complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user token db config completions help" -f -a "token" -d 'Manage API tokens for MCP clients'
+complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user token db config completions help" -f -a "db" -d 'Database migrations'
+complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user token db config completions help" -f -a "config" -d 'Inspect the configuration'
+complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user token db config completions help" -f -a "completions" -d 'Print a shell completion script'
+complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user token db config completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c reflow -n "__fish_reflow_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "add" -d 'Create an account. The password is prompted for, or read from stdin with --password-stdin'
+complete -c reflow -n "__fish_reflow_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "list" -d 'List accounts'
+complete -c reflow -n "__fish_reflow_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "show" -d 'Show one account (by email or id) and its API tokens'
+complete -c reflow -n "__fish_reflow_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "set-role" -d 'Change an account\'s role'
+complete -c reflow -n "__fish_reflow_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "set-groups" -d 'Replace an account\'s groups (none given: no groups)'
+complete -c reflow -n "__fish_reflow_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "passwd" -d 'Set a new password (prompted, or --password-stdin)'
+complete -c reflow -n "__fish_reflow_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "remove" -d 'Delete an account and its API tokens'
+complete -c reflow -n "__fish_reflow_using_subcommand help; and __fish_seen_subcommand_from token" -f -a "create" -d 'Create a token for a user; it is printed once, with a client config snippet'
+complete -c reflow -n "__fish_reflow_using_subcommand help; and __fish_seen_subcommand_from token" -f -a "list" -d 'List tokens (all users\', or one user\'s with --user)'
+complete -c reflow -n "__fish_reflow_using_subcommand help; and __fish_seen_subcommand_from token" -f -a "revoke" -d 'Revoke a token by id; effective immediately on every server'
+complete -c reflow -n "__fish_reflow_using_subcommand help; and __fish_seen_subcommand_from db" -f -a "migrate" -d 'Apply pending migrations (serve and every admin command also do this)'
+complete -c reflow -n "__fish_reflow_using_subcommand help; and __fish_seen_subcommand_from db" -f -a "status" -d 'Show each migration and when it was applied'
+complete -c reflow -n "__fish_reflow_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "check" -d 'Validate the configuration and print the effective values (secrets redacted)'

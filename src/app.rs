@@ -1,0 +1,208 @@
+//! Builds the store, the authenticator and the services once, runs the HTTP server and the
+//! background loops, and owns shutdown.
+
+use std::future::Future;
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use base64::Engine;
+use tokio::net::TcpListener;
+
+use crate::auth::{Authenticator, JwtKeys, LoginLimiter};
+use crate::config::Settings;
+use crate::crypto::{SecretBox, random_bytes};
+use crate::http::{self, AppState};
+use crate::service::{TokenService, UserService};
+use crate::store::{Backend, Store};
+
+/// How often each server checks the revision counter for writes by the CLI or other replicas.
+const REVISION_POLL: Duration = Duration::from_millis(500);
+
+/// Key material, from the config or generated into the data directory on first use.
+pub struct Secrets {
+    pub jwt: Vec<u8>,
+    pub encryption_key: [u8; 32],
+    /// Files created by this call, so the caller can say so once.
+    pub generated: Vec<PathBuf>,
+}
+
+impl Secrets {
+    pub fn load_or_generate(settings: &Settings) -> anyhow::Result<Self> {
+        let mut generated = Vec::new();
+        let jwt = match &settings.auth.jwt_secret {
+            Some(s) => s.expose().as_bytes().to_vec(),
+            None => {
+                let path = settings.data_dir.join("jwt_secret");
+                let (text, created) = read_or_create(&path, || hex::encode(random_bytes::<32>()))?;
+                if created {
+                    generated.push(path.clone());
+                }
+                if text.len() < 32 {
+                    bail!(
+                        "{} holds a JWT secret of {} bytes; it must be at least 32",
+                        path.display(),
+                        text.len()
+                    );
+                }
+                text.into_bytes()
+            }
+        };
+        let encryption_key = match settings.decoded_encryption_key()? {
+            Some(key) => key,
+            None => {
+                let path = settings.data_dir.join("encryption.key");
+                let b64 = base64::engine::general_purpose::STANDARD;
+                let (text, created) = read_or_create(&path, || b64.encode(random_bytes::<32>()))?;
+                if created {
+                    generated.push(path.clone());
+                }
+                let bytes = b64
+                    .decode(text.trim())
+                    .with_context(|| format!("{} is not base64", path.display()))?;
+                bytes.try_into().map_err(|b: Vec<u8>| {
+                    anyhow::anyhow!(
+                        "{} holds a key of {} bytes; it must be 32",
+                        path.display(),
+                        b.len()
+                    )
+                })?
+            }
+        };
+        Ok(Self {
+            jwt,
+            encryption_key,
+            generated,
+        })
+    }
+}
+
+/// Reads `path`, or creates it (mode 0600, and its directory 0700) with `make()`.
+fn read_or_create(path: &Path, make: impl FnOnce() -> String) -> anyhow::Result<(String, bool)> {
+    if let Some(dir) = path.parent() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .with_context(|| format!("cannot create data directory {}", dir.display()))?;
+    }
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(mut f) => {
+            let value = make();
+            f.write_all(value.as_bytes())
+                .and_then(|()| f.sync_all())
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            Ok((value, true))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            Ok((text.trim().to_string(), false))
+        }
+        Err(e) => Err(e).with_context(|| format!("cannot create {}", path.display())),
+    }
+}
+
+/// Opens (and migrates) the configured database.
+pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
+    let url = settings.database_url();
+    Store::open(&url, settings.database.max_connections)
+        .await
+        .with_context(|| format!("cannot open database {}", crate::store::redact_url(&url)))
+}
+
+pub struct App {
+    state: Arc<AppState>,
+}
+
+impl App {
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let secrets = Secrets::load_or_generate(&settings)?;
+        for path in &secrets.generated {
+            tracing::info!(path = %path.display(), "generated a new secret (keep this file; losing it invalidates tokens or stored credentials)");
+        }
+        let store = open_store(&settings).await?;
+        if store.backend() == Backend::Postgres && !secrets.generated.is_empty() {
+            tracing::warn!(
+                "secrets were generated locally while the database is shared Postgres: set auth.jwt_secret and encryption.key so every replica uses the same ones"
+            );
+        }
+        // Built now so a key that cannot open stored values fails at start, not at first use.
+        let _secret_box = SecretBox::new(&secrets.encryption_key);
+        let authn = Authenticator::new(
+            JwtKeys::new(&secrets.jwt),
+            store.clone(),
+            settings.auth.token_ttl,
+        )
+        .await
+        .context("cannot load users and tokens")?;
+        let state = Arc::new(AppState {
+            limiter: LoginLimiter::new(settings.auth.login_attempts_per_minute),
+            users: UserService::new(store.clone()),
+            tokens: TokenService::new(store.clone()),
+            authn: Arc::new(authn),
+            store,
+            settings: Arc::new(settings),
+        });
+        Ok(Self { state })
+    }
+
+    pub fn state(&self) -> &Arc<AppState> {
+        &self.state
+    }
+
+    pub fn router(&self) -> axum::Router {
+        http::router(self.state.clone())
+    }
+
+    /// Serves on `listener` until `shutdown` resolves, then stops background work and closes
+    /// the database.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let _watcher = AbortOnDrop(tokio::spawn(watch_revision(self.state.clone())));
+        http::serve(listener, self.router(), shutdown)
+            .await
+            .context("HTTP server failed")?;
+        self.state.store.close().await;
+        Ok(())
+    }
+}
+
+/// Reloads snapshots when the revision moves (CLI writes, other replicas) and prunes limiters.
+async fn watch_revision(state: Arc<AppState>) {
+    let mut tick = tokio::time::interval(REVISION_POLL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut n: u64 = 0;
+    loop {
+        tick.tick().await;
+        match state.authn.reload_if_changed().await {
+            Ok(true) => tracing::debug!(revision = state.authn.revision(), "reloaded snapshot"),
+            Ok(false) => {}
+            Err(e) => tracing::warn!(error = %e, "polling the revision failed"),
+        }
+        n += 1;
+        if n.is_multiple_of(120) {
+            state.limiter.prune();
+        }
+    }
+}
+
+/// Aborts the task when dropped, so background loops end with the server.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}

@@ -1,0 +1,213 @@
+//! Turns a bearer token into a `Principal` without touching the database: tokens are verified
+//! against an immutable snapshot of users and active API tokens, swapped when the revision moves.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use chrono::{DateTime, Utc};
+use tokio::sync::Mutex;
+
+use super::AuthError;
+use super::jwt::{Claims, ISSUER, JwtKeys, TokenKind};
+use crate::domain::{Email, GroupName, Role, UserId};
+use crate::store::{AuthTokenRow, Store, StoreError, UserRecord};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuthMethod {
+    Session,
+    ApiToken,
+}
+
+/// The caller of a request. Role and groups come from the current user record, not from the
+/// token, so an admin's change applies to tokens already handed out.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Principal {
+    pub user_id: UserId,
+    pub email: Email,
+    pub role: Role,
+    pub groups: Vec<GroupName>,
+    pub method: AuthMethod,
+}
+
+impl Principal {
+    pub fn is_admin(&self) -> bool {
+        self.role.is_admin()
+    }
+}
+
+#[derive(Debug)]
+struct UserView {
+    email: Email,
+    role: Role,
+    groups: Vec<GroupName>,
+}
+
+#[derive(Debug, Default)]
+struct Snapshot {
+    revision: i64,
+    users: HashMap<UserId, UserView>,
+    api_tokens: HashMap<String, AuthTokenRow>,
+}
+
+/// A miss (unknown user or jti) may mean another replica just wrote it: reload, but not more
+/// often than this, so tokens of deleted users cannot turn into a database load.
+const MISS_RELOAD_INTERVAL: Duration = Duration::from_millis(250);
+
+pub struct Authenticator {
+    keys: JwtKeys,
+    store: Store,
+    token_ttl: Duration,
+    snapshot: ArcSwap<Snapshot>,
+    reload: Mutex<Option<Instant>>,
+}
+
+impl std::fmt::Debug for Authenticator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authenticator")
+            .field("revision", &self.snapshot.load().revision)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Authenticator {
+    pub async fn new(keys: JwtKeys, store: Store, token_ttl: Duration) -> Result<Self, StoreError> {
+        let this = Self {
+            keys,
+            store,
+            token_ttl,
+            snapshot: ArcSwap::from_pointee(Snapshot::default()),
+            reload: Mutex::new(None),
+        };
+        this.reload().await?;
+        Ok(this)
+    }
+
+    pub fn keys(&self) -> &JwtKeys {
+        &self.keys
+    }
+
+    pub fn revision(&self) -> i64 {
+        self.snapshot.load().revision
+    }
+
+    /// Rebuilds the snapshot from the database. The revision is read first, so a write that
+    /// lands during the load is picked up by the next poll rather than lost.
+    pub async fn reload(&self) -> Result<(), StoreError> {
+        let mut last = self.reload.lock().await;
+        let revision = self.store.revision().await?;
+        let users = self.store.list_users().await?;
+        let tokens = self.store.active_api_tokens().await?;
+        self.snapshot.store(Arc::new(Snapshot {
+            revision,
+            users: users
+                .into_iter()
+                .map(|u: UserRecord| {
+                    (
+                        u.id,
+                        UserView {
+                            email: u.email,
+                            role: u.role,
+                            groups: u.groups,
+                        },
+                    )
+                })
+                .collect(),
+            api_tokens: tokens.into_iter().map(|t| (t.jti.clone(), t)).collect(),
+        }));
+        *last = Some(Instant::now());
+        Ok(())
+    }
+
+    /// Reloads when the database revision differs from the snapshot's; true if it did.
+    pub async fn reload_if_changed(&self) -> Result<bool, StoreError> {
+        if self.store.revision().await? == self.revision() {
+            return Ok(false);
+        }
+        self.reload().await?;
+        Ok(true)
+    }
+
+    async fn reload_after_miss(&self) {
+        let recent = self
+            .reload
+            .lock()
+            .await
+            .is_some_and(|t| t.elapsed() < MISS_RELOAD_INTERVAL);
+        if !recent && let Err(e) = self.reload().await {
+            tracing::warn!(error = %e, "reloading the auth snapshot failed");
+        }
+    }
+
+    pub async fn authenticate(&self, token: &str) -> Result<Principal, AuthError> {
+        let claims = self.keys.verify(token, Utc::now())?;
+        match self.resolve(&claims) {
+            Err(AuthError::UnknownUser | AuthError::Revoked) => {
+                self.reload_after_miss().await;
+                self.resolve(&claims)
+            }
+            other => other,
+        }
+    }
+
+    fn resolve(&self, claims: &Claims) -> Result<Principal, AuthError> {
+        let user_id: UserId = claims.sub.parse().map_err(|_| AuthError::Invalid)?;
+        let snap = self.snapshot.load();
+        let method = match claims.typ {
+            TokenKind::Session => AuthMethod::Session,
+            TokenKind::Api => {
+                let row = snap.api_tokens.get(&claims.jti).ok_or(AuthError::Revoked)?;
+                if row.user_id != user_id {
+                    return Err(AuthError::Invalid);
+                }
+                if row.expires_at.is_some_and(|e| e <= Utc::now()) {
+                    return Err(AuthError::Expired);
+                }
+                AuthMethod::ApiToken
+            }
+        };
+        let user = snap.users.get(&user_id).ok_or(AuthError::UnknownUser)?;
+        Ok(Principal {
+            user_id,
+            email: user.email.clone(),
+            role: user.role.clone(),
+            groups: user.groups.clone(),
+            method,
+        })
+    }
+
+    /// A login session token for `user`, valid for `auth.token_ttl`.
+    pub fn issue_session(&self, user: &UserRecord) -> String {
+        let now = Utc::now();
+        let ttl = chrono::Duration::from_std(self.token_ttl).unwrap_or(chrono::Duration::days(1));
+        self.keys.sign(&claims_for(
+            user,
+            uuid::Uuid::new_v4().to_string(),
+            now,
+            Some(now + ttl),
+            TokenKind::Session,
+        ))
+    }
+}
+
+/// The claims of a token for `user`; role and groups are informational (see `Principal`).
+pub fn claims_for(
+    user: &UserRecord,
+    jti: String,
+    now: DateTime<Utc>,
+    expires_at: Option<DateTime<Utc>>,
+    typ: TokenKind,
+) -> Claims {
+    Claims {
+        iss: ISSUER.to_string(),
+        sub: user.id.to_string(),
+        email: user.email.to_string(),
+        role: user.role.to_string(),
+        groups: user.groups.iter().map(ToString::to_string).collect(),
+        iat: now.timestamp(),
+        exp: expires_at.map(|e| e.timestamp()),
+        jti,
+        typ,
+    }
+}

@@ -1,0 +1,82 @@
+//! HTTP surface: the router (a plain function of the state, so tests mount it on port 0) and
+//! `serve`, which runs it on a bound listener until a shutdown signal.
+
+mod auth_api;
+mod error;
+mod extract;
+mod health;
+mod users;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{Method, Uri};
+use tokio::net::TcpListener;
+use tower_http::trace::TraceLayer;
+
+pub use error::{ApiError, ApiJson};
+
+use crate::auth::{Authenticator, LoginLimiter};
+use crate::config::Settings;
+use crate::service::{TokenService, UserService};
+use crate::store::Store;
+
+/// Everything a request handler may use; built once by `app`.
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub store: Store,
+    pub authn: Arc<Authenticator>,
+    pub users: UserService,
+    pub tokens: TokenService,
+    pub limiter: LoginLimiter,
+}
+
+impl AppState {
+    /// Makes this replica see its own admin write at once (others follow via the revision poll).
+    pub async fn refresh(&self) {
+        if let Err(e) = self.authn.reload().await {
+            tracing::warn!(error = %e, "reloading the auth snapshot after a write failed");
+        }
+    }
+}
+
+pub fn router(state: Arc<AppState>) -> Router {
+    let max_body = state.settings.server.max_body_bytes;
+    Router::new()
+        .merge(health::routes())
+        .merge(auth_api::routes())
+        .merge(users::routes())
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn not_found(method: Method, uri: Uri) -> ApiError {
+    ApiError::not_found(format!("no route for {method} {}", uri.path()))
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        format!("method {method} is not allowed on {}", uri.path()),
+    )
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves; in-flight requests finish first.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}

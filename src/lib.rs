@@ -1,0 +1,11 @@
+//! reflow: an MCP gateway. The binary in `main.rs` is a thin shell over this library.
+
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod crypto;
+pub mod domain;
+pub mod http;
+pub mod service;
+pub mod store;

@@ -1,0 +1,698 @@
+//! The storage suite: every test runs on every backend (`support::backends()`: SQLite always,
+//! Postgres when REFLOW_TEST_POSTGRES_URL is set), each on its own fresh database.
+
+use chrono::{DateTime, Duration, Utc};
+use reflow::domain::{ApiTokenId, Email, GroupName, Role, TokenName, UserId};
+use reflow::store::{ApiTokenRecord, Store, StoreError, UserPatch, UserRecord};
+
+use crate::support;
+
+/// Now, truncated to what both backends store exactly (Postgres keeps microseconds).
+fn now_micros() -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(Utc::now().timestamp_micros()).unwrap()
+}
+
+fn groups(names: &[&str]) -> Vec<GroupName> {
+    names.iter().map(|g| GroupName::parse(g).unwrap()).collect()
+}
+
+fn user_record(email: &str, role: &str, group_names: &[&str], at: DateTime<Utc>) -> UserRecord {
+    UserRecord {
+        id: UserId::new(),
+        email: Email::parse(email).unwrap(),
+        password_hash: format!("$argon2id$fake${email}"),
+        role: Role::parse(role).unwrap(),
+        groups: groups(group_names),
+        created_at: at,
+        updated_at: at,
+    }
+}
+
+fn token_record(
+    user: UserId,
+    name: &str,
+    created_at: DateTime<Utc>,
+    expires_at: Option<DateTime<Utc>>,
+) -> ApiTokenRecord {
+    ApiTokenRecord {
+        id: ApiTokenId::new(),
+        user_id: user,
+        name: TokenName::parse(name).unwrap(),
+        jti: uuid::Uuid::new_v4().to_string(),
+        created_at,
+        expires_at,
+        revoked_at: None,
+    }
+}
+
+async fn open(db: &support::TestDb) -> Store {
+    Store::open(&db.url, 5)
+        .await
+        .unwrap_or_else(|e| panic!("[{}] open {}: {e}", db.label, db.url))
+}
+
+#[tokio::test]
+async fn migrations_apply_once_and_report_status() {
+    for db in support::backends().await {
+        let label = db.label;
+        let store = open(&db).await;
+        let status = store.migration_status().await.unwrap();
+        assert_eq!(status.len(), 1, "[{label}] one known migration: {status:?}");
+        assert_eq!(status[0].version, 1, "[{label}] {status:?}");
+        assert_eq!(status[0].description, "init", "[{label}] {status:?}");
+        let applied = status[0]
+            .applied_at
+            .unwrap_or_else(|| panic!("[{label}] migration 1 must be applied: {status:?}"));
+        let age = Utc::now() - applied;
+        assert!(
+            age > Duration::seconds(-60) && age < Duration::minutes(10),
+            "[{label}] applied_at {applied} is not recent"
+        );
+        assert_eq!(
+            store.revision().await.unwrap(),
+            1,
+            "[{label}] fresh db revision"
+        );
+
+        // Migrating again is a no-op: same status, same applied time, same revision.
+        store.migrate().await.unwrap();
+        store.migrate().await.unwrap();
+        let again = store.migration_status().await.unwrap();
+        assert_eq!(again.len(), 1, "[{label}] {again:?}");
+        assert_eq!(
+            again[0].applied_at,
+            Some(applied),
+            "[{label}] re-migrate changed applied_at"
+        );
+        assert_eq!(
+            store.revision().await.unwrap(),
+            1,
+            "[{label}] re-migrate bumped revision"
+        );
+        assert!(
+            store.list_users().await.unwrap().is_empty(),
+            "[{label}] no users"
+        );
+
+        // A second Store::open on the same database (e.g. the CLI next to a server) is fine too.
+        let other = open(&db).await;
+        assert_eq!(
+            other.migration_status().await.unwrap()[0].applied_at,
+            Some(applied),
+            "[{label}]"
+        );
+        other.close().await;
+        store.close().await;
+    }
+}
+
+#[tokio::test]
+async fn connect_without_migrate_reports_pending() {
+    for db in support::backends().await {
+        let label = db.label;
+        let store = Store::connect(&db.url, 2).await.unwrap();
+        let status = store.migration_status().await.unwrap();
+        assert_eq!(status.len(), 1, "[{label}] {status:?}");
+        assert_eq!(
+            status[0].applied_at, None,
+            "[{label}] nothing applied before migrate: {status:?}"
+        );
+        store.migrate().await.unwrap();
+        let status = store.migration_status().await.unwrap();
+        assert!(
+            status[0].applied_at.is_some(),
+            "[{label}] applied after migrate: {status:?}"
+        );
+        assert_eq!(store.revision().await.unwrap(), 1, "[{label}]");
+        store.close().await;
+    }
+}
+
+#[tokio::test]
+async fn unsupported_url_is_rejected() {
+    let err = Store::connect("mysql://root:pw@localhost/db", 1)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::UnsupportedUrl(_)), "{err:?}");
+    assert!(
+        !err.to_string().contains("pw@"),
+        "password must be redacted: {err}"
+    );
+}
+
+#[tokio::test]
+async fn users_insert_read_list_and_first_admin() {
+    for db in support::backends().await {
+        let label = db.label;
+        let store = open(&db).await;
+        let t0 = now_micros();
+
+        let first = user_record("First@Example.COM", "user", &[], t0);
+        assert_eq!(
+            first.email.as_str(),
+            "first@example.com",
+            "Email::parse lowercases"
+        );
+        let role = store.insert_user(&first, true).await.unwrap();
+        assert_eq!(
+            role,
+            Role::admin(),
+            "[{label}] first user on an empty table becomes admin"
+        );
+        assert_eq!(
+            store.revision().await.unwrap(),
+            2,
+            "[{label}] insert bumps revision"
+        );
+
+        let second = user_record(
+            "second@example.com",
+            "user",
+            &["ops"],
+            t0 + Duration::seconds(1),
+        );
+        let role = store.insert_user(&second, true).await.unwrap();
+        assert_eq!(
+            role,
+            Role::user(),
+            "[{label}] second user keeps the requested role"
+        );
+        assert_eq!(store.revision().await.unwrap(), 3, "[{label}]");
+
+        let third = user_record("third@example.com", "dev", &[], t0 + Duration::seconds(2));
+        let role = store.insert_user(&third, false).await.unwrap();
+        assert_eq!(role, Role::parse("dev").unwrap(), "[{label}]");
+
+        let got = store.user(first.id).await.unwrap().expect("first by id");
+        let expected_first = UserRecord {
+            role: Role::admin(),
+            ..first.clone()
+        };
+        assert_eq!(
+            got, expected_first,
+            "[{label}] user() round-trips the stored role"
+        );
+
+        let by_email = store
+            .user_by_email(&Email::parse("FIRST@example.com").unwrap())
+            .await
+            .unwrap()
+            .expect("first by email (case-insensitive through Email::parse)");
+        assert_eq!(by_email, expected_first, "[{label}]");
+        assert_eq!(
+            store.user(UserId::new()).await.unwrap(),
+            None,
+            "[{label}] unknown id"
+        );
+        assert_eq!(
+            store
+                .user_by_email(&Email::parse("nobody@example.com").unwrap())
+                .await
+                .unwrap(),
+            None,
+            "[{label}] unknown email"
+        );
+
+        let list = store.list_users().await.unwrap();
+        let emails: Vec<&str> = list.iter().map(|u| u.email.as_str()).collect();
+        assert_eq!(
+            emails,
+            [
+                "first@example.com",
+                "second@example.com",
+                "third@example.com"
+            ],
+            "[{label}] list_users is ordered by created_at"
+        );
+        assert_eq!(list[1], second, "[{label}]");
+        assert_eq!(list[2], third, "[{label}]");
+        store.close().await;
+    }
+}
+
+#[tokio::test]
+async fn list_users_orders_by_created_at_then_email_across_precisions() {
+    for db in support::backends().await {
+        let label = db.label;
+        let store = open(&db).await;
+        // Whole second, millisecond and microsecond timestamps in the same second: the order
+        // must be chronological whatever the stored text form looks like.
+        let base = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let at = |micros: i64| base + Duration::microseconds(micros);
+        let rows = [
+            ("d@example.com", at(100_200)),
+            ("a@example.com", at(500_000)),
+            ("c@example.com", at(0)),
+            ("b@example.com", at(100_000)),
+            ("e@example.com", at(100_000)), // ties with b: email decides
+            ("f@example.com", at(1_000_000)),
+        ];
+        for (email, t) in rows {
+            store
+                .insert_user(&user_record(email, "user", &[], t), false)
+                .await
+                .unwrap();
+        }
+        let emails: Vec<String> = store
+            .list_users()
+            .await
+            .unwrap()
+            .iter()
+            .map(|u| u.email.to_string())
+            .collect();
+        assert_eq!(
+            emails,
+            [
+                "c@example.com",
+                "b@example.com",
+                "e@example.com",
+                "d@example.com",
+                "a@example.com",
+                "f@example.com"
+            ],
+            "[{label}] chronological order, then email"
+        );
+        store.close().await;
+    }
+}
+
+#[tokio::test]
+async fn duplicate_email_is_a_conflict() {
+    for db in support::backends().await {
+        let label = db.label;
+        let store = open(&db).await;
+        let a = user_record("dup@example.com", "user", &[], now_micros());
+        store.insert_user(&a, false).await.unwrap();
+        let rev = store.revision().await.unwrap();
+        // Same email, different case: Email::parse lowercases, so it is the same account.
+        let b = user_record("DUP@example.com", "admin", &[], now_micros());
+        let err = store.insert_user(&b, false).await.unwrap_err();
+        match &err {
+            StoreError::Conflict(what) => {
+                assert!(
+                    what.contains("dup@example.com"),
+                    "[{label}] conflict names the email: {what}"
+                )
+            }
+            other => panic!("[{label}] expected Conflict, got {other:?}"),
+        }
+        assert!(
+            err.to_string().contains("already exists"),
+            "[{label}] {err}"
+        );
+        assert_eq!(
+            store.revision().await.unwrap(),
+            rev,
+            "[{label}] failed insert must not bump revision"
+        );
+        assert_eq!(
+            store.list_users().await.unwrap(),
+            vec![a],
+            "[{label}] the original is untouched"
+        );
+        store.close().await;
+    }
+}
+
+#[tokio::test]
+async fn update_and_delete_users() {
+    for db in support::backends().await {
+        let label = db.label;
+        let store = open(&db).await;
+        let t0 = now_micros() - Duration::minutes(5);
+        let u = user_record("pat@example.com", "user", &["ops"], t0);
+        store.insert_user(&u, false).await.unwrap();
+        let rev = store.revision().await.unwrap();
+
+        let patch = UserPatch {
+            role: Some(Role::parse("dev").unwrap()),
+            groups: Some(groups(&["a", "b"])),
+            password_hash: Some("$argon2id$new".into()),
+        };
+        let before = Utc::now();
+        let updated = store
+            .update_user(u.id, &patch)
+            .await
+            .unwrap()
+            .expect("user exists");
+        assert_eq!(
+            store.revision().await.unwrap(),
+            rev + 1,
+            "[{label}] update bumps revision by one"
+        );
+        assert_eq!(updated.role, Role::parse("dev").unwrap(), "[{label}]");
+        assert_eq!(updated.groups, groups(&["a", "b"]), "[{label}]");
+        assert_eq!(updated.password_hash, "$argon2id$new", "[{label}]");
+        assert_eq!(updated.email, u.email, "[{label}]");
+        assert_eq!(updated.created_at, t0, "[{label}] created_at is kept");
+        assert!(
+            updated.updated_at > t0 && updated.updated_at >= before - Duration::milliseconds(1),
+            "[{label}] updated_at moved forward: {} (was {t0})",
+            updated.updated_at
+        );
+        assert_eq!(
+            store.user(u.id).await.unwrap(),
+            Some(updated.clone()),
+            "[{label}] returned = stored"
+        );
+
+        // A partial patch changes only what it names.
+        let only_groups = UserPatch {
+            groups: Some(vec![]),
+            ..UserPatch::default()
+        };
+        let updated2 = store
+            .update_user(u.id, &only_groups)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(updated2.groups, Vec::<GroupName>::new(), "[{label}]");
+        assert_eq!(updated2.role, updated.role, "[{label}] role untouched");
+        assert_eq!(
+            updated2.password_hash, updated.password_hash,
+            "[{label}] hash untouched"
+        );
+        assert_eq!(store.revision().await.unwrap(), rev + 2, "[{label}]");
+
+        // Unknown id: None and no revision bump.
+        let none = store.update_user(UserId::new(), &patch).await.unwrap();
+        assert_eq!(none, None, "[{label}] update of an unknown id");
+        assert_eq!(
+            store.revision().await.unwrap(),
+            rev + 2,
+            "[{label}] no-op update must not bump"
+        );
+
+        assert!(
+            store.delete_user(u.id).await.unwrap(),
+            "[{label}] first delete"
+        );
+        assert_eq!(
+            store.revision().await.unwrap(),
+            rev + 3,
+            "[{label}] delete bumps by one"
+        );
+        assert!(
+            !store.delete_user(u.id).await.unwrap(),
+            "[{label}] second delete"
+        );
+        assert_eq!(
+            store.revision().await.unwrap(),
+            rev + 3,
+            "[{label}] no-op delete must not bump"
+        );
+        assert_eq!(store.user(u.id).await.unwrap(), None, "[{label}]");
+        assert!(store.list_users().await.unwrap().is_empty(), "[{label}]");
+        store.close().await;
+    }
+}
+
+#[tokio::test]
+async fn timestamps_and_groups_round_trip_exactly() {
+    for db in support::backends().await {
+        let label = db.label;
+        let store = open(&db).await;
+        let created = now_micros() - Duration::days(400);
+        let mut u = user_record(
+            "rt@example.com",
+            "user",
+            &["zeta", "alpha", "ops-team", "g_1"],
+            created,
+        );
+        // Microsecond precision with and without trailing zeros, distinct created/updated.
+        u.updated_at = now_micros();
+        store.insert_user(&u, false).await.unwrap();
+        let back = store.user(u.id).await.unwrap().unwrap();
+        assert_eq!(back, u, "[{label}] user round-trip");
+        assert_eq!(
+            back.created_at.timestamp_micros(),
+            created.timestamp_micros(),
+            "[{label}]"
+        );
+        assert_eq!(
+            back.groups, u.groups,
+            "[{label}] group order kept as written"
+        );
+
+        let whole_second = DateTime::from_timestamp(1_900_000_000, 0).unwrap();
+        let t = token_record(
+            u.id,
+            "laptop ✓ (work)",
+            created + Duration::microseconds(7),
+            Some(whole_second),
+        );
+        store.insert_api_token(&t).await.unwrap();
+        assert_eq!(
+            store.api_token(t.id).await.unwrap(),
+            Some(t.clone()),
+            "[{label}] token round-trip"
+        );
+        store.close().await;
+    }
+}
+
+#[tokio::test]
+async fn api_tokens_lifecycle() {
+    for db in support::backends().await {
+        let label = db.label;
+        let store = open(&db).await;
+        let now = now_micros();
+        let alice = user_record("alice@example.com", "user", &[], now);
+        let bob = user_record("bob@example.com", "user", &[], now);
+        store.insert_user(&alice, false).await.unwrap();
+        store.insert_user(&bob, false).await.unwrap();
+
+        let forever = token_record(alice.id, "forever", now - Duration::seconds(30), None);
+        let later = token_record(
+            alice.id,
+            "later",
+            now - Duration::seconds(20),
+            Some(now + Duration::days(1)),
+        );
+        let expired = token_record(
+            alice.id,
+            "expired",
+            now - Duration::seconds(10),
+            Some(now - Duration::seconds(1)),
+        );
+        let bobs = token_record(bob.id, "bobs", now, None);
+        for t in [&forever, &later, &expired, &bobs] {
+            let rev = store.revision().await.unwrap();
+            store.insert_api_token(t).await.unwrap();
+            assert_eq!(
+                store.revision().await.unwrap(),
+                rev + 1,
+                "[{label}] token insert bumps revision"
+            );
+        }
+
+        assert_eq!(
+            store.api_token(later.id).await.unwrap(),
+            Some(later.clone()),
+            "[{label}]"
+        );
+        assert_eq!(
+            store.api_token(ApiTokenId::new()).await.unwrap(),
+            None,
+            "[{label}] unknown token"
+        );
+
+        let alices = store.list_api_tokens(Some(alice.id)).await.unwrap();
+        assert_eq!(
+            alices,
+            vec![expired.clone(), later.clone(), forever.clone()],
+            "[{label}] a user's tokens, newest first"
+        );
+        let all = store.list_api_tokens(None).await.unwrap();
+        assert_eq!(
+            all,
+            vec![
+                bobs.clone(),
+                expired.clone(),
+                later.clone(),
+                forever.clone()
+            ],
+            "[{label}] all tokens, newest first"
+        );
+
+        let mut active: Vec<String> = store
+            .active_api_tokens()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|t| t.jti)
+            .collect();
+        active.sort();
+        let mut want = vec![forever.jti.clone(), later.jti.clone(), bobs.jti.clone()];
+        want.sort();
+        assert_eq!(
+            active, want,
+            "[{label}] active = not revoked and not expired (non-expiring included)"
+        );
+
+        let rev = store.revision().await.unwrap();
+        let before = Utc::now() - Duration::seconds(1);
+        assert!(
+            store.revoke_api_token(later.id).await.unwrap(),
+            "[{label}] first revoke"
+        );
+        assert_eq!(
+            store.revision().await.unwrap(),
+            rev + 1,
+            "[{label}] revoke bumps revision"
+        );
+        assert!(
+            !store.revoke_api_token(later.id).await.unwrap(),
+            "[{label}] second revoke"
+        );
+        assert!(
+            !store.revoke_api_token(ApiTokenId::new()).await.unwrap(),
+            "[{label}] unknown revoke"
+        );
+        assert_eq!(
+            store.revision().await.unwrap(),
+            rev + 1,
+            "[{label}] no-op revokes must not bump"
+        );
+        let revoked = store.api_token(later.id).await.unwrap().unwrap();
+        let at = revoked.revoked_at.expect("revoked_at set");
+        assert!(
+            at >= before && at <= Utc::now() + Duration::seconds(1),
+            "[{label}] revoked_at {at}"
+        );
+        assert_eq!(
+            revoked,
+            ApiTokenRecord {
+                revoked_at: Some(at),
+                ..later.clone()
+            },
+            "[{label}]"
+        );
+
+        let active: Vec<String> = store
+            .active_api_tokens()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|t| t.jti)
+            .collect();
+        assert!(
+            !active.contains(&later.jti),
+            "[{label}] revoked token still active"
+        );
+        assert!(active.contains(&forever.jti), "[{label}]");
+        let row = store
+            .active_api_tokens()
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|t| t.jti == bobs.jti)
+            .unwrap();
+        assert_eq!(
+            (row.user_id, row.expires_at),
+            (bob.id, None),
+            "[{label}] AuthTokenRow fields"
+        );
+        assert_eq!(
+            store.list_api_tokens(Some(alice.id)).await.unwrap().len(),
+            3,
+            "[{label}] revoked kept"
+        );
+
+        // Deleting the user cascades its tokens, and only its tokens.
+        assert!(store.delete_user(alice.id).await.unwrap(), "[{label}]");
+        assert_eq!(
+            store.list_api_tokens(Some(alice.id)).await.unwrap(),
+            vec![],
+            "[{label}] cascade"
+        );
+        assert_eq!(
+            store.api_token(forever.id).await.unwrap(),
+            None,
+            "[{label}] cascade"
+        );
+        assert_eq!(
+            store.list_api_tokens(None).await.unwrap(),
+            vec![bobs.clone()],
+            "[{label}]"
+        );
+        let active: Vec<String> = store
+            .active_api_tokens()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|t| t.jti)
+            .collect();
+        assert_eq!(active, vec![bobs.jti.clone()], "[{label}]");
+        store.close().await;
+    }
+}
+
+#[tokio::test]
+async fn token_for_unknown_user_is_rejected() {
+    for db in support::backends().await {
+        let label = db.label;
+        let store = open(&db).await;
+        let rev = store.revision().await.unwrap();
+        let t = token_record(UserId::new(), "orphan", now_micros(), None);
+        let err = store.insert_api_token(&t).await;
+        assert!(
+            err.is_err(),
+            "[{label}] foreign key must reject a token of an unknown user"
+        );
+        assert_eq!(
+            store.revision().await.unwrap(),
+            rev,
+            "[{label}] failed insert must not bump"
+        );
+        assert!(
+            store.list_api_tokens(None).await.unwrap().is_empty(),
+            "[{label}]"
+        );
+        store.close().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_first_registrations_make_exactly_one_admin() {
+    for db in support::backends().await {
+        let label = db.label;
+        let store = open(&db).await;
+        let mut tasks = Vec::new();
+        for i in 0..20 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                let u = user_record(&format!("racer{i}@example.com"), "user", &[], now_micros());
+                store.insert_user(&u, true).await
+            }));
+        }
+        let mut roles = Vec::new();
+        let mut errors = Vec::new();
+        for t in tasks {
+            match t.await.unwrap() {
+                Ok(role) => roles.push(role),
+                Err(e) => errors.push(e.to_string()),
+            }
+        }
+        assert!(
+            errors.is_empty(),
+            "[{label}] concurrent registrations must all succeed, {} failed: {errors:?}",
+            errors.len()
+        );
+        let admins = roles.iter().filter(|r| r.is_admin()).count();
+        assert_eq!(admins, 1, "[{label}] returned roles: {roles:?}");
+        let users = store.list_users().await.unwrap();
+        assert_eq!(users.len(), 20, "[{label}]");
+        assert_eq!(
+            users.iter().filter(|u| u.role.is_admin()).count(),
+            1,
+            "[{label}] stored admins"
+        );
+        assert_eq!(
+            store.revision().await.unwrap(),
+            21,
+            "[{label}] one bump per insert"
+        );
+        store.close().await;
+    }
+}

@@ -1,0 +1,10 @@
+//! Test support: fresh databases (SQLite always, Postgres when configured), a real server on
+//! port 0, and a small JSON client.
+
+#![allow(dead_code)]
+
+pub mod db;
+pub mod server;
+
+pub use db::{TestDb, backends, test_db};
+pub use server::{TestServer, TestServerOptions};

@@ -1,0 +1,165 @@
+//! A real reflow server on 127.0.0.1:0, stopped gracefully by the test.
+
+use std::net::SocketAddr;
+
+use reflow::app::App;
+use reflow::config::{Secret, Settings};
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+use super::db::{TestDb, test_db};
+
+pub struct TestServerOptions {
+    pub login_attempts_per_minute: u32,
+    pub allow_registration: bool,
+    pub max_body_bytes: usize,
+    pub token_ttl: std::time::Duration,
+}
+
+impl Default for TestServerOptions {
+    fn default() -> Self {
+        Self {
+            login_attempts_per_minute: 1000,
+            allow_registration: true,
+            max_body_bytes: 64 * 1024,
+            token_ttl: std::time::Duration::from_secs(3600),
+        }
+    }
+}
+
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub base: String,
+    pub http: reqwest::Client,
+    pub db: TestDb,
+    pub settings: Settings,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl TestServer {
+    pub async fn start() -> Self {
+        Self::start_with(TestServerOptions::default()).await
+    }
+
+    pub async fn start_with(opts: TestServerOptions) -> Self {
+        Self::start_on(test_db().await, opts).await
+    }
+
+    /// Starts a server on an existing database and data dir (restarts, CLI + server tests).
+    pub async fn start_on(db: TestDb, opts: TestServerOptions) -> Self {
+        let mut settings = Settings::default();
+        settings.data_dir = db.dir.path().join("data");
+        settings.database.url = Some(Secret::new(db.url.clone()));
+        settings.server.port = 0;
+        settings.server.max_body_bytes = opts.max_body_bytes;
+        settings.auth.login_attempts_per_minute = opts.login_attempts_per_minute;
+        settings.auth.allow_registration = opts.allow_registration;
+        settings.auth.token_ttl = opts.token_ttl;
+        let app = App::build(settings.clone()).await.expect("app builds");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(app.serve(listener, async {
+            let _ = rx.await;
+        }));
+        Self {
+            addr,
+            base: format!("http://{addr}"),
+            http: reqwest::Client::new(),
+            db,
+            settings,
+            shutdown: Some(tx),
+            task: Some(task),
+        }
+    }
+
+    /// Graceful stop; returns the database so the test can start again on it.
+    pub async fn stop(mut self) -> TestDb {
+        self.shutdown.take().unwrap().send(()).ok();
+        self.task
+            .take()
+            .unwrap()
+            .await
+            .unwrap()
+            .expect("server exits cleanly");
+        // Moving the db out of a Drop type: swap a placeholder in.
+        std::mem::replace(
+            &mut self.db,
+            TestDb {
+                url: String::new(),
+                label: "",
+                dir: tempfile::tempdir().unwrap(),
+            },
+        )
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> (u16, Value) {
+        let mut req = self.http.get(self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        into_parts(req.send().await.unwrap()).await
+    }
+
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = self.http.request(method, self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        into_parts(req.send().await.unwrap()).await
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> (u16, Value) {
+        self.send(reqwest::Method::POST, path, token, Some(body))
+            .await
+    }
+
+    /// Registers an account and returns (session token, user JSON).
+    pub async fn register(&self, email: &str, password: &str) -> (String, Value) {
+        let (status, body) = self
+            .post(
+                "/api/auth/register",
+                None,
+                serde_json::json!({"email": email, "password": password}),
+            )
+            .await;
+        assert_eq!(status, 201, "register {email}: {body}");
+        (
+            body["token"].as_str().unwrap().to_string(),
+            body["user"].clone(),
+        )
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            tx.send(()).ok();
+        }
+    }
+}
+
+async fn into_parts(res: reqwest::Response) -> (u16, Value) {
+    let status = res.status().as_u16();
+    let text = res.text().await.unwrap();
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    };
+    (status, body)
+}
