@@ -163,17 +163,35 @@ impl App {
         http::router(self.state.clone())
     }
 
-    /// Serves on `listener` until `shutdown` resolves, then stops background work and closes
-    /// the database.
+    /// Serves on `listener` until `shutdown` resolves; in-flight requests then get
+    /// `server.shutdown_grace` to finish before the server stops regardless. Background work
+    /// ends and the database is closed before this returns.
     pub async fn serve(
         self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let _watcher = AbortOnDrop(tokio::spawn(watch_revision(self.state.clone())));
-        http::serve(listener, self.router(), shutdown)
-            .await
-            .context("HTTP server failed")?;
+        let grace = self.state.settings.server.shutdown_grace;
+        let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+        let signal = async move {
+            shutdown.await;
+            let _ = stopping_tx.send(());
+        };
+        let server = http::serve(listener, self.router(), signal);
+        tokio::pin!(server);
+        tokio::select! {
+            result = &mut server => result.context("HTTP server failed")?,
+            () = async {
+                if stopping_rx.await.is_ok() {
+                    tokio::time::sleep(grace).await;
+                } else {
+                    std::future::pending::<()>().await;
+                }
+            } => {
+                tracing::warn!(?grace, "in-flight requests did not finish within the shutdown grace; stopping anyway");
+            }
+        }
         self.state.store.close().await;
         Ok(())
     }
