@@ -7,5 +7,6 @@ pub mod config;
 pub mod crypto;
 pub mod domain;
 pub mod http;
+pub mod mcp;
 pub mod service;
 pub mod store;

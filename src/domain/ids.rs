@@ -54,3 +54,7 @@ uuid_id!(
     /// An API token row (not the token's secret, not its jti).
     ApiTokenId
 );
+uuid_id!(
+    /// A target (upstream MCP server).
+    TargetId
+);

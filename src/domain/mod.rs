@@ -2,6 +2,8 @@
 
 mod ids;
 mod names;
+mod target;
 
-pub use ids::{ApiTokenId, UserId};
+pub use ids::{ApiTokenId, TargetId, UserId};
 pub use names::{Email, GroupName, NameError, Role, TokenName};
+pub use target::{AuthType, IsolationBoundary, Statefulness, TargetName, Transport};

@@ -676,7 +676,10 @@ async fn concurrent_first_registrations_make_exactly_one_admin() {
         }
         // The invariant first: however many inserts got through, at most one is admin.
         let admins = roles.iter().filter(|r| r.is_admin()).count();
-        assert_eq!(admins, 1, "[{label}] returned roles: {roles:?} (errors: {errors:?})");
+        assert_eq!(
+            admins, 1,
+            "[{label}] returned roles: {roles:?} (errors: {errors:?})"
+        );
         let users = store.list_users().await.unwrap();
         assert_eq!(
             users.iter().filter(|u| u.role.is_admin()).count(),
@@ -695,7 +698,11 @@ async fn concurrent_first_registrations_make_exactly_one_admin() {
             errors.len()
         );
         assert_eq!(users.len(), 20, "[{label}]");
-        assert_eq!(store.revision().await.unwrap(), 21, "[{label}] one bump per insert");
+        assert_eq!(
+            store.revision().await.unwrap(),
+            21,
+            "[{label}] one bump per insert"
+        );
         store.close().await;
     }
 }
