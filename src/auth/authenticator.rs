@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use chrono::{DateTime, Utc};
@@ -51,16 +51,12 @@ struct Snapshot {
     api_tokens: HashMap<String, AuthTokenRow>,
 }
 
-/// A miss (unknown user or jti) may mean another replica just wrote it: reload, but not more
-/// often than this, so tokens of deleted users cannot turn into a database load.
-const MISS_RELOAD_INTERVAL: Duration = Duration::from_millis(250);
-
 pub struct Authenticator {
     keys: JwtKeys,
     store: Store,
     token_ttl: Duration,
     snapshot: ArcSwap<Snapshot>,
-    reload: Mutex<Option<Instant>>,
+    reload: Mutex<()>,
 }
 
 impl std::fmt::Debug for Authenticator {
@@ -78,7 +74,7 @@ impl Authenticator {
             store,
             token_ttl,
             snapshot: ArcSwap::from_pointee(Snapshot::default()),
-            reload: Mutex::new(None),
+            reload: Mutex::new(()),
         };
         this.reload().await?;
         Ok(this)
@@ -95,7 +91,7 @@ impl Authenticator {
     /// Rebuilds the snapshot from the database. The revision is read first, so a write that
     /// lands during the load is picked up by the next poll rather than lost.
     pub async fn reload(&self) -> Result<(), StoreError> {
-        let mut last = self.reload.lock().await;
+        let _serialized = self.reload.lock().await;
         let revision = self.store.revision().await?;
         let users = self.store.list_users().await?;
         let tokens = self.store.active_api_tokens().await?;
@@ -116,7 +112,6 @@ impl Authenticator {
                 .collect(),
             api_tokens: tokens.into_iter().map(|t| (t.jti.clone(), t)).collect(),
         }));
-        *last = Some(Instant::now());
         Ok(())
     }
 
@@ -129,13 +124,10 @@ impl Authenticator {
         Ok(true)
     }
 
+    /// A miss (unknown user or jti) may mean the CLI or another replica just wrote it. Checking
+    /// the revision first costs one indexed read, and a reload happens only if something changed.
     async fn reload_after_miss(&self) {
-        let recent = self
-            .reload
-            .lock()
-            .await
-            .is_some_and(|t| t.elapsed() < MISS_RELOAD_INTERVAL);
-        if !recent && let Err(e) = self.reload().await {
+        if let Err(e) = self.reload_if_changed().await {
             tracing::warn!(error = %e, "reloading the auth snapshot failed");
         }
     }

@@ -71,30 +71,22 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
             }
-            let role: String = if first_is_admin {
-                let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
-                    .fetch_one(&mut *tx)
-                    .await?;
-                if count == 0 {
-                    Role::ADMIN.to_string()
-                } else {
-                    user.role.to_string()
-                }
-            } else {
-                user.role.to_string()
-            };
-            sqlx::query(
+            // One statement, so SQLite takes the write lock up front: a read-then-write
+            // transaction would fail with SQLITE_BUSY under concurrent registrations.
+            let role: String = sqlx::query_scalar(
                 "INSERT INTO users (id, email, password_hash, role, groups, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                 SELECT $1, $2, $3, CASE WHEN $8 AND NOT EXISTS (SELECT 1 FROM users) THEN 'admin' ELSE $4 END, $5, $6, $7 \
+                 RETURNING role",
             )
             .bind(user.id.as_uuid())
             .bind(user.email.as_str())
             .bind(&user.password_hash)
-            .bind(&role)
+            .bind(user.role.as_str())
             .bind(group_strings(&user.groups))
             .bind(user.created_at)
             .bind(user.updated_at)
-            .execute(&mut *tx)
+            .bind(first_is_admin)
+            .fetch_one(&mut *tx)
             .await
             .map_err(conflict)?;
             sqlx::query(BUMP_REVISION).execute(&mut *tx).await?;

@@ -224,17 +224,12 @@ async fn user_add_list_show_and_errors() {
 
     // None of the failures created anything.
     let list = t.run(&["user", "list", "--json"]).await;
+    let list = list.ok().json();
     let emails: Vec<&str> = list
-        .ok()
-        .json()
         .as_array()
         .unwrap()
         .iter()
-        .map(|u| u["email"].as_str().unwrap().to_owned())
-        .collect::<Vec<_>>()
-        .leak()
-        .iter()
-        .map(String::as_str)
+        .map(|u| u["email"].as_str().unwrap())
         .collect();
     assert_eq!(emails, ["alice@example.com"]);
 }
