@@ -16,7 +16,7 @@ use crate::auth::{Authenticator, JwtKeys, LoginLimiter};
 use crate::config::Settings;
 use crate::crypto::{SecretBox, random_bytes};
 use crate::http::{self, AppState};
-use crate::service::{TokenService, UserService};
+use crate::service::{TargetService, TokenService, UserService};
 use crate::store::{Backend, Store};
 
 /// How often each server checks the revision counter for writes by the CLI or other replicas.
@@ -148,6 +148,7 @@ impl App {
             limiter: LoginLimiter::new(settings.auth.login_attempts_per_minute),
             users: UserService::new(store.clone()),
             tokens: TokenService::new(store.clone()),
+            targets: TargetService::new(store.clone()),
             authn: Arc::new(authn),
             store,
             settings: Arc::new(settings),

@@ -5,6 +5,7 @@ mod config;
 mod db;
 mod output;
 mod serve;
+mod target;
 mod token;
 mod user;
 
@@ -46,6 +47,8 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Manage user accounts.
     User(user::UserArgs),
+    /// Manage targets: the upstream MCP servers behind the gateway.
+    Target(target::TargetArgs),
     /// Manage API tokens for MCP clients.
     Token(token::TokenArgs),
     /// Database migrations.
@@ -94,6 +97,7 @@ pub fn main() -> ExitCode {
                 match command {
                     Command::Serve(args) => serve::run(ctx, args).await,
                     Command::User(args) => user::run(&ctx, args).await,
+                    Command::Target(args) => target::run(&ctx, args).await,
                     Command::Token(args) => token::run(&ctx, args).await,
                     Command::Db(args) => db::run(&ctx, args).await,
                     Command::Completions(_) | Command::Config(_) => unreachable!("handled above"),

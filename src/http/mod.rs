@@ -5,6 +5,7 @@ mod auth_api;
 mod error;
 mod extract;
 mod health;
+mod targets;
 mod users;
 
 use std::future::Future;
@@ -21,7 +22,7 @@ pub use error::{ApiError, ApiJson};
 
 use crate::auth::{Authenticator, LoginLimiter};
 use crate::config::Settings;
-use crate::service::{TokenService, UserService};
+use crate::service::{TargetService, TokenService, UserService};
 use crate::store::Store;
 
 /// Everything a request handler may use; built once by `app`.
@@ -31,6 +32,7 @@ pub struct AppState {
     pub authn: Arc<Authenticator>,
     pub users: UserService,
     pub tokens: TokenService,
+    pub targets: TargetService,
     pub limiter: LoginLimiter,
 }
 
@@ -49,6 +51,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(health::routes())
         .merge(auth_api::routes())
         .merge(users::routes())
+        .merge(targets::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))
