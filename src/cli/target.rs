@@ -19,13 +19,13 @@ pub struct TargetArgs {
 #[derive(Subcommand, Debug)]
 enum TargetCommand {
     /// Add a target: `--url URL` for HTTP, or `--stdio -- COMMAND ARGS...` for a local process.
-    Add(AddArgs),
+    Add(Box<AddArgs>),
     /// List targets.
     List,
     /// Show one target (by name or id).
     Show { target: String },
     /// Change the given settings of a target; others stay as they are.
-    Update(UpdateArgs),
+    Update(Box<UpdateArgs>),
     /// Delete a target with its policies and stored credentials.
     Remove { target: String },
     /// Route traffic to a target again.
@@ -34,7 +34,7 @@ enum TargetCommand {
     Disable { target: String },
 }
 
-/// Settings shared by `add` and `update`.
+/// Settings shared by `add` and `update` (boxed in the enum: they are large).
 #[derive(Args, Debug)]
 struct FieldArgs {
     /// Upstream MCP endpoint (http or https).
@@ -234,7 +234,10 @@ async fn run_command(
                         humantime::format_duration(d).to_string()
                     }),
                 ),
-                ("env keys", t.env.keys().cloned().collect::<Vec<_>>().join(",")),
+                (
+                    "env keys",
+                    t.env.keys().cloned().collect::<Vec<_>>().join(","),
+                ),
                 ("tags", t.tags.join(",")),
                 ("created", output::time(&t.created_at)),
                 ("updated", output::time(&t.updated_at)),

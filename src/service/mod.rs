@@ -8,7 +8,8 @@ use crate::domain::NameError;
 use crate::store::StoreError;
 
 pub use targets::{
-    MAX_TARGET_TIMEOUT, MIN_TARGET_TIMEOUT, TargetInput, TargetService, TargetView, validate as validate_target,
+    MAX_TARGET_TIMEOUT, MIN_TARGET_TIMEOUT, TargetInput, TargetService, TargetView,
+    validate as validate_target,
 };
 pub use tokens::{MAX_TOKEN_LIFETIME, TokenService, TokenView};
 pub use users::{MIN_PASSWORD_LEN, UserService, UserView, parse_groups};

@@ -70,7 +70,7 @@ impl TargetService {
             .name
             .as_deref()
             .ok_or_else(|| ServiceError::invalid("name", "is required"))?;
-        let now = Utc::now();
+        let now = now_micros();
         let mut record = TargetRecord {
             id: TargetId::new(),
             name: TargetName::parse(name)?,
@@ -134,7 +134,7 @@ impl TargetService {
         let mut record = self.get(id).await?;
         apply(&mut record, patch)?;
         validate(&record)?;
-        record.updated_at = Utc::now();
+        record.updated_at = now_micros();
         if self.store.update_target(&record).await? {
             Ok(record)
         } else {
@@ -161,6 +161,13 @@ impl TargetService {
             Err(ServiceError::NotFound(format!("target {id}")))
         }
     }
+}
+
+/// Now at the precision both backends store (Postgres keeps microseconds), so what a write
+/// returns equals what a later read returns.
+fn now_micros() -> DateTime<Utc> {
+    let now = Utc::now();
+    DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now)
 }
 
 /// An empty string means "none" for optional text, so `--url ''` or `"cwd": ""` clears it.

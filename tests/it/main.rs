@@ -3,4 +3,7 @@
 mod auth_api;
 mod cli;
 mod store_suite;
+mod store_targets;
 mod support;
+mod targets_api;
+mod targets_cli;
