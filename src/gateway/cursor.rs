@@ -27,12 +27,18 @@ impl Cursors {
 
     /// A cursor for the page of `list` (e.g. "tools/list") starting at `offset`.
     pub fn encode(&self, list: &str, offset: usize) -> String {
-        let (sealed, _) = self.sealer.seal(&(offset as u64).to_be_bytes(), list.as_bytes());
+        let (sealed, _) = self
+            .sealer
+            .seal(&(offset as u64).to_be_bytes(), list.as_bytes());
         B64.encode(sealed)
     }
 
     pub fn decode(&self, list: &str, cursor: &str) -> Result<usize, RpcError> {
-        let invalid = || RpcError::invalid_params(format!("invalid cursor for {list}: list again from the start"));
+        let invalid = || {
+            RpcError::invalid_params(format!(
+                "invalid cursor for {list}: list again from the start"
+            ))
+        };
         let sealed = B64.decode(cursor).map_err(|_| invalid())?;
         let plain = self
             .sealer
@@ -55,10 +61,17 @@ mod tests {
         assert!(c.decode("prompts/list", &cur).is_err(), "bound to its list");
         let mut bad = cur.clone().into_bytes();
         bad[3] = if bad[3] == b'A' { b'B' } else { b'A' };
-        assert!(c.decode("tools/list", std::str::from_utf8(&bad).unwrap()).is_err());
+        assert!(
+            c.decode("tools/list", std::str::from_utf8(&bad).unwrap())
+                .is_err()
+        );
         assert!(c.decode("tools/list", "garbage!").is_err());
         let other = Cursors::new(&[4u8; 32]);
         assert!(other.decode("tools/list", &cur).is_err());
-        assert_eq!(Cursors::new(&[3u8; 32]).decode("tools/list", &cur).unwrap(), 500, "another replica");
+        assert_eq!(
+            Cursors::new(&[3u8; 32]).decode("tools/list", &cur).unwrap(),
+            500,
+            "another replica"
+        );
     }
 }

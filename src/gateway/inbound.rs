@@ -73,7 +73,9 @@ impl Gateway {
                     }
                 });
             }
-            _ => tracing::debug!(target = %handle.target.name, "ignored an unexpected message from upstream"),
+            _ => {
+                tracing::debug!(target = %handle.target.name, "ignored an unexpected message from upstream")
+            }
         }
     }
 
@@ -81,9 +83,11 @@ impl Gateway {
     /// session owning the connection, else the only request in flight.
     fn route_for(&self, handle: &UpstreamHandle, related: Option<&Value>) -> Option<Route> {
         let in_flight = handle.in_flight.lock().unwrap();
-        let by_request = related
-            .and_then(|r| in_flight.get(&id_key(r)))
-            .or_else(|| (in_flight.len() == 1).then(|| in_flight.values().next()).flatten());
+        let by_request = related.and_then(|r| in_flight.get(&id_key(r))).or_else(|| {
+            (in_flight.len() == 1)
+                .then(|| in_flight.values().next())
+                .flatten()
+        });
         if let Some(f) = by_request
             && let Some(s) = f.session.upgrade()
         {
@@ -104,14 +108,27 @@ impl Gateway {
         self.sessions
             .all()
             .into_iter()
-            .filter(|s| self.visible_targets(&s.principal).iter().any(|t| t.id == handle.target.id))
+            .filter(|s| {
+                self.visible_targets(&s.principal)
+                    .iter()
+                    .any(|t| t.id == handle.target.id)
+            })
             .collect()
     }
 
-    fn on_notification(&self, handle: &UpstreamHandle, method: &str, mut message: Value, related: Option<&Value>) {
+    fn on_notification(
+        &self,
+        handle: &UpstreamHandle,
+        method: &str,
+        mut message: Value,
+        related: Option<&Value>,
+    ) {
         match method {
             "notifications/progress" => {
-                let token = message["params"]["progressToken"].as_str().unwrap_or_default().to_string();
+                let token = message["params"]["progressToken"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
                 let Some(key) = token.strip_prefix("reflow-") else {
                     return;
                 };
@@ -129,7 +146,11 @@ impl Gateway {
                 };
                 message["params"]["uri"] = Value::String(expose_uri(&handle.target.prefix, &uri));
                 for s in self.attached_sessions(handle) {
-                    if s.subscriptions.lock().unwrap().contains(&(handle.target.id, uri.clone())) {
+                    if s.subscriptions
+                        .lock()
+                        .unwrap()
+                        .contains(&(handle.target.id, uri.clone()))
+                    {
                         s.push(STANDALONE, message.clone());
                     }
                 }
@@ -144,7 +165,14 @@ impl Gateway {
             }
             _ => {
                 // Log messages and anything else: to the request it came with, else to all.
-                let sink = related.and_then(|r| handle.in_flight.lock().unwrap().get(&id_key(r)).map(|f| f.sink.clone()));
+                let sink = related.and_then(|r| {
+                    handle
+                        .in_flight
+                        .lock()
+                        .unwrap()
+                        .get(&id_key(r))
+                        .map(|f| f.sink.clone())
+                });
                 match sink {
                     Some(sink) => {
                         let _ = sink.send(message);
@@ -171,7 +199,10 @@ impl Gateway {
             return Ok(json!({}));
         }
         let route = route.ok_or_else(|| {
-            RpcError::new(codes::INTERNAL_ERROR, format!("no client is waiting on this server; {method} cannot be relayed"))
+            RpcError::new(
+                codes::INTERNAL_ERROR,
+                format!("no client is waiting on this server; {method} cannot be relayed"),
+            )
         })?;
         let session = route.session().clone();
         if let Some(cap) = required_capability(method)
@@ -179,12 +210,18 @@ impl Gateway {
         {
             return Err(RpcError::new(
                 codes::METHOD_NOT_FOUND,
-                format!("the client did not declare the {cap} capability; {method} is not available"),
+                format!(
+                    "the client did not declare the {cap} capability; {method} is not available"
+                ),
             ));
         }
         let id = session.next_client_request_id();
         let (tx, rx) = oneshot::channel();
-        session.pending_client.lock().unwrap().insert(id.clone(), tx);
+        session
+            .pending_client
+            .lock()
+            .unwrap()
+            .insert(id.clone(), tx);
         route.send(jsonrpc::request(Value::String(id.clone()), method, params));
         // Humans answer elicitations: allow longer than a tool call's own timeout.
         let wait = handle.target.timeout.max(Duration::from_secs(300));
@@ -192,8 +229,17 @@ impl Gateway {
         session.pending_client.lock().unwrap().remove(&id);
         let answer = match answer {
             Ok(Ok(answer)) => answer,
-            Ok(Err(_)) => return Err(RpcError::internal("the client session ended before answering")),
-            Err(_) => return Err(RpcError::new(codes::REQUEST_TIMEOUT, "the client did not answer in time")),
+            Ok(Err(_)) => {
+                return Err(RpcError::internal(
+                    "the client session ended before answering",
+                ));
+            }
+            Err(_) => {
+                return Err(RpcError::new(
+                    codes::REQUEST_TIMEOUT,
+                    "the client did not answer in time",
+                ));
+            }
         };
         if let Some(result) = answer.get("result") {
             return Ok(result.clone());

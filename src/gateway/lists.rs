@@ -26,7 +26,12 @@ pub enum ListKind {
 const MAX_UPSTREAM_PAGES: usize = 100;
 
 impl ListKind {
-    pub const ALL: [ListKind; 4] = [Self::Tools, Self::Prompts, Self::Resources, Self::ResourceTemplates];
+    pub const ALL: [ListKind; 4] = [
+        Self::Tools,
+        Self::Prompts,
+        Self::Resources,
+        Self::ResourceTemplates,
+    ];
 
     pub fn from_method(method: &str) -> Option<Self> {
         Some(match method {
@@ -91,7 +96,9 @@ impl Gateway {
         session: &Arc<Session>,
         targets: &[Arc<Target>],
     ) -> Vec<(Arc<Target>, Arc<UpstreamHandle>)> {
-        let attempts = targets.iter().map(|t| async move { (t.clone(), self.upstream(session, t).await) });
+        let attempts = targets
+            .iter()
+            .map(|t| async move { (t.clone(), self.upstream(session, t).await) });
         join_all(attempts)
             .await
             .into_iter()
@@ -106,8 +113,18 @@ impl Gateway {
     }
 
     /// Every item of `kind` at one upstream, from cache or by following its pages.
-    async fn upstream_items(&self, handle: &UpstreamHandle, kind: ListKind) -> Result<Arc<Vec<Value>>, RpcError> {
-        if handle.conn.server().capabilities.get(kind.capability()).is_none() {
+    async fn upstream_items(
+        &self,
+        handle: &UpstreamHandle,
+        kind: ListKind,
+    ) -> Result<Arc<Vec<Value>>, RpcError> {
+        if handle
+            .conn
+            .server()
+            .capabilities
+            .get(kind.capability())
+            .is_none()
+        {
             return Ok(Arc::new(Vec::new()));
         }
         if let Some(items) = handle.cached(kind, self.opts.list_cache_ttl) {
@@ -149,8 +166,16 @@ impl Gateway {
                 match kind {
                     ListKind::Tools | ListKind::Prompts => {
                         if let Some(name) = item.get("name").and_then(Value::as_str) {
-                            let exposed = expose(&target.prefix, &self.opts.separator, name, self.opts.max_name_len);
-                            names.insert((kind, exposed.clone()), (target.name.clone(), name.to_string()));
+                            let exposed = expose(
+                                &target.prefix,
+                                &self.opts.separator,
+                                name,
+                                self.opts.max_name_len,
+                            );
+                            names.insert(
+                                (kind, exposed.clone()),
+                                (target.name.clone(), name.to_string()),
+                            );
                             item["name"] = Value::String(exposed);
                         }
                     }
@@ -192,7 +217,10 @@ impl Gateway {
             .await
             {
                 Ok(r) => r,
-                Err(_) => Err(RpcError::new(crate::mcp::codes::REQUEST_TIMEOUT, "timed out")),
+                Err(_) => Err(RpcError::new(
+                    crate::mcp::codes::REQUEST_TIMEOUT,
+                    "timed out",
+                )),
             };
             (t.clone(), result)
         });
@@ -212,7 +240,11 @@ impl Gateway {
                 }
             };
             for item in self.expose_items(&target, kind, &items) {
-                let key = item.get(field).and_then(Value::as_str).unwrap_or_default().to_string();
+                let key = item
+                    .get(field)
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string();
                 if let Some(first) = seen.get(&key) {
                     tracing::warn!(name = %key, kept = %first, dropped = %target.name, list = kind.method(), "name collision between targets; give one of them a prefix");
                     continue;
@@ -222,11 +254,17 @@ impl Gateway {
             }
         }
         let end = (offset + self.opts.page_size).min(merged.len());
-        let page: Vec<Value> = merged.get(offset..end).map(<[Value]>::to_vec).unwrap_or_default();
+        let page: Vec<Value> = merged
+            .get(offset..end)
+            .map(<[Value]>::to_vec)
+            .unwrap_or_default();
         let mut result = serde_json::Map::new();
         result.insert(kind.key().into(), Value::Array(page));
         if end < merged.len() {
-            result.insert("nextCursor".into(), Value::String(self.cursors.encode(kind.method(), end)));
+            result.insert(
+                "nextCursor".into(),
+                Value::String(self.cursors.encode(kind.method(), end)),
+            );
         }
         Ok(Value::Object(result))
     }

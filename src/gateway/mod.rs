@@ -77,12 +77,18 @@ pub struct Gateway {
 
 impl std::fmt::Debug for Gateway {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Gateway").field("sessions", &self.sessions.len()).finish_non_exhaustive()
+        f.debug_struct("Gateway")
+            .field("sessions", &self.sessions.len())
+            .finish_non_exhaustive()
     }
 }
 
 impl Gateway {
-    pub async fn new(opts: GatewayOptions, store: Store, encryption_key: &[u8; 32]) -> Result<Arc<Self>, StoreError> {
+    pub async fn new(
+        opts: GatewayOptions,
+        store: Store,
+        encryption_key: &[u8; 32],
+    ) -> Result<Arc<Self>, StoreError> {
         let http = reqwest::Client::builder()
             .pool_idle_timeout(Duration::from_secs(90))
             .build()
@@ -111,7 +117,11 @@ impl Gateway {
             .map(Arc::new)
             .collect();
         let old = self.targets.load_full();
-        if old.iter().map(|t| t.as_ref()).eq(new.iter().map(|t| t.as_ref())) {
+        if old
+            .iter()
+            .map(|t| t.as_ref())
+            .eq(new.iter().map(|t| t.as_ref()))
+        {
             return Ok(());
         }
         let stale: Vec<Arc<Target>> = old
@@ -125,7 +135,10 @@ impl Gateway {
         }
         for session in self.sessions.all() {
             for kind in ListKind::ALL {
-                session.push(session::STANDALONE, mcp::jsonrpc::notification(kind.changed_notification(), None));
+                session.push(
+                    session::STANDALONE,
+                    mcp::jsonrpc::notification(kind.changed_notification(), None),
+                );
             }
         }
         Ok(())
@@ -141,7 +154,11 @@ impl Gateway {
     }
 
     /// A new, not yet initialized session (legacy SSE clients get one when they connect).
-    pub fn create_session(&self, principal: Principal, transport: SessionTransport) -> Arc<Session> {
+    pub fn create_session(
+        &self,
+        principal: Principal,
+        transport: SessionTransport,
+    ) -> Arc<Session> {
         let session = Arc::new(Session::new(principal, transport));
         self.sessions.insert(session.clone());
         session
@@ -149,17 +166,27 @@ impl Gateway {
 
     /// Applies the client's `initialize` to `session` and returns the result: the protocol
     /// version, the union of the visible upstreams' capabilities, and instructions.
-    pub async fn initialize(self: &Arc<Self>, session: &Arc<Session>, params: &Value) -> Result<Value, RpcError> {
-        let requested = params.get("protocolVersion").and_then(Value::as_str).unwrap_or("");
+    pub async fn initialize(
+        self: &Arc<Self>,
+        session: &Arc<Session>,
+        params: &Value,
+    ) -> Result<Value, RpcError> {
+        let requested = params
+            .get("protocolVersion")
+            .and_then(Value::as_str)
+            .unwrap_or("");
         let version = if mcp::LEGACY_VERSIONS.contains(&requested) {
             requested
         } else {
             mcp::LATEST_LEGACY_VERSION
         };
         *session.protocol_version.lock().unwrap() = version.to_string();
-        *session.client_capabilities.lock().unwrap() =
-            params.get("capabilities").cloned().unwrap_or_else(|| json!({}));
-        *session.client_info.lock().unwrap() = params.get("clientInfo").cloned().unwrap_or(Value::Null);
+        *session.client_capabilities.lock().unwrap() = params
+            .get("capabilities")
+            .cloned()
+            .unwrap_or_else(|| json!({}));
+        *session.client_info.lock().unwrap() =
+            params.get("clientInfo").cloned().unwrap_or(Value::Null);
 
         let targets = self.visible_targets(&session.principal);
         let connected = self.connect_all(&session, &targets).await;
@@ -171,15 +198,28 @@ impl Gateway {
         )];
         for (target, handle) in &connected {
             let up = &handle.conn.server().capabilities;
-            for (key, merged) in [("prompts", json!({ "listChanged": true })), ("logging", json!({})), ("completions", json!({}))] {
+            for (key, merged) in [
+                ("prompts", json!({ "listChanged": true })),
+                ("logging", json!({})),
+                ("completions", json!({})),
+            ] {
                 if up.get(key).is_some() {
                     caps.insert(key.into(), merged);
                 }
             }
             if let Some(res) = up.get("resources") {
-                let subscribe = res.get("subscribe").and_then(Value::as_bool).unwrap_or(false)
-                    || caps.get("resources").and_then(|r| r["subscribe"].as_bool()).unwrap_or(false);
-                caps.insert("resources".into(), json!({ "listChanged": true, "subscribe": subscribe }));
+                let subscribe = res
+                    .get("subscribe")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false)
+                    || caps
+                        .get("resources")
+                        .and_then(|r| r["subscribe"].as_bool())
+                        .unwrap_or(false);
+                caps.insert(
+                    "resources".into(),
+                    json!({ "listChanged": true, "subscribe": subscribe }),
+                );
             }
             if let Some(text) = &handle.conn.server().instructions {
                 instructions.push(format!("[{}] {}", target.name, text));
@@ -215,7 +255,13 @@ impl Gateway {
     /// Ends a session (DELETE /mcp): its streams close and its own upstream sessions end.
     pub async fn end_session(&self, session: &Arc<Session>) {
         self.end_session_now(session);
-        let owned: Vec<_> = session.upstreams.lock().await.drain().map(|(_, h)| h).collect();
+        let owned: Vec<_> = session
+            .upstreams
+            .lock()
+            .await
+            .drain()
+            .map(|(_, h)| h)
+            .collect();
         for handle in owned {
             handle.conn.close().await;
         }
@@ -229,7 +275,12 @@ impl Gateway {
     /// Ends sessions idle longer than the session timeout; returns how many.
     pub async fn expire_idle(&self) -> usize {
         let limit = self.opts.session_timeout.as_secs() as i64;
-        let idle: Vec<_> = self.sessions.all().into_iter().filter(|s| s.idle_secs() > limit).collect();
+        let idle: Vec<_> = self
+            .sessions
+            .all()
+            .into_iter()
+            .filter(|s| s.idle_secs() > limit)
+            .collect();
         for s in &idle {
             self.end_session(s).await;
         }

@@ -76,7 +76,9 @@ where
         let rest = if prefix.is_empty() {
             Some(exposed)
         } else {
-            exposed.strip_prefix(prefix).and_then(|r| r.strip_prefix('+'))
+            exposed
+                .strip_prefix(prefix)
+                .and_then(|r| r.strip_prefix('+'))
         };
         if let Some(rest) = rest
             && best.as_ref().is_none_or(|(p, _)| prefix.len() > p.len())
@@ -93,7 +95,10 @@ mod tests {
 
     #[test]
     fn conforming_names_are_joined() {
-        assert_eq!(expose("github", "__", "create_issue", 64), "github__create_issue");
+        assert_eq!(
+            expose("github", "__", "create_issue", 64),
+            "github__create_issue"
+        );
         assert_eq!(expose("", "__", "echo", 64), "echo");
     }
 
@@ -104,10 +109,18 @@ mod tests {
         assert_eq!(a.len(), 64);
         assert!(a.starts_with("github__xxx"));
         assert_eq!(a, expose("github", "__", &long, 64), "deterministic");
-        assert_ne!(a, expose("github", "__", &"x".repeat(81), 64), "distinct originals");
+        assert_ne!(
+            a,
+            expose("github", "__", &"x".repeat(81), 64),
+            "distinct originals"
+        );
         let dotted = expose("fs", "__", "read.file", 64);
         assert!(dotted.chars().all(valid_char), "{dotted}");
-        assert_ne!(dotted, expose("fs", "__", "read_file", 64), "a sanitized name never collides with a real one");
+        assert_ne!(
+            dotted,
+            expose("fs", "__", "read_file", 64),
+            "a sanitized name never collides with a real one"
+        );
     }
 
     #[test]
@@ -117,8 +130,14 @@ mod tests {
             match_prefix("git__hub__x", "__", prefixes),
             Some(("git__hub", "x".to_string()))
         );
-        assert_eq!(match_prefix("git__status", "__", prefixes), Some(("git", "status".into())));
-        assert_eq!(match_prefix("plain", "__", prefixes), Some(("", "plain".into())));
+        assert_eq!(
+            match_prefix("git__status", "__", prefixes),
+            Some(("git", "status".into()))
+        );
+        assert_eq!(
+            match_prefix("plain", "__", prefixes),
+            Some(("", "plain".into()))
+        );
         assert_eq!(match_prefix("plain", "__", ["a", "b"]), None);
         assert_eq!(match_prefix("a__", "__", ["a"]), None, "empty remainder");
     }
@@ -127,8 +146,14 @@ mod tests {
     fn uris_round_trip() {
         let u = expose_uri("docs", "file:///a+b.txt");
         assert_eq!(u, "docs+file:///a+b.txt");
-        assert_eq!(match_uri_prefix(&u, ["docs", "doc"]), Some(("docs", "file:///a+b.txt".into())));
-        assert_eq!(match_uri_prefix("test://x", ["", "docs"]), Some(("", "test://x".into())));
+        assert_eq!(
+            match_uri_prefix(&u, ["docs", "doc"]),
+            Some(("docs", "file:///a+b.txt".into()))
+        );
+        assert_eq!(
+            match_uri_prefix("test://x", ["", "docs"]),
+            Some(("", "test://x".into()))
+        );
         assert_eq!(match_uri_prefix("other+x://y", ["docs"]), None);
     }
 }

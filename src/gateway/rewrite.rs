@@ -39,7 +39,9 @@ pub fn result_uris(method: &str, result: &mut Value, prefix: &str) {
             if let Some(Value::Array(messages)) = result.get_mut("messages") {
                 for m in messages {
                     match m.get_mut("content") {
-                        Some(Value::Array(blocks)) => blocks.iter_mut().for_each(|b| content_block(b, prefix)),
+                        Some(Value::Array(blocks)) => {
+                            blocks.iter_mut().for_each(|b| content_block(b, prefix))
+                        }
                         Some(block) => content_block(block, prefix),
                         None => {}
                     }
@@ -48,7 +50,9 @@ pub fn result_uris(method: &str, result: &mut Value, prefix: &str) {
         }
         "resources/read" => {
             if let Some(Value::Array(contents)) = result.get_mut("contents") {
-                contents.iter_mut().for_each(|c| prefix_uri(c, "uri", prefix));
+                contents
+                    .iter_mut()
+                    .for_each(|c| prefix_uri(c, "uri", prefix));
             }
         }
         _ => {}
@@ -79,6 +83,9 @@ mod tests {
 
         let mut read = json!({"contents": [{"uri": "x://1", "text": "t"}]});
         result_uris("resources/read", &mut read, "");
-        assert_eq!(read["contents"][0]["uri"], "x://1", "unprefixed targets are untouched");
+        assert_eq!(
+            read["contents"][0]["uri"], "x://1",
+            "unprefixed targets are untouched"
+        );
     }
 }

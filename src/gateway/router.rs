@@ -26,7 +26,14 @@ fn unknown(what: &str, name: &str) -> RpcError {
 
 impl Gateway {
     /// Handles one request and sends its response (and anything before it) into `sink`.
-    pub async fn handle_request(self: &Arc<Self>, session: &Arc<Session>, id: Value, method: &str, params: Option<Value>, sink: Sink) {
+    pub async fn handle_request(
+        self: &Arc<Self>,
+        session: &Arc<Session>,
+        id: Value,
+        method: &str,
+        params: Option<Value>,
+        sink: Sink,
+    ) {
         let outcome = self.dispatch(session, &id, method, params, &sink).await;
         let message = match outcome {
             Ok(result) => jsonrpc::response(id, result),
@@ -48,9 +55,17 @@ impl Gateway {
         }
         match method {
             "ping" => Ok(json!({})),
-            "initialize" => Err(RpcError::invalid_request("this session is already initialized")),
-            "tools/call" => self.call_named(session, id, method, ListKind::Tools, params, sink).await,
-            "prompts/get" => self.call_named(session, id, method, ListKind::Prompts, params, sink).await,
+            "initialize" => Err(RpcError::invalid_request(
+                "this session is already initialized",
+            )),
+            "tools/call" => {
+                self.call_named(session, id, method, ListKind::Tools, params, sink)
+                    .await
+            }
+            "prompts/get" => {
+                self.call_named(session, id, method, ListKind::Prompts, params, sink)
+                    .await
+            }
             "resources/read" | "resources/subscribe" | "resources/unsubscribe" => {
                 self.call_uri(session, id, method, params, sink).await
             }
@@ -65,23 +80,43 @@ impl Gateway {
     }
 
     /// Finds the target and original name behind an exposed tool or prompt name.
-    fn resolve_name(&self, session: &Session, kind: ListKind, exposed: &str) -> Option<(Arc<Target>, String)> {
+    fn resolve_name(
+        &self,
+        session: &Session,
+        kind: ListKind,
+        exposed: &str,
+    ) -> Option<(Arc<Target>, String)> {
         let targets = self.visible_targets(&session.principal);
-        if let Some((target_name, original)) = self.names.lock().unwrap().get(&(kind, exposed.to_string())).cloned()
+        if let Some((target_name, original)) = self
+            .names
+            .lock()
+            .unwrap()
+            .get(&(kind, exposed.to_string()))
+            .cloned()
             && let Some(t) = targets.iter().find(|t| t.name == target_name)
         {
             return Some((t.clone(), original));
         }
-        let (prefix, rest) = match_prefix(exposed, &self.opts.separator, targets.iter().map(|t| t.prefix.as_str()))?;
+        let (prefix, rest) = match_prefix(
+            exposed,
+            &self.opts.separator,
+            targets.iter().map(|t| t.prefix.as_str()),
+        )?;
         let prefix = prefix.to_string();
-        targets.into_iter().find(|t| t.prefix == prefix).map(|t| (t, rest))
+        targets
+            .into_iter()
+            .find(|t| t.prefix == prefix)
+            .map(|t| (t, rest))
     }
 
     fn resolve_uri(&self, session: &Session, exposed: &str) -> Option<(Arc<Target>, String)> {
         let targets = self.visible_targets(&session.principal);
         let (prefix, rest) = match_uri_prefix(exposed, targets.iter().map(|t| t.prefix.as_str()))?;
         let prefix = prefix.to_string();
-        targets.into_iter().find(|t| t.prefix == prefix).map(|t| (t, rest))
+        targets
+            .into_iter()
+            .find(|t| t.prefix == prefix)
+            .map(|t| (t, rest))
     }
 
     async fn call_named(
@@ -99,11 +134,19 @@ impl Gateway {
             .and_then(Value::as_str)
             .ok_or_else(|| RpcError::invalid_params("params.name must be a string"))?
             .to_string();
-        let what = if kind == ListKind::Tools { "tool" } else { "prompt" };
-        let (target, original) = self.resolve_name(session, kind, &exposed).ok_or_else(|| unknown(what, &exposed))?;
+        let what = if kind == ListKind::Tools {
+            "tool"
+        } else {
+            "prompt"
+        };
+        let (target, original) = self
+            .resolve_name(session, kind, &exposed)
+            .ok_or_else(|| unknown(what, &exposed))?;
         params["name"] = Value::String(original);
         let handle = self.upstream(session, &target).await?;
-        let mut result = self.forward(session, &handle, id, method, Some(params), sink).await?;
+        let mut result = self
+            .forward(session, &handle, id, method, Some(params), sink)
+            .await?;
         rewrite::result_uris(method, &mut result, &target.prefix);
         Ok(result)
     }
@@ -123,49 +166,97 @@ impl Gateway {
             .ok_or_else(|| RpcError::invalid_params("params.uri must be a string"))?
             .to_string();
         let (target, original) = self.resolve_uri(session, &exposed).ok_or_else(|| {
-            RpcError::new(codes::RESOURCE_NOT_FOUND, format!("resource not found: {exposed}"))
+            RpcError::new(
+                codes::RESOURCE_NOT_FOUND,
+                format!("resource not found: {exposed}"),
+            )
         })?;
         params["uri"] = Value::String(original.clone());
         let handle = self.upstream(session, &target).await?;
-        let mut result = self.forward(session, &handle, id, method, Some(params), sink).await?;
+        let mut result = self
+            .forward(session, &handle, id, method, Some(params), sink)
+            .await?;
         match method {
             "resources/subscribe" => {
-                session.subscriptions.lock().unwrap().insert((target.id, original));
+                session
+                    .subscriptions
+                    .lock()
+                    .unwrap()
+                    .insert((target.id, original));
             }
             "resources/unsubscribe" => {
-                session.subscriptions.lock().unwrap().remove(&(target.id, original));
+                session
+                    .subscriptions
+                    .lock()
+                    .unwrap()
+                    .remove(&(target.id, original));
             }
             _ => rewrite::result_uris(method, &mut result, &target.prefix),
         }
         Ok(result)
     }
 
-    async fn complete(self: &Arc<Self>, session: &Arc<Session>, id: &Value, params: Option<Value>, sink: &Sink) -> Result<Value, RpcError> {
+    async fn complete(
+        self: &Arc<Self>,
+        session: &Arc<Session>,
+        id: &Value,
+        params: Option<Value>,
+        sink: &Sink,
+    ) -> Result<Value, RpcError> {
         let mut params = params.ok_or_else(|| RpcError::invalid_params("missing params"))?;
         let reference = params.get("ref").cloned().unwrap_or(Value::Null);
         let (target, original, field) = match reference.get("type").and_then(Value::as_str) {
             Some("ref/prompt") => {
-                let name = reference.get("name").and_then(Value::as_str).unwrap_or_default();
-                let (t, o) = self.resolve_name(session, ListKind::Prompts, name).ok_or_else(|| unknown("prompt", name))?;
+                let name = reference
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                let (t, o) = self
+                    .resolve_name(session, ListKind::Prompts, name)
+                    .ok_or_else(|| unknown("prompt", name))?;
                 (t, o, "name")
             }
             Some("ref/resource") => {
-                let uri = reference.get("uri").and_then(Value::as_str).unwrap_or_default();
-                let (t, o) = self.resolve_uri(session, uri).ok_or_else(|| unknown("resource template", uri))?;
+                let uri = reference
+                    .get("uri")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                let (t, o) = self
+                    .resolve_uri(session, uri)
+                    .ok_or_else(|| unknown("resource template", uri))?;
                 (t, o, "uri")
             }
-            _ => return Err(RpcError::invalid_params("params.ref.type must be ref/prompt or ref/resource")),
+            _ => {
+                return Err(RpcError::invalid_params(
+                    "params.ref.type must be ref/prompt or ref/resource",
+                ));
+            }
         };
         params["ref"][field] = Value::String(original);
         let handle = self.upstream(session, &target).await?;
-        self.forward(session, &handle, id, "completion/complete", Some(params), sink).await
+        self.forward(
+            session,
+            &handle,
+            id,
+            "completion/complete",
+            Some(params),
+            sink,
+        )
+        .await
     }
 
-    async fn set_level(self: &Arc<Self>, session: &Arc<Session>, params: Option<Value>) -> Result<Value, RpcError> {
+    async fn set_level(
+        self: &Arc<Self>,
+        session: &Arc<Session>,
+        params: Option<Value>,
+    ) -> Result<Value, RpcError> {
         let targets = self.visible_targets(&session.principal);
         for (target, handle) in self.connect_all(session, &targets).await {
             if handle.conn.server().capabilities.get("logging").is_some()
-                && let Err(e) = handle.conn.request("logging/setLevel", params.clone()).await
+                && let Err(e) = handle
+                    .conn
+                    .request("logging/setLevel", params.clone())
+                    .await
             {
                 tracing::warn!(target = %target.name, error = %e, "logging/setLevel failed upstream");
             }
@@ -187,11 +278,17 @@ impl Gateway {
         let upstream_id = handle.conn.next_id();
         let key = id_key(&upstream_id);
         let mut progress_token = None;
-        if let Some(meta) = params.as_mut().and_then(|p| p.get_mut("_meta")).and_then(Value::as_object_mut)
+        if let Some(meta) = params
+            .as_mut()
+            .and_then(|p| p.get_mut("_meta"))
+            .and_then(Value::as_object_mut)
             && let Some(token) = meta.get("progressToken").cloned()
         {
             // Tokens are only unique per client; on a shared upstream, use our request id.
-            meta.insert("progressToken".into(), Value::String(format!("reflow-{key}")));
+            meta.insert(
+                "progressToken".into(),
+                Value::String(format!("reflow-{key}")),
+            );
             progress_token = Some(token);
         }
         handle.in_flight.lock().unwrap().insert(
@@ -203,7 +300,11 @@ impl Gateway {
             },
         );
         let dkey = id_key(downstream_id);
-        session.in_flight.lock().unwrap().insert(dkey.clone(), (handle.clone(), upstream_id.clone()));
+        session
+            .in_flight
+            .lock()
+            .unwrap()
+            .insert(dkey.clone(), (handle.clone(), upstream_id.clone()));
         let result = handle
             .conn
             .request_with_id(upstream_id, method, params, handle.target.timeout)
@@ -214,13 +315,23 @@ impl Gateway {
     }
 
     /// A notification from the client.
-    pub async fn handle_notification(self: &Arc<Self>, session: &Arc<Session>, method: &str, params: Option<Value>) {
+    pub async fn handle_notification(
+        self: &Arc<Self>,
+        session: &Arc<Session>,
+        method: &str,
+        params: Option<Value>,
+    ) {
         match method {
             "notifications/cancelled" => {
                 let Some(request_id) = params.as_ref().and_then(|p| p.get("requestId")) else {
                     return;
                 };
-                let entry = session.in_flight.lock().unwrap().get(&id_key(request_id)).cloned();
+                let entry = session
+                    .in_flight
+                    .lock()
+                    .unwrap()
+                    .get(&id_key(request_id))
+                    .cloned();
                 if let Some((handle, upstream_id)) = entry {
                     let mut p = params.clone().unwrap_or_else(|| json!({}));
                     p["requestId"] = upstream_id;

@@ -65,7 +65,9 @@ pub struct Session {
 
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Session").field("id", &self.id).finish_non_exhaustive()
+        f.debug_struct("Session")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -132,7 +134,10 @@ impl Session {
     /// Opens a new request stream (a POST answered with SSE) and returns its id.
     pub fn open_stream(&self) -> u64 {
         let id = self.next_stream.fetch_add(1, Ordering::Relaxed);
-        self.streams.lock().unwrap().insert(id, StreamBuf::default());
+        self.streams
+            .lock()
+            .unwrap()
+            .insert(id, StreamBuf::default());
         id
     }
 
@@ -179,7 +184,11 @@ impl Session {
     /// last one delivered, so nothing queued while no one listened is lost). Returns None for an
     /// unknown stream. A finished stream replays and then ends. A new listener replaces an older
     /// one (one GET stream per session).
-    pub fn attach(&self, stream: u64, after_seq: Option<u64>) -> Option<mpsc::UnboundedReceiver<Event>> {
+    pub fn attach(
+        &self,
+        stream: u64,
+        after_seq: Option<u64>,
+    ) -> Option<mpsc::UnboundedReceiver<Event>> {
         let mut streams = self.streams.lock().unwrap();
         let buf = streams.get_mut(&stream)?;
         let after_seq = after_seq.unwrap_or(buf.delivered);
@@ -206,7 +215,10 @@ impl Session {
 
     /// A fresh id for a request the gateway sends to the client.
     pub fn next_client_request_id(&self) -> String {
-        format!("reflow-{}", self.next_client_request.fetch_add(1, Ordering::Relaxed))
+        format!(
+            "reflow-{}",
+            self.next_client_request.fetch_add(1, Ordering::Relaxed)
+        )
     }
 }
 
@@ -228,7 +240,10 @@ pub struct SessionRegistry {
 
 impl SessionRegistry {
     pub fn insert(&self, session: Arc<Session>) {
-        self.sessions.lock().unwrap().insert(session.id.clone(), session);
+        self.sessions
+            .lock()
+            .unwrap()
+            .insert(session.id.clone(), session);
     }
 
     pub fn get(&self, id: &str) -> Option<Arc<Session>> {
@@ -284,15 +299,26 @@ mod tests {
         s.finish_stream(id);
         assert!(rx.try_recv().is_err());
         let mut again = s.attach(id, Some(0)).unwrap();
-        assert_eq!(again.try_recv().unwrap().0, 1, "a finished stream still replays");
+        assert_eq!(
+            again.try_recv().unwrap().0,
+            1,
+            "a finished stream still replays"
+        );
         assert!(s.attach(999, None).is_none());
         s.push(STANDALONE, serde_json::json!("queued"));
         let mut fresh = s.attach(STANDALONE, None).unwrap();
-        assert_eq!(fresh.try_recv().unwrap().1, "queued", "queued while nobody listened");
+        assert_eq!(
+            fresh.try_recv().unwrap().1,
+            "queued",
+            "queued while nobody listened"
+        );
         s.push(STANDALONE, serde_json::json!("live"));
         assert_eq!(fresh.try_recv().unwrap().1, "live");
         let mut again = s.attach(STANDALONE, None).unwrap();
-        assert!(again.try_recv().is_err(), "delivered events are not repeated to a fresh listener");
+        assert!(
+            again.try_recv().is_err(),
+            "delivered events are not repeated to a fresh listener"
+        );
         assert_eq!(parse_event_id(&event_id(7, 9)), Some((7, 9)));
         assert_eq!(parse_event_id("x.1"), None);
     }

@@ -10,7 +10,9 @@ use tokio::sync::mpsc;
 
 use crate::domain::{TargetId, Transport};
 use crate::mcp::RpcError;
-use crate::upstream::{Handshake, HttpTransport, Inbound, UpstreamConnection, UpstreamError, UpstreamSpec};
+use crate::upstream::{
+    Handshake, HttpTransport, Inbound, UpstreamConnection, UpstreamError, UpstreamSpec,
+};
 
 use super::lists::ListKind;
 use super::session::Session;
@@ -80,17 +82,18 @@ impl UpstreamPool {
     }
 
     pub async fn close_all(&self) {
-        let slots: Vec<Slot> = self.shared.lock().unwrap().drain().map(|(_, s)| s).collect();
+        let slots: Vec<Slot> = self
+            .shared
+            .lock()
+            .unwrap()
+            .drain()
+            .map(|(_, s)| s)
+            .collect();
         for slot in slots {
             if let Some(h) = slot.lock().await.take() {
                 h.conn.close().await;
             }
         }
-    }
-
-    /// Every connected shared handle (for fan-out of notifications such as logging/setLevel).
-    pub fn shared_slots(&self) -> Vec<Slot> {
-        self.shared.lock().unwrap().values().cloned().collect()
     }
 }
 
@@ -123,7 +126,9 @@ impl Gateway {
             }
             // The client's own capabilities: this upstream session serves only this client.
             let caps = session.client_capabilities.lock().unwrap().clone();
-            let handle = self.connect(target, caps, Some(Arc::downgrade(session))).await?;
+            let handle = self
+                .connect(target, caps, Some(Arc::downgrade(session)))
+                .await?;
             owned.insert(target.id, handle.clone());
             return Ok(handle);
         }
@@ -184,7 +189,11 @@ impl Gateway {
 
 /// Relays everything the upstream sends on its own to the sessions it concerns. Ends when the
 /// connection or the gateway goes away.
-async fn pump(gateway: Weak<Gateway>, handle: Weak<UpstreamHandle>, mut inbound: mpsc::Receiver<Inbound>) {
+async fn pump(
+    gateway: Weak<Gateway>,
+    handle: Weak<UpstreamHandle>,
+    mut inbound: mpsc::Receiver<Inbound>,
+) {
     while let Some(msg) = inbound.recv().await {
         let (Some(gw), Some(h)) = (gateway.upgrade(), handle.upgrade()) else {
             return;

@@ -35,7 +35,11 @@ const RETRY: Duration = Duration::from_millis(1000);
 
 /// A JSON-RPC error as an HTTP response (no session is harmed by it).
 fn rpc_error(status: StatusCode, id: Option<Value>, error: RpcError) -> Response {
-    (status, Json(jsonrpc::error_response(id.unwrap_or(Value::Null), &error))).into_response()
+    (
+        status,
+        Json(jsonrpc::error_response(id.unwrap_or(Value::Null), &error)),
+    )
+        .into_response()
 }
 
 fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -46,7 +50,11 @@ fn accepts(headers: &HeaderMap, mime: &str) -> bool {
     header_str(headers, "accept").is_some_and(|a| {
         a.split(',')
             .map(|p| p.split(';').next().unwrap_or("").trim())
-            .any(|m| m == mime || m == "*/*" || (m.ends_with("/*") && mime.starts_with(&m[..m.len() - 1])))
+            .any(|m| {
+                m == mime
+                    || m == "*/*"
+                    || (m.ends_with("/*") && mime.starts_with(&m[..m.len() - 1]))
+            })
     })
 }
 
@@ -55,9 +63,17 @@ fn session_header(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// A session of this caller, or the 404 that tells the client to initialize again.
-fn find_session(state: &AppState, id: &str, caller: &crate::auth::Principal) -> Result<Arc<Session>, Response> {
+fn find_session(
+    state: &AppState,
+    id: &str,
+    caller: &crate::auth::Principal,
+) -> Result<Arc<Session>, Response> {
     state.gateway.session(id, caller).map_err(|e| {
-        rpc_error(StatusCode::NOT_FOUND, None, RpcError::new(codes::INVALID_REQUEST, e.to_string()))
+        rpc_error(
+            StatusCode::NOT_FOUND,
+            None,
+            RpcError::new(codes::INVALID_REQUEST, e.to_string()),
+        )
     })
 }
 
@@ -65,12 +81,19 @@ fn is_final(message: &Value, id: &Value) -> bool {
     message.get("method").is_none() && message.get("id") == Some(id)
 }
 
-async fn post_mcp(State(state): State<Arc<AppState>>, Caller(caller): Caller, headers: HeaderMap, body: Bytes) -> Response {
+async fn post_mcp(
+    State(state): State<Arc<AppState>>,
+    Caller(caller): Caller,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     if !(accepts(&headers, "application/json") && accepts(&headers, "text/event-stream")) {
         return rpc_error(
             StatusCode::NOT_ACCEPTABLE,
             None,
-            RpcError::invalid_request("Accept must list both application/json and text/event-stream"),
+            RpcError::invalid_request(
+                "Accept must list both application/json and text/event-stream",
+            ),
         );
     }
     if !header_str(&headers, "content-type").is_some_and(|c| c.starts_with("application/json")) {
@@ -82,7 +105,13 @@ async fn post_mcp(State(state): State<Arc<AppState>>, Caller(caller): Caller, he
     }
     let message: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
-        Err(e) => return rpc_error(StatusCode::BAD_REQUEST, None, RpcError::new(codes::PARSE_ERROR, format!("parse error: {e}"))),
+        Err(e) => {
+            return rpc_error(
+                StatusCode::BAD_REQUEST,
+                None,
+                RpcError::new(codes::PARSE_ERROR, format!("parse error: {e}")),
+            );
+        }
     };
     if let Some(version) = header_str(&headers, headers::PROTOCOL_VERSION)
         && !crate::mcp::LEGACY_VERSIONS.contains(&version)
@@ -97,21 +126,33 @@ async fn post_mcp(State(state): State<Arc<AppState>>, Caller(caller): Caller, he
         );
     }
     let kind = classify(&message);
-    if let Kind::Request { id, method: "initialize" } = &kind {
+    if let Kind::Request {
+        id,
+        method: "initialize",
+    } = &kind
+    {
         let id = (*id).clone();
-        let session = state.gateway.create_session(caller, SessionTransport::StreamableHttp);
+        let session = state
+            .gateway
+            .create_session(caller, SessionTransport::StreamableHttp);
         let params = message.get("params").cloned().unwrap_or(Value::Null);
         let reply = match state.gateway.initialize(&session, &params).await {
             Ok(result) => jsonrpc::response(id, result),
             Err(e) => jsonrpc::error_response(id, &e),
         };
         let mut res = Json(reply).into_response();
-        res.headers_mut()
-            .insert(headers::SESSION_ID, HeaderValue::from_str(&session.id).expect("hex session id"));
+        res.headers_mut().insert(
+            headers::SESSION_ID,
+            HeaderValue::from_str(&session.id).expect("hex session id"),
+        );
         return res;
     }
     if let Kind::Invalid(reason) = &kind {
-        return rpc_error(StatusCode::BAD_REQUEST, message.get("id").cloned(), RpcError::invalid_request(reason.clone()));
+        return rpc_error(
+            StatusCode::BAD_REQUEST,
+            message.get("id").cloned(),
+            RpcError::invalid_request(reason.clone()),
+        );
     }
     let Some(session_id) = session_header(&headers) else {
         return rpc_error(
@@ -135,7 +176,9 @@ async fn post_mcp(State(state): State<Arc<AppState>>, Caller(caller): Caller, he
             let method = method.to_string();
             let gateway = state.gateway.clone();
             let params = message.get("params").cloned();
-            tokio::spawn(async move { gateway.handle_notification(&session, &method, params).await });
+            tokio::spawn(
+                async move { gateway.handle_notification(&session, &method, params).await },
+            );
             StatusCode::ACCEPTED.into_response()
         }
         Kind::Response { .. } | Kind::Error { .. } => {
@@ -148,15 +191,29 @@ async fn post_mcp(State(state): State<Arc<AppState>>, Caller(caller): Caller, he
 
 /// Runs the request in its own task (a dropped connection is not a cancellation) and answers
 /// with plain JSON when the response comes first, or an SSE stream when anything precedes it.
-async fn relay_request(state: &AppState, session: Arc<Session>, id: Value, method: String, params: Option<Value>) -> Response {
+async fn relay_request(
+    state: &AppState,
+    session: Arc<Session>,
+    id: Value,
+    method: String,
+    params: Option<Value>,
+) -> Response {
     let (sink, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let gateway = state.gateway.clone();
     {
         let (session, id) = (session.clone(), id.clone());
-        tokio::spawn(async move { gateway.handle_request(&session, id, &method, params, sink).await });
+        tokio::spawn(async move {
+            gateway
+                .handle_request(&session, id, &method, params, sink)
+                .await
+        });
     }
     let Some(first) = rx.recv().await else {
-        return rpc_error(StatusCode::INTERNAL_SERVER_ERROR, Some(id), RpcError::internal("request dropped"));
+        return rpc_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Some(id),
+            RpcError::internal("request dropped"),
+        );
     };
     if is_final(&first, &id) {
         return Json(first).into_response();
@@ -180,44 +237,83 @@ async fn relay_request(state: &AppState, session: Arc<Session>, id: Value, metho
     sse_response(stream, events, true)
 }
 
-fn sse_response(stream: u64, events: tokio::sync::mpsc::UnboundedReceiver<(u64, Value)>, prime: bool) -> Response {
-    let priming = prime.then(|| Ok::<_, Infallible>(Event::default().id(event_id(stream, 0)).retry(RETRY).data("")));
+fn sse_response(
+    stream: u64,
+    events: tokio::sync::mpsc::UnboundedReceiver<(u64, Value)>,
+    prime: bool,
+) -> Response {
+    let priming = prime.then(|| {
+        Ok::<_, Infallible>(
+            Event::default()
+                .id(event_id(stream, 0))
+                .retry(RETRY)
+                .data(""),
+        )
+    });
     let body = stream::iter(priming).chain(to_events(stream, events));
-    Sse::new(body).keep_alive(KeepAlive::default()).into_response()
+    Sse::new(body)
+        .keep_alive(KeepAlive::default())
+        .into_response()
 }
 
-fn to_events(stream: u64, events: tokio::sync::mpsc::UnboundedReceiver<(u64, Value)>) -> impl Stream<Item = Result<Event, Infallible>> {
+fn to_events(
+    stream: u64,
+    events: tokio::sync::mpsc::UnboundedReceiver<(u64, Value)>,
+) -> impl Stream<Item = Result<Event, Infallible>> {
     UnboundedReceiverStream::new(events).map(move |(seq, message)| {
-        Ok(Event::default().id(event_id(stream, seq)).data(message.to_string()))
+        Ok(Event::default()
+            .id(event_id(stream, seq))
+            .data(message.to_string()))
     })
 }
 
 /// GET /mcp: the standalone stream of a session, or a resumed one with `Last-Event-ID`;
 /// without a session header it is the legacy SSE endpoint, as in the original gateway.
-async fn get_mcp(State(state): State<Arc<AppState>>, Caller(caller): Caller, headers: HeaderMap) -> Response {
+async fn get_mcp(
+    State(state): State<Arc<AppState>>,
+    Caller(caller): Caller,
+    headers: HeaderMap,
+) -> Response {
     let Some(session_id) = session_header(&headers) else {
         return legacy_stream(&state, caller, "/message");
     };
     if !accepts(&headers, "text/event-stream") {
-        return rpc_error(StatusCode::NOT_ACCEPTABLE, None, RpcError::invalid_request("Accept must include text/event-stream"));
+        return rpc_error(
+            StatusCode::NOT_ACCEPTABLE,
+            None,
+            RpcError::invalid_request("Accept must include text/event-stream"),
+        );
     }
     let session = match find_session(&state, session_id, &caller) {
         Ok(s) => s,
         Err(res) => return res,
     };
-    let (stream, after) = match header_str(&headers, headers::LAST_EVENT_ID).and_then(parse_event_id) {
-        Some((stream, seq)) => (stream, Some(seq)),
-        None => (STANDALONE, None),
-    };
+    let (stream, after) =
+        match header_str(&headers, headers::LAST_EVENT_ID).and_then(parse_event_id) {
+            Some((stream, seq)) => (stream, Some(seq)),
+            None => (STANDALONE, None),
+        };
     match session.attach(stream, after) {
         Some(events) => sse_response(stream, events, stream == STANDALONE),
-        None => rpc_error(StatusCode::NOT_FOUND, None, RpcError::invalid_request("unknown Last-Event-ID")),
+        None => rpc_error(
+            StatusCode::NOT_FOUND,
+            None,
+            RpcError::invalid_request("unknown Last-Event-ID"),
+        ),
     }
 }
 
-async fn delete_mcp(State(state): State<Arc<AppState>>, Caller(caller): Caller, headers: HeaderMap) -> Response {
+async fn delete_mcp(
+    State(state): State<Arc<AppState>>,
+    Caller(caller): Caller,
+    headers: HeaderMap,
+) -> Response {
     let Some(session_id) = session_header(&headers) else {
-        return rpc_error(StatusCode::BAD_REQUEST, None, RpcError::invalid_request("missing Mcp-Session-Id header"));
+        return rpc_error(
+            StatusCode::BAD_REQUEST,
+            None,
+            RpcError::invalid_request("missing Mcp-Session-Id header"),
+        );
     };
     match find_session(&state, session_id, &caller) {
         Ok(session) => {
@@ -234,13 +330,21 @@ async fn legacy_sse(State(state): State<Arc<AppState>>, Caller(caller): Caller) 
 
 /// Opens a legacy HTTP+SSE session: the `endpoint` event first, then every message for it.
 fn legacy_stream(state: &AppState, caller: crate::auth::Principal, path: &str) -> Response {
-    let session = state.gateway.create_session(caller, SessionTransport::LegacySse);
+    let session = state
+        .gateway
+        .create_session(caller, SessionTransport::LegacySse);
     let endpoint = format!("{path}?session_id={}", session.id);
-    let events = session.attach(STANDALONE, Some(0)).expect("standalone stream exists");
-    let first = stream::once(async move { Ok::<_, Infallible>(Event::default().event("endpoint").data(endpoint)) });
+    let events = session
+        .attach(STANDALONE, Some(0))
+        .expect("standalone stream exists");
+    let first = stream::once(async move {
+        Ok::<_, Infallible>(Event::default().event("endpoint").data(endpoint))
+    });
     let messages = UnboundedReceiverStream::new(events)
         .map(|(_, message)| Ok(Event::default().event("message").data(message.to_string())));
-    Sse::new(first.chain(messages)).keep_alive(KeepAlive::default()).into_response()
+    Sse::new(first.chain(messages))
+        .keep_alive(KeepAlive::default())
+        .into_response()
 }
 
 #[derive(Deserialize)]
@@ -257,28 +361,51 @@ async fn legacy_message(
     body: Bytes,
 ) -> Response {
     let Some(session_id) = q.session_id.or(q.session_id_camel) else {
-        return rpc_error(StatusCode::BAD_REQUEST, None, RpcError::invalid_request("missing session_id query parameter"));
+        return rpc_error(
+            StatusCode::BAD_REQUEST,
+            None,
+            RpcError::invalid_request("missing session_id query parameter"),
+        );
     };
     let session = match find_session(&state, &session_id, &caller) {
         Ok(s) if s.transport == SessionTransport::LegacySse => s,
-        Ok(_) => return rpc_error(StatusCode::BAD_REQUEST, None, RpcError::invalid_request("not an SSE session")),
+        Ok(_) => {
+            return rpc_error(
+                StatusCode::BAD_REQUEST,
+                None,
+                RpcError::invalid_request("not an SSE session"),
+            );
+        }
         Err(res) => return res,
     };
     let message: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
-        Err(e) => return rpc_error(StatusCode::BAD_REQUEST, None, RpcError::new(codes::PARSE_ERROR, format!("parse error: {e}"))),
+        Err(e) => {
+            return rpc_error(
+                StatusCode::BAD_REQUEST,
+                None,
+                RpcError::new(codes::PARSE_ERROR, format!("parse error: {e}")),
+            );
+        }
     };
     let gateway = state.gateway.clone();
     match classify(&message) {
         Kind::Invalid(reason) => {
-            return rpc_error(StatusCode::BAD_REQUEST, message.get("id").cloned(), RpcError::invalid_request(reason));
+            return rpc_error(
+                StatusCode::BAD_REQUEST,
+                message.get("id").cloned(),
+                RpcError::invalid_request(reason),
+            );
         }
         Kind::Request { id, method } => {
             let (id, method) = (id.clone(), method.to_string());
             let params = message.get("params").cloned();
             tokio::spawn(async move {
                 if method == "initialize" {
-                    let reply = match gateway.initialize(&session, params.as_ref().unwrap_or(&Value::Null)).await {
+                    let reply = match gateway
+                        .initialize(&session, params.as_ref().unwrap_or(&Value::Null))
+                        .await
+                    {
                         Ok(result) => jsonrpc::response(id, result),
                         Err(e) => jsonrpc::error_response(id, &e),
                     };
@@ -294,16 +421,22 @@ async fn legacy_message(
                         }
                     })
                 };
-                gateway.handle_request(&session, id, &method, params, sink).await;
+                gateway
+                    .handle_request(&session, id, &method, params, sink)
+                    .await;
                 let _ = forward.await;
             });
         }
         Kind::Notification { method } => {
             let method = method.to_string();
             let params = message.get("params").cloned();
-            tokio::spawn(async move { gateway.handle_notification(&session, &method, params).await });
+            tokio::spawn(
+                async move { gateway.handle_notification(&session, &method, params).await },
+            );
         }
-        Kind::Response { .. } | Kind::Error { .. } => gateway.handle_client_response(&session, message),
+        Kind::Response { .. } | Kind::Error { .. } => {
+            gateway.handle_client_response(&session, message)
+        }
     }
     StatusCode::ACCEPTED.into_response()
 }
