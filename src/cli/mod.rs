@@ -6,6 +6,7 @@ mod db;
 mod output;
 mod serve;
 mod target;
+mod target_test;
 mod token;
 mod user;
 

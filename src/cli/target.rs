@@ -32,6 +32,8 @@ enum TargetCommand {
     Enable { target: String },
     /// Stop routing to a target without deleting it.
     Disable { target: String },
+    /// Connect to a target and report its protocol version, server and what it offers.
+    Test { target: String },
 }
 
 /// Settings shared by `add` and `update` (boxed in the enum: they are large).
@@ -186,6 +188,10 @@ async fn run_command(
             set_command(&mut input, add.command);
             let target = targets.create(input).await?;
             print_target(ctx, &target, "created")
+        }
+        TargetCommand::Test { target } => {
+            let target = targets.find(&target).await?;
+            super::target_test::run(ctx, &target).await
         }
         TargetCommand::List => {
             let list = targets.list().await?;
