@@ -36,6 +36,7 @@ complete -c reflow -n "__fish_reflow_needs_command" -f -a "token" -d 'Manage API
 complete -c reflow -n "__fish_reflow_needs_command" -f -a "db" -d 'Database migrations'
 complete -c reflow -n "__fish_reflow_needs_command" -f -a "config" -d 'Inspect the configuration'
 complete -c reflow -n "__fish_reflow_needs_command" -f -a "completions" -d 'Print a shell completion script'
+complete -c reflow -n "__fish_reflow_needs_command" -f -a "probe" -d 'Connect to one HTTP MCP upstream, list what it serves, optionally call a tool'
 complete -c reflow -n "__fish_reflow_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c reflow -n "__fish_reflow_using_subcommand serve" -l host -d 'Address to bind (default 127.0.0.1; use 0.0.0.0 to accept remote clients)' -r
 complete -c reflow -n "__fish_reflow_using_subcommand serve" -s p -l port -d 'Port to bind (default 8080; 0 picks a free one)' -r
@@ -195,13 +196,28 @@ complete -c reflow -n "__fish_reflow_using_subcommand completions" -l database-u
 complete -c reflow -n "__fish_reflow_using_subcommand completions" -l json -d 'Print machine-readable JSON instead of tables'
 complete -c reflow -n "__fish_reflow_using_subcommand completions" -s h -l help -d 'Print help'
 complete -c reflow -n "__fish_reflow_using_subcommand completions" -s V -l version -d 'Print version'
-complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user token db config completions help" -f -a "serve" -d 'Run the gateway: MCP endpoint, admin API and health checks on one port'
-complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user token db config completions help" -f -a "user" -d 'Manage user accounts'
-complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user token db config completions help" -f -a "token" -d 'Manage API tokens for MCP clients'
-complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user token db config completions help" -f -a "db" -d 'Database migrations'
-complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user token db config completions help" -f -a "config" -d 'Inspect the configuration'
-complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user token db config completions help" -f -a "completions" -d 'Print a shell completion script'
-complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user token db config completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c reflow -n "__fish_reflow_using_subcommand probe" -l transport -r -f -a "auto\t''
+streamable-http\t''
+sse\t''"
+complete -c reflow -n "__fish_reflow_using_subcommand probe" -s H -l header -d 'A request header, `\'Name: value\'` (repeatable); values are never printed' -r
+complete -c reflow -n "__fish_reflow_using_subcommand probe" -l call -d 'Call this tool after listing' -r
+complete -c reflow -n "__fish_reflow_using_subcommand probe" -l args -d 'Arguments for --call, a JSON object' -r
+complete -c reflow -n "__fish_reflow_using_subcommand probe" -l timeout -d 'Per request timeout' -r
+complete -c reflow -n "__fish_reflow_using_subcommand probe" -s c -l config -d 'Config file (YAML). Also REFLOW_CONFIG. Without one, defaults and REFLOW_* variables apply' -r -F
+complete -c reflow -n "__fish_reflow_using_subcommand probe" -l data-dir -d 'Data directory for the SQLite database and generated secrets (default ./reflow-data)' -r -F
+complete -c reflow -n "__fish_reflow_using_subcommand probe" -l database-url -d 'Database URL: sqlite://PATH or postgres://USER@HOST/DB (overrides the config)' -r
+complete -c reflow -n "__fish_reflow_using_subcommand probe" -l call-each -d 'Call every listed tool, with arguments made up from each input schema'
+complete -c reflow -n "__fish_reflow_using_subcommand probe" -l json -d 'Print machine-readable JSON instead of tables'
+complete -c reflow -n "__fish_reflow_using_subcommand probe" -s h -l help -d 'Print help'
+complete -c reflow -n "__fish_reflow_using_subcommand probe" -s V -l version -d 'Print version'
+complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user token db config completions probe help" -f -a "serve" -d 'Run the gateway: MCP endpoint, admin API and health checks on one port'
+complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user token db config completions probe help" -f -a "user" -d 'Manage user accounts'
+complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user token db config completions probe help" -f -a "token" -d 'Manage API tokens for MCP clients'
+complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user token db config completions probe help" -f -a "db" -d 'Database migrations'
+complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user token db config completions probe help" -f -a "config" -d 'Inspect the configuration'
+complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user token db config completions probe help" -f -a "completions" -d 'Print a shell completion script'
+complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user token db config completions probe help" -f -a "probe" -d 'Connect to one HTTP MCP upstream, list what it serves, optionally call a tool'
+complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user token db config completions probe help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c reflow -n "__fish_reflow_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "add" -d 'Create an account. The password is prompted for, or read from stdin with --password-stdin'
 complete -c reflow -n "__fish_reflow_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "list" -d 'List accounts'
 complete -c reflow -n "__fish_reflow_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "show" -d 'Show one account (by email or id) and its API tokens'

@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::future::{BoxFuture, FutureExt, Shared};
 use futures_util::StreamExt;
+use futures_util::future::{BoxFuture, FutureExt, Shared};
 use reqwest::StatusCode;
 use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderValue};
 use serde_json::Value;
@@ -101,7 +101,9 @@ impl HttpConn {
                 return Err(status_error(resp).await);
             }
             let session_id = resp.headers().get(headers::SESSION_ID).cloned();
-            let result = self.read_answer(resp, &id, self.session().generation).await?;
+            let result = self
+                .read_answer(resp, &id, self.session().generation)
+                .await?;
             Ok((result, session_id))
         };
         let (result, session_id) = tokio::time::timeout(self.timeout, exchange)
@@ -167,9 +169,7 @@ impl HttpConn {
         let resp = if resp.status() == StatusCode::NOT_FOUND && session.id.is_some() {
             tracing::info!(target: "reflow::upstream", upstream = %self.core.name, "upstream session expired; re-initializing");
             self.reinitialize(session.generation).await?;
-            self.post(&self.session(), body)
-                .await
-                .map_err(send_error)?
+            self.post(&self.session(), body).await.map_err(send_error)?
         } else {
             resp
         };
@@ -302,8 +302,7 @@ impl HttpConn {
         retry: Duration,
         resumes: &mut u32,
         generation: u64,
-    ) -> Result<Events, UpstreamError>
-    {
+    ) -> Result<Events, UpstreamError> {
         loop {
             *resumes += 1;
             if *resumes > MAX_RESUMES {

@@ -271,9 +271,11 @@ fn outcome(mut message: Value) -> Result<Value, UpstreamError> {
         return Ok(result);
     }
     match obj.remove("error") {
-        Some(error) => Err(UpstreamError::Rpc(serde_json::from_value(error).unwrap_or_else(
-            |_| RpcError::new(codes::UPSTREAM_ERROR, "the upstream sent a malformed error"),
-        ))),
+        Some(error) => Err(UpstreamError::Rpc(
+            serde_json::from_value(error).unwrap_or_else(|_| {
+                RpcError::new(codes::UPSTREAM_ERROR, "the upstream sent a malformed error")
+            }),
+        )),
         None => Err(UpstreamError::Protocol(
             "a response needs \"result\" or \"error\"".into(),
         )),
@@ -361,9 +363,9 @@ fn serialize(message: &Value) -> Bytes {
 
 /// Reads the parts of an `initialize` result the gateway needs; the rest stays as sent.
 fn server_info(mut result: Value, transport: HttpTransport) -> Result<ServerInfo, UpstreamError> {
-    let obj = result.as_object_mut().ok_or_else(|| {
-        UpstreamError::Protocol("the initialize result is not an object".into())
-    })?;
+    let obj = result
+        .as_object_mut()
+        .ok_or_else(|| UpstreamError::Protocol("the initialize result is not an object".into()))?;
     let protocol_version = match obj.remove("protocolVersion") {
         Some(Value::String(v)) => v,
         _ => {
@@ -440,8 +442,7 @@ impl UpstreamConnection {
             Some(Ok((conn, server))) => (Transport::Http(conn), server),
             // A server that rejects a POSTed initialize may be a legacy HTTP+SSE one.
             Some(Err(UpstreamError::Status { status, .. }))
-                if spec.transport == HttpTransport::Auto
-                    && matches!(status, 400 | 404 | 405) =>
+                if spec.transport == HttpTransport::Auto && matches!(status, 400 | 404 | 405) =>
             {
                 tracing::debug!(target: "reflow::upstream", upstream = %spec.name, status, "falling back to legacy HTTP+SSE");
                 let (conn, server) = sse::SseConn::connect(&core, &spec, &handshake, &http).await?;
@@ -554,7 +555,8 @@ impl UpstreamConnection {
             "notifications/cancelled",
             Some(json!({ "requestId": id, "reason": "timed out" })),
         ));
-        let (transport, timeout, name) = (self.transport.clone(), self.timeout, self.core.name.clone());
+        let (transport, timeout, name) =
+            (self.transport.clone(), self.timeout, self.core.name.clone());
         tokio::spawn(async move {
             let sent = tokio::time::timeout(timeout, transport.send(body)).await;
             if !matches!(sent, Ok(Ok(()))) {

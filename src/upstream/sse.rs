@@ -13,8 +13,8 @@ use url::Url;
 
 use super::{
     Core, Events, Handshake, HttpTransport, Pending, ServerInfo, UpstreamError, UpstreamSpec,
-    content_type, event_message, events, outcome, response_id, send_error, serialize,
-    server_info, status_error,
+    content_type, event_message, events, outcome, response_id, send_error, serialize, server_info,
+    status_error,
 };
 use crate::mcp::jsonrpc;
 
@@ -151,8 +151,7 @@ impl SseConn {
 async fn open(
     spec: &UpstreamSpec,
     client: &reqwest::Client,
-) -> Result<(Url, Events), UpstreamError>
-{
+) -> Result<(Url, Events), UpstreamError> {
     let mut h = spec.headers.clone();
     h.insert(ACCEPT, HeaderValue::from_static("text/event-stream"));
     let resp = client

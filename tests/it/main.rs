@@ -4,3 +4,4 @@ mod auth_api;
 mod cli;
 mod store_suite;
 mod support;
+mod upstream_client;

@@ -48,8 +48,10 @@ impl TestServer {
 
     /// Starts a server on an existing database and data dir (restarts, CLI + server tests).
     pub async fn start_on(db: TestDb, opts: TestServerOptions) -> Self {
-        let mut settings = Settings::default();
-        settings.data_dir = db.dir.path().join("data");
+        let mut settings = Settings {
+            data_dir: db.dir.path().join("data"),
+            ..Settings::default()
+        };
         settings.database.url = Some(Secret::new(db.url.clone()));
         settings.server.port = 0;
         settings.server.max_body_bytes = opts.max_body_bytes;
