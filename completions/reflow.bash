@@ -28,6 +28,9 @@ _reflow() {
             reflow,help)
                 cmd="reflow__subcmd__help"
                 ;;
+            reflow,probe)
+                cmd="reflow__subcmd__probe"
+                ;;
             reflow,serve)
                 cmd="reflow__subcmd__serve"
                 ;;
@@ -82,6 +85,9 @@ _reflow() {
             reflow__subcmd__help,help)
                 cmd="reflow__subcmd__help__subcmd__help"
                 ;;
+            reflow__subcmd__help,probe)
+                cmd="reflow__subcmd__help__subcmd__probe"
+                ;;
             reflow__subcmd__help,serve)
                 cmd="reflow__subcmd__help__subcmd__serve"
                 ;;
@@ -120,6 +126,9 @@ _reflow() {
                 ;;
             reflow__subcmd__help__subcmd__target,show)
                 cmd="reflow__subcmd__help__subcmd__target__subcmd__show"
+                ;;
+            reflow__subcmd__help__subcmd__target,test)
+                cmd="reflow__subcmd__help__subcmd__target__subcmd__test"
                 ;;
             reflow__subcmd__help__subcmd__target,update)
                 cmd="reflow__subcmd__help__subcmd__target__subcmd__update"
@@ -175,6 +184,9 @@ _reflow() {
             reflow__subcmd__target,show)
                 cmd="reflow__subcmd__target__subcmd__show"
                 ;;
+            reflow__subcmd__target,test)
+                cmd="reflow__subcmd__target__subcmd__test"
+                ;;
             reflow__subcmd__target,update)
                 cmd="reflow__subcmd__target__subcmd__update"
                 ;;
@@ -198,6 +210,9 @@ _reflow() {
                 ;;
             reflow__subcmd__target__subcmd__help,show)
                 cmd="reflow__subcmd__target__subcmd__help__subcmd__show"
+                ;;
+            reflow__subcmd__target__subcmd__help,test)
+                cmd="reflow__subcmd__target__subcmd__help__subcmd__test"
                 ;;
             reflow__subcmd__target__subcmd__help,update)
                 cmd="reflow__subcmd__target__subcmd__help__subcmd__update"
@@ -281,7 +296,7 @@ _reflow() {
 
     case "${cmd}" in
         reflow)
-            opts="-c -h -V --config --data-dir --database-url --json --help --version serve user target token db config completions help"
+            opts="-c -h -V --config --data-dir --database-url --json --help --version serve user target token db config completions probe help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -589,7 +604,7 @@ _reflow() {
             return 0
             ;;
         reflow__subcmd__help)
-            opts="serve user target token db config completions help"
+            opts="serve user target token db config completions probe help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -700,6 +715,20 @@ _reflow() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        reflow__subcmd__help__subcmd__probe)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         reflow__subcmd__help__subcmd__serve)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -715,7 +744,7 @@ _reflow() {
             return 0
             ;;
         reflow__subcmd__help__subcmd__target)
-            opts="add list show update remove enable disable"
+            opts="add list show update remove enable disable test"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -799,6 +828,20 @@ _reflow() {
             return 0
             ;;
         reflow__subcmd__help__subcmd__target__subcmd__show)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        reflow__subcmd__help__subcmd__target__subcmd__test)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -994,6 +1037,60 @@ _reflow() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        reflow__subcmd__probe)
+            opts="-H -c -h -V --transport --header --call --args --call-each --timeout --config --data-dir --database-url --json --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --transport)
+                    COMPREPLY=($(compgen -W "auto streamable-http sse" -- "${cur}"))
+                    return 0
+                    ;;
+                --header)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -H)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --call)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --args)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --data-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --database-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         reflow__subcmd__serve)
             opts="-p -c -h -V --host --port --config --data-dir --database-url --json --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -1037,7 +1134,7 @@ _reflow() {
             return 0
             ;;
         reflow__subcmd__target)
-            opts="-c -h -V --config --data-dir --database-url --json --help --version add list show update remove enable disable help"
+            opts="-c -h -V --config --data-dir --database-url --json --help --version add list show update remove enable disable test help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1213,7 +1310,7 @@ _reflow() {
             return 0
             ;;
         reflow__subcmd__target__subcmd__help)
-            opts="add list show update remove enable disable help"
+            opts="add list show update remove enable disable test help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1324,6 +1421,20 @@ _reflow() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        reflow__subcmd__target__subcmd__help__subcmd__test)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         reflow__subcmd__target__subcmd__help__subcmd__update)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
@@ -1399,6 +1510,36 @@ _reflow() {
             return 0
             ;;
         reflow__subcmd__target__subcmd__show)
+            opts="-c -h -V --config --data-dir --database-url --json --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --data-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --database-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        reflow__subcmd__target__subcmd__test)
             opts="-c -h -V --config --data-dir --database-url --json --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

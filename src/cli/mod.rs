@@ -4,6 +4,7 @@ mod completions;
 mod config;
 mod db;
 mod output;
+mod probe;
 mod serve;
 mod target;
 mod target_test;
@@ -58,6 +59,9 @@ enum Command {
     Config(config::ConfigArgs),
     /// Print a shell completion script.
     Completions(completions::CompletionsArgs),
+    /// Connect to one HTTP MCP upstream, list what it serves, optionally call a tool.
+    #[command(hide = true)]
+    Probe(probe::ProbeArgs),
 }
 
 /// What every subcommand gets: the global options, and the environment to layer config from.
@@ -101,6 +105,7 @@ pub fn main() -> ExitCode {
                     Command::Target(args) => target::run(&ctx, args).await,
                     Command::Token(args) => token::run(&ctx, args).await,
                     Command::Db(args) => db::run(&ctx, args).await,
+                    Command::Probe(args) => probe::run(&ctx, args).await,
                     Command::Completions(_) | Command::Config(_) => unreachable!("handled above"),
                 }
             })

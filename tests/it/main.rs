@@ -7,3 +7,4 @@ mod store_targets;
 mod support;
 mod targets_api;
 mod targets_cli;
+mod upstream_client;
