@@ -11,11 +11,13 @@ use futures_util::future::{BoxFuture, FutureExt, Shared};
 use reqwest::StatusCode;
 use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderValue};
 use serde_json::Value;
+use tokio::sync::oneshot;
 use url::Url;
 
 use super::{
-    Core, Events, Handshake, HttpTransport, ServerInfo, UpstreamError, UpstreamSpec, content_type,
-    event_message, events, outcome, response_id, send_error, serialize, server_info, status_error,
+    Core, Events, Handshake, HttpTransport, Pending, ServerInfo, UpstreamError, UpstreamSpec,
+    content_type, event_message, events, outcome, response_id, send_error, serialize, server_info,
+    status_error,
 };
 use crate::mcp::{headers, jsonrpc};
 
@@ -50,6 +52,16 @@ pub(super) struct HttpConn {
     /// The re-initialization in flight, keyed by the generation it replaces: every request that
     /// hit the same expired session awaits this one future instead of starting its own.
     reinit: Mutex<Option<(u64, Reinit)>>,
+    /// Requests in flight. Their response normally comes on their own POST, but a server may
+    /// deliver it on another stream (a resumed one, or the GET stream); it is routed from there.
+    pending: Pending,
+}
+
+/// What waiting for a resumed stream produced.
+enum Resumed {
+    Stream(Events),
+    /// The response arrived on another stream in the meantime.
+    Answer(Value),
 }
 
 impl HttpConn {
@@ -77,6 +89,7 @@ impl HttpConn {
             handshake: handshake.clone(),
             session: RwLock::new(Session::default()),
             reinit: Mutex::new(None),
+            pending: Pending::default(),
         });
         let server = conn.initialize().await?;
         Ok((conn, server))
@@ -101,8 +114,10 @@ impl HttpConn {
                 return Err(status_error(resp).await);
             }
             let session_id = resp.headers().get(headers::SESSION_ID).cloned();
+            // The handshake is not in `pending`: nothing else can carry its response.
+            let (_never, mut answer) = tokio::sync::oneshot::channel();
             let result = self
-                .read_answer(resp, &id, self.session().generation)
+                .read_answer(resp, &id, self.session().generation, &mut answer)
                 .await?;
             Ok((result, session_id))
         };
@@ -185,9 +200,10 @@ impl HttpConn {
         id: &Value,
         body: Bytes,
     ) -> Result<Value, UpstreamError> {
+        let (_guard, mut answer) = self.pending.insert(id);
         let resp = self.post_recovering(body).await?;
         let generation = self.session().generation;
-        self.read_answer(resp, id, generation).await
+        self.read_answer(resp, id, generation, &mut answer).await
     }
 
     /// Posts a notification or a response (the server answers 202).
@@ -234,10 +250,11 @@ impl HttpConn {
         resp: reqwest::Response,
         id: &Value,
         generation: u64,
+        answer: &mut oneshot::Receiver<Value>,
     ) -> Result<Value, UpstreamError> {
         let ct = content_type(&resp);
         if ct.starts_with("text/event-stream") {
-            return self.read_stream(events(resp), id, generation).await;
+            return self.read_stream(events(resp), id, generation, answer).await;
         }
         if !ct.starts_with("application/json") {
             return Err(UpstreamError::Protocol(format!(
@@ -262,12 +279,20 @@ impl HttpConn {
         mut stream: Events,
         id: &Value,
         generation: u64,
+        answer: &mut oneshot::Receiver<Value>,
     ) -> Result<Value, UpstreamError> {
         let mut last_event: Option<String> = None;
         let mut retry = DEFAULT_RETRY;
         let mut resumes = 0;
         loop {
-            while let Some(ev) = stream.next().await {
+            loop {
+                // This stream first: what it carried before the response is delivered first.
+                let ev = tokio::select! {
+                    biased;
+                    ev = stream.next() => ev,
+                    elsewhere = &mut *answer => return elsewhere.map_err(|_| UpstreamError::Closed).and_then(outcome),
+                };
+                let Some(ev) = ev else { break };
                 if !ev.id.is_empty() {
                     last_event = Some(ev.id.clone());
                 }
@@ -279,8 +304,10 @@ impl HttpConn {
                 };
                 match response_id(&message) {
                     Some(rid) if rid == id => return outcome(message),
-                    Some(_) => {
-                        tracing::debug!(target: "reflow::upstream", upstream = %self.core.name, "ignoring a response for another request")
+                    Some(other) => {
+                        if let Some(waiter) = self.pending.take(other) {
+                            let _ = waiter.send(message);
+                        }
                     }
                     None => self.core.deliver(message, Some(id.clone())).await,
                 }
@@ -290,8 +317,13 @@ impl HttpConn {
                     "the response stream ended before the response, and cannot be resumed".into(),
                 ));
             };
-            let resumed = self.resume(last, retry, &mut resumes, generation).await?;
-            stream = resumed;
+            match self
+                .resume(last, retry, &mut resumes, generation, answer)
+                .await?
+            {
+                Resumed::Stream(resumed) => stream = resumed,
+                Resumed::Answer(message) => return outcome(message),
+            }
         }
     }
 
@@ -302,7 +334,8 @@ impl HttpConn {
         retry: Duration,
         resumes: &mut u32,
         generation: u64,
-    ) -> Result<Events, UpstreamError> {
+        answer: &mut oneshot::Receiver<Value>,
+    ) -> Result<Resumed, UpstreamError> {
         loop {
             *resumes += 1;
             if *resumes > MAX_RESUMES {
@@ -310,7 +343,12 @@ impl HttpConn {
                     "the response stream broke and could not be resumed".into(),
                 ));
             }
-            tokio::time::sleep(retry).await;
+            tokio::select! {
+                _ = tokio::time::sleep(retry) => {}
+                elsewhere = &mut *answer => {
+                    return elsewhere.map(Resumed::Answer).map_err(|_| UpstreamError::Closed);
+                }
+            }
             let session = self.session();
             if session.generation != generation {
                 return Err(UpstreamError::Protocol(
@@ -322,7 +360,7 @@ impl HttpConn {
                     if resp.status().is_success()
                         && content_type(&resp).starts_with("text/event-stream") =>
                 {
-                    return Ok(events(resp));
+                    return Ok(Resumed::Stream(events(resp)));
                 }
                 Ok(resp) => {
                     tracing::debug!(target: "reflow::upstream", upstream = %self.core.name, status = resp.status().as_u16(), "could not resume a response stream")
@@ -334,19 +372,24 @@ impl HttpConn {
         }
     }
 
-    /// Opens the GET stream in the background; it lives until the connection closes.
-    pub(super) fn start_get_stream(self: &Arc<Self>) {
+    /// Opens the GET stream; it is read in the background until the connection closes. The first
+    /// GET is answered before `connect` returns, so the server knows the stream before any request
+    /// (and never sends a request's messages to a stream that opens later).
+    pub(super) async fn start_get_stream(self: &Arc<Self>) {
+        let first = tokio::time::timeout(self.timeout, self.get(&self.session(), None))
+            .await
+            .ok();
         let this = self.clone();
         let closed = self.core.closed_signal();
         tokio::spawn(async move {
             tokio::select! {
                 _ = closed => {}
-                _ = this.get_stream() => {}
+                _ = this.get_stream(first) => {}
             }
         });
     }
 
-    async fn get_stream(self: &Arc<Self>) {
+    async fn get_stream(self: &Arc<Self>, mut first: Option<reqwest::Result<reqwest::Response>>) {
         let name = self.core.name.clone();
         let mut last: Option<(u64, String)> = None;
         let mut retry = DEFAULT_RETRY;
@@ -358,7 +401,11 @@ impl HttpConn {
                 .as_ref()
                 .filter(|(g, _)| *g == session.generation)
                 .map(|(_, id)| id.as_str());
-            match self.get(&session, resume).await {
+            let answer = match first.take() {
+                Some(answer) => answer,
+                None => self.get(&session, resume).await,
+            };
+            match answer {
                 Ok(resp) if resp.status() == StatusCode::METHOD_NOT_ALLOWED => {
                     tracing::debug!(target: "reflow::upstream", upstream = %name, "the upstream offers no GET stream");
                     return;
@@ -389,10 +436,14 @@ impl HttpConn {
                         let Some(message) = event_message(&ev, &name) else {
                             continue;
                         };
-                        if response_id(&message).is_some() {
-                            tracing::debug!(target: "reflow::upstream", upstream = %name, "ignoring a response on the GET stream");
-                        } else {
-                            self.core.deliver(message, None).await;
+                        match response_id(&message).map(|id| self.pending.take(id)) {
+                            Some(Some(waiter)) => {
+                                let _ = waiter.send(message);
+                            }
+                            Some(None) => {
+                                tracing::debug!(target: "reflow::upstream", upstream = %name, "ignoring a response nobody waits for")
+                            }
+                            None => self.core.deliver(message, None).await,
                         }
                     }
                 }

@@ -461,7 +461,7 @@ impl UpstreamConnection {
             transport,
         });
         if let Transport::Http(h) = &conn.transport {
-            h.start_get_stream();
+            h.start_get_stream().await;
         }
         Ok((conn, rx))
     }
