@@ -16,7 +16,9 @@ async fn count(conn: &UpstreamConnection, method: &str, key: &str) -> anyhow::Re
     let mut n = 0;
     let mut cursor: Option<Value> = None;
     for _ in 0..100 {
-        let page = conn.request(method, cursor.take().map(|c| json!({ "cursor": c }))).await?;
+        let page = conn
+            .request(method, cursor.take().map(|c| json!({ "cursor": c })))
+            .await?;
         n += page.get(key).and_then(Value::as_array).map_or(0, Vec::len);
         match page.get("nextCursor") {
             Some(c @ Value::String(_)) => cursor = Some(c.clone()),
@@ -63,7 +65,11 @@ pub async fn run(ctx: &Context, target: &TargetRecord) -> anyhow::Result<()> {
         capabilities: json!({}),
         client_info: crate::mcp::implementation_info(),
     };
-    let connected = tokio::time::timeout(timeout, UpstreamConnection::connect(spec, handshake, reqwest::Client::new())).await;
+    let connected = tokio::time::timeout(
+        timeout,
+        UpstreamConnection::connect(spec, handshake, reqwest::Client::new()),
+    )
+    .await;
     let (conn, _inbound) = match connected {
         Ok(Ok(pair)) => pair,
         Ok(Err(e)) => {
@@ -72,7 +78,10 @@ pub async fn run(ctx: &Context, target: &TargetRecord) -> anyhow::Result<()> {
         }
         Err(_) => {
             spinner.finish_and_clear();
-            anyhow::bail!("{} ({url}) did not answer initialize within {timeout:?}", target.name);
+            anyhow::bail!(
+                "{} ({url}) did not answer initialize within {timeout:?}",
+                target.name
+            );
         }
     };
     spinner.set_message(format!("listing what {} offers", target.name));
@@ -83,7 +92,11 @@ pub async fn run(ctx: &Context, target: &TargetRecord) -> anyhow::Result<()> {
         ("resources/list", "resources", "resources"),
         ("prompts/list", "prompts", "prompts"),
     ] {
-        let n = if info.capabilities.get(cap).is_some() { count(&conn, method, key).await? } else { 0 };
+        let n = if info.capabilities.get(cap).is_some() {
+            count(&conn, method, key).await?
+        } else {
+            0
+        };
         counts.insert(key.into(), n.into());
     }
     conn.close().await;
@@ -103,8 +116,14 @@ pub async fn run(ctx: &Context, target: &TargetRecord) -> anyhow::Result<()> {
     }
     let server = format!(
         "{} {}",
-        info.server_info.get("name").and_then(Value::as_str).unwrap_or("?"),
-        info.server_info.get("version").and_then(Value::as_str).unwrap_or("")
+        info.server_info
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or("?"),
+        info.server_info
+            .get("version")
+            .and_then(Value::as_str)
+            .unwrap_or("")
     );
     output::fields(&[
         ("target", target.name.to_string()),

@@ -155,6 +155,14 @@ impl Gateway {
                     }
                 }
             }
+            "notifications/tasks/status" => {
+                if let Some(params) = message.get_mut("params") {
+                    super::rewrite::expose_task_ids(params, &handle.target.name);
+                }
+                for s in self.attached_sessions(handle) {
+                    s.push(STANDALONE, message.clone());
+                }
+            }
             m if !ListKind::from_changed_notification(m).is_empty() => {
                 for kind in ListKind::from_changed_notification(m) {
                     handle.invalidate(*kind);

@@ -207,6 +207,15 @@ impl Gateway {
                     caps.insert(key.into(), merged);
                 }
             }
+            if let Some(Value::Object(up_tasks)) = up.get("tasks") {
+                // Task support is the union of what upstreams offer, merged key by key.
+                let entry = caps.entry("tasks").or_insert_with(|| json!({}));
+                if let Value::Object(merged) = entry {
+                    for (k, v) in up_tasks {
+                        merged.entry(k.clone()).or_insert_with(|| v.clone());
+                    }
+                }
+            }
             if let Some(res) = up.get("resources") {
                 let subscribe = res
                     .get("subscribe")

@@ -59,6 +59,47 @@ pub fn result_uris(method: &str, result: &mut Value, prefix: &str) {
     }
 }
 
+const RELATED_TASK: &str = "io.modelcontextprotocol/related-task";
+
+/// Task ids are only unique per upstream: the client sees `{target}/{taskId}` (target names
+/// cannot contain '/'), in task results, task lists, related-task metadata and status updates.
+pub fn expose_task_ids(v: &mut Value, target: &str) {
+    let prefix = |id: &mut Value| {
+        if let Value::String(s) = id {
+            *s = format!("{target}/{s}");
+        }
+    };
+    if let Some(id) = v.get_mut("task").and_then(|t| t.get_mut("taskId")) {
+        prefix(id);
+    }
+    if v.get("status").is_some()
+        && let Some(id) = v.get_mut("taskId")
+    {
+        prefix(id);
+    }
+    if let Some(Value::Array(tasks)) = v.get_mut("tasks") {
+        for t in tasks {
+            if let Some(id) = t.get_mut("taskId") {
+                prefix(id);
+            }
+        }
+    }
+    if let Some(id) = v
+        .get_mut("_meta")
+        .and_then(|m| m.get_mut(RELATED_TASK))
+        .and_then(|r| r.get_mut("taskId"))
+    {
+        prefix(id);
+    }
+}
+
+/// Splits an exposed task id into (target name, upstream task id).
+pub fn split_task_id(exposed: &str) -> Option<(&str, &str)> {
+    exposed
+        .split_once('/')
+        .filter(|(t, id)| !t.is_empty() && !id.is_empty())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -80,6 +121,13 @@ mod tests {
         let mut p = json!({"messages": [{"role": "user", "content": {"type": "resource", "resource": {"uri": "x://1"}}}]});
         result_uris("prompts/get", &mut p, "d");
         assert_eq!(p["messages"][0]["content"]["resource"]["uri"], "d+x://1");
+
+        let mut task = json!({"task": {"taskId": "t1", "status": "working"}, "_meta": {RELATED_TASK: {"taskId": "t1"}}});
+        expose_task_ids(&mut task, "github");
+        assert_eq!(task["task"]["taskId"], "github/t1");
+        assert_eq!(task["_meta"][RELATED_TASK]["taskId"], "github/t1");
+        assert_eq!(split_task_id("github/a/b"), Some(("github", "a/b")));
+        assert_eq!(split_task_id("nogithub"), None);
 
         let mut read = json!({"contents": [{"uri": "x://1", "text": "t"}]});
         result_uris("resources/read", &mut read, "");

@@ -71,10 +71,10 @@ impl Gateway {
             }
             "completion/complete" => self.complete(session, id, params, sink).await,
             "logging/setLevel" => self.set_level(session, params).await,
-            m if m.starts_with("tasks/") => Err(RpcError::new(
-                codes::METHOD_NOT_FOUND,
-                format!("{m} is not supported by this gateway yet"),
-            )),
+            "tasks/get" | "tasks/result" | "tasks/cancel" => {
+                self.call_task(session, id, method, params, sink).await
+            }
+            "tasks/list" => self.list_tasks(session).await,
             m => Err(RpcError::method_not_found(m)),
         }
     }
@@ -148,7 +148,65 @@ impl Gateway {
             .forward(session, &handle, id, method, Some(params), sink)
             .await?;
         rewrite::result_uris(method, &mut result, &target.prefix);
+        rewrite::expose_task_ids(&mut result, &target.name);
         Ok(result)
+    }
+
+    /// tasks/get, tasks/result, tasks/cancel: routed by the target named in the task id.
+    async fn call_task(
+        self: &Arc<Self>,
+        session: &Arc<Session>,
+        id: &Value,
+        method: &str,
+        params: Option<Value>,
+        sink: &Sink,
+    ) -> Result<Value, RpcError> {
+        let mut params = params.ok_or_else(|| RpcError::invalid_params("missing params"))?;
+        let exposed = params
+            .get("taskId")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let targets = self.visible_targets(&session.principal);
+        let (target, task_id) = rewrite::split_task_id(&exposed)
+            .and_then(|(t, task)| {
+                targets
+                    .iter()
+                    .find(|x| x.name == t)
+                    .map(|x| (x.clone(), task.to_string()))
+            })
+            .ok_or_else(|| RpcError::invalid_params(format!("unknown task: {exposed}")))?;
+        params["taskId"] = Value::String(task_id);
+        let handle = self.upstream(session, &target).await?;
+        let mut result = self
+            .forward(session, &handle, id, method, Some(params), sink)
+            .await?;
+        rewrite::result_uris("tools/call", &mut result, &target.prefix);
+        rewrite::expose_task_ids(&mut result, &target.name);
+        Ok(result)
+    }
+
+    /// tasks/list: every visible upstream's tasks (first page of each), ids exposed.
+    async fn list_tasks(self: &Arc<Self>, session: &Arc<Session>) -> Result<Value, RpcError> {
+        let targets = self.visible_targets(&session.principal);
+        let mut tasks = Vec::new();
+        for (target, handle) in self.connect_all(session, &targets).await {
+            if handle.conn.server().capabilities.get("tasks").is_none() {
+                continue;
+            }
+            match handle.conn.request("tasks/list", None).await {
+                Ok(mut page) => {
+                    rewrite::expose_task_ids(&mut page, &target.name);
+                    if let Some(Value::Array(items)) = page.get_mut("tasks") {
+                        tasks.append(items);
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(target = %target.name, error = %e, "tasks/list failed upstream")
+                }
+            }
+        }
+        Ok(json!({ "tasks": tasks }))
     }
 
     async fn call_uri(
