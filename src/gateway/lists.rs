@@ -156,13 +156,19 @@ impl Gateway {
         Ok(items)
     }
 
-    /// Renames one target's items for the client and records how to map names back.
-    fn expose_items(&self, target: &Target, kind: ListKind, items: &[Value]) -> Vec<Value> {
-        let mut names = self.names.lock().unwrap();
+    /// Renames one target's items for the client; each comes with its original name (tools
+    /// and prompts) so the caller can record the mapping for the items it keeps.
+    fn expose_items(
+        &self,
+        target: &Target,
+        kind: ListKind,
+        items: &[Value],
+    ) -> Vec<(Value, Option<String>)> {
         items
             .iter()
             .map(|item| {
                 let mut item = item.clone();
+                let mut original = None;
                 match kind {
                     ListKind::Tools | ListKind::Prompts => {
                         if let Some(name) = item.get("name").and_then(Value::as_str) {
@@ -172,10 +178,7 @@ impl Gateway {
                                 name,
                                 self.opts.max_name_len,
                             );
-                            names.insert(
-                                (kind, exposed.clone()),
-                                (target.name.clone(), name.to_string()),
-                            );
+                            original = Some(name.to_string());
                             item["name"] = Value::String(exposed);
                         }
                     }
@@ -190,7 +193,7 @@ impl Gateway {
                         }
                     }
                 }
-                item
+                (item, original)
             })
             .collect()
     }
@@ -207,8 +210,7 @@ impl Gateway {
             Some(Value::String(c)) => self.cursors.decode(kind.method(), c)?,
             Some(_) => return Err(RpcError::invalid_params("cursor must be a string")),
         };
-        let mut targets = self.visible_targets(&session.principal);
-        targets.sort_by(|a, b| a.name.cmp(&b.name));
+        let targets = self.visible_targets(&session.principal);
         let fetches = targets.iter().map(|t| async move {
             let result = match tokio::time::timeout(t.timeout, async {
                 let handle = self.upstream(session, t).await?;
@@ -239,7 +241,7 @@ impl Gateway {
                     continue;
                 }
             };
-            for item in self.expose_items(&target, kind, &items) {
+            for (item, original) in self.expose_items(&target, kind, &items) {
                 let key = item
                     .get(field)
                     .and_then(Value::as_str)
@@ -248,6 +250,14 @@ impl Gateway {
                 if let Some(first) = seen.get(&key) {
                     tracing::warn!(name = %key, kept = %first, dropped = %target.name, list = kind.method(), "name collision between targets; give one of them a prefix");
                     continue;
+                }
+                if let Some(original) = original {
+                    // Only names that survive the collision check map back, so a call reaches
+                    // the very tool the list showed.
+                    self.names
+                        .lock()
+                        .unwrap()
+                        .insert((kind, key.clone()), (target.name.clone(), original));
                 }
                 seen.insert(key, target.name.clone());
                 merged.push(item);

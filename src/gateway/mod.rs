@@ -129,7 +129,11 @@ impl Gateway {
             .filter(|o| !new.iter().any(|n| n.as_ref() == o.as_ref()))
             .cloned()
             .collect();
+        let mut new = new;
+        new.sort_by(|a, b| a.name.cmp(&b.name));
         self.targets.store(Arc::new(new));
+        // Learned names may now point at changed targets; lists will teach them again.
+        self.names.lock().unwrap().clear();
         for t in &stale {
             self.pool.drop_target(t.id, &self.sessions.all()).await;
         }
@@ -145,6 +149,7 @@ impl Gateway {
     }
 
     /// The targets `principal` may use. Until policies exist: admins all, others none.
+    /// Sorted by name: merges, collisions and name resolution all follow this one order.
     pub fn visible_targets(&self, principal: &Principal) -> Vec<Arc<Target>> {
         if principal.is_admin() {
             self.targets.load().iter().cloned().collect()
@@ -189,7 +194,7 @@ impl Gateway {
             params.get("clientInfo").cloned().unwrap_or(Value::Null);
 
         let targets = self.visible_targets(&session.principal);
-        let connected = self.connect_all(&session, &targets).await;
+        let connected = self.connect_all(session, &targets).await;
         let mut caps = serde_json::Map::new();
         caps.insert("tools".into(), json!({ "listChanged": true }));
         let mut instructions = vec![format!(

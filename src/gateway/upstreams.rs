@@ -26,12 +26,15 @@ pub(crate) struct InFlight {
     pub progress_token: Option<Value>,
 }
 
+/// A cached list: when it was fetched, and every item of every upstream page.
+pub(crate) type CachedList = (Instant, Arc<Vec<Value>>);
+
 pub(crate) struct UpstreamHandle {
     pub target: Arc<Target>,
     pub conn: Arc<UpstreamConnection>,
     /// The session that owns this connection (stateful targets).
     pub owner: Option<Weak<Session>>,
-    pub lists: Mutex<HashMap<ListKind, (Instant, Arc<Vec<Value>>)>>,
+    pub lists: Mutex<HashMap<ListKind, CachedList>>,
     /// Upstream request id (JSON text) → the relayed request.
     pub in_flight: Mutex<HashMap<String, InFlight>>,
 }

@@ -62,19 +62,13 @@ fn session_header(headers: &HeaderMap) -> Option<&str> {
     header_str(headers, headers::SESSION_ID)
 }
 
-/// A session of this caller, or the 404 that tells the client to initialize again.
-fn find_session(
-    state: &AppState,
-    id: &str,
-    caller: &crate::auth::Principal,
-) -> Result<Arc<Session>, Response> {
-    state.gateway.session(id, caller).map_err(|e| {
-        rpc_error(
-            StatusCode::NOT_FOUND,
-            None,
-            RpcError::new(codes::INVALID_REQUEST, e.to_string()),
-        )
-    })
+/// The 404 that tells the client its session is gone and it must initialize again.
+fn session_gone(e: crate::gateway::SessionError) -> Response {
+    rpc_error(
+        StatusCode::NOT_FOUND,
+        None,
+        RpcError::new(codes::INVALID_REQUEST, e.to_string()),
+    )
 }
 
 fn is_final(message: &Value, id: &Value) -> bool {
@@ -161,7 +155,11 @@ async fn post_mcp(
             RpcError::invalid_request("missing Mcp-Session-Id header: send initialize first"),
         );
     };
-    let session = match find_session(&state, session_id, &caller) {
+    let session = match state
+        .gateway
+        .session(session_id, &caller)
+        .map_err(session_gone)
+    {
         Ok(s) => s,
         Err(res) => return res,
     };
@@ -284,7 +282,11 @@ async fn get_mcp(
             RpcError::invalid_request("Accept must include text/event-stream"),
         );
     }
-    let session = match find_session(&state, session_id, &caller) {
+    let session = match state
+        .gateway
+        .session(session_id, &caller)
+        .map_err(session_gone)
+    {
         Ok(s) => s,
         Err(res) => return res,
     };
@@ -315,7 +317,11 @@ async fn delete_mcp(
             RpcError::invalid_request("missing Mcp-Session-Id header"),
         );
     };
-    match find_session(&state, session_id, &caller) {
+    match state
+        .gateway
+        .session(session_id, &caller)
+        .map_err(session_gone)
+    {
         Ok(session) => {
             state.gateway.end_session(&session).await;
             StatusCode::NO_CONTENT.into_response()
@@ -367,7 +373,11 @@ async fn legacy_message(
             RpcError::invalid_request("missing session_id query parameter"),
         );
     };
-    let session = match find_session(&state, &session_id, &caller) {
+    let session = match state
+        .gateway
+        .session(&session_id, &caller)
+        .map_err(session_gone)
+    {
         Ok(s) if s.transport == SessionTransport::LegacySse => s,
         Ok(_) => {
             return rpc_error(
