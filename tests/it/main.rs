@@ -2,6 +2,8 @@
 
 mod auth_api;
 mod cli;
+mod gateway;
+mod gateway_wire;
 mod store_suite;
 mod store_targets;
 mod support;
