@@ -32,10 +32,12 @@ complete -c reflow -n "__fish_reflow_needs_command" -s h -l help -d 'Print help'
 complete -c reflow -n "__fish_reflow_needs_command" -s V -l version -d 'Print version'
 complete -c reflow -n "__fish_reflow_needs_command" -f -a "serve" -d 'Run the gateway: MCP endpoint, admin API and health checks on one port'
 complete -c reflow -n "__fish_reflow_needs_command" -f -a "user" -d 'Manage user accounts'
+complete -c reflow -n "__fish_reflow_needs_command" -f -a "target" -d 'Manage targets: the upstream MCP servers behind the gateway'
 complete -c reflow -n "__fish_reflow_needs_command" -f -a "token" -d 'Manage API tokens for MCP clients'
 complete -c reflow -n "__fish_reflow_needs_command" -f -a "db" -d 'Database migrations'
 complete -c reflow -n "__fish_reflow_needs_command" -f -a "config" -d 'Inspect the configuration'
 complete -c reflow -n "__fish_reflow_needs_command" -f -a "completions" -d 'Print a shell completion script'
+complete -c reflow -n "__fish_reflow_needs_command" -f -a "probe" -d 'Connect to one HTTP MCP upstream, list what it serves, optionally call a tool'
 complete -c reflow -n "__fish_reflow_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c reflow -n "__fish_reflow_using_subcommand serve" -l host -d 'Address to bind (default 127.0.0.1; use 0.0.0.0 to accept remote clients)' -r
 complete -c reflow -n "__fish_reflow_using_subcommand serve" -s p -l port -d 'Port to bind (default 8080; 0 picks a free one)' -r
@@ -113,6 +115,110 @@ complete -c reflow -n "__fish_reflow_using_subcommand user; and __fish_seen_subc
 complete -c reflow -n "__fish_reflow_using_subcommand user; and __fish_seen_subcommand_from help" -f -a "passwd" -d 'Set a new password (prompted, or --password-stdin)'
 complete -c reflow -n "__fish_reflow_using_subcommand user; and __fish_seen_subcommand_from help" -f -a "remove" -d 'Delete an account and its API tokens'
 complete -c reflow -n "__fish_reflow_using_subcommand user; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c reflow -n "__fish_reflow_using_subcommand target; and not __fish_seen_subcommand_from add list show update remove enable disable test help" -s c -l config -d 'Config file (YAML). Also REFLOW_CONFIG. Without one, defaults and REFLOW_* variables apply' -r -F
+complete -c reflow -n "__fish_reflow_using_subcommand target; and not __fish_seen_subcommand_from add list show update remove enable disable test help" -l data-dir -d 'Data directory for the SQLite database and generated secrets (default ./reflow-data)' -r -F
+complete -c reflow -n "__fish_reflow_using_subcommand target; and not __fish_seen_subcommand_from add list show update remove enable disable test help" -l database-url -d 'Database URL: sqlite://PATH or postgres://USER@HOST/DB (overrides the config)' -r
+complete -c reflow -n "__fish_reflow_using_subcommand target; and not __fish_seen_subcommand_from add list show update remove enable disable test help" -l json -d 'Print machine-readable JSON instead of tables'
+complete -c reflow -n "__fish_reflow_using_subcommand target; and not __fish_seen_subcommand_from add list show update remove enable disable test help" -s h -l help -d 'Print help'
+complete -c reflow -n "__fish_reflow_using_subcommand target; and not __fish_seen_subcommand_from add list show update remove enable disable test help" -s V -l version -d 'Print version'
+complete -c reflow -n "__fish_reflow_using_subcommand target; and not __fish_seen_subcommand_from add list show update remove enable disable test help" -f -a "add" -d 'Add a target: `--url URL` for HTTP, or `--stdio -- COMMAND ARGS...` for a local process'
+complete -c reflow -n "__fish_reflow_using_subcommand target; and not __fish_seen_subcommand_from add list show update remove enable disable test help" -f -a "list" -d 'List targets'
+complete -c reflow -n "__fish_reflow_using_subcommand target; and not __fish_seen_subcommand_from add list show update remove enable disable test help" -f -a "show" -d 'Show one target (by name or id)'
+complete -c reflow -n "__fish_reflow_using_subcommand target; and not __fish_seen_subcommand_from add list show update remove enable disable test help" -f -a "update" -d 'Change the given settings of a target; others stay as they are'
+complete -c reflow -n "__fish_reflow_using_subcommand target; and not __fish_seen_subcommand_from add list show update remove enable disable test help" -f -a "remove" -d 'Delete a target with its policies and stored credentials'
+complete -c reflow -n "__fish_reflow_using_subcommand target; and not __fish_seen_subcommand_from add list show update remove enable disable test help" -f -a "enable" -d 'Route traffic to a target again'
+complete -c reflow -n "__fish_reflow_using_subcommand target; and not __fish_seen_subcommand_from add list show update remove enable disable test help" -f -a "disable" -d 'Stop routing to a target without deleting it'
+complete -c reflow -n "__fish_reflow_using_subcommand target; and not __fish_seen_subcommand_from add list show update remove enable disable test help" -f -a "test" -d 'Connect to a target and report its protocol version, server and what it offers'
+complete -c reflow -n "__fish_reflow_using_subcommand target; and not __fish_seen_subcommand_from add list show update remove enable disable test help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from add" -l url -d 'Upstream MCP endpoint (http or https)' -r
+complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from add" -l transport -d 'streamable-http, sse, stdio or kubernetes' -r
+complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from add" -l prefix -d 'Tool name prefix (\'\' = unprefixed; default: the target name)' -r
+complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from add" -l timeout -d 'Per-request timeout, e.g. 30s or 2m (1 s to 1 h)' -r
+complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from add" -l statefulness -d 'stateless or stateful' -r
+complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from add" -l isolation -d 'Who shares a stdio process or pod: shared, per_role, per_group or per_user' -r
+complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from add" -l auth-type -d 'none, bearer or header' -r
+complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from add" -l auth-header-name -d 'The header carrying the token when --auth-type header' -r
+complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from add" -l cwd -d 'Working directory of a stdio process' -r
+complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from add" -l image -d 'Container image of a kubernetes target' -r
+complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from add" -l port -d 'Container port of a kubernetes target' -r
+complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from add" -l health-path -d 'Readiness path of a kubernetes target' -r
+complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from add" -l tag -d 'A tag; repeat for several. On update, replaces all tags' -r
+complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from add" -l env -d 'Non-secret environment entry KEY=VALUE; repeat for several. On update, replaces all' -r
+complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from add" -s c -l config -d 'Config file (YAML). Also REFLOW_CONFIG. Without one, defaults and REFLOW_* variables apply' -r -F
+complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from add" -l data-dir -d 'Data directory for the SQLite database and generated secrets (default ./reflow-data)' -r -F
+complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from add" -l database-url -d 'Database URL: sqlite://PATH or postgres://USER@HOST/DB (overrides the config)' -r
+complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from add" -l stdio -d 'A local process speaking MCP on stdin/stdout; give the command after `--`'
+complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from add" -l disabled -d 'Create the target disabled'
+complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from add" -l json -d 'Print machine-readable JSON instead of tables'
+complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from add" -s h -l help -d 'Print help'
+complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from add" -s V -l version -d 'Print version'
+complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from list" -s c -l config -d 'Config file (YAML). Also REFLOW_CONFIG. Without one, defaults and REFLOW_* variables apply' -r -F
+complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from list" -l data-dir -d 'Data directory for the SQLite database and generated secrets (default ./reflow-data)' -r -F
+complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from list" -l database-url -d 'Database URL: sqlite://PATH or postgres://USER@HOST/DB (overrides the config)' -r
+complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from list" -l json -d 'Print machine-readable JSON instead of tables'
+complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
+complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
+complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from show" -s c -l config -d 'Config file (YAML). Also REFLOW_CONFIG. Without one, defaults and REFLOW_* variables apply' -r -F
+complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from show" -l data-dir -d 'Data directory for the SQLite database and generated secrets (default ./reflow-data)' -r -F
+complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from show" -l database-url -d 'Database URL: sqlite://PATH or postgres://USER@HOST/DB (overrides the config)' -r
+complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from show" -l json -d 'Print machine-readable JSON instead of tables'
+complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help'
+complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from show" -s V -l version -d 'Print version'
+complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from update" -l name -d 'Rename the target' -r
+complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from update" -l url -d 'Upstream MCP endpoint (http or https)' -r
+complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from update" -l transport -d 'streamable-http, sse, stdio or kubernetes' -r
+complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from update" -l prefix -d 'Tool name prefix (\'\' = unprefixed; default: the target name)' -r
+complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from update" -l timeout -d 'Per-request timeout, e.g. 30s or 2m (1 s to 1 h)' -r
+complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from update" -l statefulness -d 'stateless or stateful' -r
+complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from update" -l isolation -d 'Who shares a stdio process or pod: shared, per_role, per_group or per_user' -r
+complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from update" -l auth-type -d 'none, bearer or header' -r
+complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from update" -l auth-header-name -d 'The header carrying the token when --auth-type header' -r
+complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from update" -l cwd -d 'Working directory of a stdio process' -r
+complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from update" -l image -d 'Container image of a kubernetes target' -r
+complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from update" -l port -d 'Container port of a kubernetes target' -r
+complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from update" -l health-path -d 'Readiness path of a kubernetes target' -r
+complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from update" -l tag -d 'A tag; repeat for several. On update, replaces all tags' -r
+complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from update" -l env -d 'Non-secret environment entry KEY=VALUE; repeat for several. On update, replaces all' -r
+complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from update" -s c -l config -d 'Config file (YAML). Also REFLOW_CONFIG. Without one, defaults and REFLOW_* variables apply' -r -F
+complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from update" -l data-dir -d 'Data directory for the SQLite database and generated secrets (default ./reflow-data)' -r -F
+complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from update" -l database-url -d 'Database URL: sqlite://PATH or postgres://USER@HOST/DB (overrides the config)' -r
+complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from update" -l clear-prefix -d 'Reset the prefix to the target name'
+complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from update" -l json -d 'Print machine-readable JSON instead of tables'
+complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from update" -s h -l help -d 'Print help'
+complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from update" -s V -l version -d 'Print version'
+complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from remove" -s c -l config -d 'Config file (YAML). Also REFLOW_CONFIG. Without one, defaults and REFLOW_* variables apply' -r -F
+complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from remove" -l data-dir -d 'Data directory for the SQLite database and generated secrets (default ./reflow-data)' -r -F
+complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from remove" -l database-url -d 'Database URL: sqlite://PATH or postgres://USER@HOST/DB (overrides the config)' -r
+complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from remove" -l json -d 'Print machine-readable JSON instead of tables'
+complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from remove" -s h -l help -d 'Print help'
+complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from remove" -s V -l version -d 'Print version'
+complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from enable" -s c -l config -d 'Config file (YAML). Also REFLOW_CONFIG. Without one, defaults and REFLOW_* variables apply' -r -F
+complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from enable" -l data-dir -d 'Data directory for the SQLite database and generated secrets (default ./reflow-data)' -r -F
+complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from enable" -l database-url -d 'Database URL: sqlite://PATH or postgres://USER@HOST/DB (overrides the config)' -r
+complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from enable" -l json -d 'Print machine-readable JSON instead of tables'
+complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from enable" -s h -l help -d 'Print help'
+complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from enable" -s V -l version -d 'Print version'
+complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from disable" -s c -l config -d 'Config file (YAML). Also REFLOW_CONFIG. Without one, defaults and REFLOW_* variables apply' -r -F
+complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from disable" -l data-dir -d 'Data directory for the SQLite database and generated secrets (default ./reflow-data)' -r -F
+complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from disable" -l database-url -d 'Database URL: sqlite://PATH or postgres://USER@HOST/DB (overrides the config)' -r
+complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from disable" -l json -d 'Print machine-readable JSON instead of tables'
+complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from disable" -s h -l help -d 'Print help'
+complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from disable" -s V -l version -d 'Print version'
+complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from test" -s c -l config -d 'Config file (YAML). Also REFLOW_CONFIG. Without one, defaults and REFLOW_* variables apply' -r -F
+complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from test" -l data-dir -d 'Data directory for the SQLite database and generated secrets (default ./reflow-data)' -r -F
+complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from test" -l database-url -d 'Database URL: sqlite://PATH or postgres://USER@HOST/DB (overrides the config)' -r
+complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from test" -l json -d 'Print machine-readable JSON instead of tables'
+complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from test" -s h -l help -d 'Print help'
+complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from test" -s V -l version -d 'Print version'
+complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from help" -f -a "add" -d 'Add a target: `--url URL` for HTTP, or `--stdio -- COMMAND ARGS...` for a local process'
+complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from help" -f -a "list" -d 'List targets'
+complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from help" -f -a "show" -d 'Show one target (by name or id)'
+complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from help" -f -a "update" -d 'Change the given settings of a target; others stay as they are'
+complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from help" -f -a "remove" -d 'Delete a target with its policies and stored credentials'
+complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from help" -f -a "enable" -d 'Route traffic to a target again'
+complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from help" -f -a "disable" -d 'Stop routing to a target without deleting it'
+complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from help" -f -a "test" -d 'Connect to a target and report its protocol version, server and what it offers'
+complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c reflow -n "__fish_reflow_using_subcommand token; and not __fish_seen_subcommand_from create list revoke help" -s c -l config -d 'Config file (YAML). Also REFLOW_CONFIG. Without one, defaults and REFLOW_* variables apply' -r -F
 complete -c reflow -n "__fish_reflow_using_subcommand token; and not __fish_seen_subcommand_from create list revoke help" -l data-dir -d 'Data directory for the SQLite database and generated secrets (default ./reflow-data)' -r -F
 complete -c reflow -n "__fish_reflow_using_subcommand token; and not __fish_seen_subcommand_from create list revoke help" -l database-url -d 'Database URL: sqlite://PATH or postgres://USER@HOST/DB (overrides the config)' -r
@@ -195,13 +301,29 @@ complete -c reflow -n "__fish_reflow_using_subcommand completions" -l database-u
 complete -c reflow -n "__fish_reflow_using_subcommand completions" -l json -d 'Print machine-readable JSON instead of tables'
 complete -c reflow -n "__fish_reflow_using_subcommand completions" -s h -l help -d 'Print help'
 complete -c reflow -n "__fish_reflow_using_subcommand completions" -s V -l version -d 'Print version'
-complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user token db config completions help" -f -a "serve" -d 'Run the gateway: MCP endpoint, admin API and health checks on one port'
-complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user token db config completions help" -f -a "user" -d 'Manage user accounts'
-complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user token db config completions help" -f -a "token" -d 'Manage API tokens for MCP clients'
-complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user token db config completions help" -f -a "db" -d 'Database migrations'
-complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user token db config completions help" -f -a "config" -d 'Inspect the configuration'
-complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user token db config completions help" -f -a "completions" -d 'Print a shell completion script'
-complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user token db config completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c reflow -n "__fish_reflow_using_subcommand probe" -l transport -r -f -a "auto\t''
+streamable-http\t''
+sse\t''"
+complete -c reflow -n "__fish_reflow_using_subcommand probe" -s H -l header -d 'A request header, `\'Name: value\'` (repeatable); values are never printed' -r
+complete -c reflow -n "__fish_reflow_using_subcommand probe" -l call -d 'Call this tool after listing' -r
+complete -c reflow -n "__fish_reflow_using_subcommand probe" -l args -d 'Arguments for --call, a JSON object' -r
+complete -c reflow -n "__fish_reflow_using_subcommand probe" -l timeout -d 'Per request timeout' -r
+complete -c reflow -n "__fish_reflow_using_subcommand probe" -s c -l config -d 'Config file (YAML). Also REFLOW_CONFIG. Without one, defaults and REFLOW_* variables apply' -r -F
+complete -c reflow -n "__fish_reflow_using_subcommand probe" -l data-dir -d 'Data directory for the SQLite database and generated secrets (default ./reflow-data)' -r -F
+complete -c reflow -n "__fish_reflow_using_subcommand probe" -l database-url -d 'Database URL: sqlite://PATH or postgres://USER@HOST/DB (overrides the config)' -r
+complete -c reflow -n "__fish_reflow_using_subcommand probe" -l call-each -d 'Call every listed tool, with arguments made up from each input schema'
+complete -c reflow -n "__fish_reflow_using_subcommand probe" -l json -d 'Print machine-readable JSON instead of tables'
+complete -c reflow -n "__fish_reflow_using_subcommand probe" -s h -l help -d 'Print help'
+complete -c reflow -n "__fish_reflow_using_subcommand probe" -s V -l version -d 'Print version'
+complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user target token db config completions probe help" -f -a "serve" -d 'Run the gateway: MCP endpoint, admin API and health checks on one port'
+complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user target token db config completions probe help" -f -a "user" -d 'Manage user accounts'
+complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user target token db config completions probe help" -f -a "target" -d 'Manage targets: the upstream MCP servers behind the gateway'
+complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user target token db config completions probe help" -f -a "token" -d 'Manage API tokens for MCP clients'
+complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user target token db config completions probe help" -f -a "db" -d 'Database migrations'
+complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user target token db config completions probe help" -f -a "config" -d 'Inspect the configuration'
+complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user target token db config completions probe help" -f -a "completions" -d 'Print a shell completion script'
+complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user target token db config completions probe help" -f -a "probe" -d 'Connect to one HTTP MCP upstream, list what it serves, optionally call a tool'
+complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user target token db config completions probe help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c reflow -n "__fish_reflow_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "add" -d 'Create an account. The password is prompted for, or read from stdin with --password-stdin'
 complete -c reflow -n "__fish_reflow_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "list" -d 'List accounts'
 complete -c reflow -n "__fish_reflow_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "show" -d 'Show one account (by email or id) and its API tokens'
@@ -209,6 +331,14 @@ complete -c reflow -n "__fish_reflow_using_subcommand help; and __fish_seen_subc
 complete -c reflow -n "__fish_reflow_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "set-groups" -d 'Replace an account\'s groups (none given: no groups)'
 complete -c reflow -n "__fish_reflow_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "passwd" -d 'Set a new password (prompted, or --password-stdin)'
 complete -c reflow -n "__fish_reflow_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "remove" -d 'Delete an account and its API tokens'
+complete -c reflow -n "__fish_reflow_using_subcommand help; and __fish_seen_subcommand_from target" -f -a "add" -d 'Add a target: `--url URL` for HTTP, or `--stdio -- COMMAND ARGS...` for a local process'
+complete -c reflow -n "__fish_reflow_using_subcommand help; and __fish_seen_subcommand_from target" -f -a "list" -d 'List targets'
+complete -c reflow -n "__fish_reflow_using_subcommand help; and __fish_seen_subcommand_from target" -f -a "show" -d 'Show one target (by name or id)'
+complete -c reflow -n "__fish_reflow_using_subcommand help; and __fish_seen_subcommand_from target" -f -a "update" -d 'Change the given settings of a target; others stay as they are'
+complete -c reflow -n "__fish_reflow_using_subcommand help; and __fish_seen_subcommand_from target" -f -a "remove" -d 'Delete a target with its policies and stored credentials'
+complete -c reflow -n "__fish_reflow_using_subcommand help; and __fish_seen_subcommand_from target" -f -a "enable" -d 'Route traffic to a target again'
+complete -c reflow -n "__fish_reflow_using_subcommand help; and __fish_seen_subcommand_from target" -f -a "disable" -d 'Stop routing to a target without deleting it'
+complete -c reflow -n "__fish_reflow_using_subcommand help; and __fish_seen_subcommand_from target" -f -a "test" -d 'Connect to a target and report its protocol version, server and what it offers'
 complete -c reflow -n "__fish_reflow_using_subcommand help; and __fish_seen_subcommand_from token" -f -a "create" -d 'Create a token for a user; it is printed once, with a client config snippet'
 complete -c reflow -n "__fish_reflow_using_subcommand help; and __fish_seen_subcommand_from token" -f -a "list" -d 'List tokens (all users\', or one user\'s with --user)'
 complete -c reflow -n "__fish_reflow_using_subcommand help; and __fish_seen_subcommand_from token" -f -a "revoke" -d 'Revoke a token by id; effective immediately on every server'

@@ -15,8 +15,9 @@ use tokio::net::TcpListener;
 use crate::auth::{Authenticator, JwtKeys, LoginLimiter};
 use crate::config::Settings;
 use crate::crypto::{SecretBox, random_bytes};
-use crate::http::{self, AppState};
-use crate::service::{TokenService, UserService};
+use crate::gateway::{Gateway, GatewayOptions};
+use crate::http::{self, AppState, HostGuard};
+use crate::service::{TargetService, TokenService, UserService};
 use crate::store::{Backend, Store};
 
 /// How often each server checks the revision counter for writes by the CLI or other replicas.
@@ -144,10 +145,25 @@ impl App {
         )
         .await
         .context("cannot load users and tokens")?;
+        let revision = store
+            .revision()
+            .await
+            .context("cannot read the database revision")?;
+        let gateway = Gateway::new(
+            GatewayOptions::from_settings(&settings),
+            store.clone(),
+            &secrets.encryption_key,
+        )
+        .await
+        .context("cannot load targets")?;
         let state = Arc::new(AppState {
+            gateway,
+            host_guard: HostGuard::from_settings(&settings),
+            revision: std::sync::atomic::AtomicI64::new(revision),
             limiter: LoginLimiter::new(settings.auth.login_attempts_per_minute),
             users: UserService::new(store.clone()),
             tokens: TokenService::new(store.clone()),
+            targets: TargetService::new(store.clone()),
             authn: Arc::new(authn),
             store,
             settings: Arc::new(settings),
@@ -192,26 +208,38 @@ impl App {
                 tracing::warn!(?grace, "in-flight requests did not finish within the shutdown grace; stopping anyway");
             }
         }
+        self.state.gateway.shutdown().await;
         self.state.store.close().await;
         Ok(())
     }
 }
 
-/// Reloads snapshots when the revision moves (CLI writes, other replicas) and prunes limiters.
+/// Reloads snapshots when the revision moves (CLI writes, other replicas), prunes limiters and
+/// ends idle sessions.
 async fn watch_revision(state: Arc<AppState>) {
     let mut tick = tokio::time::interval(REVISION_POLL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let sweep_every = (state.settings.session.cleanup_interval.as_millis()
+        / REVISION_POLL.as_millis())
+    .max(1) as u64;
     let mut n: u64 = 0;
     loop {
         tick.tick().await;
-        match state.authn.reload_if_changed().await {
-            Ok(true) => tracing::debug!(revision = state.authn.revision(), "reloaded snapshot"),
-            Ok(false) => {}
+        match state.store.revision().await {
+            Ok(rev) if rev != state.revision.load(std::sync::atomic::Ordering::Relaxed) => {
+                state.reload(rev).await;
+                tracing::debug!(revision = rev, "reloaded snapshots");
+            }
+            Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "polling the revision failed"),
         }
         n += 1;
-        if n.is_multiple_of(120) {
+        if n.is_multiple_of(sweep_every) {
             state.limiter.prune();
+            let ended = state.gateway.expire_idle().await;
+            if ended > 0 {
+                tracing::info!(sessions = ended, "ended idle sessions");
+            }
         }
     }
 }

@@ -60,6 +60,7 @@ section!(
     encryption: EncryptionSettings = EncryptionSettings::default(),
     session: SessionSettings = SessionSettings::default(),
     naming: NamingSettings = NamingSettings::default(),
+    gateway: GatewaySettings = GatewaySettings::default(),
     stdio: StdioSettings = StdioSettings::default(),
     kubernetes: KubernetesSettings = KubernetesSettings::default(),
     audit: AuditSettings = AuditSettings::default(),
@@ -131,6 +132,17 @@ section!(SessionSettings {
 section!(NamingSettings {
     separator: String = "__".into(),
     max_length: usize = 64,
+});
+
+section!(GatewaySettings {
+    /// Items per page of a merged list (tools, prompts, resources, templates).
+    page_size: usize = 500,
+    /// Upstream request timeout for targets that set none.
+    #[serde(with = "duration_str")]
+    request_timeout: Duration = Duration::from_secs(60),
+    /// How long an upstream's list is served from cache without a list_changed notification.
+    #[serde(with = "duration_str")]
+    list_cache_ttl: Duration = Duration::from_secs(300),
 });
 
 section!(StdioSettings {
@@ -353,6 +365,12 @@ impl Settings {
                 "naming.max_length is {}; it must be between 16 and 128",
                 self.naming.max_length
             ));
+        }
+        if self.gateway.page_size == 0 {
+            problems.push("gateway.page_size must be at least 1".into());
+        }
+        if self.gateway.request_timeout.is_zero() {
+            problems.push("gateway.request_timeout must be greater than zero".into());
         }
         if self.auth.login_attempts_per_minute == 0 {
             problems.push("auth.login_attempts_per_minute must be at least 1".into());

@@ -4,7 +4,10 @@ mod completions;
 mod config;
 mod db;
 mod output;
+mod probe;
 mod serve;
+mod target;
+mod target_test;
 mod token;
 mod user;
 
@@ -46,6 +49,8 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Manage user accounts.
     User(user::UserArgs),
+    /// Manage targets: the upstream MCP servers behind the gateway.
+    Target(target::TargetArgs),
     /// Manage API tokens for MCP clients.
     Token(token::TokenArgs),
     /// Database migrations.
@@ -54,6 +59,9 @@ enum Command {
     Config(config::ConfigArgs),
     /// Print a shell completion script.
     Completions(completions::CompletionsArgs),
+    /// Connect to one HTTP MCP upstream, list what it serves, optionally call a tool.
+    #[command(hide = true)]
+    Probe(probe::ProbeArgs),
 }
 
 /// What every subcommand gets: the global options, and the environment to layer config from.
@@ -94,8 +102,10 @@ pub fn main() -> ExitCode {
                 match command {
                     Command::Serve(args) => serve::run(ctx, args).await,
                     Command::User(args) => user::run(&ctx, args).await,
+                    Command::Target(args) => target::run(&ctx, args).await,
                     Command::Token(args) => token::run(&ctx, args).await,
                     Command::Db(args) => db::run(&ctx, args).await,
+                    Command::Probe(args) => probe::run(&ctx, args).await,
                     Command::Completions(_) | Command::Config(_) => unreachable!("handled above"),
                 }
             })

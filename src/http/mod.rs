@@ -4,7 +4,10 @@
 mod auth_api;
 mod error;
 mod extract;
+mod guard;
 mod health;
+mod mcp;
+mod targets;
 mod users;
 
 use std::future::Future;
@@ -18,10 +21,12 @@ use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;
 
 pub use error::{ApiError, ApiJson};
+pub use guard::HostGuard;
 
 use crate::auth::{Authenticator, LoginLimiter};
 use crate::config::Settings;
-use crate::service::{TokenService, UserService};
+use crate::gateway::Gateway;
+use crate::service::{TargetService, TokenService, UserService};
 use crate::store::Store;
 
 /// Everything a request handler may use; built once by `app`.
@@ -31,14 +36,32 @@ pub struct AppState {
     pub authn: Arc<Authenticator>,
     pub users: UserService,
     pub tokens: TokenService,
+    pub targets: TargetService,
     pub limiter: LoginLimiter,
+    pub gateway: Arc<Gateway>,
+    pub host_guard: guard::HostGuard,
+    /// The store revision this process last loaded.
+    pub revision: std::sync::atomic::AtomicI64,
 }
 
 impl AppState {
     /// Makes this replica see its own admin write at once (others follow via the revision poll).
     pub async fn refresh(&self) {
+        match self.store.revision().await {
+            Ok(rev) => self.reload(rev).await,
+            Err(e) => tracing::warn!(error = %e, "reading the revision after a write failed"),
+        }
+    }
+
+    /// Reloads every snapshot (users and tokens, targets) at `revision`.
+    pub async fn reload(&self, revision: i64) {
+        self.revision
+            .store(revision, std::sync::atomic::Ordering::Relaxed);
         if let Err(e) = self.authn.reload().await {
-            tracing::warn!(error = %e, "reloading the auth snapshot after a write failed");
+            tracing::warn!(error = %e, "reloading the auth snapshot failed");
+        }
+        if let Err(e) = self.gateway.reload_targets().await {
+            tracing::warn!(error = %e, "reloading the targets failed");
         }
     }
 }
@@ -49,9 +72,15 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(health::routes())
         .merge(auth_api::routes())
         .merge(users::routes())
+        .merge(targets::routes())
+        .merge(mcp::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            guard::check_host,
+        ))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

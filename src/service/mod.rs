@@ -1,11 +1,16 @@
 //! Operations shared by the CLI and the admin API; all input validation lives here.
 
+mod targets;
 mod tokens;
 mod users;
 
 use crate::domain::NameError;
 use crate::store::StoreError;
 
+pub use targets::{
+    MAX_TARGET_TIMEOUT, MIN_TARGET_TIMEOUT, TargetInput, TargetService, TargetView,
+    validate as validate_target,
+};
 pub use tokens::{MAX_TOKEN_LIFETIME, TokenService, TokenView};
 pub use users::{MIN_PASSWORD_LEN, UserService, UserView, parse_groups};
 

@@ -4,6 +4,7 @@
 //! so the two backends cannot drift apart.
 
 mod migrations;
+mod targets;
 mod tokens;
 mod users;
 
@@ -15,6 +16,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{PgPool, SqlitePool};
 
 pub use migrations::MigrationState;
+pub use targets::TargetRecord;
 pub use tokens::{ApiTokenRecord, AuthTokenRow};
 pub use users::{UserPatch, UserRecord};
 

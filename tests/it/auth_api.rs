@@ -58,19 +58,20 @@ async fn login_returns_a_working_token_and_rejects_bad_credentials_alike() {
     // Same timing path: an unknown account also pays for an argon2 verification.
     let time = async |body: &serde_json::Value| {
         let mut samples = Vec::new();
-        for _ in 0..5 {
+        for _ in 0..7 {
             let t = Instant::now();
             assert_eq!(s.post("/api/auth/login", None, body.clone()).await.0, 401);
             samples.push(t.elapsed());
         }
         samples.sort();
-        samples[2]
+        samples[3]
     };
     let t_wrong = time(&wrong).await;
     let t_unknown = time(&unknown).await;
     let ratio = t_unknown.as_secs_f64() / t_wrong.as_secs_f64();
     assert!(
-        (0.5..2.0).contains(&ratio),
+        // An unknown account that skipped argon2 would be ~100x faster; load noise is < 3x.
+        (0.33..3.0).contains(&ratio),
         "median wrong-password {t_wrong:?} vs unknown-account {t_unknown:?} (ratio {ratio:.2})"
     );
     assert!(

@@ -2,5 +2,11 @@
 
 mod auth_api;
 mod cli;
+mod gateway;
+mod gateway_wire;
 mod store_suite;
+mod store_targets;
 mod support;
+mod targets_api;
+mod targets_cli;
+mod upstream_client;

@@ -4,7 +4,10 @@
 #![allow(dead_code)]
 
 pub mod db;
+pub mod gw;
+pub mod mcp_client;
 pub mod server;
+pub mod upstream;
 
 pub use db::{TestDb, backends, test_db};
 pub use server::{TestServer, TestServerOptions};

@@ -14,6 +14,8 @@ pub struct TestServerOptions {
     pub allow_registration: bool,
     pub max_body_bytes: usize,
     pub token_ttl: std::time::Duration,
+    /// `gateway.page_size`: items per page of a merged MCP list.
+    pub page_size: usize,
 }
 
 impl Default for TestServerOptions {
@@ -23,6 +25,7 @@ impl Default for TestServerOptions {
             allow_registration: true,
             max_body_bytes: 64 * 1024,
             token_ttl: std::time::Duration::from_secs(3600),
+            page_size: 500,
         }
     }
 }
@@ -58,6 +61,7 @@ impl TestServer {
         settings.auth.login_attempts_per_minute = opts.login_attempts_per_minute;
         settings.auth.allow_registration = opts.allow_registration;
         settings.auth.token_ttl = opts.token_ttl;
+        settings.gateway.page_size = opts.page_size;
         let app = App::build(settings.clone()).await.expect("app builds");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

@@ -1,0 +1,139 @@
+//! `reflow target test NAME`: connects to a target as the gateway would and reports what it
+//! offers, or exactly why it cannot be reached.
+
+use std::io::IsTerminal;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::{Value, json};
+
+use super::{Context, output};
+use crate::store::TargetRecord;
+use crate::upstream::{Handshake, HttpTransport, UpstreamConnection, UpstreamSpec};
+
+/// Follows every page of a list and counts the items.
+async fn count(conn: &UpstreamConnection, method: &str, key: &str) -> anyhow::Result<usize> {
+    let mut n = 0;
+    let mut cursor: Option<Value> = None;
+    for _ in 0..100 {
+        let page = conn
+            .request(method, cursor.take().map(|c| json!({ "cursor": c })))
+            .await?;
+        n += page.get(key).and_then(Value::as_array).map_or(0, Vec::len);
+        match page.get("nextCursor") {
+            Some(c @ Value::String(_)) => cursor = Some(c.clone()),
+            _ => break,
+        }
+    }
+    Ok(n)
+}
+
+pub async fn run(ctx: &Context, target: &TargetRecord) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        target.transport.is_http(),
+        "target {} uses the {} transport; `target test` can reach streamable-http and sse targets",
+        target.name,
+        target.transport
+    );
+    let url: url::Url = target
+        .url
+        .as_deref()
+        .ok_or_else(|| anyhow::anyhow!("target {} has no url", target.name))?
+        .parse()?;
+    let timeout = target.timeout.unwrap_or(Duration::from_secs(30));
+    let spinner = if std::io::stderr().is_terminal() && !ctx.json {
+        let pb = ProgressBar::new_spinner();
+        pb.set_style(ProgressStyle::with_template("{spinner} {msg}").expect("static template"));
+        pb.enable_steady_tick(Duration::from_millis(100));
+        pb
+    } else {
+        ProgressBar::hidden()
+    };
+    spinner.set_message(format!("connecting to {} ({url})", target.name));
+    let spec = UpstreamSpec {
+        name: target.name.to_string(),
+        url: url.clone(),
+        transport: match target.transport {
+            crate::domain::Transport::Sse => HttpTransport::Sse,
+            _ => HttpTransport::Auto,
+        },
+        headers: reqwest::header::HeaderMap::new(),
+        timeout,
+    };
+    let handshake = Handshake {
+        protocol_version: crate::mcp::LATEST_LEGACY_VERSION.to_string(),
+        capabilities: json!({}),
+        client_info: crate::mcp::implementation_info(),
+    };
+    let connected = tokio::time::timeout(
+        timeout,
+        UpstreamConnection::connect(spec, handshake, reqwest::Client::new()),
+    )
+    .await;
+    let (conn, _inbound) = match connected {
+        Ok(Ok(pair)) => pair,
+        Ok(Err(e)) => {
+            spinner.finish_and_clear();
+            anyhow::bail!("{} ({url}) failed: {e}", target.name);
+        }
+        Err(_) => {
+            spinner.finish_and_clear();
+            anyhow::bail!(
+                "{} ({url}) did not answer initialize within {timeout:?}",
+                target.name
+            );
+        }
+    };
+    spinner.set_message(format!("listing what {} offers", target.name));
+    let info = conn.server().clone();
+    let mut counts = serde_json::Map::new();
+    for (method, key, cap) in [
+        ("tools/list", "tools", "tools"),
+        ("resources/list", "resources", "resources"),
+        ("prompts/list", "prompts", "prompts"),
+    ] {
+        let n = if info.capabilities.get(cap).is_some() {
+            count(&conn, method, key).await?
+        } else {
+            0
+        };
+        counts.insert(key.into(), n.into());
+    }
+    conn.close().await;
+    spinner.finish_and_clear();
+    let report = json!({
+        "target": target.name,
+        "url": url.as_str(),
+        "era": "legacy",
+        "transport": info.transport.as_str(),
+        "protocol_version": info.protocol_version,
+        "server_info": info.server_info,
+        "capabilities": info.capabilities,
+        "counts": counts,
+    });
+    if ctx.json {
+        return output::json(&report);
+    }
+    let server = format!(
+        "{} {}",
+        info.server_info
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or("?"),
+        info.server_info
+            .get("version")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+    );
+    output::fields(&[
+        ("target", target.name.to_string()),
+        ("url", url.to_string()),
+        ("era", format!("legacy, protocol {}", info.protocol_version)),
+        ("transport", info.transport.as_str().to_string()),
+        ("server", server.trim().to_string()),
+        ("tools", counts["tools"].to_string()),
+        ("resources", counts["resources"].to_string()),
+        ("prompts", counts["prompts"].to_string()),
+    ]);
+    Ok(())
+}

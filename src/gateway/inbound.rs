@@ -1,0 +1,260 @@
+//! What upstreams send on their own: progress and log messages back to the request they belong
+//! to, list changes and resource updates to the sessions they concern, and server→client
+//! requests (sampling, elicitation, roots) relayed to the right client and answered back.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+
+use crate::mcp::{Kind, RpcError, classify, codes, jsonrpc};
+use crate::upstream::Inbound;
+
+use super::lists::ListKind;
+use super::naming::expose_uri;
+use super::router::id_key;
+use super::session::{STANDALONE, Session};
+use super::upstreams::UpstreamHandle;
+use super::{Gateway, Sink};
+
+/// Client capability each relayed server→client request needs.
+fn required_capability(method: &str) -> Option<&'static str> {
+    match method {
+        "sampling/createMessage" => Some("sampling"),
+        "elicitation/create" => Some("elicitation"),
+        "roots/list" => Some("roots"),
+        _ => None,
+    }
+}
+
+/// Where a message for a client goes: the request's own stream, or the session's standalone one.
+enum Route {
+    Request(Arc<Session>, Sink),
+    Standalone(Arc<Session>),
+}
+
+impl Route {
+    fn session(&self) -> &Arc<Session> {
+        match self {
+            Route::Request(s, _) | Route::Standalone(s) => s,
+        }
+    }
+    fn send(&self, message: Value) {
+        match self {
+            Route::Request(_, sink) => {
+                let _ = sink.send(message);
+            }
+            Route::Standalone(s) => {
+                s.push(STANDALONE, message);
+            }
+        }
+    }
+}
+
+impl Gateway {
+    pub(crate) fn on_inbound(self: &Arc<Self>, handle: &Arc<UpstreamHandle>, inbound: Inbound) {
+        let Inbound { message, related } = inbound;
+        match classify(&message) {
+            Kind::Notification { method } => {
+                let method = method.to_string();
+                self.on_notification(handle, &method, message, related.as_ref());
+            }
+            Kind::Request { id, method } => {
+                let (id, method) = (id.clone(), method.to_string());
+                let route = self.route_for(handle, related.as_ref());
+                let gw = self.clone();
+                let handle = handle.clone();
+                tokio::spawn(async move {
+                    let params = message.get("params").cloned();
+                    let outcome = gw.relay_to_client(&handle, route, &method, params).await;
+                    if let Err(e) = handle.conn.respond(id, outcome).await {
+                        tracing::debug!(error = %e, "answering an upstream request failed");
+                    }
+                });
+            }
+            _ => {
+                tracing::debug!(target = %handle.target.name, "ignored an unexpected message from upstream")
+            }
+        }
+    }
+
+    /// The session a server→client message belongs to: the request it arrived with, else the
+    /// session owning the connection, else the only request in flight.
+    fn route_for(&self, handle: &UpstreamHandle, related: Option<&Value>) -> Option<Route> {
+        let in_flight = handle.in_flight.lock().unwrap();
+        let by_request = related.and_then(|r| in_flight.get(&id_key(r))).or_else(|| {
+            (in_flight.len() == 1)
+                .then(|| in_flight.values().next())
+                .flatten()
+        });
+        if let Some(f) = by_request
+            && let Some(s) = f.session.upgrade()
+        {
+            return Some(Route::Request(s, f.sink.clone()));
+        }
+        handle
+            .owner
+            .as_ref()
+            .and_then(|o| o.upgrade())
+            .map(Route::Standalone)
+    }
+
+    /// Sessions that use `handle`: its owner, or every session that can see a shared target.
+    fn attached_sessions(&self, handle: &UpstreamHandle) -> Vec<Arc<Session>> {
+        if let Some(owner) = &handle.owner {
+            return owner.upgrade().into_iter().collect();
+        }
+        self.sessions
+            .all()
+            .into_iter()
+            .filter(|s| {
+                self.visible_targets(&s.principal)
+                    .iter()
+                    .any(|t| t.id == handle.target.id)
+            })
+            .collect()
+    }
+
+    fn on_notification(
+        &self,
+        handle: &UpstreamHandle,
+        method: &str,
+        mut message: Value,
+        related: Option<&Value>,
+    ) {
+        match method {
+            "notifications/progress" => {
+                let token = message["params"]["progressToken"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
+                let Some(key) = token.strip_prefix("reflow-") else {
+                    return;
+                };
+                let in_flight = handle.in_flight.lock().unwrap();
+                if let Some(f) = in_flight.get(key)
+                    && let Some(original) = &f.progress_token
+                {
+                    message["params"]["progressToken"] = original.clone();
+                    let _ = f.sink.send(message);
+                }
+            }
+            "notifications/resources/updated" => {
+                let Some(uri) = message["params"]["uri"].as_str().map(str::to_string) else {
+                    return;
+                };
+                message["params"]["uri"] = Value::String(expose_uri(&handle.target.prefix, &uri));
+                for s in self.attached_sessions(handle) {
+                    if s.subscriptions
+                        .lock()
+                        .unwrap()
+                        .contains(&(handle.target.id, uri.clone()))
+                    {
+                        s.push(STANDALONE, message.clone());
+                    }
+                }
+            }
+            "notifications/tasks/status" => {
+                if let Some(params) = message.get_mut("params") {
+                    super::rewrite::expose_task_ids(params, &handle.target.name);
+                }
+                for s in self.attached_sessions(handle) {
+                    s.push(STANDALONE, message.clone());
+                }
+            }
+            m if !ListKind::from_changed_notification(m).is_empty() => {
+                for kind in ListKind::from_changed_notification(m) {
+                    handle.invalidate(*kind);
+                }
+                for s in self.attached_sessions(handle) {
+                    s.push(STANDALONE, message.clone());
+                }
+            }
+            _ => {
+                // Log messages and anything else: to the request it came with, else to all.
+                let sink = related.and_then(|r| {
+                    handle
+                        .in_flight
+                        .lock()
+                        .unwrap()
+                        .get(&id_key(r))
+                        .map(|f| f.sink.clone())
+                });
+                match sink {
+                    Some(sink) => {
+                        let _ = sink.send(message);
+                    }
+                    None => {
+                        for s in self.attached_sessions(handle) {
+                            s.push(STANDALONE, message.clone());
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sends an upstream's request to the client and waits for the client's answer.
+    async fn relay_to_client(
+        &self,
+        handle: &UpstreamHandle,
+        route: Option<Route>,
+        method: &str,
+        params: Option<Value>,
+    ) -> Result<Value, RpcError> {
+        if method == "ping" {
+            return Ok(json!({}));
+        }
+        let route = route.ok_or_else(|| {
+            RpcError::new(
+                codes::INTERNAL_ERROR,
+                format!("no client is waiting on this server; {method} cannot be relayed"),
+            )
+        })?;
+        let session = route.session().clone();
+        if let Some(cap) = required_capability(method)
+            && !session.client_supports(cap)
+        {
+            return Err(RpcError::new(
+                codes::METHOD_NOT_FOUND,
+                format!(
+                    "the client did not declare the {cap} capability; {method} is not available"
+                ),
+            ));
+        }
+        let id = session.next_client_request_id();
+        let (tx, rx) = oneshot::channel();
+        session
+            .pending_client
+            .lock()
+            .unwrap()
+            .insert(id.clone(), tx);
+        route.send(jsonrpc::request(Value::String(id.clone()), method, params));
+        // Humans answer elicitations: allow longer than a tool call's own timeout.
+        let wait = handle.target.timeout.max(Duration::from_secs(300));
+        let answer = tokio::time::timeout(wait, rx).await;
+        session.pending_client.lock().unwrap().remove(&id);
+        let answer = match answer {
+            Ok(Ok(answer)) => answer,
+            Ok(Err(_)) => {
+                return Err(RpcError::internal(
+                    "the client session ended before answering",
+                ));
+            }
+            Err(_) => {
+                return Err(RpcError::new(
+                    codes::REQUEST_TIMEOUT,
+                    "the client did not answer in time",
+                ));
+            }
+        };
+        if let Some(result) = answer.get("result") {
+            return Ok(result.clone());
+        }
+        Err(answer
+            .get("error")
+            .and_then(|e| serde_json::from_value::<RpcError>(e.clone()).ok())
+            .unwrap_or_else(|| RpcError::internal("the client sent an invalid answer")))
+    }
+}

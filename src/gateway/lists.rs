@@ -1,0 +1,281 @@
+//! Fan-out of the four list methods: concurrent per-target fetches (all upstream pages, cached
+//! per connection), renaming, deterministic merge, and the gateway's own pagination.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use futures_util::future::join_all;
+use serde_json::{Value, json};
+
+use crate::mcp::RpcError;
+
+use super::naming::{expose, expose_uri};
+use super::session::Session;
+use super::upstreams::UpstreamHandle;
+use super::{Gateway, Target};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ListKind {
+    Tools,
+    Prompts,
+    Resources,
+    ResourceTemplates,
+}
+
+/// Upstream pages followed per list before giving up (a cursor loop guard).
+const MAX_UPSTREAM_PAGES: usize = 100;
+
+impl ListKind {
+    pub const ALL: [ListKind; 4] = [
+        Self::Tools,
+        Self::Prompts,
+        Self::Resources,
+        Self::ResourceTemplates,
+    ];
+
+    pub fn from_method(method: &str) -> Option<Self> {
+        Some(match method {
+            "tools/list" => Self::Tools,
+            "prompts/list" => Self::Prompts,
+            "resources/list" => Self::Resources,
+            "resources/templates/list" => Self::ResourceTemplates,
+            _ => return None,
+        })
+    }
+
+    pub fn method(self) -> &'static str {
+        match self {
+            Self::Tools => "tools/list",
+            Self::Prompts => "prompts/list",
+            Self::Resources => "resources/list",
+            Self::ResourceTemplates => "resources/templates/list",
+        }
+    }
+
+    /// The array in the result that holds the items.
+    pub fn key(self) -> &'static str {
+        match self {
+            Self::Tools => "tools",
+            Self::Prompts => "prompts",
+            Self::Resources => "resources",
+            Self::ResourceTemplates => "resourceTemplates",
+        }
+    }
+
+    /// The upstream capability that says the list exists at all.
+    fn capability(self) -> &'static str {
+        match self {
+            Self::Tools => "tools",
+            Self::Prompts => "prompts",
+            Self::Resources | Self::ResourceTemplates => "resources",
+        }
+    }
+
+    pub fn changed_notification(self) -> &'static str {
+        match self {
+            Self::Tools => "notifications/tools/list_changed",
+            Self::Prompts => "notifications/prompts/list_changed",
+            Self::Resources | Self::ResourceTemplates => "notifications/resources/list_changed",
+        }
+    }
+
+    pub fn from_changed_notification(method: &str) -> &'static [ListKind] {
+        match method {
+            "notifications/tools/list_changed" => &[Self::Tools],
+            "notifications/prompts/list_changed" => &[Self::Prompts],
+            "notifications/resources/list_changed" => &[Self::Resources, Self::ResourceTemplates],
+            _ => &[],
+        }
+    }
+}
+
+impl Gateway {
+    /// Connects to each target concurrently; failures are logged and left out.
+    pub(crate) async fn connect_all(
+        self: &Arc<Self>,
+        session: &Arc<Session>,
+        targets: &[Arc<Target>],
+    ) -> Vec<(Arc<Target>, Arc<UpstreamHandle>)> {
+        let attempts = targets
+            .iter()
+            .map(|t| async move { (t.clone(), self.upstream(session, t).await) });
+        join_all(attempts)
+            .await
+            .into_iter()
+            .filter_map(|(t, r)| match r {
+                Ok(h) => Some((t, h)),
+                Err(e) => {
+                    tracing::warn!(target = %t.name, error = %e.message, "target left out: unreachable");
+                    None
+                }
+            })
+            .collect()
+    }
+
+    /// Every item of `kind` at one upstream, from cache or by following its pages.
+    async fn upstream_items(
+        &self,
+        handle: &UpstreamHandle,
+        kind: ListKind,
+    ) -> Result<Arc<Vec<Value>>, RpcError> {
+        if handle
+            .conn
+            .server()
+            .capabilities
+            .get(kind.capability())
+            .is_none()
+        {
+            return Ok(Arc::new(Vec::new()));
+        }
+        if let Some(items) = handle.cached(kind, self.opts.list_cache_ttl) {
+            return Ok(items);
+        }
+        let mut items = Vec::new();
+        let mut cursor: Option<Value> = None;
+        for _ in 0..MAX_UPSTREAM_PAGES {
+            let params = cursor.take().map(|c| json!({ "cursor": c }));
+            let page = handle
+                .conn
+                .request(kind.method(), params)
+                .await
+                .map_err(|e| e.to_rpc(&handle.target.name))?;
+            if let Some(Value::Array(page_items)) = page.get(kind.key()) {
+                items.extend(page_items.iter().cloned());
+            }
+            match page.get("nextCursor") {
+                Some(c @ Value::String(_)) => cursor = Some(c.clone()),
+                _ => break,
+            }
+        }
+        let items = Arc::new(items);
+        handle
+            .lists
+            .lock()
+            .unwrap()
+            .insert(kind, (std::time::Instant::now(), items.clone()));
+        Ok(items)
+    }
+
+    /// Renames one target's items for the client; each comes with its original name (tools
+    /// and prompts) so the caller can record the mapping for the items it keeps.
+    fn expose_items(
+        &self,
+        target: &Target,
+        kind: ListKind,
+        items: &[Value],
+    ) -> Vec<(Value, Option<String>)> {
+        items
+            .iter()
+            .map(|item| {
+                let mut item = item.clone();
+                let mut original = None;
+                match kind {
+                    ListKind::Tools | ListKind::Prompts => {
+                        if let Some(name) = item.get("name").and_then(Value::as_str) {
+                            let exposed = expose(
+                                &target.prefix,
+                                &self.opts.separator,
+                                name,
+                                self.opts.max_name_len,
+                            );
+                            original = Some(name.to_string());
+                            item["name"] = Value::String(exposed);
+                        }
+                    }
+                    ListKind::Resources => {
+                        if let Some(uri) = item.get("uri").and_then(Value::as_str) {
+                            item["uri"] = Value::String(expose_uri(&target.prefix, uri));
+                        }
+                    }
+                    ListKind::ResourceTemplates => {
+                        if let Some(uri) = item.get("uriTemplate").and_then(Value::as_str) {
+                            item["uriTemplate"] = Value::String(expose_uri(&target.prefix, uri));
+                        }
+                    }
+                }
+                (item, original)
+            })
+            .collect()
+    }
+
+    /// The merged, paginated list for one session.
+    pub(crate) async fn list(
+        self: &Arc<Self>,
+        session: &Arc<Session>,
+        kind: ListKind,
+        params: Option<&Value>,
+    ) -> Result<Value, RpcError> {
+        let offset = match params.and_then(|p| p.get("cursor")) {
+            None | Some(Value::Null) => 0,
+            Some(Value::String(c)) => self.cursors.decode(kind.method(), c)?,
+            Some(_) => return Err(RpcError::invalid_params("cursor must be a string")),
+        };
+        let targets = self.visible_targets(&session.principal);
+        let fetches = targets.iter().map(|t| async move {
+            let result = match tokio::time::timeout(t.timeout, async {
+                let handle = self.upstream(session, t).await?;
+                self.upstream_items(&handle, kind).await
+            })
+            .await
+            {
+                Ok(r) => r,
+                Err(_) => Err(RpcError::new(
+                    crate::mcp::codes::REQUEST_TIMEOUT,
+                    "timed out",
+                )),
+            };
+            (t.clone(), result)
+        });
+        let mut merged = Vec::new();
+        let mut seen: HashMap<String, String> = HashMap::new();
+        let field = match kind {
+            ListKind::Tools | ListKind::Prompts => "name",
+            ListKind::Resources => "uri",
+            ListKind::ResourceTemplates => "uriTemplate",
+        };
+        for (target, result) in join_all(fetches).await {
+            let items = match result {
+                Ok(items) => items,
+                Err(e) => {
+                    tracing::warn!(target = %target.name, list = kind.method(), error = %e.message, "partial list: target failed");
+                    continue;
+                }
+            };
+            for (item, original) in self.expose_items(&target, kind, &items) {
+                let key = item
+                    .get(field)
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string();
+                if let Some(first) = seen.get(&key) {
+                    tracing::warn!(name = %key, kept = %first, dropped = %target.name, list = kind.method(), "name collision between targets; give one of them a prefix");
+                    continue;
+                }
+                if let Some(original) = original {
+                    // Only names that survive the collision check map back, so a call reaches
+                    // the very tool the list showed.
+                    self.names
+                        .lock()
+                        .unwrap()
+                        .insert((kind, key.clone()), (target.name.clone(), original));
+                }
+                seen.insert(key, target.name.clone());
+                merged.push(item);
+            }
+        }
+        let end = (offset + self.opts.page_size).min(merged.len());
+        let page: Vec<Value> = merged
+            .get(offset..end)
+            .map(<[Value]>::to_vec)
+            .unwrap_or_default();
+        let mut result = serde_json::Map::new();
+        result.insert(kind.key().into(), Value::Array(page));
+        if end < merged.len() {
+            result.insert(
+                "nextCursor".into(),
+                Value::String(self.cursors.encode(kind.method(), end)),
+            );
+        }
+        Ok(Value::Object(result))
+    }
+}

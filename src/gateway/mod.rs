@@ -1,0 +1,315 @@
+//! The MCP data path: downstream sessions, the upstream pool, and the router that fans out,
+//! merges, renames and relays between them (DESIGN §3).
+
+mod cursor;
+mod inbound;
+mod lists;
+pub mod naming;
+mod rewrite;
+mod router;
+pub mod session;
+mod targets;
+mod upstreams;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use serde_json::{Value, json};
+
+pub use session::{Session, SessionTransport};
+pub use targets::Target;
+
+use crate::auth::Principal;
+use crate::config::Settings;
+use crate::mcp::{self, RpcError};
+use crate::store::{Store, StoreError};
+use cursor::Cursors;
+use lists::ListKind;
+use session::SessionRegistry;
+use upstreams::UpstreamPool;
+
+/// Where a request's messages go: notifications, requests to the client, and finally the
+/// response, in order. The HTTP layer turns it into a JSON body or an SSE stream.
+pub type Sink = tokio::sync::mpsc::UnboundedSender<Value>;
+
+#[derive(Clone, Debug)]
+pub struct GatewayOptions {
+    pub separator: String,
+    pub max_name_len: usize,
+    pub page_size: usize,
+    pub default_timeout: Duration,
+    pub list_cache_ttl: Duration,
+    pub session_timeout: Duration,
+}
+
+impl GatewayOptions {
+    pub fn from_settings(s: &Settings) -> Self {
+        Self {
+            separator: s.naming.separator.clone(),
+            max_name_len: s.naming.max_length,
+            page_size: s.gateway.page_size,
+            default_timeout: s.gateway.request_timeout,
+            list_cache_ttl: s.gateway.list_cache_ttl,
+            session_timeout: s.session.timeout,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SessionError {
+    #[error("session not found: it expired or was ended; initialize a new one")]
+    NotFound,
+}
+
+pub struct Gateway {
+    opts: GatewayOptions,
+    store: Store,
+    targets: ArcSwap<Vec<Arc<Target>>>,
+    sessions: SessionRegistry,
+    pool: UpstreamPool,
+    cursors: Cursors,
+    /// Exposed tool/prompt name → (target name, original name), learned while listing, so
+    /// shortened names map back.
+    names: Mutex<HashMap<(ListKind, String), (String, String)>>,
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway")
+            .field("sessions", &self.sessions.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Gateway {
+    pub async fn new(
+        opts: GatewayOptions,
+        store: Store,
+        encryption_key: &[u8; 32],
+    ) -> Result<Arc<Self>, StoreError> {
+        let http = reqwest::Client::builder()
+            .pool_idle_timeout(Duration::from_secs(90))
+            .build()
+            .map_err(|e| StoreError::Corrupt(format!("HTTP client: {e}")))?;
+        let gw = Arc::new(Self {
+            opts,
+            store,
+            targets: ArcSwap::from_pointee(Vec::new()),
+            sessions: SessionRegistry::default(),
+            pool: UpstreamPool::new(http),
+            cursors: Cursors::new(encryption_key),
+            names: Mutex::new(HashMap::new()),
+        });
+        gw.reload_targets().await?;
+        Ok(gw)
+    }
+
+    /// Re-reads the targets; connections of changed or removed targets are closed and every
+    /// session is told its lists changed.
+    pub async fn reload_targets(self: &Arc<Self>) -> Result<(), StoreError> {
+        let records = self.store.list_targets().await?;
+        let new: Vec<Arc<Target>> = records
+            .iter()
+            .filter(|r| r.enabled)
+            .filter_map(|r| Target::from_record(r, &self.opts))
+            .map(Arc::new)
+            .collect();
+        let old = self.targets.load_full();
+        if old
+            .iter()
+            .map(|t| t.as_ref())
+            .eq(new.iter().map(|t| t.as_ref()))
+        {
+            return Ok(());
+        }
+        let stale: Vec<Arc<Target>> = old
+            .iter()
+            .filter(|o| !new.iter().any(|n| n.as_ref() == o.as_ref()))
+            .cloned()
+            .collect();
+        let mut new = new;
+        new.sort_by(|a, b| a.name.cmp(&b.name));
+        self.targets.store(Arc::new(new));
+        // Learned names may now point at changed targets; lists will teach them again.
+        self.names.lock().unwrap().clear();
+        for t in &stale {
+            self.pool.drop_target(t.id, &self.sessions.all()).await;
+        }
+        for session in self.sessions.all() {
+            for kind in ListKind::ALL {
+                session.push(
+                    session::STANDALONE,
+                    mcp::jsonrpc::notification(kind.changed_notification(), None),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// The targets `principal` may use. Until policies exist: admins all, others none.
+    /// Sorted by name: merges, collisions and name resolution all follow this one order.
+    pub fn visible_targets(&self, principal: &Principal) -> Vec<Arc<Target>> {
+        if principal.is_admin() {
+            self.targets.load().iter().cloned().collect()
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// A new, not yet initialized session (legacy SSE clients get one when they connect).
+    pub fn create_session(
+        &self,
+        principal: Principal,
+        transport: SessionTransport,
+    ) -> Arc<Session> {
+        let session = Arc::new(Session::new(principal, transport));
+        self.sessions.insert(session.clone());
+        session
+    }
+
+    /// Applies the client's `initialize` to `session` and returns the result: the protocol
+    /// version, the union of the visible upstreams' capabilities, and instructions.
+    pub async fn initialize(
+        self: &Arc<Self>,
+        session: &Arc<Session>,
+        params: &Value,
+    ) -> Result<Value, RpcError> {
+        let requested = params
+            .get("protocolVersion")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let version = if mcp::LEGACY_VERSIONS.contains(&requested) {
+            requested
+        } else {
+            mcp::LATEST_LEGACY_VERSION
+        };
+        *session.protocol_version.lock().unwrap() = version.to_string();
+        *session.client_capabilities.lock().unwrap() = params
+            .get("capabilities")
+            .cloned()
+            .unwrap_or_else(|| json!({}));
+        *session.client_info.lock().unwrap() =
+            params.get("clientInfo").cloned().unwrap_or(Value::Null);
+
+        let targets = self.visible_targets(&session.principal);
+        let connected = self.connect_all(session, &targets).await;
+        let mut caps = serde_json::Map::new();
+        caps.insert("tools".into(), json!({ "listChanged": true }));
+        let mut instructions = vec![format!(
+            "reflow gateway. Tools and prompts are named {{target}}{}{{name}}; resource URIs {{target}}+{{uri}}.",
+            self.opts.separator
+        )];
+        for (target, handle) in &connected {
+            let up = &handle.conn.server().capabilities;
+            for (key, merged) in [
+                ("prompts", json!({ "listChanged": true })),
+                ("logging", json!({})),
+                ("completions", json!({})),
+            ] {
+                if up.get(key).is_some() {
+                    caps.insert(key.into(), merged);
+                }
+            }
+            if let Some(Value::Object(up_tasks)) = up.get("tasks") {
+                // Task support is the union of what upstreams offer, merged key by key.
+                let entry = caps.entry("tasks").or_insert_with(|| json!({}));
+                if let Value::Object(merged) = entry {
+                    for (k, v) in up_tasks {
+                        merged.entry(k.clone()).or_insert_with(|| v.clone());
+                    }
+                }
+            }
+            if let Some(res) = up.get("resources") {
+                let subscribe = res
+                    .get("subscribe")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false)
+                    || caps
+                        .get("resources")
+                        .and_then(|r| r["subscribe"].as_bool())
+                        .unwrap_or(false);
+                caps.insert(
+                    "resources".into(),
+                    json!({ "listChanged": true, "subscribe": subscribe }),
+                );
+            }
+            if let Some(text) = &handle.conn.server().instructions {
+                instructions.push(format!("[{}] {}", target.name, text));
+            }
+        }
+        let names: Vec<&str> = targets.iter().map(|t| t.name.as_str()).collect();
+        if !names.is_empty() {
+            instructions.insert(1, format!("Targets: {}.", names.join(", ")));
+        }
+        let result = json!({
+            "protocolVersion": version,
+            "capabilities": caps,
+            "serverInfo": mcp::implementation_info(),
+            "instructions": instructions.join("\n"),
+        });
+        Ok(result)
+    }
+
+    /// Finds a live session of `principal`. Another principal's session is "not found" too.
+    pub fn session(&self, id: &str, principal: &Principal) -> Result<Arc<Session>, SessionError> {
+        let session = self.sessions.get(id).ok_or(SessionError::NotFound)?;
+        if session.is_ended() || session.principal.user_id != principal.user_id {
+            return Err(SessionError::NotFound);
+        }
+        if session.idle_secs() > self.opts.session_timeout.as_secs() as i64 {
+            self.end_session_now(&session);
+            return Err(SessionError::NotFound);
+        }
+        session.touch();
+        Ok(session)
+    }
+
+    /// Ends a session (DELETE /mcp): its streams close and its own upstream sessions end.
+    pub async fn end_session(&self, session: &Arc<Session>) {
+        self.end_session_now(session);
+        let owned: Vec<_> = session
+            .upstreams
+            .lock()
+            .await
+            .drain()
+            .map(|(_, h)| h)
+            .collect();
+        for handle in owned {
+            handle.conn.close().await;
+        }
+    }
+
+    fn end_session_now(&self, session: &Arc<Session>) {
+        self.sessions.remove(&session.id);
+        session.end();
+    }
+
+    /// Ends sessions idle longer than the session timeout; returns how many.
+    pub async fn expire_idle(&self) -> usize {
+        let limit = self.opts.session_timeout.as_secs() as i64;
+        let idle: Vec<_> = self
+            .sessions
+            .all()
+            .into_iter()
+            .filter(|s| s.idle_secs() > limit)
+            .collect();
+        for s in &idle {
+            self.end_session(s).await;
+        }
+        idle.len()
+    }
+
+    pub fn session_count(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// Closes every upstream connection (shutdown).
+    pub async fn shutdown(&self) {
+        for s in self.sessions.all() {
+            self.end_session(&s).await;
+        }
+        self.pool.close_all().await;
+    }
+}

@@ -1,0 +1,420 @@
+//! Routes one client request: answered locally, fanned out, or relayed to the one target that
+//! owns the named tool, prompt or URI, with ids and progress tokens remapped.
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+use crate::mcp::{RpcError, codes, jsonrpc};
+
+use super::lists::ListKind;
+use super::naming::{match_prefix, match_uri_prefix};
+use super::rewrite;
+use super::session::Session;
+use super::upstreams::{InFlight, UpstreamHandle};
+use super::{Gateway, Sink, Target};
+
+/// Key of an id in our maps: its JSON text, so 1 and "1" stay distinct.
+pub(crate) fn id_key(id: &Value) -> String {
+    id.to_string()
+}
+
+fn unknown(what: &str, name: &str) -> RpcError {
+    // Same answer for "does not exist" and "not allowed": denied items look absent.
+    RpcError::invalid_params(format!("unknown {what}: {name}"))
+}
+
+impl Gateway {
+    /// Handles one request and sends its response (and anything before it) into `sink`.
+    pub async fn handle_request(
+        self: &Arc<Self>,
+        session: &Arc<Session>,
+        id: Value,
+        method: &str,
+        params: Option<Value>,
+        sink: Sink,
+    ) {
+        let outcome = self.dispatch(session, &id, method, params, &sink).await;
+        let message = match outcome {
+            Ok(result) => jsonrpc::response(id, result),
+            Err(e) => jsonrpc::error_response(id, &e),
+        };
+        let _ = sink.send(message);
+    }
+
+    async fn dispatch(
+        self: &Arc<Self>,
+        session: &Arc<Session>,
+        id: &Value,
+        method: &str,
+        params: Option<Value>,
+        sink: &Sink,
+    ) -> Result<Value, RpcError> {
+        if let Some(kind) = ListKind::from_method(method) {
+            return self.list(session, kind, params.as_ref()).await;
+        }
+        match method {
+            "ping" => Ok(json!({})),
+            "initialize" => Err(RpcError::invalid_request(
+                "this session is already initialized",
+            )),
+            "tools/call" => {
+                self.call_named(session, id, method, ListKind::Tools, params, sink)
+                    .await
+            }
+            "prompts/get" => {
+                self.call_named(session, id, method, ListKind::Prompts, params, sink)
+                    .await
+            }
+            "resources/read" | "resources/subscribe" | "resources/unsubscribe" => {
+                self.call_uri(session, id, method, params, sink).await
+            }
+            "completion/complete" => self.complete(session, id, params, sink).await,
+            "logging/setLevel" => self.set_level(session, params).await,
+            "tasks/get" | "tasks/result" | "tasks/cancel" => {
+                self.call_task(session, id, method, params, sink).await
+            }
+            "tasks/list" => self.list_tasks(session).await,
+            m => Err(RpcError::method_not_found(m)),
+        }
+    }
+
+    /// Finds the target and original name behind an exposed tool or prompt name.
+    fn resolve_name(
+        &self,
+        session: &Session,
+        kind: ListKind,
+        exposed: &str,
+    ) -> Option<(Arc<Target>, String)> {
+        let targets = self.visible_targets(&session.principal);
+        if let Some((target_name, original)) = self
+            .names
+            .lock()
+            .unwrap()
+            .get(&(kind, exposed.to_string()))
+            .cloned()
+            && let Some(t) = targets.iter().find(|t| t.name == target_name)
+        {
+            return Some((t.clone(), original));
+        }
+        let (prefix, rest) = match_prefix(
+            exposed,
+            &self.opts.separator,
+            targets.iter().map(|t| t.prefix.as_str()),
+        )?;
+        let prefix = prefix.to_string();
+        targets
+            .into_iter()
+            .find(|t| t.prefix == prefix)
+            .map(|t| (t, rest))
+    }
+
+    fn resolve_uri(&self, session: &Session, exposed: &str) -> Option<(Arc<Target>, String)> {
+        let targets = self.visible_targets(&session.principal);
+        let (prefix, rest) = match_uri_prefix(exposed, targets.iter().map(|t| t.prefix.as_str()))?;
+        let prefix = prefix.to_string();
+        targets
+            .into_iter()
+            .find(|t| t.prefix == prefix)
+            .map(|t| (t, rest))
+    }
+
+    async fn call_named(
+        self: &Arc<Self>,
+        session: &Arc<Session>,
+        id: &Value,
+        method: &str,
+        kind: ListKind,
+        params: Option<Value>,
+        sink: &Sink,
+    ) -> Result<Value, RpcError> {
+        let mut params = params.ok_or_else(|| RpcError::invalid_params("missing params"))?;
+        let exposed = params
+            .get("name")
+            .and_then(Value::as_str)
+            .ok_or_else(|| RpcError::invalid_params("params.name must be a string"))?
+            .to_string();
+        let what = if kind == ListKind::Tools {
+            "tool"
+        } else {
+            "prompt"
+        };
+        let (target, original) = self
+            .resolve_name(session, kind, &exposed)
+            .ok_or_else(|| unknown(what, &exposed))?;
+        params["name"] = Value::String(original);
+        let handle = self.upstream(session, &target).await?;
+        let mut result = self
+            .forward(session, &handle, id, method, Some(params), sink)
+            .await?;
+        rewrite::result_uris(method, &mut result, &target.prefix);
+        rewrite::expose_task_ids(&mut result, &target.name);
+        Ok(result)
+    }
+
+    /// tasks/get, tasks/result, tasks/cancel: routed by the target named in the task id.
+    async fn call_task(
+        self: &Arc<Self>,
+        session: &Arc<Session>,
+        id: &Value,
+        method: &str,
+        params: Option<Value>,
+        sink: &Sink,
+    ) -> Result<Value, RpcError> {
+        let mut params = params.ok_or_else(|| RpcError::invalid_params("missing params"))?;
+        let exposed = params
+            .get("taskId")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let targets = self.visible_targets(&session.principal);
+        let (target, task_id) = rewrite::split_task_id(&exposed)
+            .and_then(|(t, task)| {
+                targets
+                    .iter()
+                    .find(|x| x.name == t)
+                    .map(|x| (x.clone(), task.to_string()))
+            })
+            .ok_or_else(|| RpcError::invalid_params(format!("unknown task: {exposed}")))?;
+        params["taskId"] = Value::String(task_id);
+        let handle = self.upstream(session, &target).await?;
+        let mut result = self
+            .forward(session, &handle, id, method, Some(params), sink)
+            .await?;
+        rewrite::result_uris("tools/call", &mut result, &target.prefix);
+        rewrite::expose_task_ids(&mut result, &target.name);
+        Ok(result)
+    }
+
+    /// tasks/list: every visible upstream's tasks (first page of each), ids exposed.
+    async fn list_tasks(self: &Arc<Self>, session: &Arc<Session>) -> Result<Value, RpcError> {
+        let targets = self.visible_targets(&session.principal);
+        let mut tasks = Vec::new();
+        for (target, handle) in self.connect_all(session, &targets).await {
+            if handle.conn.server().capabilities.get("tasks").is_none() {
+                continue;
+            }
+            match handle.conn.request("tasks/list", None).await {
+                Ok(mut page) => {
+                    rewrite::expose_task_ids(&mut page, &target.name);
+                    if let Some(Value::Array(items)) = page.get_mut("tasks") {
+                        tasks.append(items);
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(target = %target.name, error = %e, "tasks/list failed upstream")
+                }
+            }
+        }
+        Ok(json!({ "tasks": tasks }))
+    }
+
+    async fn call_uri(
+        self: &Arc<Self>,
+        session: &Arc<Session>,
+        id: &Value,
+        method: &str,
+        params: Option<Value>,
+        sink: &Sink,
+    ) -> Result<Value, RpcError> {
+        let mut params = params.ok_or_else(|| RpcError::invalid_params("missing params"))?;
+        let exposed = params
+            .get("uri")
+            .and_then(Value::as_str)
+            .ok_or_else(|| RpcError::invalid_params("params.uri must be a string"))?
+            .to_string();
+        let (target, original) = self.resolve_uri(session, &exposed).ok_or_else(|| {
+            RpcError::new(
+                codes::RESOURCE_NOT_FOUND,
+                format!("resource not found: {exposed}"),
+            )
+        })?;
+        params["uri"] = Value::String(original.clone());
+        let handle = self.upstream(session, &target).await?;
+        let mut result = self
+            .forward(session, &handle, id, method, Some(params), sink)
+            .await?;
+        match method {
+            "resources/subscribe" => {
+                session
+                    .subscriptions
+                    .lock()
+                    .unwrap()
+                    .insert((target.id, original));
+            }
+            "resources/unsubscribe" => {
+                session
+                    .subscriptions
+                    .lock()
+                    .unwrap()
+                    .remove(&(target.id, original));
+            }
+            _ => rewrite::result_uris(method, &mut result, &target.prefix),
+        }
+        Ok(result)
+    }
+
+    async fn complete(
+        self: &Arc<Self>,
+        session: &Arc<Session>,
+        id: &Value,
+        params: Option<Value>,
+        sink: &Sink,
+    ) -> Result<Value, RpcError> {
+        let mut params = params.ok_or_else(|| RpcError::invalid_params("missing params"))?;
+        let reference = params.get("ref").cloned().unwrap_or(Value::Null);
+        let (target, original, field) = match reference.get("type").and_then(Value::as_str) {
+            Some("ref/prompt") => {
+                let name = reference
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                let (t, o) = self
+                    .resolve_name(session, ListKind::Prompts, name)
+                    .ok_or_else(|| unknown("prompt", name))?;
+                (t, o, "name")
+            }
+            Some("ref/resource") => {
+                let uri = reference
+                    .get("uri")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                let (t, o) = self
+                    .resolve_uri(session, uri)
+                    .ok_or_else(|| unknown("resource template", uri))?;
+                (t, o, "uri")
+            }
+            _ => {
+                return Err(RpcError::invalid_params(
+                    "params.ref.type must be ref/prompt or ref/resource",
+                ));
+            }
+        };
+        params["ref"][field] = Value::String(original);
+        let handle = self.upstream(session, &target).await?;
+        self.forward(
+            session,
+            &handle,
+            id,
+            "completion/complete",
+            Some(params),
+            sink,
+        )
+        .await
+    }
+
+    async fn set_level(
+        self: &Arc<Self>,
+        session: &Arc<Session>,
+        params: Option<Value>,
+    ) -> Result<Value, RpcError> {
+        let targets = self.visible_targets(&session.principal);
+        for (target, handle) in self.connect_all(session, &targets).await {
+            if handle.conn.server().capabilities.get("logging").is_some()
+                && let Err(e) = handle
+                    .conn
+                    .request("logging/setLevel", params.clone())
+                    .await
+            {
+                tracing::warn!(target = %target.name, error = %e, "logging/setLevel failed upstream");
+            }
+        }
+        Ok(json!({}))
+    }
+
+    /// Relays one request to `handle`, remapping its id and progress token, and waits for the
+    /// answer. Messages the upstream sends about it meanwhile reach `sink` via the pump.
+    pub(crate) async fn forward(
+        self: &Arc<Self>,
+        session: &Arc<Session>,
+        handle: &Arc<UpstreamHandle>,
+        downstream_id: &Value,
+        method: &str,
+        mut params: Option<Value>,
+        sink: &Sink,
+    ) -> Result<Value, RpcError> {
+        let upstream_id = handle.conn.next_id();
+        let key = id_key(&upstream_id);
+        let mut progress_token = None;
+        if let Some(meta) = params
+            .as_mut()
+            .and_then(|p| p.get_mut("_meta"))
+            .and_then(Value::as_object_mut)
+            && let Some(token) = meta.get("progressToken").cloned()
+        {
+            // Tokens are only unique per client; on a shared upstream, use our request id.
+            meta.insert(
+                "progressToken".into(),
+                Value::String(format!("reflow-{key}")),
+            );
+            progress_token = Some(token);
+        }
+        handle.in_flight.lock().unwrap().insert(
+            key.clone(),
+            InFlight {
+                session: Arc::downgrade(session),
+                sink: sink.clone(),
+                progress_token,
+            },
+        );
+        let dkey = id_key(downstream_id);
+        session
+            .in_flight
+            .lock()
+            .unwrap()
+            .insert(dkey.clone(), (handle.clone(), upstream_id.clone()));
+        let result = handle
+            .conn
+            .request_with_id(upstream_id, method, params, handle.target.timeout)
+            .await;
+        handle.in_flight.lock().unwrap().remove(&key);
+        session.in_flight.lock().unwrap().remove(&dkey);
+        result.map_err(|e| e.to_rpc(&handle.target.name))
+    }
+
+    /// A notification from the client.
+    pub async fn handle_notification(
+        self: &Arc<Self>,
+        session: &Arc<Session>,
+        method: &str,
+        params: Option<Value>,
+    ) {
+        match method {
+            "notifications/cancelled" => {
+                let Some(request_id) = params.as_ref().and_then(|p| p.get("requestId")) else {
+                    return;
+                };
+                let entry = session
+                    .in_flight
+                    .lock()
+                    .unwrap()
+                    .get(&id_key(request_id))
+                    .cloned();
+                if let Some((handle, upstream_id)) = entry {
+                    let mut p = params.clone().unwrap_or_else(|| json!({}));
+                    p["requestId"] = upstream_id;
+                    if let Err(e) = handle.conn.notify(method, Some(p)).await {
+                        tracing::debug!(error = %e, "relaying a cancellation failed");
+                    }
+                }
+            }
+            "notifications/roots/list_changed" => {
+                let owned: Vec<_> = session.upstreams.lock().await.values().cloned().collect();
+                for handle in owned {
+                    let _ = handle.conn.notify(method, params.clone()).await;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The client's answer to a request the gateway sent it.
+    pub fn handle_client_response(&self, session: &Session, message: Value) {
+        let Some(id) = message.get("id").and_then(Value::as_str) else {
+            return;
+        };
+        if let Some(waiter) = session.pending_client.lock().unwrap().remove(id) {
+            let _ = waiter.send(message);
+        }
+    }
+}

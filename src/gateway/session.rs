@@ -1,0 +1,325 @@
+//! Downstream sessions of the legacy era: who owns them, the client's declared capabilities,
+//! and their SSE streams kept replayable so a client can resume with `Last-Event-ID`.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use serde_json::Value;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::auth::Principal;
+use crate::domain::TargetId;
+
+use super::upstreams::UpstreamHandle;
+
+/// How the client talks to us: Streamable HTTP (`/mcp`) or the legacy HTTP+SSE pair.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SessionTransport {
+    StreamableHttp,
+    LegacySse,
+}
+
+/// The standalone stream (GET /mcp, or the legacy SSE stream) has stream id 0.
+pub const STANDALONE: u64 = 0;
+/// Events kept per stream for resumption.
+const REPLAY_EVENTS: usize = 512;
+/// Finished request streams kept for resumption.
+const REPLAY_STREAMS: usize = 64;
+
+pub type Event = (u64, Value);
+
+/// One SSE stream's history and its live listener, if connected.
+#[derive(Default)]
+struct StreamBuf {
+    next_seq: u64,
+    events: VecDeque<Event>,
+    live: Option<mpsc::UnboundedSender<Event>>,
+    /// The last event handed to a live listener; a fresh listener starts after it.
+    delivered: u64,
+    done: bool,
+}
+
+pub struct Session {
+    pub id: String,
+    pub principal: Principal,
+    pub transport: SessionTransport,
+    pub protocol_version: Mutex<String>,
+    pub client_capabilities: Mutex<Value>,
+    pub client_info: Mutex<Value>,
+    last_seen: AtomicI64,
+    next_stream: AtomicU64,
+    next_client_request: AtomicU64,
+    streams: Mutex<HashMap<u64, StreamBuf>>,
+    finished: Mutex<VecDeque<u64>>,
+    /// Requests we sent to the client (sampling, elicitation, roots) awaiting its answer.
+    pub(crate) pending_client: Mutex<HashMap<String, oneshot::Sender<Value>>>,
+    /// Downstream request id (as JSON text) → the upstream and the id it got there.
+    pub(crate) in_flight: Mutex<HashMap<String, (Arc<UpstreamHandle>, Value)>>,
+    /// (target, original URI) this session subscribed to.
+    pub(crate) subscriptions: Mutex<HashSet<(TargetId, String)>>,
+    /// Per-session upstream connections of stateful targets.
+    pub(crate) upstreams: tokio::sync::Mutex<HashMap<TargetId, Arc<UpstreamHandle>>>,
+    ended: std::sync::atomic::AtomicBool,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+impl Session {
+    pub fn new(principal: Principal, transport: SessionTransport) -> Self {
+        let id = hex::encode(crate::crypto::random_bytes::<16>());
+        let mut streams = HashMap::new();
+        streams.insert(STANDALONE, StreamBuf::default());
+        Self {
+            id,
+            principal,
+            transport,
+            protocol_version: Mutex::new(crate::mcp::LATEST_LEGACY_VERSION.to_string()),
+            client_capabilities: Mutex::new(Value::Object(Default::default())),
+            client_info: Mutex::new(Value::Null),
+            last_seen: AtomicI64::new(now()),
+            next_stream: AtomicU64::new(1),
+            next_client_request: AtomicU64::new(1),
+            streams: Mutex::new(streams),
+            finished: Mutex::new(VecDeque::new()),
+            pending_client: Mutex::new(HashMap::new()),
+            in_flight: Mutex::new(HashMap::new()),
+            subscriptions: Mutex::new(HashSet::new()),
+            upstreams: tokio::sync::Mutex::new(HashMap::new()),
+            ended: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    pub fn touch(&self) {
+        self.last_seen.store(now(), Ordering::Relaxed);
+    }
+
+    pub fn idle_secs(&self) -> i64 {
+        now() - self.last_seen.load(Ordering::Relaxed)
+    }
+
+    pub fn is_ended(&self) -> bool {
+        self.ended.load(Ordering::Relaxed)
+    }
+
+    /// Marks the session ended and closes its streams; upstreams are closed by the registry.
+    pub(crate) fn end(&self) {
+        self.ended.store(true, Ordering::Relaxed);
+        let mut streams = self.streams.lock().unwrap();
+        for buf in streams.values_mut() {
+            buf.live = None;
+            buf.done = true;
+        }
+        self.pending_client.lock().unwrap().clear();
+    }
+
+    pub fn client_supports(&self, capability: &str) -> bool {
+        self.client_capabilities
+            .lock()
+            .unwrap()
+            .get(capability)
+            .is_some_and(|v| !v.is_null())
+    }
+
+    /// Opens a new request stream (a POST answered with SSE) and returns its id.
+    pub fn open_stream(&self) -> u64 {
+        let id = self.next_stream.fetch_add(1, Ordering::Relaxed);
+        self.streams
+            .lock()
+            .unwrap()
+            .insert(id, StreamBuf::default());
+        id
+    }
+
+    /// Appends a message to a stream, delivering it live if a listener is attached.
+    /// Returns the event sequence number.
+    pub fn push(&self, stream: u64, message: Value) -> u64 {
+        let mut streams = self.streams.lock().unwrap();
+        let buf = streams.entry(stream).or_default();
+        buf.next_seq += 1;
+        let seq = buf.next_seq;
+        if buf.events.len() == REPLAY_EVENTS {
+            buf.events.pop_front();
+        }
+        buf.events.push_back((seq, message.clone()));
+        if let Some(live) = &buf.live {
+            if live.send((seq, message)).is_ok() {
+                buf.delivered = seq;
+            } else {
+                buf.live = None;
+            }
+        }
+        seq
+    }
+
+    /// Marks a request stream complete: its listener ends after the last event.
+    pub fn finish_stream(&self, stream: u64) {
+        {
+            let mut streams = self.streams.lock().unwrap();
+            if let Some(buf) = streams.get_mut(&stream) {
+                buf.done = true;
+                buf.live = None;
+            }
+        }
+        let mut finished = self.finished.lock().unwrap();
+        finished.push_back(stream);
+        if finished.len() > REPLAY_STREAMS
+            && let Some(old) = finished.pop_front()
+        {
+            self.streams.lock().unwrap().remove(&old);
+        }
+    }
+
+    /// Attaches a listener to `stream`, replaying events after `after_seq` (None: after the
+    /// last one delivered, so nothing queued while no one listened is lost). Returns None for an
+    /// unknown stream. A finished stream replays and then ends. A new listener replaces an older
+    /// one (one GET stream per session).
+    pub fn attach(
+        &self,
+        stream: u64,
+        after_seq: Option<u64>,
+    ) -> Option<mpsc::UnboundedReceiver<Event>> {
+        let mut streams = self.streams.lock().unwrap();
+        let buf = streams.get_mut(&stream)?;
+        let after_seq = after_seq.unwrap_or(buf.delivered);
+        let (tx, rx) = mpsc::unbounded_channel();
+        for (seq, msg) in &buf.events {
+            if *seq > after_seq && tx.send((*seq, msg.clone())).is_ok() {
+                buf.delivered = buf.delivered.max(*seq);
+            }
+        }
+        if !buf.done {
+            buf.live = Some(tx);
+        }
+        Some(rx)
+    }
+
+    /// True when a listener is attached to the standalone stream.
+    pub fn standalone_connected(&self) -> bool {
+        self.streams
+            .lock()
+            .unwrap()
+            .get(&STANDALONE)
+            .is_some_and(|b| b.live.as_ref().is_some_and(|l| !l.is_closed()))
+    }
+
+    /// A fresh id for a request the gateway sends to the client.
+    pub fn next_client_request_id(&self) -> String {
+        format!(
+            "reflow-{}",
+            self.next_client_request.fetch_add(1, Ordering::Relaxed)
+        )
+    }
+}
+
+/// Parses an SSE event id of ours, `"{stream}.{seq}"`.
+pub fn parse_event_id(id: &str) -> Option<(u64, u64)> {
+    let (stream, seq) = id.split_once('.')?;
+    Some((stream.parse().ok()?, seq.parse().ok()?))
+}
+
+pub fn event_id(stream: u64, seq: u64) -> String {
+    format!("{stream}.{seq}")
+}
+
+/// All live sessions of this process.
+#[derive(Default)]
+pub struct SessionRegistry {
+    sessions: Mutex<HashMap<String, Arc<Session>>>,
+}
+
+impl SessionRegistry {
+    pub fn insert(&self, session: Arc<Session>) {
+        self.sessions
+            .lock()
+            .unwrap()
+            .insert(session.id.clone(), session);
+    }
+
+    pub fn get(&self, id: &str) -> Option<Arc<Session>> {
+        self.sessions.lock().unwrap().get(id).cloned()
+    }
+
+    pub fn remove(&self, id: &str) -> Option<Arc<Session>> {
+        self.sessions.lock().unwrap().remove(id)
+    }
+
+    pub fn all(&self) -> Vec<Arc<Session>> {
+        self.sessions.lock().unwrap().values().cloned().collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.sessions.lock().unwrap().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::AuthMethod;
+    use crate::domain::{Email, Role, UserId};
+
+    fn session() -> Session {
+        Session::new(
+            Principal {
+                user_id: UserId::new(),
+                email: Email::parse("a@b.co").unwrap(),
+                role: Role::admin(),
+                groups: vec![],
+                method: AuthMethod::Session,
+            },
+            SessionTransport::StreamableHttp,
+        )
+    }
+
+    #[test]
+    fn streams_replay_after_a_seq_and_continue_live() {
+        let s = session();
+        let id = s.open_stream();
+        s.push(id, serde_json::json!(1));
+        s.push(id, serde_json::json!(2));
+        let mut rx = s.attach(id, Some(1)).unwrap();
+        assert_eq!(rx.try_recv().unwrap(), (2, serde_json::json!(2)));
+        s.push(id, serde_json::json!(3));
+        assert_eq!(rx.try_recv().unwrap().0, 3);
+        s.finish_stream(id);
+        assert!(rx.try_recv().is_err());
+        let mut again = s.attach(id, Some(0)).unwrap();
+        assert_eq!(
+            again.try_recv().unwrap().0,
+            1,
+            "a finished stream still replays"
+        );
+        assert!(s.attach(999, None).is_none());
+        s.push(STANDALONE, serde_json::json!("queued"));
+        let mut fresh = s.attach(STANDALONE, None).unwrap();
+        assert_eq!(
+            fresh.try_recv().unwrap().1,
+            "queued",
+            "queued while nobody listened"
+        );
+        s.push(STANDALONE, serde_json::json!("live"));
+        assert_eq!(fresh.try_recv().unwrap().1, "live");
+        let mut again = s.attach(STANDALONE, None).unwrap();
+        assert!(
+            again.try_recv().is_err(),
+            "delivered events are not repeated to a fresh listener"
+        );
+        assert_eq!(parse_event_id(&event_id(7, 9)), Some((7, 9)));
+        assert_eq!(parse_event_id("x.1"), None);
+    }
+}

@@ -1,0 +1,206 @@
+//! Upstream connections, one per target (stateless) or per target and session (stateful):
+//! connected lazily, reconnected when closed, each with its list cache and in-flight map.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+use crate::domain::{TargetId, Transport};
+use crate::mcp::RpcError;
+use crate::upstream::{
+    Handshake, HttpTransport, Inbound, UpstreamConnection, UpstreamError, UpstreamSpec,
+};
+
+use super::lists::ListKind;
+use super::session::Session;
+use super::{Gateway, Sink, Target};
+
+/// A request we relayed upstream and have not seen answered.
+pub(crate) struct InFlight {
+    pub session: Weak<Session>,
+    pub sink: Sink,
+    /// The client's own progress token, restored on the way back.
+    pub progress_token: Option<Value>,
+}
+
+/// A cached list: when it was fetched, and every item of every upstream page.
+pub(crate) type CachedList = (Instant, Arc<Vec<Value>>);
+
+pub(crate) struct UpstreamHandle {
+    pub target: Arc<Target>,
+    pub conn: Arc<UpstreamConnection>,
+    /// The session that owns this connection (stateful targets).
+    pub owner: Option<Weak<Session>>,
+    pub lists: Mutex<HashMap<ListKind, CachedList>>,
+    /// Upstream request id (JSON text) → the relayed request.
+    pub in_flight: Mutex<HashMap<String, InFlight>>,
+}
+
+impl UpstreamHandle {
+    pub fn cached(&self, kind: ListKind, ttl: Duration) -> Option<Arc<Vec<Value>>> {
+        let lists = self.lists.lock().unwrap();
+        lists
+            .get(&kind)
+            .filter(|(at, _)| at.elapsed() < ttl)
+            .map(|(_, items)| items.clone())
+    }
+
+    pub fn invalidate(&self, kind: ListKind) {
+        self.lists.lock().unwrap().remove(&kind);
+    }
+}
+
+type Slot = Arc<tokio::sync::Mutex<Option<Arc<UpstreamHandle>>>>;
+
+pub(crate) struct UpstreamPool {
+    http: reqwest::Client,
+    shared: Mutex<HashMap<TargetId, Slot>>,
+}
+
+impl UpstreamPool {
+    pub fn new(http: reqwest::Client) -> Self {
+        Self {
+            http,
+            shared: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Closes a target's connections after its configuration changed or it was removed.
+    pub async fn drop_target(&self, id: TargetId, sessions: &[Arc<Session>]) {
+        let slot = self.shared.lock().unwrap().remove(&id);
+        if let Some(slot) = slot
+            && let Some(h) = slot.lock().await.take()
+        {
+            h.conn.close().await;
+        }
+        for s in sessions {
+            let handle = s.upstreams.lock().await.remove(&id);
+            if let Some(h) = handle {
+                h.conn.close().await;
+            }
+        }
+    }
+
+    pub async fn close_all(&self) {
+        let slots: Vec<Slot> = self
+            .shared
+            .lock()
+            .unwrap()
+            .drain()
+            .map(|(_, s)| s)
+            .collect();
+        for slot in slots {
+            if let Some(h) = slot.lock().await.take() {
+                h.conn.close().await;
+            }
+        }
+    }
+}
+
+fn spec(target: &Target) -> UpstreamSpec {
+    UpstreamSpec {
+        name: target.name.clone(),
+        url: target.url.clone(),
+        transport: match target.transport {
+            Transport::Sse => HttpTransport::Sse,
+            _ => HttpTransport::Auto,
+        },
+        headers: reqwest::header::HeaderMap::new(),
+        timeout: target.timeout,
+    }
+}
+
+impl Gateway {
+    /// The connection `session` uses for `target`, connecting (or reconnecting) as needed.
+    pub(crate) async fn upstream(
+        self: &Arc<Self>,
+        session: &Arc<Session>,
+        target: &Arc<Target>,
+    ) -> Result<Arc<UpstreamHandle>, RpcError> {
+        if target.per_session() {
+            let mut owned = session.upstreams.lock().await;
+            if let Some(h) = owned.get(&target.id)
+                && !h.conn.is_closed()
+            {
+                return Ok(h.clone());
+            }
+            // The client's own capabilities: this upstream session serves only this client.
+            let caps = session.client_capabilities.lock().unwrap().clone();
+            let handle = self
+                .connect(target, caps, Some(Arc::downgrade(session)))
+                .await?;
+            owned.insert(target.id, handle.clone());
+            return Ok(handle);
+        }
+        let slot = self
+            .pool
+            .shared
+            .lock()
+            .unwrap()
+            .entry(target.id)
+            .or_default()
+            .clone();
+        let mut slot = slot.lock().await;
+        if let Some(h) = slot.as_ref()
+            && !h.conn.is_closed()
+        {
+            return Ok(h.clone());
+        }
+        // Shared by many clients: declare no client capabilities, which is safe for all.
+        let handle = self.connect(target, json!({}), None).await?;
+        *slot = Some(handle.clone());
+        Ok(handle)
+    }
+
+    async fn connect(
+        self: &Arc<Self>,
+        target: &Arc<Target>,
+        capabilities: Value,
+        owner: Option<Weak<Session>>,
+    ) -> Result<Arc<UpstreamHandle>, RpcError> {
+        let handshake = Handshake {
+            protocol_version: crate::mcp::LATEST_LEGACY_VERSION.to_string(),
+            capabilities,
+            client_info: crate::mcp::implementation_info(),
+        };
+        let connect = UpstreamConnection::connect(spec(target), handshake, self.pool.http.clone());
+        let (conn, inbound) = match tokio::time::timeout(target.timeout, connect).await {
+            Ok(Ok(pair)) => pair,
+            Ok(Err(e)) => {
+                tracing::warn!(target = %target.name, error = %e, "upstream connect failed");
+                return Err(e.to_rpc(&target.name));
+            }
+            Err(_) => {
+                tracing::warn!(target = %target.name, "upstream connect timed out");
+                return Err(UpstreamError::Timeout.to_rpc(&target.name));
+            }
+        };
+        let handle = Arc::new(UpstreamHandle {
+            target: target.clone(),
+            conn,
+            owner,
+            lists: Mutex::new(HashMap::new()),
+            in_flight: Mutex::new(HashMap::new()),
+        });
+        tokio::spawn(pump(Arc::downgrade(self), Arc::downgrade(&handle), inbound));
+        Ok(handle)
+    }
+}
+
+/// Relays everything the upstream sends on its own to the sessions it concerns. Ends when the
+/// connection or the gateway goes away.
+async fn pump(
+    gateway: Weak<Gateway>,
+    handle: Weak<UpstreamHandle>,
+    mut inbound: mpsc::Receiver<Inbound>,
+) {
+    while let Some(msg) = inbound.recv().await {
+        let (Some(gw), Some(h)) = (gateway.upgrade(), handle.upgrade()) else {
+            return;
+        };
+        gw.on_inbound(&h, msg);
+    }
+}

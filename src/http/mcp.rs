@@ -1,0 +1,452 @@
+//! The MCP endpoint, legacy era: Streamable HTTP on `/mcp` (POST/GET/DELETE) and the older
+//! HTTP+SSE pair (`GET /sse` or `GET /mcp` without a session, then `POST /message`).
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use futures_util::stream::{self, Stream, StreamExt};
+use serde::Deserialize;
+use serde_json::Value;
+use tokio_stream::wrappers::UnboundedReceiverStream;
+
+use super::AppState;
+use super::extract::Caller;
+use crate::gateway::session::{STANDALONE, event_id, parse_event_id};
+use crate::gateway::{Session, SessionTransport};
+use crate::mcp::{Kind, RpcError, classify, codes, headers, jsonrpc};
+
+pub fn routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/mcp", post(post_mcp).get(get_mcp).delete(delete_mcp))
+        .route("/sse", get(legacy_sse))
+        .route("/message", post(legacy_message))
+}
+
+/// How long a client waits before reconnecting a broken stream.
+const RETRY: Duration = Duration::from_millis(1000);
+
+/// A JSON-RPC error as an HTTP response (no session is harmed by it).
+fn rpc_error(status: StatusCode, id: Option<Value>, error: RpcError) -> Response {
+    (
+        status,
+        Json(jsonrpc::error_response(id.unwrap_or(Value::Null), &error)),
+    )
+        .into_response()
+}
+
+fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn accepts(headers: &HeaderMap, mime: &str) -> bool {
+    header_str(headers, "accept").is_some_and(|a| {
+        a.split(',')
+            .map(|p| p.split(';').next().unwrap_or("").trim())
+            .any(|m| {
+                m == mime
+                    || m == "*/*"
+                    || (m.ends_with("/*") && mime.starts_with(&m[..m.len() - 1]))
+            })
+    })
+}
+
+fn session_header(headers: &HeaderMap) -> Option<&str> {
+    header_str(headers, headers::SESSION_ID)
+}
+
+/// The 404 that tells the client its session is gone and it must initialize again.
+fn session_gone(e: crate::gateway::SessionError) -> Response {
+    rpc_error(
+        StatusCode::NOT_FOUND,
+        None,
+        RpcError::new(codes::INVALID_REQUEST, e.to_string()),
+    )
+}
+
+fn is_final(message: &Value, id: &Value) -> bool {
+    message.get("method").is_none() && message.get("id") == Some(id)
+}
+
+async fn post_mcp(
+    State(state): State<Arc<AppState>>,
+    Caller(caller): Caller,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if !(accepts(&headers, "application/json") && accepts(&headers, "text/event-stream")) {
+        return rpc_error(
+            StatusCode::NOT_ACCEPTABLE,
+            None,
+            RpcError::invalid_request(
+                "Accept must list both application/json and text/event-stream",
+            ),
+        );
+    }
+    if !header_str(&headers, "content-type").is_some_and(|c| c.starts_with("application/json")) {
+        return rpc_error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            None,
+            RpcError::invalid_request("Content-Type must be application/json"),
+        );
+    }
+    let message: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => {
+            return rpc_error(
+                StatusCode::BAD_REQUEST,
+                None,
+                RpcError::new(codes::PARSE_ERROR, format!("parse error: {e}")),
+            );
+        }
+    };
+    if let Some(version) = header_str(&headers, headers::PROTOCOL_VERSION)
+        && !crate::mcp::LEGACY_VERSIONS.contains(&version)
+    {
+        return rpc_error(
+            StatusCode::BAD_REQUEST,
+            message.get("id").cloned(),
+            RpcError::invalid_request(format!(
+                "unsupported MCP-Protocol-Version {version:?}; supported: {}",
+                crate::mcp::LEGACY_VERSIONS.join(", ")
+            )),
+        );
+    }
+    let kind = classify(&message);
+    if let Kind::Request {
+        id,
+        method: "initialize",
+    } = &kind
+    {
+        let id = (*id).clone();
+        let session = state
+            .gateway
+            .create_session(caller, SessionTransport::StreamableHttp);
+        let params = message.get("params").cloned().unwrap_or(Value::Null);
+        let reply = match state.gateway.initialize(&session, &params).await {
+            Ok(result) => jsonrpc::response(id, result),
+            Err(e) => jsonrpc::error_response(id, &e),
+        };
+        let mut res = Json(reply).into_response();
+        res.headers_mut().insert(
+            headers::SESSION_ID,
+            HeaderValue::from_str(&session.id).expect("hex session id"),
+        );
+        return res;
+    }
+    if let Kind::Invalid(reason) = &kind {
+        return rpc_error(
+            StatusCode::BAD_REQUEST,
+            message.get("id").cloned(),
+            RpcError::invalid_request(reason.clone()),
+        );
+    }
+    let Some(session_id) = session_header(&headers) else {
+        return rpc_error(
+            StatusCode::BAD_REQUEST,
+            message.get("id").cloned(),
+            RpcError::invalid_request("missing Mcp-Session-Id header: send initialize first"),
+        );
+    };
+    let session = match state
+        .gateway
+        .session(session_id, &caller)
+        .map_err(session_gone)
+    {
+        Ok(s) => s,
+        Err(res) => return res,
+    };
+    match kind {
+        Kind::Request { id, method } => {
+            let id = id.clone();
+            let method = method.to_string();
+            let params = message.get("params").cloned();
+            relay_request(&state, session, id, method, params).await
+        }
+        Kind::Notification { method } => {
+            let method = method.to_string();
+            let gateway = state.gateway.clone();
+            let params = message.get("params").cloned();
+            tokio::spawn(
+                async move { gateway.handle_notification(&session, &method, params).await },
+            );
+            StatusCode::ACCEPTED.into_response()
+        }
+        Kind::Response { .. } | Kind::Error { .. } => {
+            state.gateway.handle_client_response(&session, message);
+            StatusCode::ACCEPTED.into_response()
+        }
+        Kind::Invalid(_) => unreachable!("handled above"),
+    }
+}
+
+/// Runs the request in its own task (a dropped connection is not a cancellation) and answers
+/// with plain JSON when the response comes first, or an SSE stream when anything precedes it.
+async fn relay_request(
+    state: &AppState,
+    session: Arc<Session>,
+    id: Value,
+    method: String,
+    params: Option<Value>,
+) -> Response {
+    let (sink, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let gateway = state.gateway.clone();
+    {
+        let (session, id) = (session.clone(), id.clone());
+        tokio::spawn(async move {
+            gateway
+                .handle_request(&session, id, &method, params, sink)
+                .await
+        });
+    }
+    let Some(first) = rx.recv().await else {
+        return rpc_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Some(id),
+            RpcError::internal("request dropped"),
+        );
+    };
+    if is_final(&first, &id) {
+        return Json(first).into_response();
+    }
+    let stream = session.open_stream();
+    session.push(stream, first);
+    {
+        let session = session.clone();
+        tokio::spawn(async move {
+            while let Some(message) = rx.recv().await {
+                let done = is_final(&message, &id);
+                session.push(stream, message);
+                if done {
+                    break;
+                }
+            }
+            session.finish_stream(stream);
+        });
+    }
+    let events = session.attach(stream, Some(0)).expect("stream just opened");
+    sse_response(stream, events, true)
+}
+
+fn sse_response(
+    stream: u64,
+    events: tokio::sync::mpsc::UnboundedReceiver<(u64, Value)>,
+    prime: bool,
+) -> Response {
+    let priming = prime.then(|| {
+        Ok::<_, Infallible>(
+            Event::default()
+                .id(event_id(stream, 0))
+                .retry(RETRY)
+                .data(""),
+        )
+    });
+    let body = stream::iter(priming).chain(to_events(stream, events));
+    Sse::new(body)
+        .keep_alive(KeepAlive::default())
+        .into_response()
+}
+
+fn to_events(
+    stream: u64,
+    events: tokio::sync::mpsc::UnboundedReceiver<(u64, Value)>,
+) -> impl Stream<Item = Result<Event, Infallible>> {
+    UnboundedReceiverStream::new(events).map(move |(seq, message)| {
+        Ok(Event::default()
+            .id(event_id(stream, seq))
+            .data(message.to_string()))
+    })
+}
+
+/// GET /mcp: the standalone stream of a session, or a resumed one with `Last-Event-ID`;
+/// without a session header it is the legacy SSE endpoint, as in the original gateway.
+async fn get_mcp(
+    State(state): State<Arc<AppState>>,
+    Caller(caller): Caller,
+    headers: HeaderMap,
+) -> Response {
+    let Some(session_id) = session_header(&headers) else {
+        return legacy_stream(&state, caller, "/message");
+    };
+    if !accepts(&headers, "text/event-stream") {
+        return rpc_error(
+            StatusCode::NOT_ACCEPTABLE,
+            None,
+            RpcError::invalid_request("Accept must include text/event-stream"),
+        );
+    }
+    let session = match state
+        .gateway
+        .session(session_id, &caller)
+        .map_err(session_gone)
+    {
+        Ok(s) => s,
+        Err(res) => return res,
+    };
+    let (stream, after) =
+        match header_str(&headers, headers::LAST_EVENT_ID).and_then(parse_event_id) {
+            Some((stream, seq)) => (stream, Some(seq)),
+            None => (STANDALONE, None),
+        };
+    match session.attach(stream, after) {
+        Some(events) => sse_response(stream, events, stream == STANDALONE),
+        None => rpc_error(
+            StatusCode::NOT_FOUND,
+            None,
+            RpcError::invalid_request("unknown Last-Event-ID"),
+        ),
+    }
+}
+
+async fn delete_mcp(
+    State(state): State<Arc<AppState>>,
+    Caller(caller): Caller,
+    headers: HeaderMap,
+) -> Response {
+    let Some(session_id) = session_header(&headers) else {
+        return rpc_error(
+            StatusCode::BAD_REQUEST,
+            None,
+            RpcError::invalid_request("missing Mcp-Session-Id header"),
+        );
+    };
+    match state
+        .gateway
+        .session(session_id, &caller)
+        .map_err(session_gone)
+    {
+        Ok(session) => {
+            state.gateway.end_session(&session).await;
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(res) => res,
+    }
+}
+
+async fn legacy_sse(State(state): State<Arc<AppState>>, Caller(caller): Caller) -> Response {
+    legacy_stream(&state, caller, "/message")
+}
+
+/// Opens a legacy HTTP+SSE session: the `endpoint` event first, then every message for it.
+fn legacy_stream(state: &AppState, caller: crate::auth::Principal, path: &str) -> Response {
+    let session = state
+        .gateway
+        .create_session(caller, SessionTransport::LegacySse);
+    let endpoint = format!("{path}?session_id={}", session.id);
+    let events = session
+        .attach(STANDALONE, Some(0))
+        .expect("standalone stream exists");
+    let first = stream::once(async move {
+        Ok::<_, Infallible>(Event::default().event("endpoint").data(endpoint))
+    });
+    let messages = UnboundedReceiverStream::new(events)
+        .map(|(_, message)| Ok(Event::default().event("message").data(message.to_string())));
+    Sse::new(first.chain(messages))
+        .keep_alive(KeepAlive::default())
+        .into_response()
+}
+
+#[derive(Deserialize)]
+struct SessionQuery {
+    session_id: Option<String>,
+    #[serde(rename = "sessionId")]
+    session_id_camel: Option<String>,
+}
+
+async fn legacy_message(
+    State(state): State<Arc<AppState>>,
+    Caller(caller): Caller,
+    Query(q): Query<SessionQuery>,
+    body: Bytes,
+) -> Response {
+    let Some(session_id) = q.session_id.or(q.session_id_camel) else {
+        return rpc_error(
+            StatusCode::BAD_REQUEST,
+            None,
+            RpcError::invalid_request("missing session_id query parameter"),
+        );
+    };
+    let session = match state
+        .gateway
+        .session(&session_id, &caller)
+        .map_err(session_gone)
+    {
+        Ok(s) if s.transport == SessionTransport::LegacySse => s,
+        Ok(_) => {
+            return rpc_error(
+                StatusCode::BAD_REQUEST,
+                None,
+                RpcError::invalid_request("not an SSE session"),
+            );
+        }
+        Err(res) => return res,
+    };
+    let message: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => {
+            return rpc_error(
+                StatusCode::BAD_REQUEST,
+                None,
+                RpcError::new(codes::PARSE_ERROR, format!("parse error: {e}")),
+            );
+        }
+    };
+    let gateway = state.gateway.clone();
+    match classify(&message) {
+        Kind::Invalid(reason) => {
+            return rpc_error(
+                StatusCode::BAD_REQUEST,
+                message.get("id").cloned(),
+                RpcError::invalid_request(reason),
+            );
+        }
+        Kind::Request { id, method } => {
+            let (id, method) = (id.clone(), method.to_string());
+            let params = message.get("params").cloned();
+            tokio::spawn(async move {
+                if method == "initialize" {
+                    let reply = match gateway
+                        .initialize(&session, params.as_ref().unwrap_or(&Value::Null))
+                        .await
+                    {
+                        Ok(result) => jsonrpc::response(id, result),
+                        Err(e) => jsonrpc::error_response(id, &e),
+                    };
+                    session.push(STANDALONE, reply);
+                    return;
+                }
+                let (sink, mut rx) = tokio::sync::mpsc::unbounded_channel();
+                let forward = {
+                    let session = session.clone();
+                    tokio::spawn(async move {
+                        while let Some(m) = rx.recv().await {
+                            session.push(STANDALONE, m);
+                        }
+                    })
+                };
+                gateway
+                    .handle_request(&session, id, &method, params, sink)
+                    .await;
+                let _ = forward.await;
+            });
+        }
+        Kind::Notification { method } => {
+            let method = method.to_string();
+            let params = message.get("params").cloned();
+            tokio::spawn(
+                async move { gateway.handle_notification(&session, &method, params).await },
+            );
+        }
+        Kind::Response { .. } | Kind::Error { .. } => {
+            gateway.handle_client_response(&session, message)
+        }
+    }
+    StatusCode::ACCEPTED.into_response()
+}

@@ -1,0 +1,575 @@
+//! reflow's MCP client to one HTTP upstream (legacy era, 2024-11-05 … 2025-11-25): the public
+//! connection API, its errors and the state both HTTP transports share.
+//!
+//! Messages stay `serde_json::Value` (DESIGN §3.2): results are handed back as the upstream sent
+//! them. Each outgoing message is serialized exactly once, into `Bytes` that a retry can reuse.
+
+mod http;
+mod sse;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+use reqwest::header::HeaderMap;
+use serde_json::{Value, json};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::mcp::jsonrpc::{self, Kind, RpcError, classify, codes};
+
+/// How many server-initiated messages may wait for the gateway before stream readers pause.
+const INBOUND_CAPACITY: usize = 1024;
+/// Bodies of failed HTTP answers are cut here: enough to diagnose, never a flood in logs.
+const STATUS_BODY_LIMIT: usize = 500;
+
+/// Which HTTP transport to speak to an upstream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum HttpTransport {
+    /// POST `initialize`; on 400/404/405 fall back to legacy HTTP+SSE at the same URL.
+    Auto,
+    /// Streamable HTTP (2025-03-26 and later).
+    StreamableHttp,
+    /// The legacy HTTP+SSE transport (2024-11-05).
+    Sse,
+}
+
+impl HttpTransport {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HttpTransport::Auto => "auto",
+            HttpTransport::StreamableHttp => "streamable-http",
+            HttpTransport::Sse => "sse",
+        }
+    }
+}
+
+impl fmt::Display for HttpTransport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where and how to reach one upstream.
+#[derive(Clone)]
+pub struct UpstreamSpec {
+    pub name: String,
+    pub url: url::Url,
+    pub transport: HttpTransport,
+    /// Sent with every request (credentials etc.); never logged.
+    pub headers: HeaderMap,
+    /// Per request.
+    pub timeout: Duration,
+}
+
+// By hand so that header values (credentials) can never reach a log line through `{:?}`.
+impl fmt::Debug for UpstreamSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let header_names: Vec<&str> = self.headers.keys().map(|k| k.as_str()).collect();
+        f.debug_struct("UpstreamSpec")
+            .field("name", &self.name)
+            .field("url", &self.url.as_str())
+            .field("transport", &self.transport)
+            .field("headers", &header_names)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+/// What reflow tells the upstream about itself in `initialize`.
+#[derive(Clone, Debug)]
+pub struct Handshake {
+    pub protocol_version: String,
+    pub capabilities: Value,
+    pub client_info: Value,
+}
+
+impl Handshake {
+    fn params(&self) -> Value {
+        json!({
+            "protocolVersion": self.protocol_version,
+            "capabilities": self.capabilities,
+            "clientInfo": self.client_info,
+        })
+    }
+}
+
+/// What the upstream said about itself in its `initialize` result.
+#[derive(Clone, Debug)]
+pub struct ServerInfo {
+    pub protocol_version: String,
+    pub capabilities: Value,
+    pub server_info: Value,
+    pub instructions: Option<String>,
+    /// The transport in use: never `Auto`.
+    pub transport: HttpTransport,
+}
+
+/// A message from the upstream that is not the response to one of our requests.
+#[derive(Clone, Debug)]
+pub struct Inbound {
+    pub message: Value,
+    /// The upstream request id it arrived with (a POST's SSE stream), if any.
+    pub related: Option<Value>,
+}
+
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum UpstreamError {
+    #[error("cannot reach the upstream: {0}")]
+    Connect(String),
+    #[error("the upstream answered HTTP {status}: {body}")]
+    Status { status: u16, body: String },
+    #[error("the upstream answered with an error: {0}")]
+    Rpc(RpcError),
+    #[error("the upstream did not answer in time")]
+    Timeout,
+    #[error("the connection to the upstream is closed")]
+    Closed,
+    #[error("the upstream broke the protocol: {0}")]
+    Protocol(String),
+}
+
+impl UpstreamError {
+    /// The JSON-RPC error a downstream client sees. An upstream's own JSON-RPC error passes through
+    /// unchanged (its code and data mean something to the client); every failure of reaching the
+    /// upstream names the target and carries no header value or URL.
+    pub fn to_rpc(&self, target: &str) -> RpcError {
+        let (code, message) = match self {
+            UpstreamError::Rpc(e) => return e.clone(),
+            UpstreamError::Connect(m) => (
+                codes::UPSTREAM_ERROR,
+                format!("upstream {target} is unreachable: {m}"),
+            ),
+            UpstreamError::Status { status, .. } => (
+                codes::UPSTREAM_ERROR,
+                format!("upstream {target} failed with HTTP status {status}"),
+            ),
+            UpstreamError::Timeout => (
+                codes::REQUEST_TIMEOUT,
+                format!("upstream {target} did not answer in time"),
+            ),
+            UpstreamError::Closed => (
+                codes::UPSTREAM_ERROR,
+                format!("the connection to upstream {target} is closed"),
+            ),
+            UpstreamError::Protocol(m) => (
+                codes::UPSTREAM_ERROR,
+                format!("upstream {target} broke the MCP protocol: {m}"),
+            ),
+        };
+        let mut err = RpcError::new(code, message);
+        err.data = Some(json!({ "target": target }));
+        err
+    }
+}
+
+/// State both transports share with the connection that owns them.
+struct Core {
+    name: String,
+    ids: AtomicI64,
+    inbound: mpsc::Sender<Inbound>,
+    closed: AtomicBool,
+    /// Flipped once on close or drop; every background task of the connection ends on it.
+    shutdown: watch::Sender<bool>,
+}
+
+impl Core {
+    fn new(name: String, inbound: mpsc::Sender<Inbound>) -> Arc<Self> {
+        Arc::new(Self {
+            name,
+            ids: AtomicI64::new(1),
+            inbound,
+            closed: AtomicBool::new(false),
+            shutdown: watch::Sender::new(false),
+        })
+    }
+
+    fn next_id(&self) -> Value {
+        Value::from(self.ids.fetch_add(1, Ordering::Relaxed))
+    }
+
+    fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.shutdown.send_replace(true);
+    }
+
+    /// Resolves once the connection is closed or dropped.
+    fn closed_signal(&self) -> impl Future<Output = ()> + Send + 'static {
+        let mut rx = self.shutdown.subscribe();
+        async move {
+            let _ = rx.wait_for(|closed| *closed).await;
+        }
+    }
+
+    /// Hands a message to the gateway. A gateway that stopped listening loses nothing it wanted.
+    async fn deliver(&self, message: Value, related: Option<Value>) {
+        let _ = self.inbound.send(Inbound { message, related }).await;
+    }
+}
+
+/// Requests waiting for a response that arrives on a stream shared by all of them (legacy SSE).
+#[derive(Default)]
+struct Pending(Mutex<HashMap<String, oneshot::Sender<Value>>>);
+
+/// The map key of a JSON-RPC id: its JSON text, so `1` and `"1"` stay distinct.
+fn id_key(id: &Value) -> String {
+    id.to_string()
+}
+
+impl Pending {
+    fn insert(&self, id: &Value) -> (PendingGuard<'_>, oneshot::Receiver<Value>) {
+        let (tx, rx) = oneshot::channel();
+        let key = id_key(id);
+        self.0
+            .lock()
+            .expect("pending map poisoned")
+            .insert(key.clone(), tx);
+        (PendingGuard { pending: self, key }, rx)
+    }
+
+    fn take(&self, id: &Value) -> Option<oneshot::Sender<Value>> {
+        self.0
+            .lock()
+            .expect("pending map poisoned")
+            .remove(&id_key(id))
+    }
+
+    /// Fails every waiting request fast: dropping the senders wakes the receivers.
+    fn clear(&self) {
+        self.0.lock().expect("pending map poisoned").clear();
+    }
+}
+
+/// Removes a request from the pending map however its caller stops waiting (answer, timeout,
+/// cancellation), so the map never leaks entries.
+struct PendingGuard<'a> {
+    pending: &'a Pending,
+    key: String,
+}
+
+impl Drop for PendingGuard<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut map) = self.pending.0.lock() {
+            map.remove(&self.key);
+        }
+    }
+}
+
+/// Turns a response message into the caller's outcome.
+fn outcome(mut message: Value) -> Result<Value, UpstreamError> {
+    let obj = message
+        .as_object_mut()
+        .ok_or_else(|| UpstreamError::Protocol("a response must be an object".into()))?;
+    if let Some(result) = obj.remove("result") {
+        return Ok(result);
+    }
+    match obj.remove("error") {
+        Some(error) => Err(UpstreamError::Rpc(
+            serde_json::from_value(error).unwrap_or_else(|_| {
+                RpcError::new(codes::UPSTREAM_ERROR, "the upstream sent a malformed error")
+            }),
+        )),
+        None => Err(UpstreamError::Protocol(
+            "a response needs \"result\" or \"error\"".into(),
+        )),
+    }
+}
+
+/// The response id of a message, if it is a response (success or error).
+fn response_id(message: &Value) -> Option<&Value> {
+    match classify(message) {
+        Kind::Response { id } | Kind::Error { id } => Some(id),
+        _ => None,
+    }
+}
+
+/// A reqwest failure as text, without its URL (a query string may hold a credential).
+fn describe(err: reqwest::Error) -> String {
+    use std::error::Error as _;
+    let err = err.without_url();
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+fn send_error(err: reqwest::Error) -> UpstreamError {
+    if err.is_timeout() {
+        UpstreamError::Timeout
+    } else {
+        UpstreamError::Connect(describe(err))
+    }
+}
+
+/// A non-2xx answer as an error, with the start of its body.
+async fn status_error(resp: reqwest::Response) -> UpstreamError {
+    let status = resp.status().as_u16();
+    let mut body = resp.text().await.unwrap_or_default();
+    if let Some((cut, _)) = body.char_indices().nth(STATUS_BODY_LIMIT) {
+        body.truncate(cut);
+    }
+    UpstreamError::Status { status, body }
+}
+
+fn content_type(resp: &reqwest::Response) -> &str {
+    resp.headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+}
+
+/// SSE events of a response body. Stream errors end the stream: to every caller a broken
+/// stream and a closed one mean the same thing (resume, or give up).
+type Events = std::pin::Pin<Box<dyn Stream<Item = eventsource_stream::Event> + Send>>;
+
+fn events(resp: reqwest::Response) -> Events {
+    use eventsource_stream::Eventsource;
+    Box::pin(
+        resp.bytes_stream()
+            .eventsource()
+            .take_while(|ev| std::future::ready(ev.is_ok()))
+            .filter_map(|ev| std::future::ready(ev.ok())),
+    )
+}
+
+/// The JSON-RPC message an SSE event carries, if any (priming events carry none).
+fn event_message(ev: &eventsource_stream::Event, name: &str) -> Option<Value> {
+    if ev.event != "message" || ev.data.trim().is_empty() {
+        return None;
+    }
+    match serde_json::from_str(&ev.data) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            tracing::warn!(target: "reflow::upstream", upstream = name, error = %e, "ignoring an SSE event that is not JSON");
+            None
+        }
+    }
+}
+
+fn serialize(message: &Value) -> Bytes {
+    Bytes::from(serde_json::to_vec(message).expect("a serde_json::Value always serializes"))
+}
+
+/// Reads the parts of an `initialize` result the gateway needs; the rest stays as sent.
+fn server_info(mut result: Value, transport: HttpTransport) -> Result<ServerInfo, UpstreamError> {
+    let obj = result
+        .as_object_mut()
+        .ok_or_else(|| UpstreamError::Protocol("the initialize result is not an object".into()))?;
+    let protocol_version = match obj.remove("protocolVersion") {
+        Some(Value::String(v)) => v,
+        _ => {
+            return Err(UpstreamError::Protocol(
+                "the initialize result has no protocolVersion".into(),
+            ));
+        }
+    };
+    if !crate::mcp::LEGACY_VERSIONS.contains(&protocol_version.as_str()) {
+        return Err(UpstreamError::Protocol(format!(
+            "unsupported protocol version {protocol_version:?}"
+        )));
+    }
+    Ok(ServerInfo {
+        protocol_version,
+        capabilities: obj.remove("capabilities").unwrap_or_else(|| json!({})),
+        server_info: obj.remove("serverInfo").unwrap_or_else(|| json!({})),
+        instructions: obj
+            .remove("instructions")
+            .and_then(|v| v.as_str().map(str::to_owned)),
+        transport,
+    })
+}
+
+#[derive(Clone)]
+enum Transport {
+    Http(Arc<http::HttpConn>),
+    Sse(Arc<sse::SseConn>),
+}
+
+impl Transport {
+    async fn call(&self, id: &Value, body: Bytes) -> Result<Value, UpstreamError> {
+        match self {
+            Transport::Http(h) => h.call(id, body).await,
+            Transport::Sse(s) => s.call(id, body).await,
+        }
+    }
+
+    /// Posts a notification or a response.
+    async fn send(&self, body: Bytes) -> Result<(), UpstreamError> {
+        match self {
+            Transport::Http(h) => h.send(body).await,
+            Transport::Sse(s) => s.send(body).await,
+        }
+    }
+}
+
+/// One live MCP session with one upstream, shared as `Arc<UpstreamConnection>`.
+pub struct UpstreamConnection {
+    core: Arc<Core>,
+    server: ServerInfo,
+    timeout: Duration,
+    transport: Transport,
+}
+
+impl UpstreamConnection {
+    /// Initializes the session (`initialize` + `notifications/initialized`). With Streamable HTTP
+    /// it also opens the GET stream when the server offers one. Messages the upstream sends on its
+    /// own arrive on the returned receiver.
+    pub async fn connect(
+        spec: UpstreamSpec,
+        handshake: Handshake,
+        http: reqwest::Client,
+    ) -> Result<(Arc<Self>, mpsc::Receiver<Inbound>), UpstreamError> {
+        let (tx, rx) = mpsc::channel(INBOUND_CAPACITY);
+        let core = Core::new(spec.name.clone(), tx);
+        let attempt = match spec.transport {
+            HttpTransport::Sse => None,
+            HttpTransport::StreamableHttp | HttpTransport::Auto => {
+                Some(http::HttpConn::connect(&core, &spec, &handshake, &http).await)
+            }
+        };
+        let (transport, server) = match attempt {
+            Some(Ok((conn, server))) => (Transport::Http(conn), server),
+            // A server that rejects a POSTed initialize may be a legacy HTTP+SSE one.
+            Some(Err(UpstreamError::Status { status, .. }))
+                if spec.transport == HttpTransport::Auto && matches!(status, 400 | 404 | 405) =>
+            {
+                tracing::debug!(target: "reflow::upstream", upstream = %spec.name, status, "falling back to legacy HTTP+SSE");
+                let (conn, server) = sse::SseConn::connect(&core, &spec, &handshake, &http).await?;
+                (Transport::Sse(conn), server)
+            }
+            Some(Err(e)) => return Err(e),
+            None => {
+                let (conn, server) = sse::SseConn::connect(&core, &spec, &handshake, &http).await?;
+                (Transport::Sse(conn), server)
+            }
+        };
+        let conn = Arc::new(Self {
+            core,
+            server,
+            timeout: spec.timeout,
+            transport,
+        });
+        if let Transport::Http(h) = &conn.transport {
+            h.start_get_stream().await;
+        }
+        Ok((conn, rx))
+    }
+
+    pub fn server(&self) -> &ServerInfo {
+        &self.server
+    }
+
+    /// A fresh upstream request id (integers, unique for this connection).
+    pub fn next_id(&self) -> Value {
+        self.core.next_id()
+    }
+
+    /// Sends a request and waits for its result. On timeout the upstream is told
+    /// (`notifications/cancelled`) and the caller gets `Timeout`.
+    pub async fn request_with_id(
+        &self,
+        id: Value,
+        method: &str,
+        params: Option<Value>,
+        timeout: Duration,
+    ) -> Result<Value, UpstreamError> {
+        if self.core.is_closed() {
+            return Err(UpstreamError::Closed);
+        }
+        let body = serialize(&jsonrpc::request(id.clone(), method, params));
+        match tokio::time::timeout(timeout, self.transport.call(&id, body)).await {
+            Ok(outcome) => outcome,
+            Err(_) => {
+                self.cancel_in_background(id);
+                Err(UpstreamError::Timeout)
+            }
+        }
+    }
+
+    pub async fn request(
+        &self,
+        method: &str,
+        params: Option<Value>,
+    ) -> Result<Value, UpstreamError> {
+        self.request_with_id(self.next_id(), method, params, self.timeout)
+            .await
+    }
+
+    pub async fn notify(&self, method: &str, params: Option<Value>) -> Result<(), UpstreamError> {
+        self.send(serialize(&jsonrpc::notification(method, params)))
+            .await
+    }
+
+    /// Answers a request the upstream sent us (sampling, elicitation, roots, ping).
+    pub async fn respond(
+        &self,
+        id: Value,
+        outcome: Result<Value, RpcError>,
+    ) -> Result<(), UpstreamError> {
+        let message = match outcome {
+            Ok(result) => jsonrpc::response(id, result),
+            Err(e) => jsonrpc::error_response(id, &e),
+        };
+        self.send(serialize(&message)).await
+    }
+
+    /// Ends the session: DELETE with Streamable HTTP, and every stream is dropped.
+    pub async fn close(&self) {
+        if self.core.is_closed() {
+            return;
+        }
+        self.core.close();
+        match &self.transport {
+            Transport::Http(h) => h.terminate().await,
+            Transport::Sse(s) => s.closed(),
+        }
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.core.is_closed()
+    }
+
+    async fn send(&self, body: Bytes) -> Result<(), UpstreamError> {
+        if self.core.is_closed() {
+            return Err(UpstreamError::Closed);
+        }
+        tokio::time::timeout(self.timeout, self.transport.send(body))
+            .await
+            .unwrap_or(Err(UpstreamError::Timeout))
+    }
+
+    /// Tells the upstream to stop working on a request we gave up on; nobody waits for that.
+    fn cancel_in_background(&self, id: Value) {
+        let body = serialize(&jsonrpc::notification(
+            "notifications/cancelled",
+            Some(json!({ "requestId": id, "reason": "timed out" })),
+        ));
+        let (transport, timeout, name) =
+            (self.transport.clone(), self.timeout, self.core.name.clone());
+        tokio::spawn(async move {
+            let sent = tokio::time::timeout(timeout, transport.send(body)).await;
+            if !matches!(sent, Ok(Ok(()))) {
+                tracing::debug!(target: "reflow::upstream", upstream = %name, "could not send notifications/cancelled");
+            }
+        });
+    }
+}
+
+impl Drop for UpstreamConnection {
+    // Background stream readers hold the transport, not this handle: stop them when the last
+    // user lets go, even without `close()`.
+    fn drop(&mut self) {
+        self.core.close();
+    }
+}

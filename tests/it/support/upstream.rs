@@ -1,0 +1,271 @@
+//! A configurable real MCP upstream: an rmcp 3.11 Streamable HTTP server in process, with a
+//! hand-written `ServerHandler` so each test decides the tools, the upstream page size, a delay
+//! before `tools/list`, a progress-reporting tool and resources.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, JsonObject,
+    ListResourcesResult, ListToolsResult, PaginatedRequestParams, ProgressNotificationParam,
+    ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult, Resource,
+    ResourceContents, ServerCapabilities, ServerConfig, Tool,
+};
+use rmcp::service::RequestContext;
+use rmcp::transport::streamable_http_server::session::SessionManager;
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
+use serde_json::{Value, json};
+
+/// What the upstream serves. Every tool in `tools` echoes
+/// `{"tool": name, "args": arguments, "server": label}` as its text content.
+#[derive(Clone, Debug, Default)]
+pub struct UpstreamConfig {
+    /// Names the echo tools' answers carry, to tell upstreams apart.
+    pub label: String,
+    pub tools: Vec<String>,
+    /// Tools per `tools/list` page (None: everything in one page).
+    pub page_size: Option<usize>,
+    /// How long `tools/list` waits before answering.
+    pub list_delay: Duration,
+    /// A tool that sends `progress_steps` progress notifications (each after
+    /// `progress_interval`) to the request's progress token, then answers "done".
+    pub progress_tool: Option<String>,
+    pub progress_steps: u32,
+    pub progress_interval: Duration,
+    /// Resources as (uri, text); the resources capability is declared only when non-empty.
+    pub resources: Vec<(String, String)>,
+    /// A tool whose result is a resource link to the first resource.
+    pub link_tool: Option<String>,
+}
+
+impl UpstreamConfig {
+    pub fn tools<S: Into<String>>(label: &str, tools: impl IntoIterator<Item = S>) -> Self {
+        Self {
+            label: label.to_string(),
+            tools: tools.into_iter().map(Into::into).collect(),
+            ..Self::default()
+        }
+    }
+}
+
+/// What the upstream saw: every `tools/call` name and `tools/list` count.
+#[derive(Default, Debug)]
+pub struct UpstreamLog {
+    pub calls: Vec<String>,
+    pub lists: usize,
+}
+
+#[derive(Clone)]
+struct Handler {
+    cfg: Arc<UpstreamConfig>,
+    log: Arc<Mutex<UpstreamLog>>,
+}
+
+fn object_schema() -> Arc<JsonObject> {
+    let Value::Object(m) = json!({ "type": "object" }) else {
+        unreachable!()
+    };
+    Arc::new(m)
+}
+
+impl Handler {
+    fn all_tools(&self) -> Vec<Tool> {
+        let cfg = &self.cfg;
+        cfg.tools
+            .iter()
+            .map(|n| Tool::new(n.clone(), "echoes its arguments", object_schema()))
+            .chain(
+                cfg.progress_tool
+                    .iter()
+                    .map(|n| Tool::new(n.clone(), "reports progress", object_schema())),
+            )
+            .chain(
+                cfg.link_tool
+                    .iter()
+                    .map(|n| Tool::new(n.clone(), "links a resource", object_schema())),
+            )
+            .collect()
+    }
+}
+
+impl ServerHandler for Handler {
+    fn get_info(&self) -> ServerConfig {
+        let mut caps = ServerCapabilities::builder()
+            .enable_tools()
+            .enable_resources()
+            .build();
+        if self.cfg.resources.is_empty() {
+            caps.resources = None;
+        }
+        ServerConfig::new(caps)
+    }
+
+    async fn list_tools(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, McpError> {
+        self.log.lock().unwrap().lists += 1;
+        if !self.cfg.list_delay.is_zero() {
+            tokio::time::sleep(self.cfg.list_delay).await;
+        }
+        let all = self.all_tools();
+        let start = match request.and_then(|r| r.cursor) {
+            None => 0,
+            Some(c) => c
+                .strip_prefix("up-")
+                .and_then(|n| n.parse::<usize>().ok())
+                .filter(|n| *n <= all.len())
+                .ok_or_else(|| McpError::invalid_params(format!("bad cursor {c:?}"), None))?,
+        };
+        let size = self.cfg.page_size.unwrap_or(usize::MAX);
+        let end = start.saturating_add(size).min(all.len());
+        let mut page = ListToolsResult::with_all_items(all[start..end].to_vec());
+        if end < all.len() {
+            page.next_cursor = Some(format!("up-{end}"));
+        }
+        Ok(page)
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, McpError> {
+        let name = request.name.to_string();
+        self.log.lock().unwrap().calls.push(name.clone());
+        let cfg = &self.cfg;
+        if cfg.progress_tool.as_deref() == Some(name.as_str()) {
+            let token = context.meta.get_progress_token().ok_or_else(|| {
+                McpError::invalid_params("the progress tool needs _meta.progressToken", None)
+            })?;
+            for step in 1..=cfg.progress_steps {
+                tokio::time::sleep(cfg.progress_interval).await;
+                let param = ProgressNotificationParam::new(token.clone(), f64::from(step))
+                    .with_total(f64::from(cfg.progress_steps));
+                context
+                    .peer
+                    .notify_progress(param)
+                    .await
+                    .map_err(|e| McpError::internal_error(format!("progress: {e}"), None))?;
+            }
+            return Ok(CallToolResult::success(vec![ContentBlock::text("done")]).into());
+        }
+        if cfg.link_tool.as_deref() == Some(name.as_str()) {
+            let (uri, _) = cfg
+                .resources
+                .first()
+                .ok_or_else(|| McpError::internal_error("no resource to link", None))?;
+            let link = ContentBlock::resource_link(Resource::new(uri.clone(), "linked"));
+            return Ok(CallToolResult::success(vec![link]).into());
+        }
+        if !cfg.tools.contains(&name) {
+            return Err(McpError::invalid_params(
+                format!("no such tool {name:?}"),
+                None,
+            ));
+        }
+        let args = request.arguments.map(Value::Object).unwrap_or(Value::Null);
+        let text = json!({ "tool": name, "args": args, "server": cfg.label }).to_string();
+        Ok(CallToolResult::success(vec![ContentBlock::text(text)]).into())
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, McpError> {
+        let items = self
+            .cfg
+            .resources
+            .iter()
+            .map(|(uri, _)| Resource::new(uri.clone(), uri.clone()))
+            .collect();
+        Ok(ListResourcesResult::with_all_items(items))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, McpError> {
+        let (uri, text) = self
+            .cfg
+            .resources
+            .iter()
+            .find(|(uri, _)| *uri == request.uri)
+            .ok_or_else(|| {
+                McpError::resource_not_found(format!("no resource {:?}", request.uri), None)
+            })?;
+        Ok(ReadResourceResult::new(vec![ResourceContents::text(text.clone(), uri.clone())]).into())
+    }
+}
+
+pub struct UpstreamServer {
+    /// `http://127.0.0.1:PORT/mcp`
+    pub url: String,
+    pub sessions: Arc<LocalSessionManager>,
+    pub log: Arc<Mutex<UpstreamLog>>,
+    pub handle: tokio::task::JoinHandle<()>,
+}
+
+impl UpstreamServer {
+    pub async fn start(cfg: UpstreamConfig) -> Self {
+        let cfg = Arc::new(cfg);
+        let log = Arc::new(Mutex::new(UpstreamLog::default()));
+        let sessions = Arc::new(LocalSessionManager::default());
+        let handler = Handler {
+            cfg,
+            log: log.clone(),
+        };
+        let service = StreamableHttpService::new(
+            move || Ok(handler.clone()),
+            sessions.clone(),
+            StreamableHttpServerConfig::default(),
+        );
+        let app = axum::Router::new().nest_service("/mcp", service);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let handle = tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        Self {
+            url: format!("http://{addr}/mcp"),
+            sessions,
+            log,
+            handle,
+        }
+    }
+
+    /// What an upstream restart or idle timeout does: every session is gone. Returns how many.
+    pub async fn expire_sessions(&self) -> usize {
+        let ids: Vec<_> = self
+            .sessions
+            .sessions
+            .read()
+            .await
+            .keys()
+            .cloned()
+            .collect();
+        for id in &ids {
+            self.sessions.close_session(id).await.unwrap();
+        }
+        ids.len()
+    }
+
+    pub async fn session_count(&self) -> usize {
+        self.sessions.sessions.read().await.len()
+    }
+
+    pub fn calls(&self) -> Vec<String> {
+        self.log.lock().unwrap().calls.clone()
+    }
+}
+
+impl Drop for UpstreamServer {
+    fn drop(&mut self) {
+        self.handle.abort();
+    }
+}
