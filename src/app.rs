@@ -236,7 +236,10 @@ async fn watch_revision(state: Arc<AppState>) {
         n += 1;
         if n.is_multiple_of(sweep_every) {
             state.limiter.prune();
-            let ended = state.gateway.expire_idle().await;
+            let ended = state
+                .gateway
+                .sweep_sessions(state.settings.session.cleanup_interval)
+                .await;
             if ended > 0 {
                 tracing::info!(sessions = ended, "ended idle sessions");
             }

@@ -243,6 +243,9 @@ impl Gateway {
         if !names.is_empty() {
             instructions.insert(1, format!("Targets: {}.", names.join(", ")));
         }
+        if session.transport == SessionTransport::StreamableHttp {
+            self.persist(session).await;
+        }
         let result = json!({
             "protocolVersion": version,
             "capabilities": caps,
@@ -252,23 +255,95 @@ impl Gateway {
         Ok(result)
     }
 
-    /// Finds a live session of `principal`. Another principal's session is "not found" too.
-    pub fn session(&self, id: &str, principal: &Principal) -> Result<Arc<Session>, SessionError> {
-        let session = self.sessions.get(id).ok_or(SessionError::NotFound)?;
+    /// Finds a live session of `principal`: in memory, or persisted by another replica or an
+    /// earlier run of this one. Another principal's session is "not found" too, and a session
+    /// whose user changed role or groups since it began is recycled (ended, "not found").
+    pub async fn session(
+        &self,
+        id: &str,
+        principal: &Principal,
+    ) -> Result<Arc<Session>, SessionError> {
+        let session = match self.sessions.get(id) {
+            Some(s) => s,
+            None => self.restore(id, principal).await?,
+        };
         if session.is_ended() || session.principal.user_id != principal.user_id {
             return Err(SessionError::NotFound);
         }
-        if session.idle_secs() > self.opts.session_timeout.as_secs() as i64 {
-            self.end_session_now(&session);
+        let idle = session.idle_secs() > self.opts.session_timeout.as_secs() as i64;
+        if idle || session::principal_hash(&session.principal) != session::principal_hash(principal)
+        {
+            self.end_session(&session).await;
             return Err(SessionError::NotFound);
         }
         session.touch();
         Ok(session)
     }
 
+    async fn restore(&self, id: &str, principal: &Principal) -> Result<Arc<Session>, SessionError> {
+        let record = match self.store.live_session(id).await {
+            Ok(Some(r)) => r,
+            Ok(None) => return Err(SessionError::NotFound),
+            Err(e) => {
+                tracing::warn!(error = %e, "looking up a session failed");
+                return Err(SessionError::NotFound);
+            }
+        };
+        let age = chrono::Utc::now() - record.last_seen_at;
+        if record.user_id != principal.user_id
+            || age.num_seconds() > self.opts.session_timeout.as_secs() as i64
+        {
+            return Err(SessionError::NotFound);
+        }
+        // Bound to the principal as it was; `session()` compares the hash right after.
+        let mut original = principal.clone();
+        if record.principal_hash != session::principal_hash(principal) {
+            original.groups.clear();
+            original.role = crate::domain::Role::parse("recycled").expect("valid role name");
+        }
+        let session = Arc::new(Session::with_id(
+            record.id,
+            original,
+            SessionTransport::StreamableHttp,
+        ));
+        *session.protocol_version.lock().unwrap() = record.protocol_version;
+        *session.client_capabilities.lock().unwrap() = record.client_capabilities;
+        *session.client_info.lock().unwrap() = record.client_info;
+        self.sessions.insert(session.clone());
+        tracing::debug!(session = %session.id, "resumed a persisted session");
+        Ok(session)
+    }
+
+    async fn persist(&self, session: &Session) {
+        let now = chrono::Utc::now();
+        let record = crate::store::SessionRecord {
+            id: session.id.clone(),
+            user_id: session.principal.user_id,
+            principal_hash: session::principal_hash(&session.principal),
+            protocol_version: session.protocol_version.lock().unwrap().clone(),
+            client_capabilities: session.client_capabilities.lock().unwrap().clone(),
+            client_info: session.client_info.lock().unwrap().clone(),
+            created_at: now,
+            last_seen_at: now,
+            ended_at: None,
+        };
+        if let Err(e) = self.store.insert_session(&record).await {
+            // The session still works here; only resuming it elsewhere is lost.
+            tracing::warn!(error = %e, "persisting a session failed");
+        }
+    }
+
     /// Ends a session (DELETE /mcp): its streams close and its own upstream sessions end.
     pub async fn end_session(&self, session: &Arc<Session>) {
         self.end_session_now(session);
+        if session.transport == SessionTransport::StreamableHttp
+            && let Err(e) = self
+                .store
+                .end_session(&session.id, chrono::Utc::now())
+                .await
+        {
+            tracing::warn!(error = %e, "recording the end of a session failed");
+        }
         let owned: Vec<_> = session
             .upstreams
             .lock()
@@ -286,17 +361,40 @@ impl Gateway {
         session.end();
     }
 
-    /// Ends sessions idle longer than the session timeout; returns how many.
-    pub async fn expire_idle(&self) -> usize {
+    /// Ends sessions idle longer than the session timeout (here and in the store, for sessions
+    /// of any replica) and records recent activity of this replica's sessions. Returns how many
+    /// of this process's sessions ended.
+    pub async fn sweep_sessions(&self, active_within: Duration) -> usize {
         let limit = self.opts.session_timeout.as_secs() as i64;
-        let idle: Vec<_> = self
-            .sessions
-            .all()
-            .into_iter()
+        let all = self.sessions.all();
+        let idle: Vec<_> = all
+            .iter()
             .filter(|s| s.idle_secs() > limit)
+            .cloned()
             .collect();
         for s in &idle {
             self.end_session(s).await;
+        }
+        let now = chrono::Utc::now();
+        let active: Vec<String> = all
+            .iter()
+            .filter(|s| {
+                s.transport == SessionTransport::StreamableHttp
+                    && s.idle_secs() <= active_within.as_secs() as i64
+            })
+            .map(|s| s.id.clone())
+            .collect();
+        if let Err(e) = self.store.touch_sessions(&active, now).await {
+            tracing::warn!(error = %e, "recording session activity failed");
+        }
+        let timeout = chrono::Duration::from_std(self.opts.session_timeout)
+            .unwrap_or(chrono::Duration::hours(1));
+        if let Err(e) = self
+            .store
+            .expire_sessions(now - timeout, now - chrono::Duration::days(1))
+            .await
+        {
+            tracing::warn!(error = %e, "expiring stored sessions failed");
         }
         idle.len()
     }
@@ -305,10 +403,15 @@ impl Gateway {
         self.sessions.len()
     }
 
-    /// Closes every upstream connection (shutdown).
+    /// Closes every upstream connection (shutdown). Sessions stay live in the store: clients
+    /// carry on with another replica, or with this one after a restart.
     pub async fn shutdown(&self) {
         for s in self.sessions.all() {
-            self.end_session(&s).await;
+            self.end_session_now(&s);
+            let owned: Vec<_> = s.upstreams.lock().await.drain().map(|(_, h)| h).collect();
+            for handle in owned {
+                handle.conn.close().await;
+            }
         }
         self.pool.close_all().await;
     }

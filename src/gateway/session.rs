@@ -71,13 +71,33 @@ impl std::fmt::Debug for Session {
     }
 }
 
+/// What a session is bound to besides the user: role and groups. A change recycles the session.
+pub fn principal_hash(p: &Principal) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(p.role.as_str().as_bytes());
+    for g in &p.groups {
+        h.update(b"\0");
+        h.update(g.as_str().as_bytes());
+    }
+    hex::encode(&h.finalize()[..12])
+}
+
 fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
 impl Session {
     pub fn new(principal: Principal, transport: SessionTransport) -> Self {
-        let id = hex::encode(crate::crypto::random_bytes::<16>());
+        Self::with_id(
+            hex::encode(crate::crypto::random_bytes::<16>()),
+            principal,
+            transport,
+        )
+    }
+
+    /// A session under a known id: restored from the store on another replica or after restart.
+    pub fn with_id(id: String, principal: Principal, transport: SessionTransport) -> Self {
         let mut streams = HashMap::new();
         streams.insert(STANDALONE, StreamBuf::default());
         Self {

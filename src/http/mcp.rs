@@ -158,6 +158,7 @@ async fn post_mcp(
     let session = match state
         .gateway
         .session(session_id, &caller)
+        .await
         .map_err(session_gone)
     {
         Ok(s) => s,
@@ -285,6 +286,7 @@ async fn get_mcp(
     let session = match state
         .gateway
         .session(session_id, &caller)
+        .await
         .map_err(session_gone)
     {
         Ok(s) => s,
@@ -320,6 +322,7 @@ async fn delete_mcp(
     match state
         .gateway
         .session(session_id, &caller)
+        .await
         .map_err(session_gone)
     {
         Ok(session) => {
@@ -376,6 +379,7 @@ async fn legacy_message(
     let session = match state
         .gateway
         .session(&session_id, &caller)
+        .await
         .map_err(session_gone)
     {
         Ok(s) if s.transport == SessionTransport::LegacySse => s,

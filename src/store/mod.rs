@@ -4,6 +4,7 @@
 //! so the two backends cannot drift apart.
 
 mod migrations;
+mod sessions;
 mod targets;
 mod tokens;
 mod users;
@@ -16,6 +17,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{PgPool, SqlitePool};
 
 pub use migrations::MigrationState;
+pub use sessions::SessionRecord;
 pub use targets::TargetRecord;
 pub use tokens::{ApiTokenRecord, AuthTokenRow};
 pub use users::{UserPatch, UserRecord};
