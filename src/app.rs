@@ -12,6 +12,7 @@ use anyhow::{Context, bail};
 use base64::Engine;
 use tokio::net::TcpListener;
 
+use crate::audit::{AuditLog, AuditWriter};
 use crate::auth::{Authenticator, JwtKeys, LoginLimiter};
 use crate::config::Settings;
 use crate::crypto::{SecretBox, random_bytes};
@@ -19,6 +20,9 @@ use crate::gateway::{Gateway, GatewayOptions};
 use crate::http::{self, AppState, HostGuard};
 use crate::service::{TargetService, TokenService, UserService};
 use crate::store::{Backend, Store};
+
+/// Audit rows queued before requests start waiting for the writer (backpressure).
+const AUDIT_QUEUE: usize = 10_000;
 
 /// How often each server checks the revision counter for writes by the CLI or other replicas.
 const REVISION_POLL: Duration = Duration::from_millis(500);
@@ -122,6 +126,7 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
 
 pub struct App {
     state: Arc<AppState>,
+    audit_writer: AuditWriter,
 }
 
 impl App {
@@ -149,8 +154,11 @@ impl App {
             .revision()
             .await
             .context("cannot read the database revision")?;
+        let (audit, audit_writer) =
+            AuditLog::start(store.clone(), AUDIT_QUEUE, settings.audit.log_arguments);
         let gateway = Gateway::new(
             GatewayOptions::from_settings(&settings),
+            audit.clone(),
             store.clone(),
             &secrets.encryption_key,
         )
@@ -158,6 +166,7 @@ impl App {
         .context("cannot load targets")?;
         let state = Arc::new(AppState {
             gateway,
+            audit,
             host_guard: HostGuard::from_settings(&settings),
             revision: std::sync::atomic::AtomicI64::new(revision),
             limiter: LoginLimiter::new(settings.auth.login_attempts_per_minute),
@@ -168,7 +177,10 @@ impl App {
             store,
             settings: Arc::new(settings),
         });
-        Ok(Self { state })
+        Ok(Self {
+            state,
+            audit_writer,
+        })
     }
 
     pub fn state(&self) -> &Arc<AppState> {
@@ -209,6 +221,7 @@ impl App {
             }
         }
         self.state.gateway.shutdown().await;
+        self.audit_writer.finish().await;
         self.state.store.close().await;
         Ok(())
     }
@@ -236,6 +249,17 @@ async fn watch_revision(state: Arc<AppState>) {
         n += 1;
         if n.is_multiple_of(sweep_every) {
             state.limiter.prune();
+            let retention = chrono::Duration::from_std(state.settings.audit.retention)
+                .unwrap_or(chrono::Duration::days(30));
+            match state
+                .store
+                .prune_audit(chrono::Utc::now() - retention)
+                .await
+            {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(rows = n, "pruned audit rows past retention"),
+                Err(e) => tracing::warn!(error = %e, "pruning the audit log failed"),
+            }
             let ended = state
                 .gateway
                 .sweep_sessions(state.settings.session.cleanup_interval)

@@ -9,14 +9,14 @@ use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
 use crate::mcp::{Kind, RpcError, classify, codes, jsonrpc};
-use crate::upstream::Inbound;
+use crate::upstream::{Inbound, StreamSignal};
 
 use super::lists::ListKind;
 use super::naming::expose_uri;
 use super::router::id_key;
 use super::session::{STANDALONE, Session};
 use super::upstreams::UpstreamHandle;
-use super::{Gateway, Sink};
+use super::{Gateway, Outgoing, Sink};
 
 /// Client capability each relayed server→client request needs.
 fn required_capability(method: &str) -> Option<&'static str> {
@@ -43,7 +43,7 @@ impl Route {
     fn send(&self, message: Value) {
         match self {
             Route::Request(_, sink) => {
-                let _ = sink.send(message);
+                let _ = sink.send(Outgoing::Message(message));
             }
             Route::Standalone(s) => {
                 s.push(STANDALONE, message);
@@ -54,7 +54,33 @@ impl Route {
 
 impl Gateway {
     pub(crate) fn on_inbound(self: &Arc<Self>, handle: &Arc<UpstreamHandle>, inbound: Inbound) {
-        let Inbound { message, related } = inbound;
+        let Inbound {
+            message,
+            related,
+            signal,
+        } = inbound;
+        if let Some(signal) = signal {
+            if signal == StreamSignal::Opened {
+                handle
+                    .streams_answers
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+            let sink = related.and_then(|r| {
+                handle
+                    .in_flight
+                    .lock()
+                    .unwrap()
+                    .get(&id_key(&r))
+                    .map(|f| f.sink.clone())
+            });
+            if let Some(sink) = sink {
+                let _ = sink.send(match signal {
+                    StreamSignal::Opened => Outgoing::Stream,
+                    StreamSignal::Broken { .. } => Outgoing::Break,
+                });
+            }
+            return;
+        }
         match classify(&message) {
             Kind::Notification { method } => {
                 let method = method.to_string();
@@ -137,7 +163,7 @@ impl Gateway {
                     && let Some(original) = &f.progress_token
                 {
                     message["params"]["progressToken"] = original.clone();
-                    let _ = f.sink.send(message);
+                    let _ = f.sink.send(Outgoing::Message(message));
                 }
             }
             "notifications/resources/updated" => {
@@ -183,7 +209,7 @@ impl Gateway {
                 });
                 match sink {
                     Some(sink) => {
-                        let _ = sink.send(message);
+                        let _ = sink.send(Outgoing::Message(message));
                     }
                     None => {
                         for s in self.attached_sessions(handle) {

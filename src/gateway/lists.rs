@@ -198,13 +198,14 @@ impl Gateway {
             .collect()
     }
 
-    /// The merged, paginated list for one session.
+    /// The merged, paginated list for one session, and whether any contributing upstream
+    /// answers with SSE streams (then so does the gateway).
     pub(crate) async fn list(
         self: &Arc<Self>,
         session: &Arc<Session>,
         kind: ListKind,
         params: Option<&Value>,
-    ) -> Result<Value, RpcError> {
+    ) -> Result<(Value, bool), RpcError> {
         let offset = match params.and_then(|p| p.get("cursor")) {
             None | Some(Value::Null) => 0,
             Some(Value::String(c)) => self.cursors.decode(kind.method(), c)?,
@@ -214,7 +215,12 @@ impl Gateway {
         let fetches = targets.iter().map(|t| async move {
             let result = match tokio::time::timeout(t.timeout, async {
                 let handle = self.upstream(session, t).await?;
-                self.upstream_items(&handle, kind).await
+                let streams = handle
+                    .streams_answers
+                    .load(std::sync::atomic::Ordering::Relaxed);
+                self.upstream_items(&handle, kind)
+                    .await
+                    .map(|items| (items, streams))
             })
             .await
             {
@@ -227,6 +233,7 @@ impl Gateway {
             (t.clone(), result)
         });
         let mut merged = Vec::new();
+        let mut streamed = false;
         let mut seen: HashMap<String, String> = HashMap::new();
         let field = match kind {
             ListKind::Tools | ListKind::Prompts => "name",
@@ -235,7 +242,10 @@ impl Gateway {
         };
         for (target, result) in join_all(fetches).await {
             let items = match result {
-                Ok(items) => items,
+                Ok((items, streams)) => {
+                    streamed |= streams;
+                    items
+                }
                 Err(e) => {
                     tracing::warn!(target = %target.name, list = kind.method(), error = %e.message, "partial list: target failed");
                     continue;
@@ -276,6 +286,6 @@ impl Gateway {
                 Value::String(self.cursors.encode(kind.method(), end)),
             );
         }
-        Ok(Value::Object(result))
+        Ok((Value::Object(result), streamed))
     }
 }

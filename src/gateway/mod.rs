@@ -30,9 +30,20 @@ use lists::ListKind;
 use session::SessionRegistry;
 use upstreams::UpstreamPool;
 
-/// Where a request's messages go: notifications, requests to the client, and finally the
-/// response, in order. The HTTP layer turns it into a JSON body or an SSE stream.
-pub type Sink = tokio::sync::mpsc::UnboundedSender<Value>;
+/// What a request sends its client, in order. The HTTP layer turns it into a JSON body or an
+/// SSE stream.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outgoing {
+    /// A notification, a request to the client, or finally the response.
+    Message(Value),
+    /// Answer with an SSE stream even if the response comes first (the upstream streamed).
+    Stream,
+    /// End the client's stream now (the upstream did); the client resumes with Last-Event-ID.
+    Break,
+}
+
+/// Where a request's messages go.
+pub type Sink = tokio::sync::mpsc::UnboundedSender<Outgoing>;
 
 #[derive(Clone, Debug)]
 pub struct GatewayOptions {
@@ -65,6 +76,7 @@ pub enum SessionError {
 
 pub struct Gateway {
     opts: GatewayOptions,
+    audit: Arc<crate::audit::AuditLog>,
     store: Store,
     targets: ArcSwap<Vec<Arc<Target>>>,
     sessions: SessionRegistry,
@@ -86,6 +98,7 @@ impl std::fmt::Debug for Gateway {
 impl Gateway {
     pub async fn new(
         opts: GatewayOptions,
+        audit: Arc<crate::audit::AuditLog>,
         store: Store,
         encryption_key: &[u8; 32],
     ) -> Result<Arc<Self>, StoreError> {
@@ -95,6 +108,7 @@ impl Gateway {
             .map_err(|e| StoreError::Corrupt(format!("HTTP client: {e}")))?;
         let gw = Arc::new(Self {
             opts,
+            audit,
             store,
             targets: ArcSwap::from_pointee(Vec::new()),
             sessions: SessionRegistry::default(),

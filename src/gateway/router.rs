@@ -6,17 +6,31 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use crate::mcp::{RpcError, codes, jsonrpc};
+use crate::store::{AuditDecision, AuditRecord};
 
 use super::lists::ListKind;
 use super::naming::{match_prefix, match_uri_prefix};
 use super::rewrite;
 use super::session::Session;
 use super::upstreams::{InFlight, UpstreamHandle};
-use super::{Gateway, Sink, Target};
+use super::{Gateway, Outgoing, Sink, Target};
 
 /// Key of an id in our maps: its JSON text, so 1 and "1" stay distinct.
 pub(crate) fn id_key(id: &Value) -> String {
     id.to_string()
+}
+
+/// Whether an error is the gateway refusing an item (unknown and denied look the same).
+fn is_refusal(message: &str) -> bool {
+    [
+        "unknown tool:",
+        "unknown prompt:",
+        "unknown task:",
+        "unknown resource",
+        "resource not found:",
+    ]
+    .iter()
+    .any(|p| message.starts_with(p))
 }
 
 fn unknown(what: &str, name: &str) -> RpcError {
@@ -25,7 +39,8 @@ fn unknown(what: &str, name: &str) -> RpcError {
 }
 
 impl Gateway {
-    /// Handles one request and sends its response (and anything before it) into `sink`.
+    /// Handles one request and sends its response (and anything before it) into `sink`, then
+    /// queues its audit row (after the response, so the client never waits for it).
     pub async fn handle_request(
         self: &Arc<Self>,
         session: &Arc<Session>,
@@ -34,12 +49,89 @@ impl Gateway {
         params: Option<Value>,
         sink: Sink,
     ) {
+        let started = std::time::Instant::now();
+        let (target, name) = self.audit_subject(session, method, params.as_ref());
+        let arguments = match (&params, self.audit.log_arguments()) {
+            (Some(p), true) => Some(crate::audit::redacted_arguments(p)),
+            _ => None,
+        };
         let outcome = self.dispatch(session, &id, method, params, &sink).await;
+        let (status, error) = match &outcome {
+            Ok(_) => (0, None),
+            Err(e) => (e.code, Some(e.message.clone())),
+        };
         let message = match outcome {
             Ok(result) => jsonrpc::response(id, result),
             Err(e) => jsonrpc::error_response(id, &e),
         };
-        let _ = sink.send(message);
+        let _ = sink.send(Outgoing::Message(message));
+        let refused = error.as_deref().is_some_and(is_refusal);
+        self.audit
+            .record(AuditRecord {
+                id: uuid::Uuid::new_v4(),
+                session_id: Some(session.id.clone()),
+                user_id: Some(session.principal.user_id),
+                method: method.to_string(),
+                target_name: target,
+                name,
+                decision: if refused {
+                    AuditDecision::Deny
+                } else {
+                    AuditDecision::Allow
+                },
+                policy_name: None,
+                response_status: Some(status),
+                error,
+                duration_ms: started.elapsed().as_millis() as i64,
+                request_body: arguments,
+                created_at: chrono::Utc::now(),
+            })
+            .await;
+    }
+
+    /// The item a request names (tool, prompt, URI, task) and the target it resolves to.
+    fn audit_subject(
+        &self,
+        session: &Session,
+        method: &str,
+        params: Option<&Value>,
+    ) -> (Option<String>, Option<String>) {
+        let Some(p) = params else {
+            return (None, None);
+        };
+        let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_string);
+        let (name, resolved) = match method {
+            "tools/call" => {
+                let n = text(p.get("name"));
+                let t = n
+                    .as_deref()
+                    .and_then(|n| self.resolve_name(session, ListKind::Tools, n));
+                (n, t)
+            }
+            "prompts/get" => {
+                let n = text(p.get("name"));
+                let t = n
+                    .as_deref()
+                    .and_then(|n| self.resolve_name(session, ListKind::Prompts, n));
+                (n, t)
+            }
+            "resources/read" | "resources/subscribe" | "resources/unsubscribe" => {
+                let n = text(p.get("uri"));
+                let t = n.as_deref().and_then(|u| self.resolve_uri(session, u));
+                (n, t)
+            }
+            "tasks/get" | "tasks/result" | "tasks/cancel" => {
+                let n = text(p.get("taskId"));
+                let t = n
+                    .as_deref()
+                    .and_then(rewrite::split_task_id)
+                    .map(|(t, _)| t.to_string());
+                return (t, n);
+            }
+            "completion/complete" => (text(p["ref"].get("name").or(p["ref"].get("uri"))), None),
+            _ => (None, None),
+        };
+        (resolved.map(|(t, _)| t.name.clone()), name)
     }
 
     async fn dispatch(
@@ -51,7 +143,11 @@ impl Gateway {
         sink: &Sink,
     ) -> Result<Value, RpcError> {
         if let Some(kind) = ListKind::from_method(method) {
-            return self.list(session, kind, params.as_ref()).await;
+            let (result, streamed) = self.list(session, kind, params.as_ref()).await?;
+            if streamed {
+                let _ = sink.send(Outgoing::Stream);
+            }
+            return Ok(result);
         }
         match method {
             "ping" => Ok(json!({})),

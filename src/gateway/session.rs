@@ -182,6 +182,14 @@ impl Session {
         seq
     }
 
+    /// Ends the live listener of `stream` (its HTTP response) while the stream keeps recording,
+    /// so a client that reconnects with `Last-Event-ID` gets what it missed.
+    pub fn detach(&self, stream: u64) {
+        if let Some(buf) = self.streams.lock().unwrap().get_mut(&stream) {
+            buf.live = None;
+        }
+    }
+
     /// Marks a request stream complete: its listener ends after the last event.
     pub fn finish_stream(&self, stream: u64) {
         {

@@ -37,6 +37,8 @@ pub(crate) struct UpstreamHandle {
     pub lists: Mutex<HashMap<ListKind, CachedList>>,
     /// Upstream request id (JSON text) → the relayed request.
     pub in_flight: Mutex<HashMap<String, InFlight>>,
+    /// The upstream answers requests with SSE streams; its merged lists are streamed too.
+    pub streams_answers: std::sync::atomic::AtomicBool,
 }
 
 impl UpstreamHandle {
@@ -184,6 +186,7 @@ impl Gateway {
             owner,
             lists: Mutex::new(HashMap::new()),
             in_flight: Mutex::new(HashMap::new()),
+            streams_answers: std::sync::atomic::AtomicBool::new(false),
         });
         tokio::spawn(pump(Arc::downgrade(self), Arc::downgrade(&handle), inbound));
         Ok(handle)

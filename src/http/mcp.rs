@@ -7,12 +7,12 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use futures_util::stream::{self, Stream, StreamExt};
+use futures_util::stream::{self, StreamExt};
 use serde::Deserialize;
 use serde_json::Value;
 use tokio_stream::wrappers::UnboundedReceiverStream;
@@ -20,7 +20,7 @@ use tokio_stream::wrappers::UnboundedReceiverStream;
 use super::AppState;
 use super::extract::Caller;
 use crate::gateway::session::{STANDALONE, event_id, parse_event_id};
-use crate::gateway::{Session, SessionTransport};
+use crate::gateway::{Outgoing, Session, SessionTransport};
 use crate::mcp::{Kind, RpcError, classify, codes, headers, jsonrpc};
 
 pub fn routes() -> Router<Arc<AppState>> {
@@ -189,7 +189,9 @@ async fn post_mcp(
 }
 
 /// Runs the request in its own task (a dropped connection is not a cancellation) and answers
-/// with plain JSON when the response comes first, or an SSE stream when anything precedes it.
+/// like the upstream did: plain JSON when the response comes first, an SSE stream when the
+/// upstream streamed or anything precedes the response. An upstream that closes its stream
+/// early makes the client's stream close too; the client resumes with `Last-Event-ID`.
 async fn relay_request(
     state: &AppState,
     session: Arc<Session>,
@@ -207,63 +209,92 @@ async fn relay_request(
                 .await
         });
     }
-    let Some(first) = rx.recv().await else {
-        return rpc_error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            Some(id),
-            RpcError::internal("request dropped"),
-        );
+    let first = match rx.recv().await {
+        Some(Outgoing::Message(m)) if is_final(&m, &id) => return Json(m).into_response(),
+        Some(first) => first,
+        None => {
+            return rpc_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Some(id),
+                RpcError::internal("request dropped"),
+            );
+        }
     };
-    if is_final(&first, &id) {
-        return Json(first).into_response();
-    }
     let stream = session.open_stream();
-    session.push(stream, first);
+    let events = session.attach(stream, Some(0)).expect("stream just opened");
     {
         let session = session.clone();
         tokio::spawn(async move {
-            while let Some(message) = rx.recv().await {
-                let done = is_final(&message, &id);
-                session.push(stream, message);
-                if done {
-                    break;
+            let mut next = Some(first);
+            while let Some(out) = match next.take() {
+                Some(o) => Some(o),
+                None => rx.recv().await,
+            } {
+                match out {
+                    Outgoing::Message(message) => {
+                        let done = is_final(&message, &id);
+                        session.push(stream, message);
+                        if done {
+                            break;
+                        }
+                    }
+                    Outgoing::Stream => {}
+                    Outgoing::Break => session.detach(stream),
                 }
             }
             session.finish_stream(stream);
         });
     }
-    let events = session.attach(stream, Some(0)).expect("stream just opened");
-    sse_response(stream, events, true)
+    sse_response(stream, events, true, false)
 }
 
+/// One SSE event as bytes. Our data is compact JSON (no newlines), or empty for priming.
+fn sse_frame(id: &str, data: &str, retry: Option<Duration>) -> Bytes {
+    let mut out = format!("id: {id}\n");
+    if let Some(r) = retry {
+        out.push_str(&format!("retry: {}\n", r.as_millis()));
+    }
+    out.push_str("data: ");
+    out.push_str(data);
+    out.push_str("\n\n");
+    Bytes::from(out)
+}
+
+/// An SSE response over a session stream: the priming event (id, retry, empty data) first when
+/// `prime`, then the stream's events; comments keep an idle long-lived stream open.
 fn sse_response(
     stream: u64,
     events: tokio::sync::mpsc::UnboundedReceiver<(u64, Value)>,
     prime: bool,
+    keep_alive: bool,
 ) -> Response {
-    let priming = prime.then(|| {
-        Ok::<_, Infallible>(
-            Event::default()
-                .id(event_id(stream, 0))
-                .retry(RETRY)
-                .data(""),
-        )
+    let priming =
+        prime.then(|| Ok::<_, Infallible>(sse_frame(&event_id(stream, 0), "", Some(RETRY))));
+    let tick = keep_alive.then(|| tokio::time::interval(Duration::from_secs(15)));
+    let body = stream::unfold((events, tick), move |(mut events, mut tick)| async move {
+        loop {
+            let next = match tick.as_mut() {
+                Some(t) => tokio::select! {
+                    e = events.recv() => e.map(Some),
+                    _ = t.tick() => Some(None),
+                },
+                None => events.recv().await.map(Some),
+            };
+            match next? {
+                Some((seq, message)) => {
+                    let frame = sse_frame(&event_id(stream, seq), &message.to_string(), None);
+                    return Some((Ok::<_, Infallible>(frame), (events, tick)));
+                }
+                None => return Some((Ok(Bytes::from_static(b": keep-alive\n\n")), (events, tick))),
+            }
+        }
     });
-    let body = stream::iter(priming).chain(to_events(stream, events));
-    Sse::new(body)
-        .keep_alive(KeepAlive::default())
-        .into_response()
-}
-
-fn to_events(
-    stream: u64,
-    events: tokio::sync::mpsc::UnboundedReceiver<(u64, Value)>,
-) -> impl Stream<Item = Result<Event, Infallible>> {
-    UnboundedReceiverStream::new(events).map(move |(seq, message)| {
-        Ok(Event::default()
-            .id(event_id(stream, seq))
-            .data(message.to_string()))
-    })
+    let body = stream::iter(priming).chain(body);
+    Response::builder()
+        .header(header::CONTENT_TYPE, "text/event-stream")
+        .header(header::CACHE_CONTROL, "no-cache")
+        .body(axum::body::Body::from_stream(body))
+        .expect("static headers are valid")
 }
 
 /// GET /mcp: the standalone stream of a session, or a resumed one with `Last-Event-ID`;
@@ -298,7 +329,7 @@ async fn get_mcp(
             None => (STANDALONE, None),
         };
     match session.attach(stream, after) {
-        Some(events) => sse_response(stream, events, stream == STANDALONE),
+        Some(events) => sse_response(stream, events, stream == STANDALONE, stream == STANDALONE),
         None => rpc_error(
             StatusCode::NOT_FOUND,
             None,
@@ -430,8 +461,10 @@ async fn legacy_message(
                 let forward = {
                     let session = session.clone();
                     tokio::spawn(async move {
-                        while let Some(m) = rx.recv().await {
-                            session.push(STANDALONE, m);
+                        while let Some(out) = rx.recv().await {
+                            if let Outgoing::Message(m) = out {
+                                session.push(STANDALONE, m);
+                            }
                         }
                     })
                 };

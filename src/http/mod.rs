@@ -6,6 +6,7 @@ mod error;
 mod extract;
 mod guard;
 mod health;
+mod logs;
 mod mcp;
 mod targets;
 mod users;
@@ -39,6 +40,7 @@ pub struct AppState {
     pub targets: TargetService,
     pub limiter: LoginLimiter,
     pub gateway: Arc<Gateway>,
+    pub audit: Arc<crate::audit::AuditLog>,
     pub host_guard: guard::HostGuard,
     /// The store revision this process last loaded.
     pub revision: std::sync::atomic::AtomicI64,
@@ -74,6 +76,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(users::routes())
         .merge(targets::routes())
         .merge(mcp::routes())
+        .merge(logs::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))

@@ -1,5 +1,6 @@
 //! Operations shared by the CLI and the admin API; all input validation lives here.
 
+mod audit;
 mod targets;
 mod tokens;
 mod users;
@@ -7,6 +8,7 @@ mod users;
 use crate::domain::NameError;
 use crate::store::StoreError;
 
+pub use audit::{AuditService, LogQuery, MAX_LOG_PAGE, parse_since};
 pub use targets::{
     MAX_TARGET_TIMEOUT, MIN_TARGET_TIMEOUT, TargetInput, TargetService, TargetView,
     validate as validate_target,

@@ -3,6 +3,7 @@
 //! Every query is written once in `$n` SQL and expanded for both pool types by `on_pool!`,
 //! so the two backends cannot drift apart.
 
+mod audit;
 mod migrations;
 mod sessions;
 mod targets;
@@ -16,6 +17,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
 
+pub use audit::{AuditDecision, AuditFilter, AuditRecord};
 pub use migrations::MigrationState;
 pub use sessions::SessionRecord;
 pub use targets::TargetRecord;

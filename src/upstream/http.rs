@@ -15,9 +15,9 @@ use tokio::sync::oneshot;
 use url::Url;
 
 use super::{
-    Core, Events, Handshake, HttpTransport, Pending, ServerInfo, UpstreamError, UpstreamSpec,
-    content_type, event_message, events, outcome, response_id, send_error, serialize, server_info,
-    status_error,
+    Core, Events, Handshake, HttpTransport, Pending, ServerInfo, StreamSignal, UpstreamError,
+    UpstreamSpec, content_type, event_message, events, outcome, response_id, send_error, serialize,
+    server_info, status_error,
 };
 use crate::mcp::{headers, jsonrpc};
 
@@ -254,6 +254,7 @@ impl HttpConn {
     ) -> Result<Value, UpstreamError> {
         let ct = content_type(&resp);
         if ct.starts_with("text/event-stream") {
+            self.core.signal(id, StreamSignal::Opened).await;
             return self.read_stream(events(resp), id, generation, answer).await;
         }
         if !ct.starts_with("application/json") {
@@ -317,6 +318,7 @@ impl HttpConn {
                     "the response stream ended before the response, and cannot be resumed".into(),
                 ));
             };
+            self.core.signal(id, StreamSignal::Broken { retry }).await;
             match self
                 .resume(last, retry, &mut resumes, generation, answer)
                 .await?

@@ -108,12 +108,23 @@ pub struct ServerInfo {
     pub transport: HttpTransport,
 }
 
-/// A message from the upstream that is not the response to one of our requests.
+/// How the upstream answers one request, so the gateway can answer its client the same way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StreamSignal {
+    /// The answer comes as an SSE stream rather than a JSON body.
+    Opened,
+    /// The upstream closed the stream before the response (it expects a resume after `retry`).
+    Broken { retry: Duration },
+}
+
+/// A message from the upstream that is not the response to one of our requests, or a signal
+/// about a request's response stream (then `message` is null).
 #[derive(Clone, Debug)]
 pub struct Inbound {
     pub message: Value,
     /// The upstream request id it arrived with (a POST's SSE stream), if any.
     pub related: Option<Value>,
+    pub signal: Option<StreamSignal>,
 }
 
 #[derive(Clone, Debug, thiserror::Error)]
@@ -210,7 +221,25 @@ impl Core {
 
     /// Hands a message to the gateway. A gateway that stopped listening loses nothing it wanted.
     async fn deliver(&self, message: Value, related: Option<Value>) {
-        let _ = self.inbound.send(Inbound { message, related }).await;
+        let _ = self
+            .inbound
+            .send(Inbound {
+                message,
+                related,
+                signal: None,
+            })
+            .await;
+    }
+
+    async fn signal(&self, request: &Value, signal: StreamSignal) {
+        let _ = self
+            .inbound
+            .send(Inbound {
+                message: Value::Null,
+                related: Some(request.clone()),
+                signal: Some(signal),
+            })
+            .await;
     }
 }
 

@@ -102,15 +102,33 @@ async fn gateway_progress_is_streamed_as_sse_and_resumable() {
     let _up = gw.upstream("prog", None, cfg).await;
     let client = gw.admin_client().await;
 
-    // A plain call is answered with JSON.
+    // The gateway answers like the upstream: this one streams, so a plain call is SSE too...
     let ex = client
         .exchange(
             "tools/call",
             json!({ "name": "prog__echo", "arguments": {} }),
         )
         .await;
-    assert!(!ex.sse, "a response with nothing before it is plain JSON");
+    assert!(
+        ex.sse,
+        "an upstream that streams its answers is mirrored with SSE"
+    );
     assert_eq!(ex.status, 200);
+    // ...and one that answers plain JSON is mirrored with JSON.
+    let mut plain = UpstreamConfig::tools("plain", ["echo"]);
+    plain.json_response = true;
+    let _plain = gw.upstream("plain", None, plain).await;
+    let ex = client
+        .exchange(
+            "tools/call",
+            json!({ "name": "plain__echo", "arguments": {"x": 1} }),
+        )
+        .await;
+    assert_eq!(ex.status, 200);
+    assert!(
+        !ex.sse,
+        "a JSON-answering upstream gives a plain JSON answer"
+    );
 
     // With a progress token: SSE, progress with the client's own token, then the result.
     let ex = client

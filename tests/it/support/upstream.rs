@@ -22,6 +22,9 @@ use serde_json::{Value, json};
 /// `{"tool": name, "args": arguments, "server": label}` as its text content.
 #[derive(Clone, Debug, Default)]
 pub struct UpstreamConfig {
+    /// Stateless and answering plain JSON where it can (rmcp's `json_response`); otherwise
+    /// the upstream keeps sessions and answers every request with an SSE stream.
+    pub json_response: bool,
     /// Names the echo tools' answers carry, to tell upstreams apart.
     pub label: String,
     pub tools: Vec<String>,
@@ -213,6 +216,7 @@ pub struct UpstreamServer {
 
 impl UpstreamServer {
     pub async fn start(cfg: UpstreamConfig) -> Self {
+        let cfg_json = cfg.json_response;
         let cfg = Arc::new(cfg);
         let log = Arc::new(Mutex::new(UpstreamLog::default()));
         let sessions = Arc::new(LocalSessionManager::default());
@@ -220,11 +224,11 @@ impl UpstreamServer {
             cfg,
             log: log.clone(),
         };
-        let service = StreamableHttpService::new(
-            move || Ok(handler.clone()),
-            sessions.clone(),
-            StreamableHttpServerConfig::default(),
-        );
+        let mut config = StreamableHttpServerConfig::default();
+        config.json_response = cfg_json;
+        config.legacy_session_mode = !cfg_json;
+        let service =
+            StreamableHttpService::new(move || Ok(handler.clone()), sessions.clone(), config);
         let app = axum::Router::new().nest_service("/mcp", service);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

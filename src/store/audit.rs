@@ -1,0 +1,155 @@
+//! The audit log: one row per MCP request and authorization decision, written in batches.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+
+use super::{Store, StoreError, on_pool};
+use crate::domain::UserId;
+
+/// Whether the gateway let the request through.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuditDecision {
+    Allow,
+    Deny,
+}
+
+impl AuditDecision {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Allow => "allow",
+            Self::Deny => "deny",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "allow" => Some(Self::Allow),
+            "deny" => Some(Self::Deny),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AuditRecord {
+    pub id: uuid::Uuid,
+    pub session_id: Option<String>,
+    pub user_id: Option<UserId>,
+    pub method: String,
+    pub target_name: Option<String>,
+    /// The tool or prompt name, or the resource URI, as the client sent it.
+    pub name: Option<String>,
+    pub decision: AuditDecision,
+    pub policy_name: Option<String>,
+    /// 0 for success, else the JSON-RPC error code the client received.
+    pub response_status: Option<i64>,
+    pub error: Option<String>,
+    pub duration_ms: i64,
+    /// The request's params, only with `audit.log_arguments`, secret-looking values redacted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_body: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct AuditFilter {
+    pub limit: i64,
+    pub offset: i64,
+    pub user_id: Option<UserId>,
+    pub target: Option<String>,
+    pub method: Option<String>,
+    pub decision: Option<AuditDecision>,
+    pub since: Option<DateTime<Utc>>,
+}
+
+const COLUMNS: &str = "id, session_id, user_id, method, target_name, name, decision, policy_name, \
+                       response_status, error, duration_ms, request_body, created_at";
+
+const INSERT: &str = "INSERT INTO audit_log (id, session_id, user_id, method, target_name, name, decision, \
+    policy_name, response_status, error, duration_ms, request_body, created_at) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
+
+impl Store {
+    /// Writes a batch in one transaction: all rows land or none do.
+    pub async fn insert_audit(&self, rows: &[AuditRecord]) -> Result<(), StoreError> {
+        on_pool!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            for r in rows {
+                sqlx::query(INSERT)
+                    .bind(r.id)
+                    .bind(r.session_id.as_deref())
+                    .bind(r.user_id.map(|u| u.as_uuid()))
+                    .bind(&r.method)
+                    .bind(r.target_name.as_deref())
+                    .bind(r.name.as_deref())
+                    .bind(r.decision.as_str())
+                    .bind(r.policy_name.as_deref())
+                    .bind(r.response_status)
+                    .bind(r.error.as_deref())
+                    .bind(r.duration_ms)
+                    .bind(r.request_body.as_deref())
+                    .bind(r.created_at)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// Newest first.
+    pub async fn query_audit(&self, f: &AuditFilter) -> Result<Vec<AuditRecord>, StoreError> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM audit_log WHERE ($1 IS NULL OR user_id = $1) AND ($2 IS NULL OR target_name = $2) \
+             AND ($3 IS NULL OR method = $3) AND ($4 IS NULL OR decision = $4) AND ($5 IS NULL OR created_at >= $5) \
+             ORDER BY created_at DESC, id LIMIT $6 OFFSET $7"
+        ));
+        Ok(on_pool!(self, |pool| {
+            let rows = sqlx::query(sql)
+                .bind(f.user_id.map(|u| u.as_uuid()))
+                .bind(f.target.as_deref())
+                .bind(f.method.as_deref())
+                .bind(f.decision.map(AuditDecision::as_str))
+                .bind(f.since)
+                .bind(f.limit)
+                .bind(f.offset)
+                .fetch_all(pool)
+                .await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in &rows {
+                let decision: String = row.try_get("decision")?;
+                let user: Option<uuid::Uuid> = row.try_get("user_id")?;
+                out.push(AuditRecord {
+                    id: row.try_get("id")?,
+                    session_id: row.try_get("session_id")?,
+                    user_id: user.map(UserId::from_uuid),
+                    method: row.try_get("method")?,
+                    target_name: row.try_get("target_name")?,
+                    name: row.try_get("name")?,
+                    decision: AuditDecision::parse(&decision).ok_or_else(|| {
+                        StoreError::Corrupt(format!("audit decision {decision:?}"))
+                    })?,
+                    policy_name: row.try_get("policy_name")?,
+                    response_status: row.try_get("response_status")?,
+                    error: row.try_get("error")?,
+                    duration_ms: row.try_get("duration_ms")?,
+                    request_body: row.try_get("request_body")?,
+                    created_at: row.try_get("created_at")?,
+                });
+            }
+            out
+        }))
+    }
+
+    /// Deletes rows older than `before`; returns how many.
+    pub async fn prune_audit(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        Ok(on_pool!(self, |pool| {
+            sqlx::query("DELETE FROM audit_log WHERE created_at < $1")
+                .bind(before)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        }))
+    }
+}
