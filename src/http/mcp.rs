@@ -272,22 +272,18 @@ fn sse_response(
         prime.then(|| Ok::<_, Infallible>(sse_frame(&event_id(stream, 0), "", Some(RETRY))));
     let tick = keep_alive.then(|| tokio::time::interval(Duration::from_secs(15)));
     let body = stream::unfold((events, tick), move |(mut events, mut tick)| async move {
-        loop {
-            let next = match tick.as_mut() {
-                Some(t) => tokio::select! {
-                    e = events.recv() => e.map(Some),
-                    _ = t.tick() => Some(None),
-                },
-                None => events.recv().await.map(Some),
-            };
-            match next? {
-                Some((seq, message)) => {
-                    let frame = sse_frame(&event_id(stream, seq), &message.to_string(), None);
-                    return Some((Ok::<_, Infallible>(frame), (events, tick)));
-                }
-                None => return Some((Ok(Bytes::from_static(b": keep-alive\n\n")), (events, tick))),
-            }
-        }
+        let next = match tick.as_mut() {
+            Some(t) => tokio::select! {
+                e = events.recv() => e.map(Some),
+                _ = t.tick() => Some(None),
+            },
+            None => events.recv().await.map(Some),
+        };
+        let frame = match next? {
+            Some((seq, message)) => sse_frame(&event_id(stream, seq), &message.to_string(), None),
+            None => Bytes::from_static(b": keep-alive\n\n"),
+        };
+        Some((Ok::<_, Infallible>(frame), (events, tick)))
     });
     let body = stream::iter(priming).chain(body);
     Response::builder()
