@@ -463,6 +463,7 @@ impl Gateway {
             .conn
             .request_with_id(upstream_id, method, params, handle.target.timeout)
             .await;
+        handle.relayed_up_to_now().await;
         handle.in_flight.lock().unwrap().remove(&key);
         session.in_flight.lock().unwrap().remove(&dkey);
         result.map_err(|e| e.to_rpc(&handle.target.name))

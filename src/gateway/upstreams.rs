@@ -39,6 +39,18 @@ pub(crate) struct UpstreamHandle {
     pub in_flight: Mutex<HashMap<String, InFlight>>,
     /// The upstream answers requests with SSE streams; its merged lists are streamed too.
     pub streams_answers: std::sync::atomic::AtomicBool,
+    /// How many inbound items the pump has relayed (compared with `conn.delivered()`).
+    pub processed: tokio::sync::watch::Sender<u64>,
+}
+
+impl UpstreamHandle {
+    /// Waits until everything the upstream sent before its latest response has been relayed,
+    /// so progress and log messages reach the client before the response does.
+    pub async fn relayed_up_to_now(&self) {
+        let target = self.conn.delivered();
+        let mut rx = self.processed.subscribe();
+        let _ = tokio::time::timeout(Duration::from_secs(5), rx.wait_for(|n| *n >= target)).await;
+    }
 }
 
 impl UpstreamHandle {
@@ -187,6 +199,7 @@ impl Gateway {
             lists: Mutex::new(HashMap::new()),
             in_flight: Mutex::new(HashMap::new()),
             streams_answers: std::sync::atomic::AtomicBool::new(false),
+            processed: tokio::sync::watch::Sender::new(0),
         });
         tokio::spawn(pump(Arc::downgrade(self), Arc::downgrade(&handle), inbound));
         Ok(handle)
@@ -205,5 +218,6 @@ async fn pump(
             return;
         };
         gw.on_inbound(&h, msg);
+        h.processed.send_modify(|n| *n += 1);
     }
 }

@@ -182,6 +182,8 @@ struct Core {
     name: String,
     ids: AtomicI64,
     inbound: mpsc::Sender<Inbound>,
+    /// Inbound items handed to the gateway so far (see `UpstreamConnection::delivered`).
+    delivered: std::sync::atomic::AtomicU64,
     closed: AtomicBool,
     /// Flipped once on close or drop; every background task of the connection ends on it.
     shutdown: watch::Sender<bool>,
@@ -193,6 +195,7 @@ impl Core {
             name,
             ids: AtomicI64::new(1),
             inbound,
+            delivered: std::sync::atomic::AtomicU64::new(0),
             closed: AtomicBool::new(false),
             shutdown: watch::Sender::new(false),
         })
@@ -567,6 +570,13 @@ impl UpstreamConnection {
 
     pub fn is_closed(&self) -> bool {
         self.core.is_closed()
+    }
+
+    /// How many inbound items this connection has handed over so far. A response returns only
+    /// after the messages that preceded it were handed over, so a consumer that has processed
+    /// this many items has seen everything that came before the response.
+    pub fn delivered(&self) -> u64 {
+        self.core.delivered.load(Ordering::Acquire)
     }
 
     async fn send(&self, body: Bytes) -> Result<(), UpstreamError> {
