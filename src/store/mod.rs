@@ -4,6 +4,7 @@
 //! so the two backends cannot drift apart.
 
 mod migrations;
+mod policies;
 mod targets;
 mod tokens;
 mod users;
@@ -16,6 +17,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{PgPool, SqlitePool};
 
 pub use migrations::MigrationState;
+pub use policies::{PolicyRecord, PolicySubject, sort_subjects};
 pub use targets::TargetRecord;
 pub use tokens::{ApiTokenRecord, AuthTokenRow};
 pub use users::{UserPatch, UserRecord};
