@@ -17,7 +17,7 @@ use crate::config::Settings;
 use crate::crypto::{SecretBox, random_bytes};
 use crate::gateway::{Gateway, GatewayOptions};
 use crate::http::{self, AppState, HostGuard};
-use crate::service::{TargetService, TokenService, UserService};
+use crate::service::{PolicyService, TargetService, TokenService, UserService};
 use crate::store::{Backend, Store};
 
 /// How often each server checks the revision counter for writes by the CLI or other replicas.
@@ -164,6 +164,7 @@ impl App {
             users: UserService::new(store.clone()),
             tokens: TokenService::new(store.clone()),
             targets: TargetService::new(store.clone()),
+            policies: PolicyService::new(store.clone()),
             authn: Arc::new(authn),
             store,
             settings: Arc::new(settings),

@@ -7,6 +7,7 @@ mod extract;
 mod guard;
 mod health;
 mod mcp;
+mod policies;
 mod targets;
 mod users;
 
@@ -26,7 +27,7 @@ pub use guard::HostGuard;
 use crate::auth::{Authenticator, LoginLimiter};
 use crate::config::Settings;
 use crate::gateway::Gateway;
-use crate::service::{TargetService, TokenService, UserService};
+use crate::service::{PolicyService, TargetService, TokenService, UserService};
 use crate::store::Store;
 
 /// Everything a request handler may use; built once by `app`.
@@ -37,6 +38,7 @@ pub struct AppState {
     pub users: UserService,
     pub tokens: TokenService,
     pub targets: TargetService,
+    pub policies: PolicyService,
     pub limiter: LoginLimiter,
     pub gateway: Arc<Gateway>,
     pub host_guard: guard::HostGuard,
@@ -73,6 +75,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(auth_api::routes())
         .merge(users::routes())
         .merge(targets::routes())
+        .merge(policies::routes())
         .merge(mcp::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -1,5 +1,7 @@
 //! Operations shared by the CLI and the admin API; all input validation lives here.
 
+mod policies;
+mod policy_sync;
 mod targets;
 mod tokens;
 mod users;
@@ -7,6 +9,11 @@ mod users;
 use crate::domain::NameError;
 use crate::store::StoreError;
 
+pub use policies::{
+    Evaluation, MAX_PRIORITY, MIN_PRIORITY, PolicyInput, PolicyService, PolicySubjectView, PolicyView,
+    SubjectInput,
+};
+pub use policy_sync::{PolicyChange, PolicyDoc, PolicyFile};
 pub use targets::{
     MAX_TARGET_TIMEOUT, MIN_TARGET_TIMEOUT, TargetInput, TargetService, TargetView,
     validate as validate_target,
