@@ -99,10 +99,7 @@ async fn add_subject(
         .await?;
     state.refresh().await;
     tracing::info!(actor = %admin.email, policy = %policy.name, "policy subject added");
-    Ok((
-        StatusCode::CREATED,
-        Json(PolicySubjectView::from(&subject)),
-    ))
+    Ok((StatusCode::CREATED, Json(PolicySubjectView::from(&subject))))
 }
 
 async fn remove_subject(
@@ -141,18 +138,20 @@ async fn evaluate(
         .ok_or_else(|| ServiceError::invalid("user_id", "user_id or email is required"))?;
     let item = match body.resource_type.as_deref() {
         None => None,
-        Some(raw) => Some(match ResourceType::parse(raw).map_err(ServiceError::from)? {
-            ResourceType::Tool => ItemType::Tool,
-            ResourceType::Resource => ItemType::Resource,
-            ResourceType::Prompt => ItemType::Prompt,
-            ResourceType::All => {
-                return Err(ServiceError::invalid(
+        Some(raw) => Some(
+            match ResourceType::parse(raw).map_err(ServiceError::from)? {
+                ResourceType::Tool => ItemType::Tool,
+                ResourceType::Resource => ItemType::Resource,
+                ResourceType::Prompt => ItemType::Prompt,
+                ResourceType::All => {
+                    return Err(ServiceError::invalid(
                     "resource_type",
                     "evaluate one item type (tool, resource or prompt), or omit it to check target visibility",
                 )
                 .into());
-            }
-        }),
+                }
+            },
+        ),
     };
     let eval = state
         .policies

@@ -67,7 +67,7 @@ impl PolicySet {
                 reason: skip.as_ref().map(|(r, _)| *r),
                 detail: match skip {
                     Some((_, detail)) => detail,
-                    None => format!("matched: {}", rule.effect),
+                    None => format!("matches; decides {}", rule.effect),
                 },
             });
             if matched {

@@ -10,8 +10,8 @@ use crate::domain::NameError;
 use crate::store::StoreError;
 
 pub use policies::{
-    Evaluation, MAX_PRIORITY, MIN_PRIORITY, PolicyInput, PolicyService, PolicySubjectView, PolicyView,
-    SubjectInput,
+    Evaluation, MAX_PRIORITY, MIN_PRIORITY, PolicyInput, PolicyService, PolicySubjectView,
+    PolicyView, SubjectInput,
 };
 pub use policy_sync::{PolicyChange, PolicyDoc, PolicyFile};
 pub use targets::{

@@ -64,7 +64,10 @@ impl PolicyService {
             .as_deref()
             .ok_or_else(|| ServiceError::invalid("name", "is required"))?;
         if input.effect.is_none() {
-            return Err(ServiceError::invalid("effect", "is required: allow or deny"));
+            return Err(ServiceError::invalid(
+                "effect",
+                "is required: allow or deny",
+            ));
         }
         let now = now_micros();
         let mut record = PolicyRecord {
@@ -221,7 +224,10 @@ impl PolicyService {
     /// The public shapes of `policies`, with target names filled in.
     pub async fn views(&self, policies: &[PolicyRecord]) -> Result<Vec<PolicyView>, ServiceError> {
         let names = self.target_names().await?;
-        Ok(policies.iter().map(|p| PolicyView::new(p, &names)).collect())
+        Ok(policies
+            .iter()
+            .map(|p| PolicyView::new(p, &names))
+            .collect())
     }
 
     pub async fn view(&self, policy: &PolicyRecord) -> Result<PolicyView, ServiceError> {
@@ -255,7 +261,8 @@ impl PolicyService {
         let found = match key.parse::<UserId>() {
             Ok(id) => self.store.user(id).await?,
             Err(_) => {
-                let email = Email::parse(key).map_err(|e| ServiceError::invalid(field, e.message))?;
+                let email =
+                    Email::parse(key).map_err(|e| ServiceError::invalid(field, e.message))?;
                 self.store.user_by_email(&email).await?
             }
         };
@@ -274,7 +281,8 @@ impl PolicyService {
             .as_deref()
             .map(str::trim)
             .filter(|v| !v.is_empty());
-        let as_value = |e: crate::domain::NameError| ServiceError::invalid("subject_value", e.message);
+        let as_value =
+            |e: crate::domain::NameError| ServiceError::invalid("subject_value", e.message);
         let value = match (subject_type, value) {
             (SubjectType::Everyone, None) => None,
             (SubjectType::Everyone, Some(v)) => {
@@ -323,12 +331,17 @@ impl PolicyService {
         if let Some(pattern) = p.resource_pattern {
             r.resource_pattern = pattern.filter(|s| !s.is_empty());
             if let Some(text) = &r.resource_pattern {
-                compile_pattern(text).map_err(|e| {
-                    ServiceError::invalid(
-                        "resource_pattern",
-                        format!("{text:?} is not a valid regular expression: {e}"),
-                    )
-                })?;
+                // The pattern as written first, so the error quotes the admin's text rather
+                // than the anchored wrapper.
+                regex::Regex::new(text)
+                    .map(drop)
+                    .and_then(|()| compile_pattern(text).map(drop))
+                    .map_err(|e| {
+                        ServiceError::invalid(
+                            "resource_pattern",
+                            format!("{text:?} is not a valid regular expression: {e}"),
+                        )
+                    })?;
             }
         }
         if let Some(priority) = p.priority {
@@ -359,7 +372,9 @@ impl PolicyService {
                 let id = r
                     .subjects
                     .iter()
-                    .find(|old| old.subject_type == subject_type && old.subject_value == subject_value)
+                    .find(|old| {
+                        old.subject_type == subject_type && old.subject_value == subject_value
+                    })
                     .map_or_else(PolicySubjectId::new, |old| old.id);
                 if !out
                     .iter()

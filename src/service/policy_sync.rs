@@ -6,8 +6,8 @@ use std::collections::{BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};
 
-use super::policies::{PolicyInput, PolicyService, SubjectInput};
 use super::ServiceError;
+use super::policies::{PolicyInput, PolicyService, SubjectInput};
 use crate::domain::{PolicyId, SubjectType, UserId};
 use crate::store::{PolicyRecord, Store};
 
@@ -177,10 +177,9 @@ impl PolicyService {
             }
             let input = doc.to_input();
             let wanted = self.build(input.clone()).await.map_err(|e| match e {
-                ServiceError::Invalid { field, message } => ServiceError::invalid(
-                    field,
-                    format!("{message} (in policy {:?})", doc.name),
-                ),
+                ServiceError::Invalid { field, message } => {
+                    ServiceError::invalid(field, format!("{message} (in policy {:?})", doc.name))
+                }
                 other => other,
             })?;
             match existing.get(&doc.name) {
