@@ -93,7 +93,7 @@ enum TimeoutBody {
 }
 
 /// Distinguishes an absent field (`None`: unchanged) from `null` (`Some(None)`: cleared).
-fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+pub(super) fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
     d: D,
 ) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(d).map(Some)
