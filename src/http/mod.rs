@@ -64,8 +64,8 @@ impl AppState {
         if let Err(e) = self.authn.reload().await {
             tracing::warn!(error = %e, "reloading the auth snapshot failed");
         }
-        if let Err(e) = self.gateway.reload_targets().await {
-            tracing::warn!(error = %e, "reloading the targets failed");
+        if let Err(e) = self.gateway.reload().await {
+            tracing::warn!(error = %e, "reloading targets and policies failed");
         }
     }
 }

@@ -3,6 +3,7 @@
 mod auth_api;
 mod cli;
 mod gateway;
+mod gateway_policies;
 mod gateway_sessions;
 mod gateway_wire;
 mod policies_api;
