@@ -33,6 +33,7 @@ complete -c reflow -n "__fish_reflow_needs_command" -s V -l version -d 'Print ve
 complete -c reflow -n "__fish_reflow_needs_command" -f -a "serve" -d 'Run the gateway: MCP endpoint, admin API and health checks on one port'
 complete -c reflow -n "__fish_reflow_needs_command" -f -a "user" -d 'Manage user accounts'
 complete -c reflow -n "__fish_reflow_needs_command" -f -a "target" -d 'Manage targets: the upstream MCP servers behind the gateway'
+complete -c reflow -n "__fish_reflow_needs_command" -f -a "policy" -d 'Manage access policies: who may use which tools, resources and prompts'
 complete -c reflow -n "__fish_reflow_needs_command" -f -a "token" -d 'Manage API tokens for MCP clients'
 complete -c reflow -n "__fish_reflow_needs_command" -f -a "db" -d 'Database migrations'
 complete -c reflow -n "__fish_reflow_needs_command" -f -a "config" -d 'Inspect the configuration'
@@ -219,6 +220,126 @@ complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_su
 complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from help" -f -a "disable" -d 'Stop routing to a target without deleting it'
 complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from help" -f -a "test" -d 'Connect to a target and report its protocol version, server and what it offers'
 complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and not __fish_seen_subcommand_from add list show update remove enable disable test export apply help" -s c -l config -d 'Config file (YAML). Also REFLOW_CONFIG. Without one, defaults and REFLOW_* variables apply' -r -F
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and not __fish_seen_subcommand_from add list show update remove enable disable test export apply help" -l data-dir -d 'Data directory for the SQLite database and generated secrets (default ./reflow-data)' -r -F
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and not __fish_seen_subcommand_from add list show update remove enable disable test export apply help" -l database-url -d 'Database URL: sqlite://PATH or postgres://USER@HOST/DB (overrides the config)' -r
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and not __fish_seen_subcommand_from add list show update remove enable disable test export apply help" -l json -d 'Print machine-readable JSON instead of tables'
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and not __fish_seen_subcommand_from add list show update remove enable disable test export apply help" -s h -l help -d 'Print help'
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and not __fish_seen_subcommand_from add list show update remove enable disable test export apply help" -s V -l version -d 'Print version'
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and not __fish_seen_subcommand_from add list show update remove enable disable test export apply help" -f -a "add" -d 'Add a policy: `--effect allow|deny`, who it is about, and what it covers'
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and not __fish_seen_subcommand_from add list show update remove enable disable test export apply help" -f -a "list" -d 'List policies in evaluation order (priority desc, then name)'
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and not __fish_seen_subcommand_from add list show update remove enable disable test export apply help" -f -a "show" -d 'Show one policy (by name or id)'
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and not __fish_seen_subcommand_from add list show update remove enable disable test export apply help" -f -a "update" -d 'Change the given settings of a policy; subject flags replace all subjects'
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and not __fish_seen_subcommand_from add list show update remove enable disable test export apply help" -f -a "remove" -d 'Delete a policy'
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and not __fish_seen_subcommand_from add list show update remove enable disable test export apply help" -f -a "enable" -d 'Make a policy take part in decisions again'
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and not __fish_seen_subcommand_from add list show update remove enable disable test export apply help" -f -a "disable" -d 'Keep a policy but ignore it in decisions'
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and not __fish_seen_subcommand_from add list show update remove enable disable test export apply help" -f -a "test" -d 'Explain what the policies decide for a user: one item, or (without an item) whether the target is visible at all'
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and not __fish_seen_subcommand_from add list show update remove enable disable test export apply help" -f -a "export" -d 'Print every policy as YAML (targets by name, users by email), for `apply`'
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and not __fish_seen_subcommand_from add list show update remove enable disable test export apply help" -f -a "apply" -d 'Make the policies match a file written like `export`\'s output (keyed by name)'
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and not __fish_seen_subcommand_from add list show update remove enable disable test export apply help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and __fish_seen_subcommand_from add" -l effect -d 'allow or deny' -r
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and __fish_seen_subcommand_from add" -l role -d 'A role this policy is about; repeat for several' -r
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and __fish_seen_subcommand_from add" -l group -d 'A group this policy is about; repeat for several' -r
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and __fish_seen_subcommand_from add" -l user -d 'A user (email or id) this policy is about; repeat for several' -r
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and __fish_seen_subcommand_from add" -l target -d 'Limit the policy to one target (name or id); default: every target' -r
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and __fish_seen_subcommand_from add" -l type -d 'tool, resource, prompt or all' -r
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and __fish_seen_subcommand_from add" -l pattern -d 'A regular expression the whole item name (or URI) must match' -r
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and __fish_seen_subcommand_from add" -l priority -d 'Higher is tried first (-10000 to 10000)' -r
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and __fish_seen_subcommand_from add" -l description -r
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and __fish_seen_subcommand_from add" -s c -l config -d 'Config file (YAML). Also REFLOW_CONFIG. Without one, defaults and REFLOW_* variables apply' -r -F
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and __fish_seen_subcommand_from add" -l data-dir -d 'Data directory for the SQLite database and generated secrets (default ./reflow-data)' -r -F
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and __fish_seen_subcommand_from add" -l database-url -d 'Database URL: sqlite://PATH or postgres://USER@HOST/DB (overrides the config)' -r
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and __fish_seen_subcommand_from add" -l everyone -d 'The policy is about every authenticated user'
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and __fish_seen_subcommand_from add" -l disabled -d 'Create the policy disabled'
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and __fish_seen_subcommand_from add" -l json -d 'Print machine-readable JSON instead of tables'
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and __fish_seen_subcommand_from add" -s h -l help -d 'Print help'
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and __fish_seen_subcommand_from add" -s V -l version -d 'Print version'
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and __fish_seen_subcommand_from list" -s c -l config -d 'Config file (YAML). Also REFLOW_CONFIG. Without one, defaults and REFLOW_* variables apply' -r -F
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and __fish_seen_subcommand_from list" -l data-dir -d 'Data directory for the SQLite database and generated secrets (default ./reflow-data)' -r -F
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and __fish_seen_subcommand_from list" -l database-url -d 'Database URL: sqlite://PATH or postgres://USER@HOST/DB (overrides the config)' -r
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and __fish_seen_subcommand_from list" -l json -d 'Print machine-readable JSON instead of tables'
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and __fish_seen_subcommand_from show" -s c -l config -d 'Config file (YAML). Also REFLOW_CONFIG. Without one, defaults and REFLOW_* variables apply' -r -F
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and __fish_seen_subcommand_from show" -l data-dir -d 'Data directory for the SQLite database and generated secrets (default ./reflow-data)' -r -F
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and __fish_seen_subcommand_from show" -l database-url -d 'Database URL: sqlite://PATH or postgres://USER@HOST/DB (overrides the config)' -r
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and __fish_seen_subcommand_from show" -l json -d 'Print machine-readable JSON instead of tables'
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help'
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and __fish_seen_subcommand_from show" -s V -l version -d 'Print version'
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and __fish_seen_subcommand_from update" -l name -d 'Rename the policy' -r
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and __fish_seen_subcommand_from update" -l effect -d 'allow or deny' -r
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and __fish_seen_subcommand_from update" -l role -d 'A role this policy is about; repeat for several' -r
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and __fish_seen_subcommand_from update" -l group -d 'A group this policy is about; repeat for several' -r
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and __fish_seen_subcommand_from update" -l user -d 'A user (email or id) this policy is about; repeat for several' -r
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and __fish_seen_subcommand_from update" -l target -d 'Limit the policy to one target (name or id); default: every target' -r
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and __fish_seen_subcommand_from update" -l type -d 'tool, resource, prompt or all' -r
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and __fish_seen_subcommand_from update" -l pattern -d 'A regular expression the whole item name (or URI) must match' -r
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and __fish_seen_subcommand_from update" -l priority -d 'Higher is tried first (-10000 to 10000)' -r
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and __fish_seen_subcommand_from update" -l description -r
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and __fish_seen_subcommand_from update" -s c -l config -d 'Config file (YAML). Also REFLOW_CONFIG. Without one, defaults and REFLOW_* variables apply' -r -F
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and __fish_seen_subcommand_from update" -l data-dir -d 'Data directory for the SQLite database and generated secrets (default ./reflow-data)' -r -F
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and __fish_seen_subcommand_from update" -l database-url -d 'Database URL: sqlite://PATH or postgres://USER@HOST/DB (overrides the config)' -r
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and __fish_seen_subcommand_from update" -l everyone -d 'The policy is about every authenticated user'
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and __fish_seen_subcommand_from update" -l all-targets -d 'Make the policy apply to every target'
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and __fish_seen_subcommand_from update" -l clear-pattern -d 'Remove the pattern: every name matches'
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and __fish_seen_subcommand_from update" -l json -d 'Print machine-readable JSON instead of tables'
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and __fish_seen_subcommand_from update" -s h -l help -d 'Print help'
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and __fish_seen_subcommand_from update" -s V -l version -d 'Print version'
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and __fish_seen_subcommand_from remove" -s c -l config -d 'Config file (YAML). Also REFLOW_CONFIG. Without one, defaults and REFLOW_* variables apply' -r -F
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and __fish_seen_subcommand_from remove" -l data-dir -d 'Data directory for the SQLite database and generated secrets (default ./reflow-data)' -r -F
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and __fish_seen_subcommand_from remove" -l database-url -d 'Database URL: sqlite://PATH or postgres://USER@HOST/DB (overrides the config)' -r
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and __fish_seen_subcommand_from remove" -l json -d 'Print machine-readable JSON instead of tables'
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and __fish_seen_subcommand_from remove" -s h -l help -d 'Print help'
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and __fish_seen_subcommand_from remove" -s V -l version -d 'Print version'
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and __fish_seen_subcommand_from enable" -s c -l config -d 'Config file (YAML). Also REFLOW_CONFIG. Without one, defaults and REFLOW_* variables apply' -r -F
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and __fish_seen_subcommand_from enable" -l data-dir -d 'Data directory for the SQLite database and generated secrets (default ./reflow-data)' -r -F
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and __fish_seen_subcommand_from enable" -l database-url -d 'Database URL: sqlite://PATH or postgres://USER@HOST/DB (overrides the config)' -r
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and __fish_seen_subcommand_from enable" -l json -d 'Print machine-readable JSON instead of tables'
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and __fish_seen_subcommand_from enable" -s h -l help -d 'Print help'
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and __fish_seen_subcommand_from enable" -s V -l version -d 'Print version'
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and __fish_seen_subcommand_from disable" -s c -l config -d 'Config file (YAML). Also REFLOW_CONFIG. Without one, defaults and REFLOW_* variables apply' -r -F
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and __fish_seen_subcommand_from disable" -l data-dir -d 'Data directory for the SQLite database and generated secrets (default ./reflow-data)' -r -F
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and __fish_seen_subcommand_from disable" -l database-url -d 'Database URL: sqlite://PATH or postgres://USER@HOST/DB (overrides the config)' -r
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and __fish_seen_subcommand_from disable" -l json -d 'Print machine-readable JSON instead of tables'
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and __fish_seen_subcommand_from disable" -s h -l help -d 'Print help'
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and __fish_seen_subcommand_from disable" -s V -l version -d 'Print version'
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and __fish_seen_subcommand_from test" -l user -d 'The user (email or id)' -r
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and __fish_seen_subcommand_from test" -l target -d 'The target (name or id)' -r
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and __fish_seen_subcommand_from test" -l tool -d 'A tool name (original, unprefixed)' -r
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and __fish_seen_subcommand_from test" -l resource -d 'A resource URI' -r
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and __fish_seen_subcommand_from test" -l prompt -d 'A prompt name' -r
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and __fish_seen_subcommand_from test" -s c -l config -d 'Config file (YAML). Also REFLOW_CONFIG. Without one, defaults and REFLOW_* variables apply' -r -F
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and __fish_seen_subcommand_from test" -l data-dir -d 'Data directory for the SQLite database and generated secrets (default ./reflow-data)' -r -F
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and __fish_seen_subcommand_from test" -l database-url -d 'Database URL: sqlite://PATH or postgres://USER@HOST/DB (overrides the config)' -r
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and __fish_seen_subcommand_from test" -l json -d 'Print machine-readable JSON instead of tables'
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and __fish_seen_subcommand_from test" -s h -l help -d 'Print help'
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and __fish_seen_subcommand_from test" -s V -l version -d 'Print version'
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and __fish_seen_subcommand_from export" -s c -l config -d 'Config file (YAML). Also REFLOW_CONFIG. Without one, defaults and REFLOW_* variables apply' -r -F
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and __fish_seen_subcommand_from export" -l data-dir -d 'Data directory for the SQLite database and generated secrets (default ./reflow-data)' -r -F
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and __fish_seen_subcommand_from export" -l database-url -d 'Database URL: sqlite://PATH or postgres://USER@HOST/DB (overrides the config)' -r
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and __fish_seen_subcommand_from export" -l json -d 'Print machine-readable JSON instead of tables'
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and __fish_seen_subcommand_from export" -s h -l help -d 'Print help'
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and __fish_seen_subcommand_from export" -s V -l version -d 'Print version'
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and __fish_seen_subcommand_from apply" -s f -l file -d 'The YAML file' -r -F
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and __fish_seen_subcommand_from apply" -s c -l config -d 'Config file (YAML). Also REFLOW_CONFIG. Without one, defaults and REFLOW_* variables apply' -r -F
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and __fish_seen_subcommand_from apply" -l data-dir -d 'Data directory for the SQLite database and generated secrets (default ./reflow-data)' -r -F
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and __fish_seen_subcommand_from apply" -l database-url -d 'Database URL: sqlite://PATH or postgres://USER@HOST/DB (overrides the config)' -r
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and __fish_seen_subcommand_from apply" -l prune -d 'Also remove policies the file does not name'
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and __fish_seen_subcommand_from apply" -l dry-run -d 'Print what would change without changing anything'
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and __fish_seen_subcommand_from apply" -l json -d 'Print machine-readable JSON instead of tables'
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and __fish_seen_subcommand_from apply" -s h -l help -d 'Print help'
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and __fish_seen_subcommand_from apply" -s V -l version -d 'Print version'
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and __fish_seen_subcommand_from help" -f -a "add" -d 'Add a policy: `--effect allow|deny`, who it is about, and what it covers'
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and __fish_seen_subcommand_from help" -f -a "list" -d 'List policies in evaluation order (priority desc, then name)'
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and __fish_seen_subcommand_from help" -f -a "show" -d 'Show one policy (by name or id)'
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and __fish_seen_subcommand_from help" -f -a "update" -d 'Change the given settings of a policy; subject flags replace all subjects'
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and __fish_seen_subcommand_from help" -f -a "remove" -d 'Delete a policy'
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and __fish_seen_subcommand_from help" -f -a "enable" -d 'Make a policy take part in decisions again'
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and __fish_seen_subcommand_from help" -f -a "disable" -d 'Keep a policy but ignore it in decisions'
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and __fish_seen_subcommand_from help" -f -a "test" -d 'Explain what the policies decide for a user: one item, or (without an item) whether the target is visible at all'
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and __fish_seen_subcommand_from help" -f -a "export" -d 'Print every policy as YAML (targets by name, users by email), for `apply`'
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and __fish_seen_subcommand_from help" -f -a "apply" -d 'Make the policies match a file written like `export`\'s output (keyed by name)'
+complete -c reflow -n "__fish_reflow_using_subcommand policy; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c reflow -n "__fish_reflow_using_subcommand token; and not __fish_seen_subcommand_from create list revoke help" -s c -l config -d 'Config file (YAML). Also REFLOW_CONFIG. Without one, defaults and REFLOW_* variables apply' -r -F
 complete -c reflow -n "__fish_reflow_using_subcommand token; and not __fish_seen_subcommand_from create list revoke help" -l data-dir -d 'Data directory for the SQLite database and generated secrets (default ./reflow-data)' -r -F
 complete -c reflow -n "__fish_reflow_using_subcommand token; and not __fish_seen_subcommand_from create list revoke help" -l database-url -d 'Database URL: sqlite://PATH or postgres://USER@HOST/DB (overrides the config)' -r
@@ -315,15 +436,16 @@ complete -c reflow -n "__fish_reflow_using_subcommand probe" -l call-each -d 'Ca
 complete -c reflow -n "__fish_reflow_using_subcommand probe" -l json -d 'Print machine-readable JSON instead of tables'
 complete -c reflow -n "__fish_reflow_using_subcommand probe" -s h -l help -d 'Print help'
 complete -c reflow -n "__fish_reflow_using_subcommand probe" -s V -l version -d 'Print version'
-complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user target token db config completions probe help" -f -a "serve" -d 'Run the gateway: MCP endpoint, admin API and health checks on one port'
-complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user target token db config completions probe help" -f -a "user" -d 'Manage user accounts'
-complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user target token db config completions probe help" -f -a "target" -d 'Manage targets: the upstream MCP servers behind the gateway'
-complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user target token db config completions probe help" -f -a "token" -d 'Manage API tokens for MCP clients'
-complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user target token db config completions probe help" -f -a "db" -d 'Database migrations'
-complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user target token db config completions probe help" -f -a "config" -d 'Inspect the configuration'
-complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user target token db config completions probe help" -f -a "completions" -d 'Print a shell completion script'
-complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user target token db config completions probe help" -f -a "probe" -d 'Connect to one HTTP MCP upstream, list what it serves, optionally call a tool'
-complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user target token db config completions probe help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user target policy token db config completions probe help" -f -a "serve" -d 'Run the gateway: MCP endpoint, admin API and health checks on one port'
+complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user target policy token db config completions probe help" -f -a "user" -d 'Manage user accounts'
+complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user target policy token db config completions probe help" -f -a "target" -d 'Manage targets: the upstream MCP servers behind the gateway'
+complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user target policy token db config completions probe help" -f -a "policy" -d 'Manage access policies: who may use which tools, resources and prompts'
+complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user target policy token db config completions probe help" -f -a "token" -d 'Manage API tokens for MCP clients'
+complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user target policy token db config completions probe help" -f -a "db" -d 'Database migrations'
+complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user target policy token db config completions probe help" -f -a "config" -d 'Inspect the configuration'
+complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user target policy token db config completions probe help" -f -a "completions" -d 'Print a shell completion script'
+complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user target policy token db config completions probe help" -f -a "probe" -d 'Connect to one HTTP MCP upstream, list what it serves, optionally call a tool'
+complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user target policy token db config completions probe help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c reflow -n "__fish_reflow_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "add" -d 'Create an account. The password is prompted for, or read from stdin with --password-stdin'
 complete -c reflow -n "__fish_reflow_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "list" -d 'List accounts'
 complete -c reflow -n "__fish_reflow_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "show" -d 'Show one account (by email or id) and its API tokens'
@@ -339,6 +461,16 @@ complete -c reflow -n "__fish_reflow_using_subcommand help; and __fish_seen_subc
 complete -c reflow -n "__fish_reflow_using_subcommand help; and __fish_seen_subcommand_from target" -f -a "enable" -d 'Route traffic to a target again'
 complete -c reflow -n "__fish_reflow_using_subcommand help; and __fish_seen_subcommand_from target" -f -a "disable" -d 'Stop routing to a target without deleting it'
 complete -c reflow -n "__fish_reflow_using_subcommand help; and __fish_seen_subcommand_from target" -f -a "test" -d 'Connect to a target and report its protocol version, server and what it offers'
+complete -c reflow -n "__fish_reflow_using_subcommand help; and __fish_seen_subcommand_from policy" -f -a "add" -d 'Add a policy: `--effect allow|deny`, who it is about, and what it covers'
+complete -c reflow -n "__fish_reflow_using_subcommand help; and __fish_seen_subcommand_from policy" -f -a "list" -d 'List policies in evaluation order (priority desc, then name)'
+complete -c reflow -n "__fish_reflow_using_subcommand help; and __fish_seen_subcommand_from policy" -f -a "show" -d 'Show one policy (by name or id)'
+complete -c reflow -n "__fish_reflow_using_subcommand help; and __fish_seen_subcommand_from policy" -f -a "update" -d 'Change the given settings of a policy; subject flags replace all subjects'
+complete -c reflow -n "__fish_reflow_using_subcommand help; and __fish_seen_subcommand_from policy" -f -a "remove" -d 'Delete a policy'
+complete -c reflow -n "__fish_reflow_using_subcommand help; and __fish_seen_subcommand_from policy" -f -a "enable" -d 'Make a policy take part in decisions again'
+complete -c reflow -n "__fish_reflow_using_subcommand help; and __fish_seen_subcommand_from policy" -f -a "disable" -d 'Keep a policy but ignore it in decisions'
+complete -c reflow -n "__fish_reflow_using_subcommand help; and __fish_seen_subcommand_from policy" -f -a "test" -d 'Explain what the policies decide for a user: one item, or (without an item) whether the target is visible at all'
+complete -c reflow -n "__fish_reflow_using_subcommand help; and __fish_seen_subcommand_from policy" -f -a "export" -d 'Print every policy as YAML (targets by name, users by email), for `apply`'
+complete -c reflow -n "__fish_reflow_using_subcommand help; and __fish_seen_subcommand_from policy" -f -a "apply" -d 'Make the policies match a file written like `export`\'s output (keyed by name)'
 complete -c reflow -n "__fish_reflow_using_subcommand help; and __fish_seen_subcommand_from token" -f -a "create" -d 'Create a token for a user; it is printed once, with a client config snippet'
 complete -c reflow -n "__fish_reflow_using_subcommand help; and __fish_seen_subcommand_from token" -f -a "list" -d 'List tokens (all users\', or one user\'s with --user)'
 complete -c reflow -n "__fish_reflow_using_subcommand help; and __fish_seen_subcommand_from token" -f -a "revoke" -d 'Revoke a token by id; effective immediately on every server'

@@ -18,7 +18,7 @@ use crate::config::Settings;
 use crate::crypto::{SecretBox, random_bytes};
 use crate::gateway::{Gateway, GatewayOptions};
 use crate::http::{self, AppState, HostGuard};
-use crate::service::{TargetService, TokenService, UserService};
+use crate::service::{PolicyService, TargetService, TokenService, UserService};
 use crate::store::{Backend, Store};
 
 /// Audit rows queued before requests start waiting for the writer (backpressure).
@@ -173,6 +173,7 @@ impl App {
             users: UserService::new(store.clone()),
             tokens: TokenService::new(store.clone()),
             targets: TargetService::new(store.clone()),
+            policies: PolicyService::new(store.clone()),
             authn: Arc::new(authn),
             store,
             settings: Arc::new(settings),

@@ -10,6 +10,7 @@ pub mod domain;
 pub mod gateway;
 pub mod http;
 pub mod mcp;
+pub mod policy;
 pub mod service;
 pub mod store;
 pub mod upstream;

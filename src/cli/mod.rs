@@ -4,6 +4,7 @@ mod completions;
 mod config;
 mod db;
 mod output;
+mod policy;
 mod probe;
 mod serve;
 mod target;
@@ -51,6 +52,8 @@ enum Command {
     User(user::UserArgs),
     /// Manage targets: the upstream MCP servers behind the gateway.
     Target(target::TargetArgs),
+    /// Manage access policies: who may use which tools, resources and prompts.
+    Policy(policy::PolicyArgs),
     /// Manage API tokens for MCP clients.
     Token(token::TokenArgs),
     /// Database migrations.
@@ -103,6 +106,7 @@ pub fn main() -> ExitCode {
                     Command::Serve(args) => serve::run(ctx, args).await,
                     Command::User(args) => user::run(&ctx, args).await,
                     Command::Target(args) => target::run(&ctx, args).await,
+                    Command::Policy(args) => policy::run(&ctx, args).await,
                     Command::Token(args) => token::run(&ctx, args).await,
                     Command::Db(args) => db::run(&ctx, args).await,
                     Command::Probe(args) => probe::run(&ctx, args).await,

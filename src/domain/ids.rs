@@ -58,3 +58,11 @@ uuid_id!(
     /// A target (upstream MCP server).
     TargetId
 );
+uuid_id!(
+    /// A policy.
+    PolicyId
+);
+uuid_id!(
+    /// One subject row of a policy.
+    PolicySubjectId
+);

@@ -6,52 +6,6 @@ use serde::{Deserialize, Serialize};
 
 use super::NameError;
 
-macro_rules! closed_enum {
-    ($(#[$doc:meta])* $name:ident, $field:literal { $($(#[$vdoc:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
-        $(#[$doc])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-        pub enum $name {
-            $($(#[$vdoc])* #[serde(rename = $text)] $variant),+
-        }
-
-        impl $name {
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
-
-            pub fn as_str(self) -> &'static str {
-                match self {
-                    $($name::$variant => $text),+
-                }
-            }
-
-            pub fn parse(raw: &str) -> Result<Self, NameError> {
-                match raw {
-                    $($text => Ok($name::$variant),)+
-                    _ => Err(NameError {
-                        field: $field,
-                        message: format!(
-                            "{raw:?} is not one of {}",
-                            [$($text),+].join(", ")
-                        ),
-                    }),
-                }
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-
-        impl std::str::FromStr for $name {
-            type Err = NameError;
-            fn from_str(s: &str) -> Result<Self, NameError> {
-                Self::parse(s)
-            }
-        }
-    };
-}
-
 closed_enum!(
     /// How reflow reaches a target.
     Transport, "transport_type" {

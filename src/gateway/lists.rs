@@ -8,6 +8,7 @@ use futures_util::future::join_all;
 use serde_json::{Value, json};
 
 use crate::mcp::RpcError;
+use crate::policy::ItemType;
 
 use super::naming::{expose, expose_uri};
 use super::session::Session;
@@ -26,13 +27,6 @@ pub enum ListKind {
 const MAX_UPSTREAM_PAGES: usize = 100;
 
 impl ListKind {
-    pub const ALL: [ListKind; 4] = [
-        Self::Tools,
-        Self::Prompts,
-        Self::Resources,
-        Self::ResourceTemplates,
-    ];
-
     pub fn from_method(method: &str) -> Option<Self> {
         Some(match method {
             "tools/list" => Self::Tools,
@@ -156,6 +150,20 @@ impl Gateway {
         Ok(items)
     }
 
+    /// Whether the upstream lists a tool or prompt of that (original) name, from its cached list.
+    /// An upstream whose list cannot be read is given the benefit of the doubt.
+    pub(crate) async fn upstream_has(
+        &self,
+        handle: &UpstreamHandle,
+        kind: ListKind,
+        name: &Value,
+    ) -> bool {
+        match self.upstream_items(handle, kind).await {
+            Ok(items) => items.iter().any(|i| i.get("name") == Some(name)),
+            Err(_) => true,
+        }
+    }
+
     /// Renames one target's items for the client; each comes with its original name (tools
     /// and prompts) so the caller can record the mapping for the items it keeps.
     fn expose_items(
@@ -184,11 +192,13 @@ impl Gateway {
                     }
                     ListKind::Resources => {
                         if let Some(uri) = item.get("uri").and_then(Value::as_str) {
+                            original = Some(uri.to_string());
                             item["uri"] = Value::String(expose_uri(&target.prefix, uri));
                         }
                     }
                     ListKind::ResourceTemplates => {
                         if let Some(uri) = item.get("uriTemplate").and_then(Value::as_str) {
+                            original = Some(uri.to_string());
                             item["uriTemplate"] = Value::String(expose_uri(&target.prefix, uri));
                         }
                     }
@@ -251,7 +261,20 @@ impl Gateway {
                     continue;
                 }
             };
+            let item_type = match kind {
+                ListKind::Tools => ItemType::Tool,
+                ListKind::Prompts => ItemType::Prompt,
+                ListKind::Resources | ListKind::ResourceTemplates => ItemType::Resource,
+            };
             for (item, original) in self.expose_items(&target, kind, &items) {
+                // Denied items are simply absent, as if the upstream did not have them.
+                let Some(original) = original else { continue };
+                if !self
+                    .decide(&session.principal, &target, item_type, &original)
+                    .allowed
+                {
+                    continue;
+                }
                 let key = item
                     .get(field)
                     .and_then(Value::as_str)
@@ -261,7 +284,7 @@ impl Gateway {
                     tracing::warn!(name = %key, kept = %first, dropped = %target.name, list = kind.method(), "name collision between targets; give one of them a prefix");
                     continue;
                 }
-                if let Some(original) = original {
+                if matches!(kind, ListKind::Tools | ListKind::Prompts) {
                     // Only names that survive the collision check map back, so a call reaches
                     // the very tool the list showed.
                     self.names

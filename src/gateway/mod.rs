@@ -22,6 +22,17 @@ pub use session::{Session, SessionTransport};
 pub use targets::Target;
 
 use crate::auth::Principal;
+use crate::policy::{Decision, ItemType, PolicySet, Subject};
+use crate::store::PolicyRecord;
+
+fn subject(p: &Principal) -> Subject<'_> {
+    Subject {
+        user_id: p.user_id,
+        email: p.email.as_str(),
+        role: p.role.as_str(),
+        groups: &p.groups,
+    }
+}
 use crate::config::Settings;
 use crate::mcp::{self, RpcError};
 use crate::store::{Store, StoreError};
@@ -76,6 +87,8 @@ pub enum SessionError {
 
 pub struct Gateway {
     opts: GatewayOptions,
+    policies: ArcSwap<PolicySet>,
+    policy_records: tokio::sync::Mutex<Vec<PolicyRecord>>,
     audit: Arc<crate::audit::AuditLog>,
     store: Store,
     targets: ArcSwap<Vec<Arc<Target>>>,
@@ -108,6 +121,10 @@ impl Gateway {
             .map_err(|e| StoreError::Corrupt(format!("HTTP client: {e}")))?;
         let gw = Arc::new(Self {
             opts,
+            policies: ArcSwap::from_pointee(
+                PolicySet::compile(&[]).expect("an empty set compiles"),
+            ),
+            policy_records: tokio::sync::Mutex::new(Vec::new()),
             audit,
             store,
             targets: ArcSwap::from_pointee(Vec::new()),
@@ -116,13 +133,49 @@ impl Gateway {
             cursors: Cursors::new(encryption_key),
             names: Mutex::new(HashMap::new()),
         });
-        gw.reload_targets().await?;
+        gw.reload().await?;
         Ok(gw)
     }
 
-    /// Re-reads the targets; connections of changed or removed targets are closed and every
-    /// session is told its lists changed.
-    pub async fn reload_targets(self: &Arc<Self>) -> Result<(), StoreError> {
+    /// Re-reads targets and policies. Connections of changed or removed targets are closed, and
+    /// if anything changed every session is told its lists changed (what it may see can differ).
+    pub async fn reload(self: &Arc<Self>) -> Result<(), StoreError> {
+        let policies_changed = self.reload_policies().await?;
+        let targets_changed = self.reload_targets().await?;
+        if policies_changed || targets_changed {
+            for session in self.sessions.all() {
+                for kind in [ListKind::Tools, ListKind::Prompts, ListKind::Resources] {
+                    session.push(
+                        session::STANDALONE,
+                        mcp::jsonrpc::notification(kind.changed_notification(), None),
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Compiles the policies into a new snapshot; true if they changed.
+    async fn reload_policies(&self) -> Result<bool, StoreError> {
+        let records = self.store.list_policies().await?;
+        let mut last = self.policy_records.lock().await;
+        if *last == records {
+            return Ok(false);
+        }
+        match PolicySet::compile(&records) {
+            Ok(set) => self.policies.store(Arc::new(set)),
+            // Validation keeps bad policies out; if one got in anyway, keep the last good set.
+            Err(e) => {
+                tracing::error!(error = %e, "policies do not compile; keeping the previous set");
+                return Ok(false);
+            }
+        }
+        *last = records;
+        Ok(true)
+    }
+
+    /// Re-reads the targets; true if they changed.
+    async fn reload_targets(self: &Arc<Self>) -> Result<bool, StoreError> {
         let records = self.store.list_targets().await?;
         let new: Vec<Arc<Target>> = records
             .iter()
@@ -136,7 +189,7 @@ impl Gateway {
             .map(|t| t.as_ref())
             .eq(new.iter().map(|t| t.as_ref()))
         {
-            return Ok(());
+            return Ok(false);
         }
         let stale: Vec<Arc<Target>> = old
             .iter()
@@ -151,25 +204,33 @@ impl Gateway {
         for t in &stale {
             self.pool.drop_target(t.id, &self.sessions.all()).await;
         }
-        for session in self.sessions.all() {
-            for kind in ListKind::ALL {
-                session.push(
-                    session::STANDALONE,
-                    mcp::jsonrpc::notification(kind.changed_notification(), None),
-                );
-            }
-        }
-        Ok(())
+        Ok(true)
     }
 
-    /// The targets `principal` may use. Until policies exist: admins all, others none.
-    /// Sorted by name: merges, collisions and name resolution all follow this one order.
+    /// The targets `principal` may use at all (policies: default deny), sorted by name: merges,
+    /// collisions and name resolution all follow this one order.
     pub fn visible_targets(&self, principal: &Principal) -> Vec<Arc<Target>> {
-        if principal.is_admin() {
-            self.targets.load().iter().cloned().collect()
-        } else {
-            Vec::new()
-        }
+        let policies = self.policies.load();
+        let subject = subject(principal);
+        self.targets
+            .load()
+            .iter()
+            .filter(|t| policies.target_visible(&subject, t.id))
+            .cloned()
+            .collect()
+    }
+
+    /// The policy decision for one item of `target` (original, unprefixed name or URI).
+    pub(crate) fn decide(
+        &self,
+        principal: &Principal,
+        target: &Target,
+        item: ItemType,
+        name: &str,
+    ) -> Decision {
+        self.policies
+            .load()
+            .decide(&subject(principal), target.id, item, name)
     }
 
     /// A new, not yet initialized session (legacy SSE clients get one when they connect).

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use crate::mcp::{RpcError, codes, jsonrpc};
+use crate::policy::{Decision, ItemType};
 use crate::store::{AuditDecision, AuditRecord};
 
 use super::lists::ListKind;
@@ -50,7 +51,7 @@ impl Gateway {
         sink: Sink,
     ) {
         let started = std::time::Instant::now();
-        let (target, name) = self.audit_subject(session, method, params.as_ref());
+        let (target, name, decision) = self.audit_subject(session, method, params.as_ref());
         let arguments = match (&params, self.audit.log_arguments()) {
             (Some(p), true) => Some(crate::audit::redacted_arguments(p)),
             _ => None,
@@ -65,7 +66,8 @@ impl Gateway {
             Err(e) => jsonrpc::error_response(id, &e),
         };
         let _ = sink.send(Outgoing::Message(message));
-        let refused = error.as_deref().is_some_and(is_refusal);
+        let refused = error.as_deref().is_some_and(is_refusal)
+            || decision.as_ref().is_some_and(|d| !d.allowed);
         self.audit
             .record(AuditRecord {
                 id: uuid::Uuid::new_v4(),
@@ -79,7 +81,7 @@ impl Gateway {
                 } else {
                     AuditDecision::Allow
                 },
-                policy_name: None,
+                policy_name: decision.and_then(|d| d.policy).map(|p| p.name.to_string()),
                 response_status: Some(status),
                 error,
                 duration_ms: started.elapsed().as_millis() as i64,
@@ -89,36 +91,35 @@ impl Gateway {
             .await;
     }
 
-    /// The item a request names (tool, prompt, URI, task) and the target it resolves to.
+    /// The item a request names (tool, prompt, URI, task), the target it belongs to, and the
+    /// policy decision about it (None when the request names no item).
     fn audit_subject(
         &self,
         session: &Session,
         method: &str,
         params: Option<&Value>,
-    ) -> (Option<String>, Option<String>) {
+    ) -> (Option<String>, Option<String>, Option<Decision>) {
         let Some(p) = params else {
-            return (None, None);
+            return (None, None, None);
         };
         let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_string);
-        let (name, resolved) = match method {
-            "tools/call" => {
+        let (name, item, located) = match method {
+            "tools/call" | "prompts/get" => {
+                let (kind, item) = if method == "tools/call" {
+                    (ListKind::Tools, ItemType::Tool)
+                } else {
+                    (ListKind::Prompts, ItemType::Prompt)
+                };
                 let n = text(p.get("name"));
-                let t = n
+                let l = n
                     .as_deref()
-                    .and_then(|n| self.resolve_name(session, ListKind::Tools, n));
-                (n, t)
-            }
-            "prompts/get" => {
-                let n = text(p.get("name"));
-                let t = n
-                    .as_deref()
-                    .and_then(|n| self.resolve_name(session, ListKind::Prompts, n));
-                (n, t)
+                    .and_then(|n| self.locate_name(session, kind, n));
+                (n, item, l)
             }
             "resources/read" | "resources/subscribe" | "resources/unsubscribe" => {
                 let n = text(p.get("uri"));
-                let t = n.as_deref().and_then(|u| self.resolve_uri(session, u));
-                (n, t)
+                let l = n.as_deref().and_then(|u| self.locate_uri(session, u));
+                (n, ItemType::Resource, l)
             }
             "tasks/get" | "tasks/result" | "tasks/cancel" => {
                 let n = text(p.get("taskId"));
@@ -126,12 +127,32 @@ impl Gateway {
                     .as_deref()
                     .and_then(rewrite::split_task_id)
                     .map(|(t, _)| t.to_string());
-                return (t, n);
+                return (t, n, None);
             }
-            "completion/complete" => (text(p["ref"].get("name").or(p["ref"].get("uri"))), None),
-            _ => (None, None),
+            "completion/complete" => {
+                return (
+                    None,
+                    text(p["ref"].get("name").or(p["ref"].get("uri"))),
+                    None,
+                );
+            }
+            _ => return (None, None, None),
         };
-        (resolved.map(|(t, _)| t.name.clone()), name)
+        match located {
+            Some((target, original)) => {
+                let decision = self.decide(&session.principal, &target, item, &original);
+                (Some(target.name.clone()), name, Some(decision))
+            }
+            // Unknown items (or targets the caller may not see) are denied by default.
+            None => (
+                None,
+                name,
+                Some(Decision {
+                    allowed: false,
+                    policy: None,
+                }),
+            ),
+        }
     }
 
     async fn dispatch(
@@ -175,8 +196,35 @@ impl Gateway {
         }
     }
 
-    /// Finds the target and original name behind an exposed tool or prompt name.
+    /// The target and original name behind an exposed tool or prompt name, if the caller's
+    /// policies allow it. A denied item resolves exactly like an unknown one: not at all.
     fn resolve_name(
+        &self,
+        session: &Session,
+        kind: ListKind,
+        exposed: &str,
+    ) -> Option<(Arc<Target>, String)> {
+        let (target, original) = self.locate_name(session, kind, exposed)?;
+        let item = if kind == ListKind::Prompts {
+            ItemType::Prompt
+        } else {
+            ItemType::Tool
+        };
+        self.decide(&session.principal, &target, item, &original)
+            .allowed
+            .then_some((target, original))
+    }
+
+    /// Like `resolve_name` for URIs (resources and templates).
+    fn resolve_uri(&self, session: &Session, exposed: &str) -> Option<(Arc<Target>, String)> {
+        let (target, original) = self.locate_uri(session, exposed)?;
+        self.decide(&session.principal, &target, ItemType::Resource, &original)
+            .allowed
+            .then_some((target, original))
+    }
+
+    /// Finds the target and original name behind an exposed tool or prompt name (no policy).
+    fn locate_name(
         &self,
         session: &Session,
         kind: ListKind,
@@ -205,7 +253,7 @@ impl Gateway {
             .map(|t| (t, rest))
     }
 
-    fn resolve_uri(&self, session: &Session, exposed: &str) -> Option<(Arc<Target>, String)> {
+    fn locate_uri(&self, session: &Session, exposed: &str) -> Option<(Arc<Target>, String)> {
         let targets = self.visible_targets(&session.principal);
         let (prefix, rest) = match_uri_prefix(exposed, targets.iter().map(|t| t.prefix.as_str()))?;
         let prefix = prefix.to_string();
@@ -240,6 +288,11 @@ impl Gateway {
             .ok_or_else(|| unknown(what, &exposed))?;
         params["name"] = Value::String(original);
         let handle = self.upstream(session, &target).await?;
+        // An item the upstream does not list gets the gateway's own "unknown" answer, the same
+        // one a denied item gets, so errors never tell denied and absent apart.
+        if !self.upstream_has(&handle, kind, &params["name"]).await {
+            return Err(unknown(what, &exposed));
+        }
         let mut result = self
             .forward(session, &handle, id, method, Some(params), sink)
             .await?;

@@ -8,6 +8,7 @@ mod guard;
 mod health;
 mod logs;
 mod mcp;
+mod policies;
 mod targets;
 mod users;
 
@@ -27,7 +28,7 @@ pub use guard::HostGuard;
 use crate::auth::{Authenticator, LoginLimiter};
 use crate::config::Settings;
 use crate::gateway::Gateway;
-use crate::service::{TargetService, TokenService, UserService};
+use crate::service::{PolicyService, TargetService, TokenService, UserService};
 use crate::store::Store;
 
 /// Everything a request handler may use; built once by `app`.
@@ -38,6 +39,7 @@ pub struct AppState {
     pub users: UserService,
     pub tokens: TokenService,
     pub targets: TargetService,
+    pub policies: PolicyService,
     pub limiter: LoginLimiter,
     pub gateway: Arc<Gateway>,
     pub audit: Arc<crate::audit::AuditLog>,
@@ -62,8 +64,8 @@ impl AppState {
         if let Err(e) = self.authn.reload().await {
             tracing::warn!(error = %e, "reloading the auth snapshot failed");
         }
-        if let Err(e) = self.gateway.reload_targets().await {
-            tracing::warn!(error = %e, "reloading the targets failed");
+        if let Err(e) = self.gateway.reload().await {
+            tracing::warn!(error = %e, "reloading targets and policies failed");
         }
     }
 }
@@ -75,6 +77,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(auth_api::routes())
         .merge(users::routes())
         .merge(targets::routes())
+        .merge(policies::routes())
         .merge(mcp::routes())
         .merge(logs::routes())
         .fallback(not_found)

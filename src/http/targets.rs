@@ -26,12 +26,24 @@ async fn list(
     State(state): State<Arc<AppState>>,
     Caller(p): Caller,
 ) -> Result<Json<Vec<TargetView>>, ApiError> {
-    // Default deny: until policies decide per target, only admins see any.
-    if !p.is_admin() {
-        return Ok(Json(Vec::new()));
-    }
     let targets = state.targets.list().await?;
-    Ok(Json(targets.iter().map(TargetView::from).collect()))
+    if p.is_admin() {
+        return Ok(Json(targets.iter().map(TargetView::from).collect()));
+    }
+    // Everyone else: only the targets their policies let them use (default deny).
+    let visible: std::collections::HashSet<_> = state
+        .gateway
+        .visible_targets(&p)
+        .iter()
+        .map(|t| t.id)
+        .collect();
+    Ok(Json(
+        targets
+            .iter()
+            .filter(|t| visible.contains(&t.id))
+            .map(TargetView::from)
+            .collect(),
+    ))
 }
 
 async fn show(
@@ -93,7 +105,7 @@ enum TimeoutBody {
 }
 
 /// Distinguishes an absent field (`None`: unchanged) from `null` (`Some(None)`: cleared).
-fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+pub(super) fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
     d: D,
 ) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(d).map(Some)

@@ -1,6 +1,8 @@
 //! Operations shared by the CLI and the admin API; all input validation lives here.
 
 mod audit;
+mod policies;
+mod policy_sync;
 mod targets;
 mod tokens;
 mod users;
@@ -9,6 +11,11 @@ use crate::domain::NameError;
 use crate::store::StoreError;
 
 pub use audit::{AuditService, LogQuery, MAX_LOG_PAGE, parse_since};
+pub use policies::{
+    Evaluation, MAX_PRIORITY, MIN_PRIORITY, PolicyInput, PolicyService, PolicySubjectView,
+    PolicyView, SubjectInput,
+};
+pub use policy_sync::{PolicyChange, PolicyDoc, PolicyFile};
 pub use targets::{
     MAX_TARGET_TIMEOUT, MIN_TARGET_TIMEOUT, TargetInput, TargetService, TargetView,
     validate as validate_target,

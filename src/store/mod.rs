@@ -5,6 +5,7 @@
 
 mod audit;
 mod migrations;
+mod policies;
 mod sessions;
 mod targets;
 mod tokens;
@@ -19,6 +20,7 @@ use sqlx::{PgPool, SqlitePool};
 
 pub use audit::{AuditDecision, AuditFilter, AuditRecord};
 pub use migrations::MigrationState;
+pub use policies::{PolicyRecord, PolicySubject, sort_subjects};
 pub use sessions::SessionRecord;
 pub use targets::TargetRecord;
 pub use tokens::{ApiTokenRecord, AuthTokenRow};

@@ -3,8 +3,12 @@
 mod auth_api;
 mod cli;
 mod gateway;
+mod gateway_policies;
 mod gateway_sessions;
 mod gateway_wire;
+mod policies_api;
+mod policies_cli;
+mod store_policies;
 mod store_suite;
 mod store_targets;
 mod support;
