@@ -431,6 +431,26 @@ impl Gateway {
         }
     }
 
+    /// Ends every session of `user` on every replica (`POST /api/users/{id}/recycle`): their
+    /// clients get 404 and initialize again with their current identity. Returns how many.
+    pub async fn recycle_user(&self, user: crate::domain::UserId) -> Result<usize, StoreError> {
+        let mine: Vec<_> = self
+            .sessions
+            .all()
+            .into_iter()
+            .filter(|s| s.principal.user_id == user)
+            .collect();
+        for s in &mine {
+            self.end_session(s).await;
+        }
+        // What is still live in the store belongs to other replicas (or to no process now).
+        let elsewhere = self
+            .store
+            .end_user_sessions(user, chrono::Utc::now())
+            .await? as usize;
+        Ok(mine.len() + elsewhere)
+    }
+
     fn end_session_now(&self, session: &Arc<Session>) {
         self.sessions.remove(&session.id);
         session.end();

@@ -100,6 +100,22 @@ impl Store {
         Ok(())
     }
 
+    /// Ends every live session of a user (recycling); returns how many were live in the store.
+    pub async fn end_user_sessions(
+        &self,
+        user: UserId,
+        at: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        Ok(on_pool!(self, |pool| {
+            sqlx::query("UPDATE sessions SET ended_at = $2 WHERE user_id = $1 AND ended_at IS NULL")
+                .bind(user.as_uuid())
+                .bind(at)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        }))
+    }
+
     pub async fn end_session(&self, id: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
         on_pool!(self, |pool| {
             sqlx::query("UPDATE sessions SET ended_at = $2 WHERE id = $1 AND ended_at IS NULL")
