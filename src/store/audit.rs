@@ -85,7 +85,11 @@ impl Store {
                     .bind(r.name.as_deref())
                     .bind(r.decision.as_str())
                     .bind(r.policy_name.as_deref())
-                    .bind(r.response_status)
+                    // The column is INTEGER on both backends; JSON-RPC codes fit in 32 bits.
+                    .bind(
+                        r.response_status
+                            .map(|c| c.clamp(i32::MIN as i64, i32::MAX as i64) as i32),
+                    )
                     .bind(r.error.as_deref())
                     .bind(r.duration_ms)
                     .bind(r.request_body.as_deref())
@@ -131,7 +135,9 @@ impl Store {
                         StoreError::Corrupt(format!("audit decision {decision:?}"))
                     })?,
                     policy_name: row.try_get("policy_name")?,
-                    response_status: row.try_get("response_status")?,
+                    response_status: row
+                        .try_get::<Option<i32>, _>("response_status")?
+                        .map(i64::from),
                     error: row.try_get("error")?,
                     duration_ms: row.try_get("duration_ms")?,
                     request_body: row.try_get("request_body")?,

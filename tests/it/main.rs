@@ -8,6 +8,7 @@ mod gateway_sessions;
 mod gateway_wire;
 mod policies_api;
 mod policies_cli;
+mod store_audit;
 mod store_policies;
 mod store_suite;
 mod store_targets;
