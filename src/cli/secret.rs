@@ -102,6 +102,7 @@ enum SecretCommand {
     /// the generated key file in the data directory (DATA_DIR/encryption.key) is replaced by
     /// the new key. Running servers keep the values they already loaded until restarted.
     RotateKey {
+        /// File holding the new key: 32 bytes as base64 or 64 hex digits.
         #[arg(long, value_name = "FILE")]
         new_key_file: PathBuf,
     },

@@ -198,7 +198,11 @@ impl CredentialService {
         Ok(match scope {
             CredentialScope::Default => ScopeRef::Default,
             CredentialScope::Role => ScopeRef::Role(Role::parse(required("role")?)?),
-            CredentialScope::Group => ScopeRef::Group(GroupName::parse(required("group")?)?),
+            // GroupName reports itself as "groups" (the user field); here it is one group.
+            CredentialScope::Group => ScopeRef::Group(
+                GroupName::parse(required("group")?)
+                    .map_err(|e| ServiceError::invalid("group", e.message))?,
+            ),
             CredentialScope::User => {
                 let raw = required("user")?;
                 let user = match raw.parse::<UserId>() {

@@ -2,12 +2,15 @@
 
 mod auth_api;
 mod cli;
+mod credentials_api;
 mod gateway;
 mod gateway_policies;
 mod gateway_sessions;
 mod gateway_wire;
 mod policies_api;
 mod policies_cli;
+mod secrets_cli;
+mod store_credentials;
 mod store_policies;
 mod store_suite;
 mod store_targets;
