@@ -3,6 +3,7 @@
 mod auth_api;
 mod cli;
 mod credentials_api;
+mod credentials_validation;
 mod gateway;
 mod gateway_policies;
 mod gateway_sessions;
