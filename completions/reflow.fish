@@ -35,6 +35,7 @@ complete -c reflow -n "__fish_reflow_needs_command" -f -a "user" -d 'Manage user
 complete -c reflow -n "__fish_reflow_needs_command" -f -a "target" -d 'Manage targets: the upstream MCP servers behind the gateway'
 complete -c reflow -n "__fish_reflow_needs_command" -f -a "policy" -d 'Manage access policies: who may use which tools, resources and prompts'
 complete -c reflow -n "__fish_reflow_needs_command" -f -a "token" -d 'Manage API tokens for MCP clients'
+complete -c reflow -n "__fish_reflow_needs_command" -f -a "secret" -d 'Manage upstream credentials: target tokens and env entries, and key rotation'
 complete -c reflow -n "__fish_reflow_needs_command" -f -a "db" -d 'Database migrations'
 complete -c reflow -n "__fish_reflow_needs_command" -f -a "config" -d 'Inspect the configuration'
 complete -c reflow -n "__fish_reflow_needs_command" -f -a "completions" -d 'Print a shell completion script'
@@ -376,6 +377,59 @@ complete -c reflow -n "__fish_reflow_using_subcommand token; and __fish_seen_sub
 complete -c reflow -n "__fish_reflow_using_subcommand token; and __fish_seen_subcommand_from help" -f -a "list" -d 'List tokens (all users\', or one user\'s with --user)'
 complete -c reflow -n "__fish_reflow_using_subcommand token; and __fish_seen_subcommand_from help" -f -a "revoke" -d 'Revoke a token by id; effective immediately on every server'
 complete -c reflow -n "__fish_reflow_using_subcommand token; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c reflow -n "__fish_reflow_using_subcommand secret; and not __fish_seen_subcommand_from set unset list rotate-key help" -s c -l config -d 'Config file (YAML). Also REFLOW_CONFIG. Without one, defaults and REFLOW_* variables apply' -r -F
+complete -c reflow -n "__fish_reflow_using_subcommand secret; and not __fish_seen_subcommand_from set unset list rotate-key help" -l data-dir -d 'Data directory for the SQLite database and generated secrets (default ./reflow-data)' -r -F
+complete -c reflow -n "__fish_reflow_using_subcommand secret; and not __fish_seen_subcommand_from set unset list rotate-key help" -l database-url -d 'Database URL: sqlite://PATH or postgres://USER@HOST/DB (overrides the config)' -r
+complete -c reflow -n "__fish_reflow_using_subcommand secret; and not __fish_seen_subcommand_from set unset list rotate-key help" -l json -d 'Print machine-readable JSON instead of tables'
+complete -c reflow -n "__fish_reflow_using_subcommand secret; and not __fish_seen_subcommand_from set unset list rotate-key help" -s h -l help -d 'Print help'
+complete -c reflow -n "__fish_reflow_using_subcommand secret; and not __fish_seen_subcommand_from set unset list rotate-key help" -s V -l version -d 'Print version'
+complete -c reflow -n "__fish_reflow_using_subcommand secret; and not __fish_seen_subcommand_from set unset list rotate-key help" -f -a "set" -d 'Set a target\'s token (or, with --env, one env entry). The value is prompted for without echo, or read from stdin (--value-stdin) or a file (--value-file); never from argv'
+complete -c reflow -n "__fish_reflow_using_subcommand secret; and not __fish_seen_subcommand_from set unset list rotate-key help" -f -a "unset" -d 'Remove a target\'s token (or, with --env, one env entry) at a scope'
+complete -c reflow -n "__fish_reflow_using_subcommand secret; and not __fish_seen_subcommand_from set unset list rotate-key help" -f -a "list" -d 'List which scopes have a token and which env keys are set; never the values'
+complete -c reflow -n "__fish_reflow_using_subcommand secret; and not __fish_seen_subcommand_from set unset list rotate-key help" -f -a "rotate-key" -d 'Re-encrypt every stored value under a new 32-byte key (base64 or 64 hex digits in FILE), in one transaction, using the current key to open them'
+complete -c reflow -n "__fish_reflow_using_subcommand secret; and not __fish_seen_subcommand_from set unset list rotate-key help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c reflow -n "__fish_reflow_using_subcommand secret; and __fish_seen_subcommand_from set" -l user -d 'For one user (email or id); wins over group, role and default' -r
+complete -c reflow -n "__fish_reflow_using_subcommand secret; and __fish_seen_subcommand_from set" -l group -d 'For members of a group; groups are tried in name order' -r
+complete -c reflow -n "__fish_reflow_using_subcommand secret; and __fish_seen_subcommand_from set" -l role -d 'For users with a role' -r
+complete -c reflow -n "__fish_reflow_using_subcommand secret; and __fish_seen_subcommand_from set" -l env -d 'Set this env key instead of the token' -r
+complete -c reflow -n "__fish_reflow_using_subcommand secret; and __fish_seen_subcommand_from set" -l value-file -d 'Read the value from a file (one trailing newline is dropped)' -r -F
+complete -c reflow -n "__fish_reflow_using_subcommand secret; and __fish_seen_subcommand_from set" -s c -l config -d 'Config file (YAML). Also REFLOW_CONFIG. Without one, defaults and REFLOW_* variables apply' -r -F
+complete -c reflow -n "__fish_reflow_using_subcommand secret; and __fish_seen_subcommand_from set" -l data-dir -d 'Data directory for the SQLite database and generated secrets (default ./reflow-data)' -r -F
+complete -c reflow -n "__fish_reflow_using_subcommand secret; and __fish_seen_subcommand_from set" -l database-url -d 'Database URL: sqlite://PATH or postgres://USER@HOST/DB (overrides the config)' -r
+complete -c reflow -n "__fish_reflow_using_subcommand secret; and __fish_seen_subcommand_from set" -l default -d 'For everyone (the default; the least specific scope)'
+complete -c reflow -n "__fish_reflow_using_subcommand secret; and __fish_seen_subcommand_from set" -l value-stdin -d 'Read the value from stdin (one trailing newline is dropped)'
+complete -c reflow -n "__fish_reflow_using_subcommand secret; and __fish_seen_subcommand_from set" -l json -d 'Print machine-readable JSON instead of tables'
+complete -c reflow -n "__fish_reflow_using_subcommand secret; and __fish_seen_subcommand_from set" -s h -l help -d 'Print help'
+complete -c reflow -n "__fish_reflow_using_subcommand secret; and __fish_seen_subcommand_from set" -s V -l version -d 'Print version'
+complete -c reflow -n "__fish_reflow_using_subcommand secret; and __fish_seen_subcommand_from unset" -l user -d 'For one user (email or id); wins over group, role and default' -r
+complete -c reflow -n "__fish_reflow_using_subcommand secret; and __fish_seen_subcommand_from unset" -l group -d 'For members of a group; groups are tried in name order' -r
+complete -c reflow -n "__fish_reflow_using_subcommand secret; and __fish_seen_subcommand_from unset" -l role -d 'For users with a role' -r
+complete -c reflow -n "__fish_reflow_using_subcommand secret; and __fish_seen_subcommand_from unset" -l env -d 'Remove this env key instead of the token' -r
+complete -c reflow -n "__fish_reflow_using_subcommand secret; and __fish_seen_subcommand_from unset" -s c -l config -d 'Config file (YAML). Also REFLOW_CONFIG. Without one, defaults and REFLOW_* variables apply' -r -F
+complete -c reflow -n "__fish_reflow_using_subcommand secret; and __fish_seen_subcommand_from unset" -l data-dir -d 'Data directory for the SQLite database and generated secrets (default ./reflow-data)' -r -F
+complete -c reflow -n "__fish_reflow_using_subcommand secret; and __fish_seen_subcommand_from unset" -l database-url -d 'Database URL: sqlite://PATH or postgres://USER@HOST/DB (overrides the config)' -r
+complete -c reflow -n "__fish_reflow_using_subcommand secret; and __fish_seen_subcommand_from unset" -l default -d 'For everyone (the default; the least specific scope)'
+complete -c reflow -n "__fish_reflow_using_subcommand secret; and __fish_seen_subcommand_from unset" -l json -d 'Print machine-readable JSON instead of tables'
+complete -c reflow -n "__fish_reflow_using_subcommand secret; and __fish_seen_subcommand_from unset" -s h -l help -d 'Print help'
+complete -c reflow -n "__fish_reflow_using_subcommand secret; and __fish_seen_subcommand_from unset" -s V -l version -d 'Print version'
+complete -c reflow -n "__fish_reflow_using_subcommand secret; and __fish_seen_subcommand_from list" -s c -l config -d 'Config file (YAML). Also REFLOW_CONFIG. Without one, defaults and REFLOW_* variables apply' -r -F
+complete -c reflow -n "__fish_reflow_using_subcommand secret; and __fish_seen_subcommand_from list" -l data-dir -d 'Data directory for the SQLite database and generated secrets (default ./reflow-data)' -r -F
+complete -c reflow -n "__fish_reflow_using_subcommand secret; and __fish_seen_subcommand_from list" -l database-url -d 'Database URL: sqlite://PATH or postgres://USER@HOST/DB (overrides the config)' -r
+complete -c reflow -n "__fish_reflow_using_subcommand secret; and __fish_seen_subcommand_from list" -l json -d 'Print machine-readable JSON instead of tables'
+complete -c reflow -n "__fish_reflow_using_subcommand secret; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
+complete -c reflow -n "__fish_reflow_using_subcommand secret; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
+complete -c reflow -n "__fish_reflow_using_subcommand secret; and __fish_seen_subcommand_from rotate-key" -l new-key-file -d 'File holding the new key: 32 bytes as base64 or 64 hex digits' -r -F
+complete -c reflow -n "__fish_reflow_using_subcommand secret; and __fish_seen_subcommand_from rotate-key" -s c -l config -d 'Config file (YAML). Also REFLOW_CONFIG. Without one, defaults and REFLOW_* variables apply' -r -F
+complete -c reflow -n "__fish_reflow_using_subcommand secret; and __fish_seen_subcommand_from rotate-key" -l data-dir -d 'Data directory for the SQLite database and generated secrets (default ./reflow-data)' -r -F
+complete -c reflow -n "__fish_reflow_using_subcommand secret; and __fish_seen_subcommand_from rotate-key" -l database-url -d 'Database URL: sqlite://PATH or postgres://USER@HOST/DB (overrides the config)' -r
+complete -c reflow -n "__fish_reflow_using_subcommand secret; and __fish_seen_subcommand_from rotate-key" -l json -d 'Print machine-readable JSON instead of tables'
+complete -c reflow -n "__fish_reflow_using_subcommand secret; and __fish_seen_subcommand_from rotate-key" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c reflow -n "__fish_reflow_using_subcommand secret; and __fish_seen_subcommand_from rotate-key" -s V -l version -d 'Print version'
+complete -c reflow -n "__fish_reflow_using_subcommand secret; and __fish_seen_subcommand_from help" -f -a "set" -d 'Set a target\'s token (or, with --env, one env entry). The value is prompted for without echo, or read from stdin (--value-stdin) or a file (--value-file); never from argv'
+complete -c reflow -n "__fish_reflow_using_subcommand secret; and __fish_seen_subcommand_from help" -f -a "unset" -d 'Remove a target\'s token (or, with --env, one env entry) at a scope'
+complete -c reflow -n "__fish_reflow_using_subcommand secret; and __fish_seen_subcommand_from help" -f -a "list" -d 'List which scopes have a token and which env keys are set; never the values'
+complete -c reflow -n "__fish_reflow_using_subcommand secret; and __fish_seen_subcommand_from help" -f -a "rotate-key" -d 'Re-encrypt every stored value under a new 32-byte key (base64 or 64 hex digits in FILE), in one transaction, using the current key to open them'
+complete -c reflow -n "__fish_reflow_using_subcommand secret; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c reflow -n "__fish_reflow_using_subcommand db; and not __fish_seen_subcommand_from migrate status help" -s c -l config -d 'Config file (YAML). Also REFLOW_CONFIG. Without one, defaults and REFLOW_* variables apply' -r -F
 complete -c reflow -n "__fish_reflow_using_subcommand db; and not __fish_seen_subcommand_from migrate status help" -l data-dir -d 'Data directory for the SQLite database and generated secrets (default ./reflow-data)' -r -F
 complete -c reflow -n "__fish_reflow_using_subcommand db; and not __fish_seen_subcommand_from migrate status help" -l database-url -d 'Database URL: sqlite://PATH or postgres://USER@HOST/DB (overrides the config)' -r
@@ -436,16 +490,17 @@ complete -c reflow -n "__fish_reflow_using_subcommand probe" -l call-each -d 'Ca
 complete -c reflow -n "__fish_reflow_using_subcommand probe" -l json -d 'Print machine-readable JSON instead of tables'
 complete -c reflow -n "__fish_reflow_using_subcommand probe" -s h -l help -d 'Print help'
 complete -c reflow -n "__fish_reflow_using_subcommand probe" -s V -l version -d 'Print version'
-complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user target policy token db config completions probe help" -f -a "serve" -d 'Run the gateway: MCP endpoint, admin API and health checks on one port'
-complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user target policy token db config completions probe help" -f -a "user" -d 'Manage user accounts'
-complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user target policy token db config completions probe help" -f -a "target" -d 'Manage targets: the upstream MCP servers behind the gateway'
-complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user target policy token db config completions probe help" -f -a "policy" -d 'Manage access policies: who may use which tools, resources and prompts'
-complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user target policy token db config completions probe help" -f -a "token" -d 'Manage API tokens for MCP clients'
-complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user target policy token db config completions probe help" -f -a "db" -d 'Database migrations'
-complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user target policy token db config completions probe help" -f -a "config" -d 'Inspect the configuration'
-complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user target policy token db config completions probe help" -f -a "completions" -d 'Print a shell completion script'
-complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user target policy token db config completions probe help" -f -a "probe" -d 'Connect to one HTTP MCP upstream, list what it serves, optionally call a tool'
-complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user target policy token db config completions probe help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user target policy token secret db config completions probe help" -f -a "serve" -d 'Run the gateway: MCP endpoint, admin API and health checks on one port'
+complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user target policy token secret db config completions probe help" -f -a "user" -d 'Manage user accounts'
+complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user target policy token secret db config completions probe help" -f -a "target" -d 'Manage targets: the upstream MCP servers behind the gateway'
+complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user target policy token secret db config completions probe help" -f -a "policy" -d 'Manage access policies: who may use which tools, resources and prompts'
+complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user target policy token secret db config completions probe help" -f -a "token" -d 'Manage API tokens for MCP clients'
+complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user target policy token secret db config completions probe help" -f -a "secret" -d 'Manage upstream credentials: target tokens and env entries, and key rotation'
+complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user target policy token secret db config completions probe help" -f -a "db" -d 'Database migrations'
+complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user target policy token secret db config completions probe help" -f -a "config" -d 'Inspect the configuration'
+complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user target policy token secret db config completions probe help" -f -a "completions" -d 'Print a shell completion script'
+complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user target policy token secret db config completions probe help" -f -a "probe" -d 'Connect to one HTTP MCP upstream, list what it serves, optionally call a tool'
+complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user target policy token secret db config completions probe help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c reflow -n "__fish_reflow_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "add" -d 'Create an account. The password is prompted for, or read from stdin with --password-stdin'
 complete -c reflow -n "__fish_reflow_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "list" -d 'List accounts'
 complete -c reflow -n "__fish_reflow_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "show" -d 'Show one account (by email or id) and its API tokens'
@@ -474,6 +529,10 @@ complete -c reflow -n "__fish_reflow_using_subcommand help; and __fish_seen_subc
 complete -c reflow -n "__fish_reflow_using_subcommand help; and __fish_seen_subcommand_from token" -f -a "create" -d 'Create a token for a user; it is printed once, with a client config snippet'
 complete -c reflow -n "__fish_reflow_using_subcommand help; and __fish_seen_subcommand_from token" -f -a "list" -d 'List tokens (all users\', or one user\'s with --user)'
 complete -c reflow -n "__fish_reflow_using_subcommand help; and __fish_seen_subcommand_from token" -f -a "revoke" -d 'Revoke a token by id; effective immediately on every server'
+complete -c reflow -n "__fish_reflow_using_subcommand help; and __fish_seen_subcommand_from secret" -f -a "set" -d 'Set a target\'s token (or, with --env, one env entry). The value is prompted for without echo, or read from stdin (--value-stdin) or a file (--value-file); never from argv'
+complete -c reflow -n "__fish_reflow_using_subcommand help; and __fish_seen_subcommand_from secret" -f -a "unset" -d 'Remove a target\'s token (or, with --env, one env entry) at a scope'
+complete -c reflow -n "__fish_reflow_using_subcommand help; and __fish_seen_subcommand_from secret" -f -a "list" -d 'List which scopes have a token and which env keys are set; never the values'
+complete -c reflow -n "__fish_reflow_using_subcommand help; and __fish_seen_subcommand_from secret" -f -a "rotate-key" -d 'Re-encrypt every stored value under a new 32-byte key (base64 or 64 hex digits in FILE), in one transaction, using the current key to open them'
 complete -c reflow -n "__fish_reflow_using_subcommand help; and __fish_seen_subcommand_from db" -f -a "migrate" -d 'Apply pending migrations (serve and every admin command also do this)'
 complete -c reflow -n "__fish_reflow_using_subcommand help; and __fish_seen_subcommand_from db" -f -a "status" -d 'Show each migration and when it was applied'
 complete -c reflow -n "__fish_reflow_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "check" -d 'Validate the configuration and print the effective values (secrets redacted)'

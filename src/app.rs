@@ -15,10 +15,11 @@ use tokio::net::TcpListener;
 use crate::audit::{AuditLog, AuditWriter};
 use crate::auth::{Authenticator, JwtKeys, LoginLimiter};
 use crate::config::Settings;
+use crate::credentials::CredentialSnapshot;
 use crate::crypto::{SecretBox, random_bytes};
 use crate::gateway::{Gateway, GatewayOptions};
 use crate::http::{self, AppState, HostGuard};
-use crate::service::{PolicyService, TargetService, TokenService, UserService};
+use crate::service::{CredentialService, PolicyService, TargetService, TokenService, UserService};
 use crate::store::{Backend, Store};
 
 /// Audit rows queued before requests start waiting for the writer (backpressure).
@@ -141,8 +142,7 @@ impl App {
                 "secrets were generated locally while the database is shared Postgres: set auth.jwt_secret and encryption.key so every replica uses the same ones"
             );
         }
-        // Built now so a key that cannot open stored values fails at start, not at first use.
-        let _secret_box = SecretBox::new(&secrets.encryption_key);
+        let secret_box = Arc::new(SecretBox::new(&secrets.encryption_key));
         let authn = Authenticator::new(
             JwtKeys::new(&secrets.jwt),
             store.clone(),
@@ -154,6 +154,11 @@ impl App {
             .revision()
             .await
             .context("cannot read the database revision")?;
+        // Loaded now so a key that cannot open stored values fails at start, not at first use;
+        // after reading the revision, so a concurrent write is at worst loaded twice.
+        let credentials = CredentialSnapshot::load(&store, &secret_box)
+            .await
+            .context("cannot open stored upstream credentials (is encryption.key the key they were sealed with?)")?;
         let (audit, audit_writer) =
             AuditLog::start(store.clone(), AUDIT_QUEUE, settings.audit.log_arguments);
         let gateway = Gateway::new(
@@ -174,6 +179,9 @@ impl App {
             tokens: TokenService::new(store.clone()),
             targets: TargetService::new(store.clone()),
             policies: PolicyService::new(store.clone()),
+            secrets: CredentialService::new(store.clone(), secret_box.clone()),
+            secret_box,
+            credentials: Arc::new(arc_swap::ArcSwap::from_pointee(credentials)),
             authn: Arc::new(authn),
             store,
             settings: Arc::new(settings),

@@ -429,7 +429,7 @@ impl Settings {
     }
 }
 
-fn decode_key(text: &str, what: &str) -> Result<[u8; 32], String> {
+pub(crate) fn decode_key(text: &str, what: &str) -> Result<[u8; 32], String> {
     let text = text.trim();
     // 64 hex digits is also valid base64 (of 48 bytes); hex is the intent.
     let bytes = if text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit()) {

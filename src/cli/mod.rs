@@ -6,6 +6,7 @@ mod db;
 mod output;
 mod policy;
 mod probe;
+mod secret;
 mod serve;
 mod target;
 mod target_test;
@@ -56,6 +57,8 @@ enum Command {
     Policy(policy::PolicyArgs),
     /// Manage API tokens for MCP clients.
     Token(token::TokenArgs),
+    /// Manage upstream credentials: target tokens and env entries, and key rotation.
+    Secret(secret::SecretArgs),
     /// Database migrations.
     Db(db::DbArgs),
     /// Inspect the configuration.
@@ -108,6 +111,7 @@ pub fn main() -> ExitCode {
                     Command::Target(args) => target::run(&ctx, args).await,
                     Command::Policy(args) => policy::run(&ctx, args).await,
                     Command::Token(args) => token::run(&ctx, args).await,
+                    Command::Secret(args) => secret::run(&ctx, args).await,
                     Command::Db(args) => db::run(&ctx, args).await,
                     Command::Probe(args) => probe::run(&ctx, args).await,
                     Command::Completions(_) | Command::Config(_) => unreachable!("handled above"),

@@ -66,3 +66,7 @@ uuid_id!(
     /// One subject row of a policy.
     PolicySubjectId
 );
+uuid_id!(
+    /// One stored upstream credential (token or env entry).
+    CredentialId
+);

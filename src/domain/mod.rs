@@ -47,12 +47,14 @@ macro_rules! closed_enum {
     };
 }
 
+mod credential;
 mod ids;
 mod names;
 mod policy;
 mod target;
 
-pub use ids::{ApiTokenId, PolicyId, PolicySubjectId, TargetId, UserId};
+pub use credential::{CredentialKind, CredentialScope};
+pub use ids::{ApiTokenId, CredentialId, PolicyId, PolicySubjectId, TargetId, UserId};
 pub use names::{Email, GroupName, NameError, Role, TokenName};
 pub use policy::{Effect, PolicyName, ResourceType, SubjectType};
 pub use target::{AuthType, IsolationBoundary, Statefulness, TargetName, Transport};

@@ -2,6 +2,7 @@
 //! `serve`, which runs it on a bound listener until a shutdown signal.
 
 mod auth_api;
+mod credentials;
 mod error;
 mod extract;
 mod guard;
@@ -27,8 +28,10 @@ pub use guard::HostGuard;
 
 use crate::auth::{Authenticator, LoginLimiter};
 use crate::config::Settings;
+use crate::credentials::CredentialSnapshot;
+use crate::crypto::SecretBox;
 use crate::gateway::Gateway;
-use crate::service::{PolicyService, TargetService, TokenService, UserService};
+use crate::service::{CredentialService, PolicyService, TargetService, TokenService, UserService};
 use crate::store::Store;
 
 /// Everything a request handler may use; built once by `app`.
@@ -40,6 +43,12 @@ pub struct AppState {
     pub tokens: TokenService,
     pub targets: TargetService,
     pub policies: PolicyService,
+    /// Writes and metadata of upstream credentials (values sealed before storage).
+    pub secrets: CredentialService,
+    /// Opens stored credentials; the same key the CLI seals with.
+    pub secret_box: Arc<SecretBox>,
+    /// Every upstream credential, decrypted, as of `revision`; the gateway resolves from it.
+    pub credentials: Arc<arc_swap::ArcSwap<CredentialSnapshot>>,
     pub limiter: LoginLimiter,
     pub gateway: Arc<Gateway>,
     pub audit: Arc<crate::audit::AuditLog>,
@@ -67,6 +76,12 @@ impl AppState {
         if let Err(e) = self.gateway.reload().await {
             tracing::warn!(error = %e, "reloading targets and policies failed");
         }
+        // On failure the previous snapshot stays: callers keep working credentials rather
+        // than losing all of them (e.g. while `secret rotate-key` runs before a restart).
+        match CredentialSnapshot::load(&self.store, &self.secret_box).await {
+            Ok(snap) => self.credentials.store(Arc::new(snap)),
+            Err(e) => tracing::warn!(error = %e, "reloading upstream credentials failed"),
+        }
     }
 }
 
@@ -77,6 +92,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(auth_api::routes())
         .merge(users::routes())
         .merge(targets::routes())
+        .merge(credentials::routes())
         .merge(policies::routes())
         .merge(mcp::routes())
         .merge(logs::routes())

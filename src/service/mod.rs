@@ -1,6 +1,7 @@
 //! Operations shared by the CLI and the admin API; all input validation lives here.
 
 mod audit;
+mod credentials;
 mod policies;
 mod policy_sync;
 mod targets;
@@ -11,11 +12,16 @@ use crate::domain::NameError;
 use crate::store::StoreError;
 
 pub use audit::{AuditService, LogQuery, MAX_LOG_PAGE, parse_since};
+pub use credentials::{
+    CredentialEntry, CredentialService, EnvScopeView, MAX_VALUE_BYTES, ResolvedEntry, ScopeRef,
+    validate_env_key,
+};
 pub use policies::{
     Evaluation, MAX_PRIORITY, MIN_PRIORITY, PolicyInput, PolicyService, PolicySubjectView,
     PolicyView, SubjectInput,
 };
 pub use policy_sync::{PolicyChange, PolicyDoc, PolicyFile};
+pub(crate) use targets::RESERVED_HEADERS;
 pub use targets::{
     MAX_TARGET_TIMEOUT, MIN_TARGET_TIMEOUT, TargetInput, TargetService, TargetView,
     validate as validate_target,

@@ -18,7 +18,7 @@ const MAX_ENV_KEYS: usize = 64;
 const MAX_ENV_VALUE_BYTES: usize = 4096;
 /// Headers reflow itself sets or that frame the request: a token in one of them would break
 /// the upstream exchange or smuggle a second value past it.
-const RESERVED_HEADERS: &[&str] = &[
+pub(crate) const RESERVED_HEADERS: &[&str] = &[
     "host",
     "content-length",
     "content-type",

@@ -4,6 +4,7 @@
 //! so the two backends cannot drift apart.
 
 mod audit;
+mod credentials;
 mod migrations;
 mod policies;
 mod sessions;
@@ -19,6 +20,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{PgPool, SqlitePool};
 
 pub use audit::{AuditDecision, AuditFilter, AuditRecord};
+pub use credentials::{CredentialRecord, CredentialSlot};
 pub use migrations::MigrationState;
 pub use policies::{PolicyRecord, PolicySubject, sort_subjects};
 pub use sessions::SessionRecord;

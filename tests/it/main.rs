@@ -2,13 +2,17 @@
 
 mod auth_api;
 mod cli;
+mod credentials_api;
+mod credentials_validation;
 mod gateway;
 mod gateway_policies;
 mod gateway_sessions;
 mod gateway_wire;
 mod policies_api;
 mod policies_cli;
+mod secrets_cli;
 mod store_audit;
+mod store_credentials;
 mod store_policies;
 mod store_suite;
 mod store_targets;
