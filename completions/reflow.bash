@@ -28,6 +28,9 @@ _reflow() {
             reflow,help)
                 cmd="reflow__subcmd__help"
                 ;;
+            reflow,logs)
+                cmd="reflow__subcmd__logs"
+                ;;
             reflow,policy)
                 cmd="reflow__subcmd__policy"
                 ;;
@@ -87,6 +90,9 @@ _reflow() {
                 ;;
             reflow__subcmd__help,help)
                 cmd="reflow__subcmd__help__subcmd__help"
+                ;;
+            reflow__subcmd__help,logs)
+                cmd="reflow__subcmd__help__subcmd__logs"
                 ;;
             reflow__subcmd__help,policy)
                 cmd="reflow__subcmd__help__subcmd__policy"
@@ -186,6 +192,9 @@ _reflow() {
                 ;;
             reflow__subcmd__help__subcmd__user,passwd)
                 cmd="reflow__subcmd__help__subcmd__user__subcmd__passwd"
+                ;;
+            reflow__subcmd__help__subcmd__user,recycle)
+                cmd="reflow__subcmd__help__subcmd__user__subcmd__recycle"
                 ;;
             reflow__subcmd__help__subcmd__user,remove)
                 cmd="reflow__subcmd__help__subcmd__user__subcmd__remove"
@@ -355,6 +364,9 @@ _reflow() {
             reflow__subcmd__user,passwd)
                 cmd="reflow__subcmd__user__subcmd__passwd"
                 ;;
+            reflow__subcmd__user,recycle)
+                cmd="reflow__subcmd__user__subcmd__recycle"
+                ;;
             reflow__subcmd__user,remove)
                 cmd="reflow__subcmd__user__subcmd__remove"
                 ;;
@@ -379,6 +391,9 @@ _reflow() {
             reflow__subcmd__user__subcmd__help,passwd)
                 cmd="reflow__subcmd__user__subcmd__help__subcmd__passwd"
                 ;;
+            reflow__subcmd__user__subcmd__help,recycle)
+                cmd="reflow__subcmd__user__subcmd__help__subcmd__recycle"
+                ;;
             reflow__subcmd__user__subcmd__help,remove)
                 cmd="reflow__subcmd__user__subcmd__help__subcmd__remove"
                 ;;
@@ -398,7 +413,7 @@ _reflow() {
 
     case "${cmd}" in
         reflow)
-            opts="-c -h -V --config --data-dir --database-url --json --help --version serve user target policy token db config completions probe help"
+            opts="-c -h -V --config --data-dir --database-url --json --help --version serve user target policy token logs db config completions probe help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -706,7 +721,7 @@ _reflow() {
             return 0
             ;;
         reflow__subcmd__help)
-            opts="serve user target policy token db config completions probe help"
+            opts="serve user target policy token logs db config completions probe help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -804,6 +819,20 @@ _reflow() {
             return 0
             ;;
         reflow__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        reflow__subcmd__help__subcmd__logs)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1182,7 +1211,7 @@ _reflow() {
             return 0
             ;;
         reflow__subcmd__help__subcmd__user)
-            opts="add list show set-role set-groups passwd remove"
+            opts="add list show set-role set-groups passwd remove recycle"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1224,6 +1253,20 @@ _reflow() {
             return 0
             ;;
         reflow__subcmd__help__subcmd__user__subcmd__passwd)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        reflow__subcmd__help__subcmd__user__subcmd__recycle)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1286,6 +1329,60 @@ _reflow() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        reflow__subcmd__logs)
+            opts="-f -c -h -V --follow --user --target --method --decision --since --limit --config --data-dir --database-url --json --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --user)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --target)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --method)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --decision)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --since)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --limit)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --data-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --database-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -2724,7 +2821,7 @@ _reflow() {
             return 0
             ;;
         reflow__subcmd__user)
-            opts="-c -h -V --config --data-dir --database-url --json --help --version add list show set-role set-groups passwd remove help"
+            opts="-c -h -V --config --data-dir --database-url --json --help --version add list show set-role set-groups passwd remove recycle help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2792,7 +2889,7 @@ _reflow() {
             return 0
             ;;
         reflow__subcmd__user__subcmd__help)
-            opts="add list show set-role set-groups passwd remove help"
+            opts="add list show set-role set-groups passwd remove recycle help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2848,6 +2945,20 @@ _reflow() {
             return 0
             ;;
         reflow__subcmd__user__subcmd__help__subcmd__passwd)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        reflow__subcmd__user__subcmd__help__subcmd__recycle)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -2949,6 +3060,36 @@ _reflow() {
             ;;
         reflow__subcmd__user__subcmd__passwd)
             opts="-c -h -V --password-stdin --config --data-dir --database-url --json --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --data-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --database-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        reflow__subcmd__user__subcmd__recycle)
+            opts="-c -h -V --config --data-dir --database-url --json --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -3,6 +3,7 @@
 mod completions;
 mod config;
 mod db;
+mod logs;
 mod output;
 mod policy;
 mod probe;
@@ -56,6 +57,8 @@ enum Command {
     Policy(policy::PolicyArgs),
     /// Manage API tokens for MCP clients.
     Token(token::TokenArgs),
+    /// Show the audit log: who called what, and the policy decision.
+    Logs(logs::LogsArgs),
     /// Database migrations.
     Db(db::DbArgs),
     /// Inspect the configuration.
@@ -109,6 +112,7 @@ pub fn main() -> ExitCode {
                     Command::Policy(args) => policy::run(&ctx, args).await,
                     Command::Token(args) => token::run(&ctx, args).await,
                     Command::Db(args) => db::run(&ctx, args).await,
+                    Command::Logs(args) => logs::run(&ctx, args).await,
                     Command::Probe(args) => probe::run(&ctx, args).await,
                     Command::Completions(_) | Command::Config(_) => unreachable!("handled above"),
                 }

@@ -98,7 +98,13 @@ pub struct Gateway {
     /// Exposed tool/prompt name → (target name, original name), learned while listing, so
     /// shortened names map back.
     names: Mutex<HashMap<(ListKind, String), (String, String)>>,
+    /// Stored sessions ended since this time have been checked against the in-memory ones.
+    ended_checked_at: tokio::sync::Mutex<chrono::DateTime<chrono::Utc>>,
 }
+
+/// How far back each check for sessions ended elsewhere overlaps the previous one: the CLI's
+/// and other replicas' clocks may be a little off ours. Re-ending is a no-op.
+const ENDED_CHECK_OVERLAP: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
 
 impl std::fmt::Debug for Gateway {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -132,6 +138,7 @@ impl Gateway {
             pool: UpstreamPool::new(http),
             cursors: Cursors::new(encryption_key),
             names: Mutex::new(HashMap::new()),
+            ended_checked_at: tokio::sync::Mutex::new(chrono::Utc::now()),
         });
         gw.reload().await?;
         Ok(gw)
@@ -139,7 +146,9 @@ impl Gateway {
 
     /// Re-reads targets and policies. Connections of changed or removed targets are closed, and
     /// if anything changed every session is told its lists changed (what it may see can differ).
+    /// Sessions that another process ended in the store end here too.
     pub async fn reload(self: &Arc<Self>) -> Result<(), StoreError> {
+        self.end_sessions_ended_elsewhere().await?;
         let policies_changed = self.reload_policies().await?;
         let targets_changed = self.reload_targets().await?;
         if policies_changed || targets_changed {
@@ -419,16 +428,7 @@ impl Gateway {
         {
             tracing::warn!(error = %e, "recording the end of a session failed");
         }
-        let owned: Vec<_> = session
-            .upstreams
-            .lock()
-            .await
-            .drain()
-            .map(|(_, h)| h)
-            .collect();
-        for handle in owned {
-            handle.conn.close().await;
-        }
+        close_upstreams(session).await;
     }
 
     /// Ends every session of `user` on every replica (`POST /api/users/{id}/recycle`): their
@@ -449,6 +449,35 @@ impl Gateway {
             .end_user_sessions(user, chrono::Utc::now())
             .await? as usize;
         Ok(mine.len() + elsewhere)
+    }
+
+    /// A session found in memory is served without asking the store, so one ended by
+    /// `reflow user recycle` or a recycle on another replica (both bump the revision, which
+    /// leads here) would live on in this process: end those now. Returns how many.
+    async fn end_sessions_ended_elsewhere(&self) -> Result<usize, StoreError> {
+        let mut checked = self.ended_checked_at.lock().await;
+        let now = chrono::Utc::now();
+        let ids = self
+            .store
+            .sessions_ended_since(*checked - ENDED_CHECK_OVERLAP)
+            .await?;
+        *checked = now;
+        drop(checked);
+        let mut ended = 0;
+        for id in ids {
+            if let Some(session) = self.sessions.get(&id) {
+                self.end_session_now(&session);
+                close_upstreams(&session).await;
+                ended += 1;
+            }
+        }
+        if ended > 0 {
+            tracing::info!(
+                sessions = ended,
+                "ended sessions recycled by another process"
+            );
+        }
+        Ok(ended)
     }
 
     fn end_session_now(&self, session: &Arc<Session>) {
@@ -503,11 +532,22 @@ impl Gateway {
     pub async fn shutdown(&self) {
         for s in self.sessions.all() {
             self.end_session_now(&s);
-            let owned: Vec<_> = s.upstreams.lock().await.drain().map(|(_, h)| h).collect();
-            for handle in owned {
-                handle.conn.close().await;
-            }
+            close_upstreams(&s).await;
         }
         self.pool.close_all().await;
+    }
+}
+
+/// Ends the session's own upstream sessions (stateful targets).
+async fn close_upstreams(session: &Session) {
+    let owned: Vec<_> = session
+        .upstreams
+        .lock()
+        .await
+        .drain()
+        .map(|(_, h)| h)
+        .collect();
+    for handle in owned {
+        handle.conn.close().await;
     }
 }
