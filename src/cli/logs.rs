@@ -78,6 +78,12 @@ async fn print_logs(
         emails,
         header_done: false,
     };
+    // Registered up front, so a Ctrl-C arriving at any point (even during a poll) ends the
+    // loop cleanly instead of being lost or killing the process mid-line.
+    let interrupt = args
+        .follow
+        .then(|| tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()))
+        .transpose()?;
     let audit = AuditService::new(store.clone());
     let mut query = LogQuery {
         limit: Some(args.limit),
@@ -95,9 +101,6 @@ async fn print_logs(
         println!("(no entries)");
     }
     printer.print(&rows)?;
-    if !args.follow {
-        return Ok(());
-    }
 
     // Seen ids in the look-back window, so overlapping polls print each row once.
     let mut seen: HashMap<uuid::Uuid, DateTime<Utc>> =
@@ -109,9 +112,12 @@ async fn print_logs(
     let first = rows.first().filter(|_| truncated).map(|r| r.created_at);
     let floor = since.max(first);
     query.limit = Some(MAX_LOG_PAGE);
+    let Some(mut interrupt) = interrupt else {
+        return Ok(());
+    };
     loop {
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => return Ok(()),
+            _ = interrupt.recv() => return Ok(()),
             () = tokio::time::sleep(POLL) => {}
         }
         let from = newest - LAG;

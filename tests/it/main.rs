@@ -1,13 +1,17 @@
 //! Integration tests: one binary; every test gets its own database and port.
 
 mod auth_api;
+mod auth_surface;
 mod cli;
 mod gateway;
 mod gateway_policies;
 mod gateway_sessions;
 mod gateway_wire;
+mod logs_cli;
+mod oidc;
 mod policies_api;
 mod policies_cli;
+mod recycle;
 mod store_policies;
 mod store_suite;
 mod store_targets;
