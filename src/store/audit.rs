@@ -63,8 +63,11 @@ pub struct AuditFilter {
     pub since: Option<DateTime<Utc>>,
 }
 
+/// `response_status` is INTEGER, which Postgres makes 32-bit: widened so both backends decode
+/// it as i64.
 const COLUMNS: &str = "id, session_id, user_id, method, target_name, name, decision, policy_name, \
-                       response_status, error, duration_ms, request_body, created_at";
+                       CAST(response_status AS BIGINT) AS response_status, error, duration_ms, \
+                       request_body, created_at";
 
 const INSERT: &str = "INSERT INTO audit_log (id, session_id, user_id, method, target_name, name, decision, \
     policy_name, response_status, error, duration_ms, request_body, created_at) \

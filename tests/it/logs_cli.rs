@@ -27,15 +27,23 @@ async fn call(client: &McpClient, tool: &str) -> Value {
 
 /// Waits until the API shows `n` tools/call rows (the audit writer is asynchronous).
 async fn wait_for_calls(gw: &Gw, n: usize) {
+    let last = std::sync::Mutex::new(Value::Null);
     eventually(Duration::from_secs(3), || async {
         let (_, rows) = gw
             .server
             .get("/api/logs?method=tools/call", Some(&gw.admin))
             .await;
-        (rows.as_array().map_or(0, Vec::len) >= n).then_some(())
+        let enough = rows.as_array().map_or(0, Vec::len) >= n;
+        *last.lock().unwrap() = rows;
+        enough.then_some(())
     })
     .await
-    .unwrap_or_else(|| panic!("{n} tools/call rows were not written"));
+    .unwrap_or_else(|| {
+        panic!(
+            "{n} tools/call rows were not written; GET /api/logs: {}",
+            last.lock().unwrap()
+        )
+    });
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
