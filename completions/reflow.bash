@@ -28,6 +28,9 @@ _reflow() {
             reflow,help)
                 cmd="reflow__subcmd__help"
                 ;;
+            reflow,logs)
+                cmd="reflow__subcmd__logs"
+                ;;
             reflow,policy)
                 cmd="reflow__subcmd__policy"
                 ;;
@@ -90,6 +93,9 @@ _reflow() {
                 ;;
             reflow__subcmd__help,help)
                 cmd="reflow__subcmd__help__subcmd__help"
+                ;;
+            reflow__subcmd__help,logs)
+                cmd="reflow__subcmd__help__subcmd__logs"
                 ;;
             reflow__subcmd__help,policy)
                 cmd="reflow__subcmd__help__subcmd__policy"
@@ -204,6 +210,9 @@ _reflow() {
                 ;;
             reflow__subcmd__help__subcmd__user,passwd)
                 cmd="reflow__subcmd__help__subcmd__user__subcmd__passwd"
+                ;;
+            reflow__subcmd__help__subcmd__user,recycle)
+                cmd="reflow__subcmd__help__subcmd__user__subcmd__recycle"
                 ;;
             reflow__subcmd__help__subcmd__user,remove)
                 cmd="reflow__subcmd__help__subcmd__user__subcmd__remove"
@@ -403,6 +412,9 @@ _reflow() {
             reflow__subcmd__user,passwd)
                 cmd="reflow__subcmd__user__subcmd__passwd"
                 ;;
+            reflow__subcmd__user,recycle)
+                cmd="reflow__subcmd__user__subcmd__recycle"
+                ;;
             reflow__subcmd__user,remove)
                 cmd="reflow__subcmd__user__subcmd__remove"
                 ;;
@@ -427,6 +439,9 @@ _reflow() {
             reflow__subcmd__user__subcmd__help,passwd)
                 cmd="reflow__subcmd__user__subcmd__help__subcmd__passwd"
                 ;;
+            reflow__subcmd__user__subcmd__help,recycle)
+                cmd="reflow__subcmd__user__subcmd__help__subcmd__recycle"
+                ;;
             reflow__subcmd__user__subcmd__help,remove)
                 cmd="reflow__subcmd__user__subcmd__help__subcmd__remove"
                 ;;
@@ -446,7 +461,7 @@ _reflow() {
 
     case "${cmd}" in
         reflow)
-            opts="-c -h -V --config --data-dir --database-url --json --help --version serve user target policy token secret db config completions probe help"
+            opts="-c -h -V --config --data-dir --database-url --json --help --version serve user target policy token secret logs db config completions probe help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -754,7 +769,7 @@ _reflow() {
             return 0
             ;;
         reflow__subcmd__help)
-            opts="serve user target policy token secret db config completions probe help"
+            opts="serve user target policy token secret logs db config completions probe help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -852,6 +867,20 @@ _reflow() {
             return 0
             ;;
         reflow__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        reflow__subcmd__help__subcmd__logs)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1300,7 +1329,7 @@ _reflow() {
             return 0
             ;;
         reflow__subcmd__help__subcmd__user)
-            opts="add list show set-role set-groups passwd remove"
+            opts="add list show set-role set-groups passwd remove recycle"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1342,6 +1371,20 @@ _reflow() {
             return 0
             ;;
         reflow__subcmd__help__subcmd__user__subcmd__passwd)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        reflow__subcmd__help__subcmd__user__subcmd__recycle)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1404,6 +1447,60 @@ _reflow() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        reflow__subcmd__logs)
+            opts="-f -c -h -V --follow --user --target --method --decision --since --limit --config --data-dir --database-url --json --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --user)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --target)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --method)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --decision)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --since)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --limit)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --data-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --database-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -3116,7 +3213,7 @@ _reflow() {
             return 0
             ;;
         reflow__subcmd__user)
-            opts="-c -h -V --config --data-dir --database-url --json --help --version add list show set-role set-groups passwd remove help"
+            opts="-c -h -V --config --data-dir --database-url --json --help --version add list show set-role set-groups passwd remove recycle help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -3184,7 +3281,7 @@ _reflow() {
             return 0
             ;;
         reflow__subcmd__user__subcmd__help)
-            opts="add list show set-role set-groups passwd remove help"
+            opts="add list show set-role set-groups passwd remove recycle help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -3240,6 +3337,20 @@ _reflow() {
             return 0
             ;;
         reflow__subcmd__user__subcmd__help__subcmd__passwd)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        reflow__subcmd__user__subcmd__help__subcmd__recycle)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -3341,6 +3452,36 @@ _reflow() {
             ;;
         reflow__subcmd__user__subcmd__passwd)
             opts="-c -h -V --password-stdin --config --data-dir --database-url --json --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --data-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --database-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        reflow__subcmd__user__subcmd__recycle)
+            opts="-c -h -V --config --data-dir --database-url --json --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

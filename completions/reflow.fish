@@ -36,6 +36,7 @@ complete -c reflow -n "__fish_reflow_needs_command" -f -a "target" -d 'Manage ta
 complete -c reflow -n "__fish_reflow_needs_command" -f -a "policy" -d 'Manage access policies: who may use which tools, resources and prompts'
 complete -c reflow -n "__fish_reflow_needs_command" -f -a "token" -d 'Manage API tokens for MCP clients'
 complete -c reflow -n "__fish_reflow_needs_command" -f -a "secret" -d 'Manage upstream credentials: target tokens and env entries, and key rotation'
+complete -c reflow -n "__fish_reflow_needs_command" -f -a "logs" -d 'Show the audit log: who called what, and the policy decision'
 complete -c reflow -n "__fish_reflow_needs_command" -f -a "db" -d 'Database migrations'
 complete -c reflow -n "__fish_reflow_needs_command" -f -a "config" -d 'Inspect the configuration'
 complete -c reflow -n "__fish_reflow_needs_command" -f -a "completions" -d 'Print a shell completion script'
@@ -49,20 +50,21 @@ complete -c reflow -n "__fish_reflow_using_subcommand serve" -l database-url -d 
 complete -c reflow -n "__fish_reflow_using_subcommand serve" -l json -d 'Print machine-readable JSON instead of tables'
 complete -c reflow -n "__fish_reflow_using_subcommand serve" -s h -l help -d 'Print help'
 complete -c reflow -n "__fish_reflow_using_subcommand serve" -s V -l version -d 'Print version'
-complete -c reflow -n "__fish_reflow_using_subcommand user; and not __fish_seen_subcommand_from add list show set-role set-groups passwd remove help" -s c -l config -d 'Config file (YAML). Also REFLOW_CONFIG. Without one, defaults and REFLOW_* variables apply' -r -F
-complete -c reflow -n "__fish_reflow_using_subcommand user; and not __fish_seen_subcommand_from add list show set-role set-groups passwd remove help" -l data-dir -d 'Data directory for the SQLite database and generated secrets (default ./reflow-data)' -r -F
-complete -c reflow -n "__fish_reflow_using_subcommand user; and not __fish_seen_subcommand_from add list show set-role set-groups passwd remove help" -l database-url -d 'Database URL: sqlite://PATH or postgres://USER@HOST/DB (overrides the config)' -r
-complete -c reflow -n "__fish_reflow_using_subcommand user; and not __fish_seen_subcommand_from add list show set-role set-groups passwd remove help" -l json -d 'Print machine-readable JSON instead of tables'
-complete -c reflow -n "__fish_reflow_using_subcommand user; and not __fish_seen_subcommand_from add list show set-role set-groups passwd remove help" -s h -l help -d 'Print help'
-complete -c reflow -n "__fish_reflow_using_subcommand user; and not __fish_seen_subcommand_from add list show set-role set-groups passwd remove help" -s V -l version -d 'Print version'
-complete -c reflow -n "__fish_reflow_using_subcommand user; and not __fish_seen_subcommand_from add list show set-role set-groups passwd remove help" -f -a "add" -d 'Create an account. The password is prompted for, or read from stdin with --password-stdin'
-complete -c reflow -n "__fish_reflow_using_subcommand user; and not __fish_seen_subcommand_from add list show set-role set-groups passwd remove help" -f -a "list" -d 'List accounts'
-complete -c reflow -n "__fish_reflow_using_subcommand user; and not __fish_seen_subcommand_from add list show set-role set-groups passwd remove help" -f -a "show" -d 'Show one account (by email or id) and its API tokens'
-complete -c reflow -n "__fish_reflow_using_subcommand user; and not __fish_seen_subcommand_from add list show set-role set-groups passwd remove help" -f -a "set-role" -d 'Change an account\'s role'
-complete -c reflow -n "__fish_reflow_using_subcommand user; and not __fish_seen_subcommand_from add list show set-role set-groups passwd remove help" -f -a "set-groups" -d 'Replace an account\'s groups (none given: no groups)'
-complete -c reflow -n "__fish_reflow_using_subcommand user; and not __fish_seen_subcommand_from add list show set-role set-groups passwd remove help" -f -a "passwd" -d 'Set a new password (prompted, or --password-stdin)'
-complete -c reflow -n "__fish_reflow_using_subcommand user; and not __fish_seen_subcommand_from add list show set-role set-groups passwd remove help" -f -a "remove" -d 'Delete an account and its API tokens'
-complete -c reflow -n "__fish_reflow_using_subcommand user; and not __fish_seen_subcommand_from add list show set-role set-groups passwd remove help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c reflow -n "__fish_reflow_using_subcommand user; and not __fish_seen_subcommand_from add list show set-role set-groups passwd remove recycle help" -s c -l config -d 'Config file (YAML). Also REFLOW_CONFIG. Without one, defaults and REFLOW_* variables apply' -r -F
+complete -c reflow -n "__fish_reflow_using_subcommand user; and not __fish_seen_subcommand_from add list show set-role set-groups passwd remove recycle help" -l data-dir -d 'Data directory for the SQLite database and generated secrets (default ./reflow-data)' -r -F
+complete -c reflow -n "__fish_reflow_using_subcommand user; and not __fish_seen_subcommand_from add list show set-role set-groups passwd remove recycle help" -l database-url -d 'Database URL: sqlite://PATH or postgres://USER@HOST/DB (overrides the config)' -r
+complete -c reflow -n "__fish_reflow_using_subcommand user; and not __fish_seen_subcommand_from add list show set-role set-groups passwd remove recycle help" -l json -d 'Print machine-readable JSON instead of tables'
+complete -c reflow -n "__fish_reflow_using_subcommand user; and not __fish_seen_subcommand_from add list show set-role set-groups passwd remove recycle help" -s h -l help -d 'Print help'
+complete -c reflow -n "__fish_reflow_using_subcommand user; and not __fish_seen_subcommand_from add list show set-role set-groups passwd remove recycle help" -s V -l version -d 'Print version'
+complete -c reflow -n "__fish_reflow_using_subcommand user; and not __fish_seen_subcommand_from add list show set-role set-groups passwd remove recycle help" -f -a "add" -d 'Create an account. The password is prompted for, or read from stdin with --password-stdin'
+complete -c reflow -n "__fish_reflow_using_subcommand user; and not __fish_seen_subcommand_from add list show set-role set-groups passwd remove recycle help" -f -a "list" -d 'List accounts'
+complete -c reflow -n "__fish_reflow_using_subcommand user; and not __fish_seen_subcommand_from add list show set-role set-groups passwd remove recycle help" -f -a "show" -d 'Show one account (by email or id) and its API tokens'
+complete -c reflow -n "__fish_reflow_using_subcommand user; and not __fish_seen_subcommand_from add list show set-role set-groups passwd remove recycle help" -f -a "set-role" -d 'Change an account\'s role'
+complete -c reflow -n "__fish_reflow_using_subcommand user; and not __fish_seen_subcommand_from add list show set-role set-groups passwd remove recycle help" -f -a "set-groups" -d 'Replace an account\'s groups (none given: no groups)'
+complete -c reflow -n "__fish_reflow_using_subcommand user; and not __fish_seen_subcommand_from add list show set-role set-groups passwd remove recycle help" -f -a "passwd" -d 'Set a new password (prompted, or --password-stdin)'
+complete -c reflow -n "__fish_reflow_using_subcommand user; and not __fish_seen_subcommand_from add list show set-role set-groups passwd remove recycle help" -f -a "remove" -d 'Delete an account and its API tokens'
+complete -c reflow -n "__fish_reflow_using_subcommand user; and not __fish_seen_subcommand_from add list show set-role set-groups passwd remove recycle help" -f -a "recycle" -d 'End an account\'s MCP sessions (by email or id); its clients initialize again'
+complete -c reflow -n "__fish_reflow_using_subcommand user; and not __fish_seen_subcommand_from add list show set-role set-groups passwd remove recycle help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c reflow -n "__fish_reflow_using_subcommand user; and __fish_seen_subcommand_from add" -l role -d 'Role: admin, user, or any role your policies name' -r
 complete -c reflow -n "__fish_reflow_using_subcommand user; and __fish_seen_subcommand_from add" -l group -d 'Group membership; repeat or separate with commas' -r
 complete -c reflow -n "__fish_reflow_using_subcommand user; and __fish_seen_subcommand_from add" -s c -l config -d 'Config file (YAML). Also REFLOW_CONFIG. Without one, defaults and REFLOW_* variables apply' -r -F
@@ -109,6 +111,12 @@ complete -c reflow -n "__fish_reflow_using_subcommand user; and __fish_seen_subc
 complete -c reflow -n "__fish_reflow_using_subcommand user; and __fish_seen_subcommand_from remove" -l json -d 'Print machine-readable JSON instead of tables'
 complete -c reflow -n "__fish_reflow_using_subcommand user; and __fish_seen_subcommand_from remove" -s h -l help -d 'Print help'
 complete -c reflow -n "__fish_reflow_using_subcommand user; and __fish_seen_subcommand_from remove" -s V -l version -d 'Print version'
+complete -c reflow -n "__fish_reflow_using_subcommand user; and __fish_seen_subcommand_from recycle" -s c -l config -d 'Config file (YAML). Also REFLOW_CONFIG. Without one, defaults and REFLOW_* variables apply' -r -F
+complete -c reflow -n "__fish_reflow_using_subcommand user; and __fish_seen_subcommand_from recycle" -l data-dir -d 'Data directory for the SQLite database and generated secrets (default ./reflow-data)' -r -F
+complete -c reflow -n "__fish_reflow_using_subcommand user; and __fish_seen_subcommand_from recycle" -l database-url -d 'Database URL: sqlite://PATH or postgres://USER@HOST/DB (overrides the config)' -r
+complete -c reflow -n "__fish_reflow_using_subcommand user; and __fish_seen_subcommand_from recycle" -l json -d 'Print machine-readable JSON instead of tables'
+complete -c reflow -n "__fish_reflow_using_subcommand user; and __fish_seen_subcommand_from recycle" -s h -l help -d 'Print help'
+complete -c reflow -n "__fish_reflow_using_subcommand user; and __fish_seen_subcommand_from recycle" -s V -l version -d 'Print version'
 complete -c reflow -n "__fish_reflow_using_subcommand user; and __fish_seen_subcommand_from help" -f -a "add" -d 'Create an account. The password is prompted for, or read from stdin with --password-stdin'
 complete -c reflow -n "__fish_reflow_using_subcommand user; and __fish_seen_subcommand_from help" -f -a "list" -d 'List accounts'
 complete -c reflow -n "__fish_reflow_using_subcommand user; and __fish_seen_subcommand_from help" -f -a "show" -d 'Show one account (by email or id) and its API tokens'
@@ -116,6 +124,7 @@ complete -c reflow -n "__fish_reflow_using_subcommand user; and __fish_seen_subc
 complete -c reflow -n "__fish_reflow_using_subcommand user; and __fish_seen_subcommand_from help" -f -a "set-groups" -d 'Replace an account\'s groups (none given: no groups)'
 complete -c reflow -n "__fish_reflow_using_subcommand user; and __fish_seen_subcommand_from help" -f -a "passwd" -d 'Set a new password (prompted, or --password-stdin)'
 complete -c reflow -n "__fish_reflow_using_subcommand user; and __fish_seen_subcommand_from help" -f -a "remove" -d 'Delete an account and its API tokens'
+complete -c reflow -n "__fish_reflow_using_subcommand user; and __fish_seen_subcommand_from help" -f -a "recycle" -d 'End an account\'s MCP sessions (by email or id); its clients initialize again'
 complete -c reflow -n "__fish_reflow_using_subcommand user; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c reflow -n "__fish_reflow_using_subcommand target; and not __fish_seen_subcommand_from add list show update remove enable disable test help" -s c -l config -d 'Config file (YAML). Also REFLOW_CONFIG. Without one, defaults and REFLOW_* variables apply' -r -F
 complete -c reflow -n "__fish_reflow_using_subcommand target; and not __fish_seen_subcommand_from add list show update remove enable disable test help" -l data-dir -d 'Data directory for the SQLite database and generated secrets (default ./reflow-data)' -r -F
@@ -430,6 +439,19 @@ complete -c reflow -n "__fish_reflow_using_subcommand secret; and __fish_seen_su
 complete -c reflow -n "__fish_reflow_using_subcommand secret; and __fish_seen_subcommand_from help" -f -a "list" -d 'List which scopes have a token and which env keys are set; never the values'
 complete -c reflow -n "__fish_reflow_using_subcommand secret; and __fish_seen_subcommand_from help" -f -a "rotate-key" -d 'Re-encrypt every stored value under a new 32-byte key (base64 or 64 hex digits in FILE), in one transaction, using the current key to open them'
 complete -c reflow -n "__fish_reflow_using_subcommand secret; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c reflow -n "__fish_reflow_using_subcommand logs" -l user -d 'Only entries of this user (email or user id)' -r
+complete -c reflow -n "__fish_reflow_using_subcommand logs" -l target -d 'Only entries for this target (name)' -r
+complete -c reflow -n "__fish_reflow_using_subcommand logs" -l method -d 'Only this MCP method, e.g. tools/call' -r
+complete -c reflow -n "__fish_reflow_using_subcommand logs" -l decision -d 'Only allowed or only denied requests: allow or deny' -r
+complete -c reflow -n "__fish_reflow_using_subcommand logs" -l since -d 'Only entries since this time: a duration back from now ("1h", "2d") or RFC 3339' -r
+complete -c reflow -n "__fish_reflow_using_subcommand logs" -l limit -d 'How many of the most recent entries to print first (1 to 1000)' -r
+complete -c reflow -n "__fish_reflow_using_subcommand logs" -s c -l config -d 'Config file (YAML). Also REFLOW_CONFIG. Without one, defaults and REFLOW_* variables apply' -r -F
+complete -c reflow -n "__fish_reflow_using_subcommand logs" -l data-dir -d 'Data directory for the SQLite database and generated secrets (default ./reflow-data)' -r -F
+complete -c reflow -n "__fish_reflow_using_subcommand logs" -l database-url -d 'Database URL: sqlite://PATH or postgres://USER@HOST/DB (overrides the config)' -r
+complete -c reflow -n "__fish_reflow_using_subcommand logs" -s f -l follow -d 'Keep printing new entries, in time order, until Ctrl-C'
+complete -c reflow -n "__fish_reflow_using_subcommand logs" -l json -d 'Print machine-readable JSON instead of tables'
+complete -c reflow -n "__fish_reflow_using_subcommand logs" -s h -l help -d 'Print help'
+complete -c reflow -n "__fish_reflow_using_subcommand logs" -s V -l version -d 'Print version'
 complete -c reflow -n "__fish_reflow_using_subcommand db; and not __fish_seen_subcommand_from migrate status help" -s c -l config -d 'Config file (YAML). Also REFLOW_CONFIG. Without one, defaults and REFLOW_* variables apply' -r -F
 complete -c reflow -n "__fish_reflow_using_subcommand db; and not __fish_seen_subcommand_from migrate status help" -l data-dir -d 'Data directory for the SQLite database and generated secrets (default ./reflow-data)' -r -F
 complete -c reflow -n "__fish_reflow_using_subcommand db; and not __fish_seen_subcommand_from migrate status help" -l database-url -d 'Database URL: sqlite://PATH or postgres://USER@HOST/DB (overrides the config)' -r
@@ -490,17 +512,18 @@ complete -c reflow -n "__fish_reflow_using_subcommand probe" -l call-each -d 'Ca
 complete -c reflow -n "__fish_reflow_using_subcommand probe" -l json -d 'Print machine-readable JSON instead of tables'
 complete -c reflow -n "__fish_reflow_using_subcommand probe" -s h -l help -d 'Print help'
 complete -c reflow -n "__fish_reflow_using_subcommand probe" -s V -l version -d 'Print version'
-complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user target policy token secret db config completions probe help" -f -a "serve" -d 'Run the gateway: MCP endpoint, admin API and health checks on one port'
-complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user target policy token secret db config completions probe help" -f -a "user" -d 'Manage user accounts'
-complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user target policy token secret db config completions probe help" -f -a "target" -d 'Manage targets: the upstream MCP servers behind the gateway'
-complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user target policy token secret db config completions probe help" -f -a "policy" -d 'Manage access policies: who may use which tools, resources and prompts'
-complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user target policy token secret db config completions probe help" -f -a "token" -d 'Manage API tokens for MCP clients'
-complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user target policy token secret db config completions probe help" -f -a "secret" -d 'Manage upstream credentials: target tokens and env entries, and key rotation'
-complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user target policy token secret db config completions probe help" -f -a "db" -d 'Database migrations'
-complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user target policy token secret db config completions probe help" -f -a "config" -d 'Inspect the configuration'
-complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user target policy token secret db config completions probe help" -f -a "completions" -d 'Print a shell completion script'
-complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user target policy token secret db config completions probe help" -f -a "probe" -d 'Connect to one HTTP MCP upstream, list what it serves, optionally call a tool'
-complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user target policy token secret db config completions probe help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user target policy token secret logs db config completions probe help" -f -a "serve" -d 'Run the gateway: MCP endpoint, admin API and health checks on one port'
+complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user target policy token secret logs db config completions probe help" -f -a "user" -d 'Manage user accounts'
+complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user target policy token secret logs db config completions probe help" -f -a "target" -d 'Manage targets: the upstream MCP servers behind the gateway'
+complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user target policy token secret logs db config completions probe help" -f -a "policy" -d 'Manage access policies: who may use which tools, resources and prompts'
+complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user target policy token secret logs db config completions probe help" -f -a "token" -d 'Manage API tokens for MCP clients'
+complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user target policy token secret logs db config completions probe help" -f -a "secret" -d 'Manage upstream credentials: target tokens and env entries, and key rotation'
+complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user target policy token secret logs db config completions probe help" -f -a "logs" -d 'Show the audit log: who called what, and the policy decision'
+complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user target policy token secret logs db config completions probe help" -f -a "db" -d 'Database migrations'
+complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user target policy token secret logs db config completions probe help" -f -a "config" -d 'Inspect the configuration'
+complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user target policy token secret logs db config completions probe help" -f -a "completions" -d 'Print a shell completion script'
+complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user target policy token secret logs db config completions probe help" -f -a "probe" -d 'Connect to one HTTP MCP upstream, list what it serves, optionally call a tool'
+complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user target policy token secret logs db config completions probe help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c reflow -n "__fish_reflow_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "add" -d 'Create an account. The password is prompted for, or read from stdin with --password-stdin'
 complete -c reflow -n "__fish_reflow_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "list" -d 'List accounts'
 complete -c reflow -n "__fish_reflow_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "show" -d 'Show one account (by email or id) and its API tokens'
@@ -508,6 +531,7 @@ complete -c reflow -n "__fish_reflow_using_subcommand help; and __fish_seen_subc
 complete -c reflow -n "__fish_reflow_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "set-groups" -d 'Replace an account\'s groups (none given: no groups)'
 complete -c reflow -n "__fish_reflow_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "passwd" -d 'Set a new password (prompted, or --password-stdin)'
 complete -c reflow -n "__fish_reflow_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "remove" -d 'Delete an account and its API tokens'
+complete -c reflow -n "__fish_reflow_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "recycle" -d 'End an account\'s MCP sessions (by email or id); its clients initialize again'
 complete -c reflow -n "__fish_reflow_using_subcommand help; and __fish_seen_subcommand_from target" -f -a "add" -d 'Add a target: `--url URL` for HTTP, or `--stdio -- COMMAND ARGS...` for a local process'
 complete -c reflow -n "__fish_reflow_using_subcommand help; and __fish_seen_subcommand_from target" -f -a "list" -d 'List targets'
 complete -c reflow -n "__fish_reflow_using_subcommand help; and __fish_seen_subcommand_from target" -f -a "show" -d 'Show one target (by name or id)'

@@ -13,7 +13,7 @@ use base64::Engine;
 use tokio::net::TcpListener;
 
 use crate::audit::{AuditLog, AuditWriter};
-use crate::auth::{Authenticator, JwtKeys, LoginLimiter};
+use crate::auth::{Authenticator, JwtKeys, LoginLimiter, OidcVerifier};
 use crate::config::Settings;
 use crate::credentials::CredentialSnapshot;
 use crate::crypto::{SecretBox, random_bytes};
@@ -150,6 +150,11 @@ impl App {
         )
         .await
         .context("cannot load users and tokens")?;
+        // Keys are fetched on first use: the IdP being down must not stop the gateway starting.
+        let authn = match &settings.auth.oidc {
+            Some(oidc) => authn.with_oidc(OidcVerifier::new(oidc.clone())),
+            None => authn,
+        };
         let revision = store
             .revision()
             .await

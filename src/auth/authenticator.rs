@@ -11,13 +11,21 @@ use tokio::sync::Mutex;
 
 use super::AuthError;
 use super::jwt::{Claims, ISSUER, JwtKeys, TokenKind};
+use super::oidc::OidcVerifier;
 use crate::domain::{Email, GroupName, Role, UserId};
 use crate::store::{AuthTokenRow, Store, StoreError, UserRecord};
+
+#[derive(serde::Deserialize)]
+struct IssuerOnly {
+    iss: Option<String>,
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AuthMethod {
     Session,
     ApiToken,
+    /// A token of the configured external OIDC issuer; the user has no row in the users table.
+    Oidc,
 }
 
 /// The caller of a request. Role and groups come from the current user record, not from the
@@ -57,6 +65,7 @@ pub struct Authenticator {
     token_ttl: Duration,
     snapshot: ArcSwap<Snapshot>,
     reload: Mutex<()>,
+    oidc: Option<OidcVerifier>,
 }
 
 impl std::fmt::Debug for Authenticator {
@@ -75,9 +84,20 @@ impl Authenticator {
             token_ttl,
             snapshot: ArcSwap::from_pointee(Snapshot::default()),
             reload: Mutex::new(()),
+            oidc: None,
         };
         this.reload().await?;
         Ok(this)
+    }
+
+    /// Also accepts tokens of an external OpenID Connect issuer.
+    pub fn with_oidc(mut self, verifier: OidcVerifier) -> Self {
+        self.oidc = Some(verifier);
+        self
+    }
+
+    pub fn oidc(&self) -> Option<&OidcVerifier> {
+        self.oidc.as_ref()
     }
 
     pub fn keys(&self) -> &JwtKeys {
@@ -132,7 +152,20 @@ impl Authenticator {
         }
     }
 
+    /// Routes by the (not yet verified) `iss` claim: reflow's own tokens, or the configured
+    /// OIDC issuer's. Each path then verifies strictly, issuer included; any other → invalid.
     pub async fn authenticate(&self, token: &str) -> Result<Principal, AuthError> {
+        let issuer = jsonwebtoken::dangerous::insecure_decode_claims::<IssuerOnly>(token)
+            .map_err(|_| AuthError::Invalid)?
+            .iss;
+        match (issuer.as_deref(), &self.oidc) {
+            (Some(ISSUER), _) => self.authenticate_own(token).await,
+            (Some(iss), Some(oidc)) if iss == oidc.issuer() => oidc.authenticate(token).await,
+            _ => Err(AuthError::Invalid),
+        }
+    }
+
+    async fn authenticate_own(&self, token: &str) -> Result<Principal, AuthError> {
         let claims = self.keys.verify(token, Utc::now())?;
         match self.resolve(&claims) {
             Err(AuthError::UnknownUser | AuthError::Revoked) => {

@@ -1,12 +1,15 @@
 //! Who is calling: reflow's own JWTs (login sessions and revocable API tokens) checked against an
-//! in-memory snapshot of users and tokens, and rate limits for the login path.
+//! in-memory snapshot of users and tokens, tokens of an external OIDC issuer, and rate limits
+//! for the login path.
 
 mod authenticator;
 mod jwt;
+mod oidc;
 mod rate_limit;
 
 pub use authenticator::{AuthMethod, Authenticator, Principal, claims_for};
 pub use jwt::{Claims, JwtKeys, TokenKind};
+pub use oidc::{OidcError, OidcVerifier, external_user_id};
 pub use rate_limit::{LoginLimiter, RateLimited};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

@@ -3,6 +3,7 @@
 mod completions;
 mod config;
 mod db;
+mod logs;
 mod output;
 mod policy;
 mod probe;
@@ -59,6 +60,8 @@ enum Command {
     Token(token::TokenArgs),
     /// Manage upstream credentials: target tokens and env entries, and key rotation.
     Secret(secret::SecretArgs),
+    /// Show the audit log: who called what, and the policy decision.
+    Logs(logs::LogsArgs),
     /// Database migrations.
     Db(db::DbArgs),
     /// Inspect the configuration.
@@ -113,6 +116,7 @@ pub fn main() -> ExitCode {
                     Command::Token(args) => token::run(&ctx, args).await,
                     Command::Secret(args) => secret::run(&ctx, args).await,
                     Command::Db(args) => db::run(&ctx, args).await,
+                    Command::Logs(args) => logs::run(&ctx, args).await,
                     Command::Probe(args) => probe::run(&ctx, args).await,
                     Command::Completions(_) | Command::Config(_) => unreachable!("handled above"),
                 }

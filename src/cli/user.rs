@@ -6,6 +6,7 @@ use clap::{Args, Subcommand};
 
 use super::{Context, output};
 use crate::app::open_store;
+use crate::domain::UserId;
 use crate::service::{TokenService, UserService, UserView};
 
 #[derive(Args, Debug)]
@@ -49,6 +50,8 @@ enum UserCommand {
     },
     /// Delete an account and its API tokens.
     Remove { user: String },
+    /// End an account's MCP sessions (by email or id); its clients initialize again.
+    Recycle { user: String },
 }
 
 pub async fn run(ctx: &Context, args: UserArgs) -> anyhow::Result<()> {
@@ -147,6 +150,26 @@ pub async fn run(ctx: &Context, args: UserArgs) -> anyhow::Result<()> {
                 output::json(&serde_json::json!({ "removed": user.id }))
             } else {
                 println!("removed {} ({})", user.email, user.id);
+                Ok(())
+            }
+        }
+        UserCommand::Recycle { user } => {
+            // By email or id; an id need not be an account (external OIDC users have none).
+            let (id, label) = match users.find(&user).await {
+                Ok(u) => (u.id, u.email.to_string()),
+                Err(e) => match user.parse::<UserId>() {
+                    Ok(id) => (id, id.to_string()),
+                    Err(_) => return Err(e.into()),
+                },
+            };
+            // No server here: end the stored sessions, then bump the revision so running
+            // servers notice and end their in-memory copies (`Gateway::reload`).
+            let n = store.end_user_sessions(id, chrono::Utc::now()).await?;
+            store.bump_revision().await?;
+            if ctx.json {
+                output::json(&serde_json::json!({ "recycled": n, "user_id": id }))
+            } else {
+                println!("recycled {n} session(s) of {label}");
                 Ok(())
             }
         }

@@ -3,6 +3,7 @@
 
 mod cursor;
 mod inbound;
+mod lifecycle;
 mod lists;
 pub mod naming;
 mod rewrite;
@@ -37,6 +38,7 @@ use crate::config::Settings;
 use crate::mcp::{self, RpcError};
 use crate::store::{Store, StoreError};
 use cursor::Cursors;
+use lifecycle::close_upstreams;
 use lists::ListKind;
 use session::SessionRegistry;
 use upstreams::UpstreamPool;
@@ -98,6 +100,8 @@ pub struct Gateway {
     /// Exposed tool/prompt name → (target name, original name), learned while listing, so
     /// shortened names map back.
     names: Mutex<HashMap<(ListKind, String), (String, String)>>,
+    /// Stored sessions ended since this time have been checked against the in-memory ones.
+    ended_checked_at: tokio::sync::Mutex<chrono::DateTime<chrono::Utc>>,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -132,6 +136,7 @@ impl Gateway {
             pool: UpstreamPool::new(http),
             cursors: Cursors::new(encryption_key),
             names: Mutex::new(HashMap::new()),
+            ended_checked_at: tokio::sync::Mutex::new(chrono::Utc::now()),
         });
         gw.reload().await?;
         Ok(gw)
@@ -139,7 +144,9 @@ impl Gateway {
 
     /// Re-reads targets and policies. Connections of changed or removed targets are closed, and
     /// if anything changed every session is told its lists changed (what it may see can differ).
+    /// Sessions that another process ended in the store end here too.
     pub async fn reload(self: &Arc<Self>) -> Result<(), StoreError> {
+        self.end_sessions_ended_elsewhere().await?;
         let policies_changed = self.reload_policies().await?;
         let targets_changed = self.reload_targets().await?;
         if policies_changed || targets_changed {
@@ -419,79 +426,12 @@ impl Gateway {
         {
             tracing::warn!(error = %e, "recording the end of a session failed");
         }
-        let owned: Vec<_> = session
-            .upstreams
-            .lock()
-            .await
-            .drain()
-            .map(|(_, h)| h)
-            .collect();
-        for handle in owned {
-            handle.conn.close().await;
-        }
+        close_upstreams(session).await;
     }
 
-    /// Ends every session of `user` on every replica (`POST /api/users/{id}/recycle`): their
-    /// clients get 404 and initialize again with their current identity. Returns how many.
-    pub async fn recycle_user(&self, user: crate::domain::UserId) -> Result<usize, StoreError> {
-        let mine: Vec<_> = self
-            .sessions
-            .all()
-            .into_iter()
-            .filter(|s| s.principal.user_id == user)
-            .collect();
-        for s in &mine {
-            self.end_session(s).await;
-        }
-        // What is still live in the store belongs to other replicas (or to no process now).
-        let elsewhere = self
-            .store
-            .end_user_sessions(user, chrono::Utc::now())
-            .await? as usize;
-        Ok(mine.len() + elsewhere)
-    }
-
-    fn end_session_now(&self, session: &Arc<Session>) {
+    pub(super) fn end_session_now(&self, session: &Arc<Session>) {
         self.sessions.remove(&session.id);
         session.end();
-    }
-
-    /// Ends sessions idle longer than the session timeout (here and in the store, for sessions
-    /// of any replica) and records recent activity of this replica's sessions. Returns how many
-    /// of this process's sessions ended.
-    pub async fn sweep_sessions(&self, active_within: Duration) -> usize {
-        let limit = self.opts.session_timeout.as_secs() as i64;
-        let all = self.sessions.all();
-        let idle: Vec<_> = all
-            .iter()
-            .filter(|s| s.idle_secs() > limit)
-            .cloned()
-            .collect();
-        for s in &idle {
-            self.end_session(s).await;
-        }
-        let now = chrono::Utc::now();
-        let active: Vec<String> = all
-            .iter()
-            .filter(|s| {
-                s.transport == SessionTransport::StreamableHttp
-                    && s.idle_secs() <= active_within.as_secs() as i64
-            })
-            .map(|s| s.id.clone())
-            .collect();
-        if let Err(e) = self.store.touch_sessions(&active, now).await {
-            tracing::warn!(error = %e, "recording session activity failed");
-        }
-        let timeout = chrono::Duration::from_std(self.opts.session_timeout)
-            .unwrap_or(chrono::Duration::hours(1));
-        if let Err(e) = self
-            .store
-            .expire_sessions(now - timeout, now - chrono::Duration::days(1))
-            .await
-        {
-            tracing::warn!(error = %e, "expiring stored sessions failed");
-        }
-        idle.len()
     }
 
     pub fn session_count(&self) -> usize {
@@ -503,10 +443,7 @@ impl Gateway {
     pub async fn shutdown(&self) {
         for s in self.sessions.all() {
             self.end_session_now(&s);
-            let owned: Vec<_> = s.upstreams.lock().await.drain().map(|(_, h)| h).collect();
-            for handle in owned {
-                handle.conn.close().await;
-            }
+            close_upstreams(&s).await;
         }
         self.pool.close_all().await;
     }

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::error::{ApiError, ApiJson, parse_id};
 use super::extract::{Caller, ClientIp};
-use crate::auth::sign_api_token;
+use crate::auth::{AuthMethod, sign_api_token};
 use crate::domain::ApiTokenId;
 use crate::service::{ServiceError, TokenView, UserView};
 
@@ -77,12 +77,22 @@ async fn login(
     ))
 }
 
+/// The caller's account. External (OIDC) users have none: they get what their token maps to.
 async fn me(
     State(state): State<Arc<AppState>>,
     Caller(p): Caller,
-) -> Result<Json<UserView>, ApiError> {
+) -> Result<Json<Value>, ApiError> {
+    if p.method == AuthMethod::Oidc {
+        return Ok(Json(json!({
+            "id": p.user_id,
+            "email": p.email,
+            "role": p.role,
+            "groups": p.groups,
+            "external": true,
+        })));
+    }
     let user = state.users.get(p.user_id).await?;
-    Ok(Json(UserView::from(&user)))
+    Ok(Json(json!(UserView::from(&user))))
 }
 
 async fn list_tokens(

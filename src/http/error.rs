@@ -17,8 +17,14 @@ pub struct ApiError {
     status: StatusCode,
     message: String,
     retry_after: Option<u64>,
-    www_authenticate: Option<&'static str>,
+    /// Set for a bad (not merely missing) token: the challenge then says `invalid_token`.
+    invalid_token: bool,
 }
+
+/// Marks a 401 response whose token was present but bad; the challenge middleware
+/// (`well_known::challenge`) reads it, because only it knows the request's public base URL.
+#[derive(Clone, Copy, Debug)]
+pub struct InvalidToken;
 
 impl ApiError {
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
@@ -26,7 +32,7 @@ impl ApiError {
             status,
             message: message.into(),
             retry_after: None,
-            www_authenticate: None,
+            invalid_token: false,
         }
     }
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -50,11 +56,14 @@ impl IntoResponse for ApiError {
             res.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
-        if let Some(challenge) = self.www_authenticate {
-            res.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static(challenge),
-            );
+        if self.status == StatusCode::UNAUTHORIZED {
+            // A bare challenge, so a 401 is well-formed even outside the router; the challenge
+            // middleware replaces it with one that names the resource metadata.
+            res.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            if self.invalid_token {
+                res.extensions_mut().insert(InvalidToken);
+            }
         }
         res
     }
@@ -88,10 +97,8 @@ impl From<StoreError> for ApiError {
 impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> Self {
         let mut err = Self::new(StatusCode::UNAUTHORIZED, e.to_string());
-        err.www_authenticate = Some(match e {
-            AuthError::Missing => r#"Bearer realm="reflow""#,
-            _ => r#"Bearer realm="reflow", error="invalid_token""#,
-        });
+        // No token (or not a bearer one) gets a plain challenge (RFC 6750 §3.1).
+        err.invalid_token = !matches!(e, AuthError::Missing | AuthError::Malformed);
         err
     }
 }

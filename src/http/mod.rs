@@ -10,8 +10,10 @@ mod health;
 mod logs;
 mod mcp;
 mod policies;
+mod sessions;
 mod targets;
 mod users;
+pub mod well_known;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -91,14 +93,21 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(health::routes())
         .merge(auth_api::routes())
         .merge(users::routes())
+        .merge(sessions::routes())
         .merge(targets::routes())
         .merge(credentials::routes())
         .merge(policies::routes())
         .merge(mcp::routes())
         .merge(logs::routes())
+        .merge(well_known::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))
+        // Inside the host guard: the Host it puts in challenges has passed the allow-list.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            well_known::challenge,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             guard::check_host,

@@ -63,8 +63,11 @@ pub struct AuditFilter {
     pub since: Option<DateTime<Utc>>,
 }
 
+/// `response_status` is INTEGER, which Postgres makes 32-bit: widened so both backends decode
+/// it as i64.
 const COLUMNS: &str = "id, session_id, user_id, method, target_name, name, decision, policy_name, \
-                       response_status, error, duration_ms, request_body, created_at";
+                       CAST(response_status AS BIGINT) AS response_status, error, duration_ms, \
+                       request_body, created_at";
 
 const INSERT: &str = "INSERT INTO audit_log (id, session_id, user_id, method, target_name, name, decision, \
     policy_name, response_status, error, duration_ms, request_body, created_at) \
@@ -135,9 +138,7 @@ impl Store {
                         StoreError::Corrupt(format!("audit decision {decision:?}"))
                     })?,
                     policy_name: row.try_get("policy_name")?,
-                    response_status: row
-                        .try_get::<Option<i32>, _>("response_status")?
-                        .map(i64::from),
+                    response_status: row.try_get("response_status")?,
                     error: row.try_get("error")?,
                     duration_ms: row.try_get("duration_ms")?,
                     request_body: row.try_get("request_body")?,

@@ -148,6 +148,16 @@ impl Store {
         Ok(rev)
     }
 
+    /// Bumps the revision without an admin write, so running servers reload: used after a
+    /// change they would not otherwise notice, such as sessions ended by `reflow user recycle`.
+    pub async fn bump_revision(&self) -> Result<(), StoreError> {
+        on_pool!(self, |pool| sqlx::query(BUMP_REVISION)
+            .execute(pool)
+            .await
+            .map(|_| ()))?;
+        Ok(())
+    }
+
     pub async fn close(&self) {
         on_pool!(self, |pool| pool.close().await)
     }

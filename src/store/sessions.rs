@@ -1,5 +1,6 @@
 //! Downstream MCP sessions (legacy era), persisted so that any replica, or this process after a
-//! restart, can resume a session it did not create. Not admin data: no revision bump.
+//! restart, can resume a session it did not create. Not admin data: no revision bump here; a
+//! recycle by another process bumps it explicitly (`Store::bump_revision`).
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -113,6 +114,21 @@ impl Store {
                 .execute(pool)
                 .await?
                 .rows_affected()
+        }))
+    }
+
+    /// Ids of sessions ended at or after `since`: replicas end their in-memory copies.
+    pub async fn sessions_ended_since(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<String>, StoreError> {
+        Ok(on_pool!(self, |pool| {
+            sqlx::query_scalar(
+                "SELECT id FROM sessions WHERE ended_at IS NOT NULL AND ended_at >= $1",
+            )
+            .bind(since)
+            .fetch_all(pool)
+            .await?
         }))
     }
 

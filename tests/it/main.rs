@@ -1,6 +1,7 @@
 //! Integration tests: one binary; every test gets its own database and port.
 
 mod auth_api;
+mod auth_surface;
 mod cli;
 mod credentials_api;
 mod credentials_validation;
@@ -8,8 +9,11 @@ mod gateway;
 mod gateway_policies;
 mod gateway_sessions;
 mod gateway_wire;
+mod logs_cli;
+mod oidc;
 mod policies_api;
 mod policies_cli;
+mod recycle;
 mod secrets_cli;
 mod store_audit;
 mod store_credentials;

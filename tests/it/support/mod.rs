@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod cli;
 pub mod db;
 pub mod gw;
 pub mod mcp_client;

@@ -16,6 +16,10 @@ pub struct TestServerOptions {
     pub token_ttl: std::time::Duration,
     /// `gateway.page_size`: items per page of a merged MCP list.
     pub page_size: usize,
+    /// `server.public_url`.
+    pub public_url: Option<String>,
+    /// `auth.oidc`: an external issuer whose tokens are accepted too.
+    pub oidc: Option<reflow::config::OidcSettings>,
 }
 
 impl Default for TestServerOptions {
@@ -26,6 +30,8 @@ impl Default for TestServerOptions {
             max_body_bytes: 64 * 1024,
             token_ttl: std::time::Duration::from_secs(3600),
             page_size: 500,
+            public_url: None,
+            oidc: None,
         }
     }
 }
@@ -62,6 +68,8 @@ impl TestServer {
         settings.auth.allow_registration = opts.allow_registration;
         settings.auth.token_ttl = opts.token_ttl;
         settings.gateway.page_size = opts.page_size;
+        settings.server.public_url = opts.public_url;
+        settings.auth.oidc = opts.oidc;
         let app = App::build(settings.clone()).await.expect("app builds");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

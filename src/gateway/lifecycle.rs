@@ -1,0 +1,115 @@
+//! The end of sessions: recycling a user's, noticing ones another process ended, and sweeping
+//! idle ones.
+
+use std::time::Duration;
+
+use super::Gateway;
+use super::session::{Session, SessionTransport};
+use crate::store::StoreError;
+
+/// How far back each check for sessions ended elsewhere overlaps the previous one: the CLI's
+/// and other replicas' clocks may be a little off ours. Re-ending is a no-op.
+const ENDED_CHECK_OVERLAP: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
+
+impl Gateway {
+    /// Ends every session of `user` on every replica (`POST /api/users/{id}/recycle`): their
+    /// clients get 404 and initialize again with their current identity. Returns how many.
+    pub async fn recycle_user(&self, user: crate::domain::UserId) -> Result<usize, StoreError> {
+        let mine: Vec<_> = self
+            .sessions
+            .all()
+            .into_iter()
+            .filter(|s| s.principal.user_id == user)
+            .collect();
+        for s in &mine {
+            self.end_session(s).await;
+        }
+        // What is still live in the store belongs to other replicas (or to no process now).
+        let elsewhere = self
+            .store
+            .end_user_sessions(user, chrono::Utc::now())
+            .await? as usize;
+        Ok(mine.len() + elsewhere)
+    }
+
+    /// A session found in memory is served without asking the store, so one ended by
+    /// `reflow user recycle` or a recycle on another replica (both bump the revision, which
+    /// leads here) would live on in this process: end those now. Returns how many.
+    pub(super) async fn end_sessions_ended_elsewhere(&self) -> Result<usize, StoreError> {
+        let mut checked = self.ended_checked_at.lock().await;
+        let now = chrono::Utc::now();
+        let ids = self
+            .store
+            .sessions_ended_since(*checked - ENDED_CHECK_OVERLAP)
+            .await?;
+        *checked = now;
+        drop(checked);
+        let mut ended = 0;
+        for id in ids {
+            if let Some(session) = self.sessions.get(&id) {
+                self.end_session_now(&session);
+                close_upstreams(&session).await;
+                ended += 1;
+            }
+        }
+        if ended > 0 {
+            tracing::info!(
+                sessions = ended,
+                "ended sessions recycled by another process"
+            );
+        }
+        Ok(ended)
+    }
+
+    /// Ends sessions idle longer than the session timeout (here and in the store, for sessions
+    /// of any replica) and records recent activity of this replica's sessions. Returns how many
+    /// of this process's sessions ended.
+    pub async fn sweep_sessions(&self, active_within: Duration) -> usize {
+        let limit = self.opts.session_timeout.as_secs() as i64;
+        let all = self.sessions.all();
+        let idle: Vec<_> = all
+            .iter()
+            .filter(|s| s.idle_secs() > limit)
+            .cloned()
+            .collect();
+        for s in &idle {
+            self.end_session(s).await;
+        }
+        let now = chrono::Utc::now();
+        let active: Vec<String> = all
+            .iter()
+            .filter(|s| {
+                s.transport == SessionTransport::StreamableHttp
+                    && s.idle_secs() <= active_within.as_secs() as i64
+            })
+            .map(|s| s.id.clone())
+            .collect();
+        if let Err(e) = self.store.touch_sessions(&active, now).await {
+            tracing::warn!(error = %e, "recording session activity failed");
+        }
+        let timeout = chrono::Duration::from_std(self.opts.session_timeout)
+            .unwrap_or(chrono::Duration::hours(1));
+        if let Err(e) = self
+            .store
+            .expire_sessions(now - timeout, now - chrono::Duration::days(1))
+            .await
+        {
+            tracing::warn!(error = %e, "expiring stored sessions failed");
+        }
+        idle.len()
+    }
+}
+
+/// Ends the session's own upstream sessions (stateful targets).
+pub(super) async fn close_upstreams(session: &Session) {
+    let owned: Vec<_> = session
+        .upstreams
+        .lock()
+        .await
+        .drain()
+        .map(|(_, h)| h)
+        .collect();
+    for handle in owned {
+        handle.conn.close().await;
+    }
+}

@@ -1,0 +1,146 @@
+//! Running the built `reflow` binary against a test database, with a clean environment.
+
+use std::path::PathBuf;
+use std::process::{Output, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::io::AsyncWriteExt;
+
+use super::TestDb;
+
+/// Where the CLI finds its database and data dir; every invocation passes both explicitly.
+pub struct Target {
+    pub url: String,
+    pub data_dir: PathBuf,
+}
+
+impl Target {
+    pub fn of(db: &TestDb) -> Self {
+        Self {
+            url: db.url.clone(),
+            data_dir: db.dir.path().join("data"),
+        }
+    }
+
+    pub async fn run(&self, args: &[&str]) -> Run {
+        self.run_with(args, None, &[]).await
+    }
+
+    pub async fn run_stdin(&self, args: &[&str], stdin: &str) -> Run {
+        self.run_with(args, Some(stdin), &[]).await
+    }
+
+    pub async fn run_with(&self, args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]) -> Run {
+        let mut full: Vec<String> = vec![
+            "--database-url".into(),
+            self.url.clone(),
+            "--data-dir".into(),
+            self.data_dir.display().to_string(),
+        ];
+        full.extend(args.iter().map(|a| a.to_string()));
+        run_reflow(&full, stdin, env).await
+    }
+}
+
+pub struct Run {
+    pub args: Vec<String>,
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn describe(&self) -> String {
+        format!(
+            "reflow {:?}\nexit: {:?}\nstdout:\n{}\nstderr:\n{}",
+            self.args, self.code, self.stdout, self.stderr
+        )
+    }
+
+    #[track_caller]
+    pub fn ok(&self) -> &Self {
+        assert_eq!(self.code, Some(0), "expected success:\n{}", self.describe());
+        self
+    }
+
+    #[track_caller]
+    pub fn fails(&self, code: i32, stderr_has: &str) -> &Self {
+        assert_eq!(
+            self.code,
+            Some(code),
+            "expected exit {code}:\n{}",
+            self.describe()
+        );
+        assert!(
+            self.stderr.contains(stderr_has),
+            "stderr should contain {stderr_has:?}:\n{}",
+            self.describe()
+        );
+        self
+    }
+
+    #[track_caller]
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.describe()))
+    }
+}
+
+/// Runs the binary with a clean environment: PATH and HOME only, plus `env`.
+pub async fn run_reflow(args: &[String], stdin: Option<&str>, env: &[(&str, &str)]) -> Run {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_reflow"));
+    cmd.args(args)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env(
+            "HOME",
+            std::env::var_os("HOME").unwrap_or_else(|| "/nonexistent".into()),
+        )
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("spawn reflow");
+    if let Some(input) = stdin {
+        let mut pipe = child.stdin.take().unwrap();
+        pipe.write_all(input.as_bytes()).await.unwrap();
+        drop(pipe);
+    }
+    let out: Output = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+        .await
+        .unwrap_or_else(|_| panic!("reflow {args:?} did not finish within 60 s"))
+        .unwrap();
+    Run {
+        args: args.to_vec(),
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+impl Target {
+    /// Starts `reflow` with this database and piped stdout, for long-running commands.
+    pub fn spawn(&self, args: &[&str]) -> tokio::process::Child {
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_reflow"));
+        cmd.arg("--database-url")
+            .arg(&self.url)
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        cmd.spawn().expect("spawn reflow")
+    }
+}
