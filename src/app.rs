@@ -166,9 +166,11 @@ impl App {
             .context("cannot open stored upstream credentials (is encryption.key the key they were sealed with?)")?;
         let (audit, audit_writer) =
             AuditLog::start(store.clone(), AUDIT_QUEUE, settings.audit.log_arguments);
+        let credentials = Arc::new(arc_swap::ArcSwap::from_pointee(credentials));
         let gateway = Gateway::new(
             GatewayOptions::from_settings(&settings),
             audit.clone(),
+            credentials.clone(),
             store.clone(),
             &secrets.encryption_key,
         )
@@ -186,7 +188,7 @@ impl App {
             policies: PolicyService::new(store.clone()),
             secrets: CredentialService::new(store.clone(), secret_box.clone()),
             secret_box,
-            credentials: Arc::new(arc_swap::ArcSwap::from_pointee(credentials)),
+            credentials,
             authn: Arc::new(authn),
             store,
             settings: Arc::new(settings),

@@ -23,6 +23,7 @@ pub use session::{Session, SessionTransport};
 pub use targets::Target;
 
 use crate::auth::Principal;
+use crate::credentials::CredentialSnapshot;
 use crate::policy::{Decision, ItemType, PolicySet, Subject};
 use crate::store::PolicyRecord;
 
@@ -92,6 +93,8 @@ pub struct Gateway {
     policies: ArcSwap<PolicySet>,
     policy_records: tokio::sync::Mutex<Vec<PolicyRecord>>,
     audit: Arc<crate::audit::AuditLog>,
+    /// Upstream credentials, swapped by the app on every reload.
+    credentials: Arc<ArcSwap<CredentialSnapshot>>,
     store: Store,
     targets: ArcSwap<Vec<Arc<Target>>>,
     sessions: SessionRegistry,
@@ -116,6 +119,7 @@ impl Gateway {
     pub async fn new(
         opts: GatewayOptions,
         audit: Arc<crate::audit::AuditLog>,
+        credentials: Arc<ArcSwap<CredentialSnapshot>>,
         store: Store,
         encryption_key: &[u8; 32],
     ) -> Result<Arc<Self>, StoreError> {
@@ -130,6 +134,7 @@ impl Gateway {
             ),
             policy_records: tokio::sync::Mutex::new(Vec::new()),
             audit,
+            credentials,
             store,
             targets: ArcSwap::from_pointee(Vec::new()),
             sessions: SessionRegistry::default(),

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::domain::{Statefulness, TargetId, Transport};
+use crate::domain::{AuthType, Statefulness, TargetId, Transport};
 use crate::store::TargetRecord;
 
 use super::GatewayOptions;
@@ -17,6 +17,8 @@ pub struct Target {
     pub url: url::Url,
     pub statefulness: Statefulness,
     pub timeout: Duration,
+    pub auth_type: AuthType,
+    pub auth_header_name: Option<String>,
 }
 
 impl Target {
@@ -34,6 +36,8 @@ impl Target {
             url,
             statefulness: r.statefulness,
             timeout: r.timeout.unwrap_or(opts.default_timeout),
+            auth_type: r.auth_type,
+            auth_header_name: r.auth_header_name.clone(),
         })
     }
 

@@ -37,6 +37,8 @@ pub(crate) struct UpstreamHandle {
     pub lists: Mutex<HashMap<ListKind, CachedList>>,
     /// Upstream request id (JSON text) → the relayed request.
     pub in_flight: Mutex<HashMap<String, InFlight>>,
+    /// Which credentials it was opened with (a change opens a new connection).
+    pub fingerprint: String,
     /// The upstream answers requests with SSE streams; its merged lists are streamed too.
     pub streams_answers: std::sync::atomic::AtomicBool,
     /// How many inbound items the pump has relayed (compared with `conn.delivered()`).
@@ -71,7 +73,9 @@ type Slot = Arc<tokio::sync::Mutex<Option<Arc<UpstreamHandle>>>>;
 
 pub(crate) struct UpstreamPool {
     http: reqwest::Client,
-    shared: Mutex<HashMap<TargetId, Slot>>,
+    /// Keyed by target and credential fingerprint: callers with different credentials never
+    /// share an upstream connection.
+    shared: Mutex<HashMap<(TargetId, String), Slot>>,
 }
 
 impl UpstreamPool {
@@ -84,11 +88,15 @@ impl UpstreamPool {
 
     /// Closes a target's connections after its configuration changed or it was removed.
     pub async fn drop_target(&self, id: TargetId, sessions: &[Arc<Session>]) {
-        let slot = self.shared.lock().unwrap().remove(&id);
-        if let Some(slot) = slot
-            && let Some(h) = slot.lock().await.take()
-        {
-            h.conn.close().await;
+        let slots: Vec<Slot> = {
+            let mut shared = self.shared.lock().unwrap();
+            let keys: Vec<_> = shared.keys().filter(|(t, _)| *t == id).cloned().collect();
+            keys.iter().filter_map(|k| shared.remove(k)).collect()
+        };
+        for slot in slots {
+            if let Some(h) = slot.lock().await.take() {
+                h.conn.close().await;
+            }
         }
         for s in sessions {
             let handle = s.upstreams.lock().await.remove(&id);
@@ -114,15 +122,23 @@ impl UpstreamPool {
     }
 }
 
-fn spec(target: &Target) -> UpstreamSpec {
+/// What the caller's credentials make of a target: the headers to send, the URL (BASE_URL may
+/// redirect it, never from a user's own scope) and a fingerprint that keys the connection.
+pub(crate) struct Credentialed {
+    headers: reqwest::header::HeaderMap,
+    url: url::Url,
+    fingerprint: String,
+}
+
+fn spec(target: &Target, creds: &Credentialed) -> UpstreamSpec {
     UpstreamSpec {
         name: target.name.clone(),
-        url: target.url.clone(),
+        url: creds.url.clone(),
         transport: match target.transport {
             Transport::Sse => HttpTransport::Sse,
             _ => HttpTransport::Auto,
         },
-        headers: reqwest::header::HeaderMap::new(),
+        headers: creds.headers.clone(),
         timeout: target.timeout,
     }
 }
@@ -134,19 +150,24 @@ impl Gateway {
         session: &Arc<Session>,
         target: &Arc<Target>,
     ) -> Result<Arc<UpstreamHandle>, RpcError> {
+        let creds = self.credentialed(session, target)?;
         if target.per_session() {
             let mut owned = session.upstreams.lock().await;
             if let Some(h) = owned.get(&target.id)
                 && !h.conn.is_closed()
+                && h.fingerprint == creds.fingerprint
             {
                 return Ok(h.clone());
             }
             // The client's own capabilities: this upstream session serves only this client.
             let caps = session.client_capabilities.lock().unwrap().clone();
             let handle = self
-                .connect(target, caps, Some(Arc::downgrade(session)))
+                .connect(target, &creds, caps, Some(Arc::downgrade(session)))
                 .await?;
-            owned.insert(target.id, handle.clone());
+            if let Some(old) = owned.insert(target.id, handle.clone()) {
+                // Credentials changed: the old upstream session is not reused.
+                tokio::spawn(async move { old.conn.close().await });
+            }
             return Ok(handle);
         }
         let slot = self
@@ -154,7 +175,7 @@ impl Gateway {
             .shared
             .lock()
             .unwrap()
-            .entry(target.id)
+            .entry((target.id, creds.fingerprint.clone()))
             .or_default()
             .clone();
         let mut slot = slot.lock().await;
@@ -164,14 +185,53 @@ impl Gateway {
             return Ok(h.clone());
         }
         // Shared by many clients: declare no client capabilities, which is safe for all.
-        let handle = self.connect(target, json!({}), None).await?;
+        let handle = self.connect(target, &creds, json!({}), None).await?;
         *slot = Some(handle.clone());
         Ok(handle)
+    }
+
+    /// Resolves the caller's credentials for `target` (user > group > role > default). A
+    /// required credential the caller lacks is an error that names it, never a value.
+    fn credentialed(&self, session: &Session, target: &Target) -> Result<Credentialed, RpcError> {
+        let p = &session.principal;
+        let resolved = self
+            .credentials
+            .load()
+            .resolve(target.id, p.user_id, &p.role, &p.groups);
+        let headers = crate::credentials::http_headers(
+            &resolved,
+            target.auth_type,
+            target.auth_header_name.as_deref(),
+        )
+        .map_err(|e| {
+            RpcError::new(
+                crate::mcp::codes::INVALID_PARAMS,
+                format!("{} ({})", e, target.name),
+            )
+        })?;
+        let url = match resolved.base_url() {
+            Some(base) => url::Url::parse(base).map_err(|_| {
+                RpcError::new(
+                    crate::mcp::codes::UPSTREAM_ERROR,
+                    format!(
+                        "target {}: the configured BASE_URL is not a URL",
+                        target.name
+                    ),
+                )
+            })?,
+            None => target.url.clone(),
+        };
+        Ok(Credentialed {
+            headers,
+            url,
+            fingerprint: resolved.fingerprint,
+        })
     }
 
     async fn connect(
         self: &Arc<Self>,
         target: &Arc<Target>,
+        creds: &Credentialed,
         capabilities: Value,
         owner: Option<Weak<Session>>,
     ) -> Result<Arc<UpstreamHandle>, RpcError> {
@@ -180,7 +240,8 @@ impl Gateway {
             capabilities,
             client_info: crate::mcp::implementation_info(),
         };
-        let connect = UpstreamConnection::connect(spec(target), handshake, self.pool.http.clone());
+        let connect =
+            UpstreamConnection::connect(spec(target, creds), handshake, self.pool.http.clone());
         let (conn, inbound) = match tokio::time::timeout(target.timeout, connect).await {
             Ok(Ok(pair)) => pair,
             Ok(Err(e)) => {
@@ -198,6 +259,7 @@ impl Gateway {
             owner,
             lists: Mutex::new(HashMap::new()),
             in_flight: Mutex::new(HashMap::new()),
+            fingerprint: creds.fingerprint.clone(),
             streams_answers: std::sync::atomic::AtomicBool::new(false),
             processed: tokio::sync::watch::Sender::new(0),
         });

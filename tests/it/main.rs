@@ -6,6 +6,7 @@ mod cli;
 mod credentials_api;
 mod credentials_validation;
 mod gateway;
+mod gateway_credentials;
 mod gateway_policies;
 mod gateway_sessions;
 mod gateway_wire;

@@ -58,6 +58,8 @@ impl UpstreamConfig {
 pub struct UpstreamLog {
     pub calls: Vec<String>,
     pub lists: usize,
+    /// `Authorization` and `X-Env-*` headers of every HTTP request, as received.
+    pub headers: Vec<(String, String)>,
 }
 
 #[derive(Clone)]
@@ -229,7 +231,27 @@ impl UpstreamServer {
         config.legacy_session_mode = !cfg_json;
         let service =
             StreamableHttpService::new(move || Ok(handler.clone()), sessions.clone(), config);
-        let app = axum::Router::new().nest_service("/mcp", service);
+        let seen = log.clone();
+        let app =
+            axum::Router::new()
+                .nest_service("/mcp", service)
+                .layer(axum::middleware::from_fn(
+                    move |req: axum::extract::Request, next: axum::middleware::Next| {
+                        let seen = seen.clone();
+                        async move {
+                            for (name, value) in req.headers() {
+                                let n = name.as_str();
+                                if n == "authorization" || n.starts_with("x-env-") {
+                                    seen.lock().unwrap().headers.push((
+                                        n.to_string(),
+                                        value.to_str().unwrap_or("").to_string(),
+                                    ));
+                                }
+                            }
+                            next.run(req).await
+                        }
+                    },
+                ));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let handle = tokio::spawn(async move {
