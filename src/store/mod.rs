@@ -163,6 +163,48 @@ impl Store {
     }
 }
 
+/// Admin aggregates deleted by id (their rows cascade to what depends on them).
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Table {
+    Users,
+    Targets,
+    Policies,
+}
+
+impl Table {
+    fn delete_sql(self) -> &'static str {
+        match self {
+            Table::Users => "DELETE FROM users WHERE id = $1",
+            Table::Targets => "DELETE FROM targets WHERE id = $1",
+            Table::Policies => "DELETE FROM policies WHERE id = $1",
+        }
+    }
+}
+
+impl Store {
+    /// Deletes one row of an admin aggregate and bumps the revision if it existed; false when
+    /// there was no such row.
+    pub(crate) async fn delete_row(
+        &self,
+        table: Table,
+        id: uuid::Uuid,
+    ) -> Result<bool, StoreError> {
+        Ok(on_pool!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            let n = sqlx::query(table.delete_sql())
+                .bind(id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if n > 0 {
+                sqlx::query(BUMP_REVISION).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            n > 0
+        }))
+    }
+}
+
 const BUMP_REVISION: &str = "UPDATE revision SET value = value + 1 WHERE id = 1";
 
 /// Hides the password of a database URL in messages and `config check`.

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
-use super::{BUMP_REVISION, Store, StoreError, on_pool};
+use super::{BUMP_REVISION, Store, StoreError, Table, on_pool};
 use crate::domain::{
     Effect, PolicyId, PolicyName, PolicySubjectId, ResourceType, SubjectType, TargetId,
 };
@@ -280,19 +280,7 @@ impl Store {
 
     /// Deletes the policy and (by cascade) its subjects. False when absent.
     pub async fn delete_policy(&self, id: PolicyId) -> Result<bool, StoreError> {
-        Ok(on_pool!(self, |pool| {
-            let mut tx = pool.begin().await?;
-            let n = sqlx::query("DELETE FROM policies WHERE id = $1")
-                .bind(id.as_uuid())
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            if n > 0 {
-                sqlx::query(BUMP_REVISION).execute(&mut *tx).await?;
-            }
-            tx.commit().await?;
-            n > 0
-        }))
+        self.delete_row(Table::Policies, id.as_uuid()).await
     }
 
     /// Adds one subject to an existing policy. False when the policy is absent.

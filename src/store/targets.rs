@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use sqlx::Row;
 use sqlx::types::Json;
 
-use super::{BUMP_REVISION, Store, StoreError, on_pool};
+use super::{BUMP_REVISION, Store, StoreError, Table, on_pool};
 use crate::domain::{AuthType, IsolationBoundary, Statefulness, TargetId, TargetName, Transport};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -242,18 +242,6 @@ impl Store {
 
     /// Deletes the target and (by cascade) its policies, credentials and instances.
     pub async fn delete_target(&self, id: TargetId) -> Result<bool, StoreError> {
-        Ok(on_pool!(self, |pool| {
-            let mut tx = pool.begin().await?;
-            let n = sqlx::query("DELETE FROM targets WHERE id = $1")
-                .bind(id.as_uuid())
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            if n > 0 {
-                sqlx::query(BUMP_REVISION).execute(&mut *tx).await?;
-            }
-            tx.commit().await?;
-            n > 0
-        }))
+        self.delete_row(Table::Targets, id.as_uuid()).await
     }
 }

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use sqlx::Row;
 use sqlx::types::Json;
 
-use super::{BUMP_REVISION, Db, Store, StoreError, on_pool};
+use super::{BUMP_REVISION, Db, Store, StoreError, Table, on_pool};
 use crate::domain::{Email, GroupName, Role, UserId};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -174,18 +174,6 @@ impl Store {
 
     /// Deletes the user and (by cascade) their API tokens. False when absent.
     pub async fn delete_user(&self, id: UserId) -> Result<bool, StoreError> {
-        Ok(on_pool!(self, |pool| {
-            let mut tx = pool.begin().await?;
-            let n = sqlx::query("DELETE FROM users WHERE id = $1")
-                .bind(id.as_uuid())
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            if n > 0 {
-                sqlx::query(BUMP_REVISION).execute(&mut *tx).await?;
-            }
-            tx.commit().await?;
-            n > 0
-        }))
+        self.delete_row(Table::Users, id.as_uuid()).await
     }
 }
