@@ -164,48 +164,24 @@ impl Gateway {
         }
     }
 
-    /// Renames one target's items for the client; each comes with its original name (tools
-    /// and prompts) so the caller can record the mapping for the items it keeps.
-    fn expose_items(
-        &self,
-        target: &Target,
-        kind: ListKind,
-        items: &[Value],
-    ) -> Vec<(Value, Option<String>)> {
-        items
-            .iter()
-            .map(|item| {
-                let mut item = item.clone();
-                let mut original = None;
-                match kind {
-                    ListKind::Tools | ListKind::Prompts => {
-                        if let Some(name) = item.get("name").and_then(Value::as_str) {
-                            let exposed = expose(
-                                &target.prefix,
-                                &self.opts.separator,
-                                name,
-                                self.opts.max_name_len,
-                            );
-                            original = Some(name.to_string());
-                            item["name"] = Value::String(exposed);
-                        }
-                    }
-                    ListKind::Resources => {
-                        if let Some(uri) = item.get("uri").and_then(Value::as_str) {
-                            original = Some(uri.to_string());
-                            item["uri"] = Value::String(expose_uri(&target.prefix, uri));
-                        }
-                    }
-                    ListKind::ResourceTemplates => {
-                        if let Some(uri) = item.get("uriTemplate").and_then(Value::as_str) {
-                            original = Some(uri.to_string());
-                            item["uriTemplate"] = Value::String(expose_uri(&target.prefix, uri));
-                        }
-                    }
-                }
-                (item, original)
-            })
-            .collect()
+    /// The item as the client sees it: a copy with its name or URI carrying the target's prefix.
+    fn expose_item(&self, target: &Target, kind: ListKind, item: &Value, original: &str) -> Value {
+        let mut item = item.clone();
+        let (field, exposed) = match kind {
+            ListKind::Tools | ListKind::Prompts => (
+                "name",
+                expose(
+                    &target.prefix,
+                    &self.opts.separator,
+                    original,
+                    self.opts.max_name_len,
+                ),
+            ),
+            ListKind::Resources => ("uri", expose_uri(&target.prefix, original)),
+            ListKind::ResourceTemplates => ("uriTemplate", expose_uri(&target.prefix, original)),
+        };
+        item[field] = Value::String(exposed);
+        item
     }
 
     /// The merged, paginated list for one session, and whether any contributing upstream
@@ -243,6 +219,7 @@ impl Gateway {
             (t.clone(), result)
         });
         let mut merged = Vec::new();
+        let mut learned = Vec::new();
         let mut streamed = false;
         let mut seen: HashMap<String, String> = HashMap::new();
         let field = match kind {
@@ -266,15 +243,19 @@ impl Gateway {
                 ListKind::Prompts => ItemType::Prompt,
                 ListKind::Resources | ListKind::ResourceTemplates => ItemType::Resource,
             };
-            for (item, original) in self.expose_items(&target, kind, &items) {
-                // Denied items are simply absent, as if the upstream did not have them.
-                let Some(original) = original else { continue };
+            for raw in items.iter() {
+                // Decided before anything is copied: denied items are simply absent, as if the
+                // upstream did not have them.
+                let Some(original) = raw.get(field).and_then(Value::as_str) else {
+                    continue;
+                };
                 if !self
-                    .decide(&session.principal, &target, item_type, &original)
+                    .decide(&session.principal, &target, item_type, original)
                     .allowed
                 {
                     continue;
                 }
+                let item = self.expose_item(&target, kind, raw, original);
                 let key = item
                     .get(field)
                     .and_then(Value::as_str)
@@ -287,23 +268,27 @@ impl Gateway {
                 if matches!(kind, ListKind::Tools | ListKind::Prompts) {
                     // Only names that survive the collision check map back, so a call reaches
                     // the very tool the list showed.
-                    self.names
-                        .lock()
-                        .unwrap()
-                        .insert((kind, key.clone()), (target.name.clone(), original));
+                    learned.push((
+                        (kind, key.clone()),
+                        (target.name.clone(), original.to_string()),
+                    ));
                 }
                 seen.insert(key, target.name.clone());
                 merged.push(item);
             }
         }
+        // One lock for the whole list rather than one per item.
+        self.names.lock().unwrap().extend(learned);
         let end = (offset + self.opts.page_size).min(merged.len());
-        let page: Vec<Value> = merged
-            .get(offset..end)
-            .map(<[Value]>::to_vec)
-            .unwrap_or_default();
+        let total = merged.len();
+        let page: Vec<Value> = if offset < end {
+            merged.drain(offset..end).collect()
+        } else {
+            Vec::new()
+        };
         let mut result = serde_json::Map::new();
         result.insert(kind.key().into(), Value::Array(page));
-        if end < merged.len() {
+        if end < total {
             result.insert(
                 "nextCursor".into(),
                 Value::String(self.cursors.encode(kind.method(), end)),
