@@ -21,6 +21,17 @@ pub(crate) fn id_key(id: &Value) -> String {
     id.to_string()
 }
 
+/// The request's params and the string field `key` of them, or the error naming what is missing.
+fn required_str(params: Option<Value>, key: &str) -> Result<(Value, String), RpcError> {
+    let params = params.ok_or_else(|| RpcError::invalid_params("missing params"))?;
+    let value = params
+        .get(key)
+        .and_then(Value::as_str)
+        .ok_or_else(|| RpcError::invalid_params(format!("params.{key} must be a string")))?
+        .to_string();
+    Ok((params, value))
+}
+
 /// Whether an error is the gateway refusing an item (unknown and denied look the same).
 fn is_refusal(message: &str) -> bool {
     [
@@ -272,12 +283,7 @@ impl Gateway {
         params: Option<Value>,
         sink: &Sink,
     ) -> Result<Value, RpcError> {
-        let mut params = params.ok_or_else(|| RpcError::invalid_params("missing params"))?;
-        let exposed = params
-            .get("name")
-            .and_then(Value::as_str)
-            .ok_or_else(|| RpcError::invalid_params("params.name must be a string"))?
-            .to_string();
+        let (mut params, exposed) = required_str(params, "name")?;
         let what = if kind == ListKind::Tools {
             "tool"
         } else {
@@ -293,12 +299,8 @@ impl Gateway {
         if !self.upstream_has(&handle, kind, &params["name"]).await {
             return Err(unknown(what, &exposed));
         }
-        let mut result = self
-            .forward(session, &handle, id, method, Some(params), sink)
-            .await?;
-        rewrite::result_uris(method, &mut result, &target.prefix);
-        rewrite::expose_task_ids(&mut result, &target.name);
-        Ok(result)
+        self.forward_exposed(session, &handle, id, method, params, sink, method)
+            .await
     }
 
     /// tasks/get, tasks/result, tasks/cancel: routed by the target named in the task id.
@@ -327,11 +329,29 @@ impl Gateway {
             .ok_or_else(|| RpcError::invalid_params(format!("unknown task: {exposed}")))?;
         params["taskId"] = Value::String(task_id);
         let handle = self.upstream(session, &target).await?;
+        // tasks/result carries the underlying tool result.
+        self.forward_exposed(session, &handle, id, method, params, sink, "tools/call")
+            .await
+    }
+
+    /// Relays a request and gives the result the target's exposed URIs and task ids, rewriting
+    /// URIs as in a result of `shape`.
+    #[allow(clippy::too_many_arguments)]
+    async fn forward_exposed(
+        self: &Arc<Self>,
+        session: &Arc<Session>,
+        handle: &Arc<UpstreamHandle>,
+        id: &Value,
+        method: &str,
+        params: Value,
+        sink: &Sink,
+        shape: &str,
+    ) -> Result<Value, RpcError> {
         let mut result = self
-            .forward(session, &handle, id, method, Some(params), sink)
+            .forward(session, handle, id, method, Some(params), sink)
             .await?;
-        rewrite::result_uris("tools/call", &mut result, &target.prefix);
-        rewrite::expose_task_ids(&mut result, &target.name);
+        rewrite::result_uris(shape, &mut result, &handle.target.prefix);
+        rewrite::expose_task_ids(&mut result, &handle.target.name);
         Ok(result)
     }
 
@@ -366,12 +386,7 @@ impl Gateway {
         params: Option<Value>,
         sink: &Sink,
     ) -> Result<Value, RpcError> {
-        let mut params = params.ok_or_else(|| RpcError::invalid_params("missing params"))?;
-        let exposed = params
-            .get("uri")
-            .and_then(Value::as_str)
-            .ok_or_else(|| RpcError::invalid_params("params.uri must be a string"))?
-            .to_string();
+        let (mut params, exposed) = required_str(params, "uri")?;
         let (target, original) = self.resolve_uri(session, &exposed).ok_or_else(|| {
             RpcError::new(
                 codes::RESOURCE_NOT_FOUND,

@@ -96,6 +96,13 @@ pub fn sort_subjects(subjects: &mut [PolicySubject]) {
 const INSERT_SUBJECT: &str = "INSERT INTO policy_subjects (id, policy_id, subject_type, \
      subject_value) VALUES ($1, $2, $3, $4)";
 
+/// How `policy_where` finds a policy.
+#[derive(Clone, Copy)]
+enum PolicyKey<'a> {
+    Id(PolicyId),
+    Name(&'a str),
+}
+
 impl Store {
     /// Inserts a policy with its subjects in one transaction; `Conflict` when the name is taken.
     pub async fn insert_policy(&self, p: &PolicyRecord) -> Result<(), StoreError> {
@@ -136,35 +143,33 @@ impl Store {
     }
 
     pub async fn policy(&self, id: PolicyId) -> Result<Option<PolicyRecord>, StoreError> {
-        let sql = sqlx::AssertSqlSafe(format!(
-            "SELECT {POLICY_COLUMNS} FROM policies WHERE id = $1"
-        ));
-        let found = on_pool!(self, |pool| {
-            match sqlx::query(sql)
-                .bind(id.as_uuid())
-                .fetch_optional(pool)
-                .await?
-            {
-                Some(row) => Some(policy_from_row!(&row)),
-                None => None,
-            }
-        });
-        self.with_subjects(found).await
+        self.policy_where("id", PolicyKey::Id(id)).await
     }
 
     pub async fn policy_by_name(
         &self,
         name: &PolicyName,
     ) -> Result<Option<PolicyRecord>, StoreError> {
+        self.policy_where("name", PolicyKey::Name(name.as_str()))
+            .await
+    }
+
+    /// One policy (with its subjects) by a unique column.
+    async fn policy_where(
+        &self,
+        column: &'static str,
+        key: PolicyKey<'_>,
+    ) -> Result<Option<PolicyRecord>, StoreError> {
         let sql = sqlx::AssertSqlSafe(format!(
-            "SELECT {POLICY_COLUMNS} FROM policies WHERE name = $1"
+            "SELECT {POLICY_COLUMNS} FROM policies WHERE {column} = $1"
         ));
         let found = on_pool!(self, |pool| {
-            match sqlx::query(sql)
-                .bind(name.as_str())
-                .fetch_optional(pool)
-                .await?
-            {
+            let query = sqlx::query(sql);
+            let query = match key {
+                PolicyKey::Id(id) => query.bind(id.as_uuid()),
+                PolicyKey::Name(name) => query.bind(name),
+            };
+            match query.fetch_optional(pool).await? {
                 Some(row) => Some(policy_from_row!(&row)),
                 None => None,
             }
