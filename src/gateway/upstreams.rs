@@ -76,6 +76,8 @@ pub(crate) struct UpstreamPool {
     /// Keyed by target and credential fingerprint: callers with different credentials never
     /// share an upstream connection.
     shared: Mutex<HashMap<(TargetId, String), Slot>>,
+    /// Which protocol era each upstream URL speaks, probed once.
+    eras: crate::upstream::EraCache,
 }
 
 impl UpstreamPool {
@@ -83,6 +85,7 @@ impl UpstreamPool {
         Self {
             http,
             shared: Mutex::new(HashMap::new()),
+            eras: Default::default(),
         }
     }
 
@@ -240,8 +243,12 @@ impl Gateway {
             capabilities,
             client_info: crate::mcp::implementation_info(),
         };
-        let connect =
-            UpstreamConnection::connect(spec(target, creds), handshake, self.pool.http.clone());
+        let connect = UpstreamConnection::connect_cached(
+            spec(target, creds),
+            handshake,
+            self.pool.http.clone(),
+            &self.pool.eras,
+        );
         let (conn, inbound) = match tokio::time::timeout(target.timeout, connect).await {
             Ok(Ok(pair)) => pair,
             Ok(Err(e)) => {

@@ -1,11 +1,16 @@
-//! reflow's MCP client to one HTTP upstream (legacy era, 2024-11-05 … 2025-11-25): the public
-//! connection API, its errors and the state both HTTP transports share.
+//! reflow's MCP client to one HTTP upstream, in either protocol era (legacy 2024-11-05 …
+//! 2025-11-25 sessions, or stateless 2026-07-28): the public connection API, the era probe and its
+//! cache, its errors and the state the transports share.
 //!
 //! Messages stay `serde_json::Value` (DESIGN §3.2): results are handed back as the upstream sent
 //! them. Each outgoing message is serialized exactly once, into `Bytes` that a retry can reuse.
 
+mod era;
 mod http;
+mod modern;
 mod sse;
+
+pub use era::{Era, EraCache};
 
 use std::collections::HashMap;
 use std::fmt;
@@ -29,9 +34,11 @@ const STATUS_BODY_LIMIT: usize = 500;
 /// Which HTTP transport to speak to an upstream.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum HttpTransport {
-    /// POST `initialize`; on 400/404/405 fall back to legacy HTTP+SSE at the same URL.
+    /// Probe the era: POST `server/discover` (2026-07-28), else `initialize` (Streamable HTTP),
+    /// and on 400/404/405 fall back to legacy HTTP+SSE at the same URL.
     Auto,
-    /// Streamable HTTP (2025-03-26 and later).
+    /// Streamable HTTP in the legacy era (2025-03-26 … 2025-11-25 sessions), no era probe. A
+    /// 2026-07-28 server is spoken to with `Auto`; its `ServerInfo` says `StreamableHttp` too.
     StreamableHttp,
     /// The legacy HTTP+SSE transport (2024-11-05).
     Sse,
@@ -97,7 +104,7 @@ impl Handshake {
     }
 }
 
-/// What the upstream said about itself in its `initialize` result.
+/// What the upstream said about itself (its `initialize` or `server/discover` result).
 #[derive(Clone, Debug)]
 pub struct ServerInfo {
     pub protocol_version: String,
@@ -106,6 +113,17 @@ pub struct ServerInfo {
     pub instructions: Option<String>,
     /// The transport in use: never `Auto`.
     pub transport: HttpTransport,
+}
+
+impl ServerInfo {
+    /// The protocol era this upstream speaks (from the negotiated version).
+    pub fn era(&self) -> Era {
+        if self.protocol_version.as_str() == crate::mcp::MODERN_VERSION {
+            Era::Modern
+        } else {
+            Era::Legacy
+        }
+    }
 }
 
 /// How the upstream answers one request, so the gateway can answer its client the same way.
@@ -224,7 +242,7 @@ impl Core {
 
     /// Hands a message to the gateway. A gateway that stopped listening loses nothing it wanted.
     async fn deliver(&self, message: Value, related: Option<Value>) {
-        let _ = self
+        let sent = self
             .inbound
             .send(Inbound {
                 message,
@@ -232,6 +250,9 @@ impl Core {
                 signal: None,
             })
             .await;
+        if sent.is_ok() {
+            self.delivered.fetch_add(1, Ordering::AcqRel);
+        }
     }
 
     async fn signal(&self, request: &Value, signal: StreamSignal) {
@@ -426,6 +447,9 @@ fn server_info(mut result: Value, transport: HttpTransport) -> Result<ServerInfo
 enum Transport {
     Http(Arc<http::HttpConn>),
     Sse(Arc<sse::SseConn>),
+    /// 2026-07-28: requests, notifications and responses take their own paths (see the
+    /// `UpstreamConnection` methods); this arm is never asked to post raw bytes.
+    Modern(Arc<modern::ModernConn>),
 }
 
 impl Transport {
@@ -433,6 +457,9 @@ impl Transport {
         match self {
             Transport::Http(h) => h.call(id, body).await,
             Transport::Sse(s) => s.call(id, body).await,
+            Transport::Modern(_) => Err(UpstreamError::Protocol(
+                "a 2026-07-28 upstream takes no pre-serialized request".into(),
+            )),
         }
     }
 
@@ -441,6 +468,8 @@ impl Transport {
         match self {
             Transport::Http(h) => h.send(body).await,
             Transport::Sse(s) => s.send(body).await,
+            // Stateless servers take no client notifications or responses over POST.
+            Transport::Modern(_) => Ok(()),
         }
     }
 }
@@ -462,38 +491,31 @@ impl UpstreamConnection {
         handshake: Handshake,
         http: reqwest::Client,
     ) -> Result<(Arc<Self>, mpsc::Receiver<Inbound>), UpstreamError> {
+        Self::connect_cached(spec, handshake, http, &EraCache::default()).await
+    }
+
+    /// Like `connect`, with the era verdict for the URL taken from (and recorded in) `eras`:
+    /// the first connection probes `server/discover`, then `initialize`, then legacy SSE; later
+    /// ones go straight to the era found. A connection that fails on a cached verdict probes anew.
+    pub async fn connect_cached(
+        spec: UpstreamSpec,
+        handshake: Handshake,
+        http: reqwest::Client,
+        eras: &EraCache,
+    ) -> Result<(Arc<Self>, mpsc::Receiver<Inbound>), UpstreamError> {
         let (tx, rx) = mpsc::channel(INBOUND_CAPACITY);
         let core = Core::new(spec.name.clone(), tx);
-        let attempt = match spec.transport {
-            HttpTransport::Sse => None,
-            HttpTransport::StreamableHttp | HttpTransport::Auto => {
-                Some(http::HttpConn::connect(&core, &spec, &handshake, &http).await)
-            }
-        };
-        let (transport, server) = match attempt {
-            Some(Ok((conn, server))) => (Transport::Http(conn), server),
-            // A server that rejects a POSTed initialize may be a legacy HTTP+SSE one.
-            Some(Err(UpstreamError::Status { status, .. }))
-                if spec.transport == HttpTransport::Auto && matches!(status, 400 | 404 | 405) =>
-            {
-                tracing::debug!(target: "reflow::upstream", upstream = %spec.name, status, "falling back to legacy HTTP+SSE");
-                let (conn, server) = sse::SseConn::connect(&core, &spec, &handshake, &http).await?;
-                (Transport::Sse(conn), server)
-            }
-            Some(Err(e)) => return Err(e),
-            None => {
-                let (conn, server) = sse::SseConn::connect(&core, &spec, &handshake, &http).await?;
-                (Transport::Sse(conn), server)
-            }
-        };
+        let (transport, server) = era::open(&core, &spec, &handshake, &http, eras).await?;
         let conn = Arc::new(Self {
             core,
             server,
             timeout: spec.timeout,
             transport,
         });
-        if let Transport::Http(h) = &conn.transport {
-            h.start_get_stream().await;
+        match &conn.transport {
+            Transport::Http(h) => h.start_get_stream().await,
+            Transport::Modern(m) => m.start_listen(&conn.server),
+            Transport::Sse(_) => {}
         }
         Ok((conn, rx))
     }
@@ -519,6 +541,12 @@ impl UpstreamConnection {
         if self.core.is_closed() {
             return Err(UpstreamError::Closed);
         }
+        if let Transport::Modern(m) = &self.transport {
+            // Giving up drops the request, which closes its stream: that is the cancellation.
+            return tokio::time::timeout(timeout, m.request(id, method, params))
+                .await
+                .unwrap_or(Err(UpstreamError::Timeout));
+        }
         let body = serialize(&jsonrpc::request(id.clone(), method, params));
         match tokio::time::timeout(timeout, self.transport.call(&id, body)).await {
             Ok(outcome) => outcome,
@@ -539,6 +567,10 @@ impl UpstreamConnection {
     }
 
     pub async fn notify(&self, method: &str, params: Option<Value>) -> Result<(), UpstreamError> {
+        if let Transport::Modern(m) = &self.transport {
+            m.notify(method, params.as_ref());
+            return Ok(());
+        }
         self.send(serialize(&jsonrpc::notification(method, params)))
             .await
     }
@@ -549,6 +581,11 @@ impl UpstreamConnection {
         id: Value,
         outcome: Result<Value, RpcError>,
     ) -> Result<(), UpstreamError> {
+        if let Transport::Modern(m) = &self.transport {
+            // Only the input-required bridge asks reflow's clients anything on its behalf.
+            m.respond(&id, outcome);
+            return Ok(());
+        }
         let message = match outcome {
             Ok(result) => jsonrpc::response(id, result),
             Err(e) => jsonrpc::error_response(id, &e),
@@ -565,6 +602,7 @@ impl UpstreamConnection {
         match &self.transport {
             Transport::Http(h) => h.terminate().await,
             Transport::Sse(s) => s.closed(),
+            Transport::Modern(m) => m.closed(),
         }
     }
 
@@ -590,6 +628,10 @@ impl UpstreamConnection {
 
     /// Tells the upstream to stop working on a request we gave up on; nobody waits for that.
     fn cancel_in_background(&self, id: Value) {
+        if let Transport::Modern(m) = &self.transport {
+            m.cancel(&id);
+            return;
+        }
         let body = serialize(&jsonrpc::notification(
             "notifications/cancelled",
             Some(json!({ "requestId": id, "reason": "timed out" })),

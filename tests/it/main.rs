@@ -25,3 +25,4 @@ mod support;
 mod targets_api;
 mod targets_cli;
 mod upstream_client;
+mod upstream_modern;

@@ -196,11 +196,16 @@ impl McpClient {
 
     /// `initialize` then `notifications/initialized`; returns the session id.
     pub async fn initialize(&mut self) -> String {
+        self.initialize_with(json!({})).await
+    }
+
+    /// `initialize` declaring `capabilities` (e.g. `{"elicitation": {}}`).
+    pub async fn initialize_with(&mut self, capabilities: Value) -> String {
         let body = json!({
             "jsonrpc": "2.0", "id": self.next_id(), "method": "initialize",
             "params": {
                 "protocolVersion": PROTOCOL_VERSION,
-                "capabilities": {},
+                "capabilities": capabilities,
                 "clientInfo": { "name": "reflow-it", "version": "0" }
             }
         });

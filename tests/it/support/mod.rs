@@ -5,6 +5,7 @@
 
 pub mod cli;
 pub mod db;
+pub mod fixture;
 pub mod gw;
 pub mod mcp_client;
 pub mod server;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, JsonObject,
     ListResourcesResult, ListToolsResult, PaginatedRequestParams, ProgressNotificationParam,
-    ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult, Resource,
+    ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult, Resource,
     ResourceContents, ServerCapabilities, ServerConfig, Tool,
 };
 use rmcp::service::RequestContext;
@@ -41,6 +41,9 @@ pub struct UpstreamConfig {
     pub resources: Vec<(String, String)>,
     /// A tool whose result is a resource link to the first resource.
     pub link_tool: Option<String>,
+    /// Also serve 2026-07-28 (rmcp's default); false keeps the upstream legacy-only, so it
+    /// answers reflow's `server/discover` probe with an error and gets a legacy session.
+    pub modern: bool,
 }
 
 impl UpstreamConfig {
@@ -96,6 +99,14 @@ impl Handler {
 }
 
 impl ServerHandler for Handler {
+    fn supported_protocol_versions(&self) -> std::borrow::Cow<'static, [ProtocolVersion]> {
+        std::borrow::Cow::Borrowed(if self.cfg.modern {
+            ProtocolVersion::KNOWN_VERSIONS
+        } else {
+            ProtocolVersion::known_up_to(&ProtocolVersion::V_2025_11_25)
+        })
+    }
+
     fn get_info(&self) -> ServerConfig {
         let mut caps = ServerCapabilities::builder()
             .enable_tools()

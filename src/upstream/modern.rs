@@ -1,0 +1,850 @@
+//! The modern (2026-07-28, stateless) client transport: `server/discover` as the era probe, one
+//! POST per request carrying the `_meta` envelope and the `MCP-Protocol-Version` / `Mcp-Method` /
+//! `Mcp-Name` / `Mcp-Param-*` headers, `subscriptions/listen` for list changes, and the bridge
+//! that turns an `input_required` result into server→client requests for reflow's legacy clients.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use serde_json::{Map, Value, json};
+use tokio::sync::oneshot;
+use tokio::task::AbortHandle;
+use url::Url;
+
+use super::{
+    Core, EraCache, Handshake, HttpTransport, ServerInfo, UpstreamError, UpstreamSpec,
+    content_type, event_message, events, id_key, outcome, response_id, send_error, serialize,
+    status_error,
+};
+use crate::mcp::{MODERN_VERSION, RpcError, codes, headers, jsonrpc};
+
+const META_PROTOCOL_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
+const META_CLIENT_CAPABILITIES: &str = "io.modelcontextprotocol/clientCapabilities";
+const META_CLIENT_INFO: &str = "io.modelcontextprotocol/clientInfo";
+const META_LOG_LEVEL: &str = "io.modelcontextprotocol/logLevel";
+const META_SERVER_INFO: &str = "io.modelcontextprotocol/serverInfo";
+const META_SUBSCRIPTION_ID: &str = "io.modelcontextprotocol/subscriptionId";
+const MCP_METHOD: &str = "mcp-method";
+const MCP_NAME: &str = "mcp-name";
+/// A misbehaving upstream could ask for input forever; a legacy client deserves an answer.
+const MAX_INPUT_ROUNDS: usize = 8;
+/// Legacy servers send log messages unless told otherwise, and reflow's legacy clients expect
+/// them; a modern server sends none without a level, so ask for everything until a client sets one.
+const DEFAULT_LOG_LEVEL: &str = "debug";
+/// The 2026-07-28 error for headers that do not match the body.
+const HEADER_MISMATCH: i64 = -32020;
+const RELIST_MAX_PAGES: usize = 50;
+const LISTEN_BACKOFF_START: Duration = Duration::from_millis(500);
+const LISTEN_BACKOFF_MAX: Duration = Duration::from_secs(30);
+
+/// Where `x-mcp-header` annotations sit in one tool's inputSchema: argument path → header token.
+type HeaderParams = Vec<(Vec<String>, String)>;
+
+pub(super) struct ModernConn {
+    core: Arc<Core>,
+    client: reqwest::Client,
+    url: Url,
+    /// The spec's headers plus Accept, Content-Type and MCP-Protocol-Version, built once.
+    post_headers: HeaderMap,
+    capabilities: Value,
+    client_info: Value,
+    /// Learned from `tools/list` results passing through this connection (tool name → params).
+    header_params: Mutex<HashMap<String, HeaderParams>>,
+    /// What a client set with `logging/setLevel` (a removed method upstream: held here instead).
+    log_level: Mutex<String>,
+    /// Requests in flight: aborting one closes its HTTP stream, which is how a modern server is
+    /// told the request was cancelled.
+    running: Mutex<HashMap<String, AbortHandle>>,
+    /// Synthesized server→client requests (`reflow-ir-N`) waiting for the gateway's answer.
+    input_waiters: Mutex<HashMap<String, oneshot::Sender<Result<Value, RpcError>>>>,
+    input_ids: AtomicU64,
+    /// Where this server's verdict is cached, forgotten when the server stops acting modern.
+    eras: EraCache,
+}
+
+/// Why a probe did not find a modern server: fall back to the legacy era, or give up.
+pub(super) enum Probe {
+    Modern(Arc<ModernConn>, ServerInfo),
+    Legacy(UpstreamError),
+}
+
+impl ModernConn {
+    fn new(
+        core: &Arc<Core>,
+        spec: &UpstreamSpec,
+        handshake: &Handshake,
+        client: &reqwest::Client,
+        eras: &EraCache,
+    ) -> Arc<Self> {
+        let mut post_headers = spec.headers.clone();
+        post_headers.insert(
+            ACCEPT,
+            HeaderValue::from_static("application/json, text/event-stream"),
+        );
+        post_headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        post_headers.insert(
+            headers::PROTOCOL_VERSION,
+            HeaderValue::from_static(MODERN_VERSION),
+        );
+        Arc::new(Self {
+            core: core.clone(),
+            client: client.clone(),
+            url: spec.url.clone(),
+            post_headers,
+            capabilities: handshake.capabilities.clone(),
+            client_info: handshake.client_info.clone(),
+            header_params: Mutex::new(HashMap::new()),
+            log_level: Mutex::new(DEFAULT_LOG_LEVEL.to_string()),
+            running: Mutex::new(HashMap::new()),
+            input_waiters: Mutex::new(HashMap::new()),
+            input_ids: AtomicU64::new(1),
+            eras: eras.clone(),
+        })
+    }
+
+    /// `server/discover`. A legacy server answers it with an HTTP 4xx or a JSON-RPC error (or
+    /// something that is no discover result): that is a verdict, not a failure. Only an upstream
+    /// that cannot be reached at all fails the probe.
+    pub(super) async fn probe(
+        core: &Arc<Core>,
+        spec: &UpstreamSpec,
+        handshake: &Handshake,
+        client: &reqwest::Client,
+        eras: &EraCache,
+    ) -> Result<Probe, UpstreamError> {
+        let conn = Self::new(core, spec, handshake, client, eras);
+        let id = core.next_id();
+        let exchange = conn.exchange(&id, "server/discover", conn.with_meta(None));
+        let result = match tokio::time::timeout(spec.timeout, exchange).await {
+            Err(_) => return Err(UpstreamError::Timeout),
+            Ok(Err(e @ (UpstreamError::Connect(_) | UpstreamError::Timeout))) => return Err(e),
+            Ok(Err(e)) => return Ok(Probe::Legacy(e)),
+            Ok(Ok(result)) => result,
+        };
+        let supported = result
+            .get("supportedVersions")
+            .and_then(Value::as_array)
+            .is_some_and(|v| v.iter().any(|v| v == MODERN_VERSION));
+        if !supported {
+            return Ok(Probe::Legacy(UpstreamError::Protocol(
+                "the server/discover answer does not offer 2026-07-28".into(),
+            )));
+        }
+        let server = discover_info(result);
+        Ok(Probe::Modern(conn, server))
+    }
+
+    /// A connection for a server already known to be modern (the cached verdict), no probe.
+    pub(super) fn known(
+        core: &Arc<Core>,
+        spec: &UpstreamSpec,
+        handshake: &Handshake,
+        client: &reqwest::Client,
+        eras: &EraCache,
+    ) -> Arc<Self> {
+        Self::new(core, spec, handshake, client, eras)
+    }
+
+    /// The request `_meta` envelope merged into `params` (the client's own `_meta`, e.g. its
+    /// progress token, is kept).
+    fn with_meta(&self, params: Option<Value>) -> Value {
+        let mut params = match params {
+            Some(Value::Object(m)) => m,
+            _ => Map::new(),
+        };
+        let meta = params
+            .entry("_meta")
+            .or_insert_with(|| Value::Object(Map::new()));
+        if !meta.is_object() {
+            *meta = Value::Object(Map::new());
+        }
+        let meta = meta.as_object_mut().expect("made an object above");
+        meta.insert(META_PROTOCOL_VERSION.into(), MODERN_VERSION.into());
+        meta.insert(META_CLIENT_CAPABILITIES.into(), self.capabilities.clone());
+        meta.insert(META_CLIENT_INFO.into(), self.client_info.clone());
+        let level = self
+            .log_level
+            .lock()
+            .expect("log level lock poisoned")
+            .clone();
+        meta.entry(META_LOG_LEVEL).or_insert(Value::String(level));
+        Value::Object(params)
+    }
+
+    /// Headers that mirror the body: `Mcp-Method`, `Mcp-Name`, `Mcp-Param-*`.
+    fn request_headers(&self, method: &str, params: &Value) -> Result<HeaderMap, UpstreamError> {
+        let mut h = self.post_headers.clone();
+        h.insert(MCP_METHOD, header_value(method)?);
+        let name = match method {
+            "tools/call" | "prompts/get" => params.get("name"),
+            "resources/read" => params.get("uri"),
+            _ => None,
+        };
+        if let Some(name) = name.and_then(Value::as_str) {
+            h.insert(MCP_NAME, header_value(&encode_header_value(name))?);
+        }
+        if method == "tools/call"
+            && let Some(tool) = params.get("name").and_then(Value::as_str)
+            && let Some(args) = params.get("arguments")
+        {
+            let declared = self
+                .header_params
+                .lock()
+                .expect("header params lock poisoned")
+                .get(tool)
+                .cloned()
+                .unwrap_or_default();
+            for (path, token) in declared {
+                let Some(value) = lookup(args, &path).and_then(render_scalar) else {
+                    continue;
+                };
+                let name = HeaderName::from_bytes(format!("mcp-param-{token}").as_bytes())
+                    .map_err(|_| {
+                        UpstreamError::Protocol(format!("invalid x-mcp-header token {token:?}"))
+                    })?;
+                h.insert(name, header_value(&encode_header_value(&value))?);
+            }
+        }
+        Ok(h)
+    }
+
+    /// One POST and its answer (JSON or an SSE stream whose other messages go to the gateway,
+    /// tagged with `id`).
+    async fn exchange(
+        &self,
+        id: &Value,
+        method: &str,
+        params: Value,
+    ) -> Result<Value, UpstreamError> {
+        let headers = self.request_headers(method, &params)?;
+        let body = serialize(&jsonrpc::request(id.clone(), method, Some(params)));
+        let resp = self
+            .client
+            .post(self.url.clone())
+            .headers(headers)
+            .body(body)
+            .send()
+            .await
+            .map_err(send_error)?;
+        let status = resp.status();
+        let ct = content_type(&resp).to_owned();
+        if !status.is_success() {
+            // Modern servers answer protocol errors with HTTP 4xx and a JSON-RPC error body.
+            if ct.starts_with("application/json") {
+                let bytes = resp.bytes().await.map_err(send_error)?;
+                if let Ok(message) = serde_json::from_slice::<Value>(&bytes)
+                    && message.get("error").is_some()
+                {
+                    return outcome(message);
+                }
+                return Err(UpstreamError::Status {
+                    status: status.as_u16(),
+                    body: String::from_utf8_lossy(&bytes).chars().take(500).collect(),
+                });
+            }
+            return Err(status_error(resp).await);
+        }
+        if ct.starts_with("text/event-stream") {
+            let mut stream = events(resp);
+            while let Some(ev) = stream.next().await {
+                let Some(message) = event_message(&ev, &self.core.name) else {
+                    continue;
+                };
+                match response_id(&message) {
+                    Some(rid) if rid == id => return outcome(message),
+                    Some(_) => {
+                        tracing::debug!(target: "reflow::upstream", upstream = %self.core.name, "ignoring a response for another request")
+                    }
+                    None => self.core.deliver(message, Some(id.clone())).await,
+                }
+            }
+            return Err(UpstreamError::Protocol(
+                "the response stream ended before the response".into(),
+            ));
+        }
+        if !ct.starts_with("application/json") {
+            return Err(UpstreamError::Protocol(format!(
+                "unexpected content type {ct:?} for a request"
+            )));
+        }
+        let bytes = resp.bytes().await.map_err(send_error)?;
+        let message: Value = serde_json::from_slice(&bytes)
+            .map_err(|e| UpstreamError::Protocol(format!("the response is not JSON: {e}")))?;
+        match response_id(&message) {
+            Some(rid) if rid == id => outcome(message),
+            _ => Err(UpstreamError::Protocol(
+                "the JSON answer is not the response to the request".into(),
+            )),
+        }
+    }
+
+    /// A request from the gateway. It runs as its own task so that `notifications/cancelled` (or
+    /// the caller giving up) can abort it, which closes its HTTP stream.
+    pub(super) async fn request(
+        self: &Arc<Self>,
+        id: Value,
+        method: &str,
+        params: Option<Value>,
+    ) -> Result<Value, UpstreamError> {
+        match method {
+            // Removed in 2026-07-28: the level travels in every request's `_meta` instead.
+            "logging/setLevel" => {
+                if let Some(level) = params
+                    .as_ref()
+                    .and_then(|p| p.get("level"))
+                    .and_then(Value::as_str)
+                {
+                    *self.log_level.lock().expect("log level lock poisoned") = level.to_string();
+                }
+                return Ok(json!({}));
+            }
+            "initialize" => {
+                return Err(UpstreamError::Protocol(
+                    "initialize is not a 2026-07-28 method".into(),
+                ));
+            }
+            _ => {}
+        }
+        let key = id_key(&id);
+        let this = self.clone();
+        let method = method.to_owned();
+        let task = tokio::spawn(async move { this.call_bridged(id, &method, params).await });
+        let guard = Running::new(self, key, task.abort_handle());
+        let result = task.await;
+        drop(guard);
+        match result {
+            Ok(r) => r,
+            Err(e) if e.is_cancelled() => Err(UpstreamError::Rpc(RpcError::new(
+                codes::REQUEST_TIMEOUT,
+                "the request was cancelled",
+            ))),
+            Err(_) => Err(UpstreamError::Protocol(
+                "the request task failed unexpectedly".into(),
+            )),
+        }
+    }
+
+    /// The request, retried with `inputResponses` while the upstream answers `input_required`.
+    async fn call_bridged(
+        self: Arc<Self>,
+        id: Value,
+        method: &str,
+        params: Option<Value>,
+    ) -> Result<Value, UpstreamError> {
+        let mut params = self.with_meta(params);
+        let mut relisted = false;
+        for _ in 0..MAX_INPUT_ROUNDS {
+            let mut result = self.exchange(&id, method, params.clone()).await;
+            if !relisted && self.missing_header_params(method, &params, &result) {
+                // A call before this connection saw the tool listed: learn its `x-mcp-header`
+                // parameters now and send the call once more, with them.
+                relisted = true;
+                self.relist_tools().await;
+                result = self.exchange(&id, method, params.clone()).await;
+            }
+            self.after_failure(&result);
+            let result = result?;
+            if result.get("resultType").and_then(Value::as_str) != Some("input_required") {
+                if method == "tools/list" {
+                    self.learn_header_params(&result);
+                }
+                return Ok(result);
+            }
+            let responses = self.ask_client(&id, &result).await?;
+            let obj = params.as_object_mut().expect("with_meta builds an object");
+            obj.insert("inputResponses".into(), Value::Object(responses));
+            match result.get("requestState") {
+                Some(state) => obj.insert("requestState".into(), state.clone()),
+                None => obj.remove("requestState"),
+            };
+        }
+        Err(UpstreamError::Protocol(format!(
+            "the upstream asked for input more than {MAX_INPUT_ROUNDS} times in one request"
+        )))
+    }
+
+    /// Whether a `tools/call` failed on a header mismatch (-32020) for a tool whose header
+    /// parameters this connection does not know.
+    fn missing_header_params(
+        &self,
+        method: &str,
+        params: &Value,
+        result: &Result<Value, UpstreamError>,
+    ) -> bool {
+        let Err(UpstreamError::Rpc(e)) = result else {
+            return false;
+        };
+        let Some(tool) = params.get("name").and_then(Value::as_str) else {
+            return false;
+        };
+        method == "tools/call"
+            && e.code == HEADER_MISMATCH
+            && !self
+                .header_params
+                .lock()
+                .expect("header params lock poisoned")
+                .contains_key(tool)
+    }
+
+    /// Reads every `tools/list` page (bounded) to learn the tools' header parameters.
+    async fn relist_tools(&self) {
+        let mut cursor: Option<Value> = None;
+        for _ in 0..RELIST_MAX_PAGES {
+            let id = self.core.next_id();
+            let params = match &cursor {
+                Some(c) => json!({ "cursor": c }),
+                None => json!({}),
+            };
+            let Ok(page) = self
+                .exchange(&id, "tools/list", self.with_meta(Some(params)))
+                .await
+            else {
+                return;
+            };
+            self.learn_header_params(&page);
+            match page.get("nextCursor") {
+                Some(c @ Value::String(_)) => cursor = Some(c.clone()),
+                _ => return,
+            }
+        }
+    }
+
+    /// A modern server that stopped answering, or now answers like a legacy one, ends this
+    /// connection: the gateway reconnects, and that probes again.
+    fn after_failure(&self, result: &Result<Value, UpstreamError>) {
+        if let Err(
+            UpstreamError::Connect(_)
+            | UpstreamError::Status {
+                status: 404 | 405, ..
+            },
+        ) = result
+        {
+            tracing::info!(target: "reflow::upstream", upstream = %self.core.name, "modern upstream failed; closing so the next use probes again");
+            self.eras.forget(self.url.as_str());
+            self.core.close();
+        }
+    }
+
+    /// Each `inputRequests` entry becomes a server→client request to the gateway (related to
+    /// `id`, so it reaches the right client stream); the answers keyed like the requests.
+    async fn ask_client(
+        &self,
+        id: &Value,
+        result: &Value,
+    ) -> Result<Map<String, Value>, UpstreamError> {
+        let requests = match result.get("inputRequests") {
+            Some(Value::Object(m)) => m.clone(),
+            None | Some(Value::Null) => Map::new(),
+            Some(_) => {
+                return Err(UpstreamError::Protocol(
+                    "inputRequests must be an object".into(),
+                ));
+            }
+        };
+        let mut waiting = Vec::with_capacity(requests.len());
+        for (key, request) in requests {
+            let Some(method) = request.get("method").and_then(Value::as_str) else {
+                return Err(UpstreamError::Protocol(format!(
+                    "input request {key:?} has no method"
+                )));
+            };
+            let rid = format!(
+                "reflow-ir-{}",
+                self.input_ids.fetch_add(1, Ordering::Relaxed)
+            );
+            let (tx, rx) = oneshot::channel();
+            self.input_waiters
+                .lock()
+                .expect("input waiters lock poisoned")
+                .insert(id_key(&Value::String(rid.clone())), tx);
+            let message = jsonrpc::request(
+                Value::String(rid.clone()),
+                method,
+                request.get("params").cloned(),
+            );
+            self.core.deliver(message, Some(id.clone())).await;
+            waiting.push((key, rid, rx));
+        }
+        let mut responses = Map::new();
+        for (key, rid, rx) in waiting {
+            let answer = rx.await;
+            self.input_waiters
+                .lock()
+                .expect("input waiters lock poisoned")
+                .remove(&id_key(&Value::String(rid)));
+            match answer {
+                Ok(Ok(result)) => {
+                    responses.insert(key, result);
+                }
+                Ok(Err(e)) => return Err(UpstreamError::Rpc(e)),
+                Err(_) => return Err(UpstreamError::Closed),
+            }
+        }
+        Ok(responses)
+    }
+
+    /// The gateway's answer to a synthesized input request. Modern servers send no requests, so
+    /// an answer for anything else has nowhere to go.
+    pub(super) fn respond(&self, id: &Value, outcome: Result<Value, RpcError>) {
+        let waiter = self
+            .input_waiters
+            .lock()
+            .expect("input waiters lock poisoned")
+            .remove(&id_key(id));
+        match waiter {
+            Some(tx) => {
+                let _ = tx.send(outcome);
+            }
+            None => {
+                tracing::debug!(target: "reflow::upstream", upstream = %self.core.name, "dropping an answer to no pending input request")
+            }
+        }
+    }
+
+    /// Client notifications: only cancellation means something to a stateless server, and it
+    /// is said by closing the request's stream.
+    pub(super) fn notify(&self, method: &str, params: Option<&Value>) {
+        if method == "notifications/cancelled"
+            && let Some(rid) = params.and_then(|p| p.get("requestId"))
+        {
+            self.cancel(rid);
+        }
+    }
+
+    pub(super) fn cancel(&self, id: &Value) {
+        let handle = self
+            .running
+            .lock()
+            .expect("running lock poisoned")
+            .remove(&id_key(id));
+        if let Some(h) = handle {
+            h.abort();
+        }
+    }
+
+    fn learn_header_params(&self, result: &Value) {
+        let Some(tools) = result.get("tools").and_then(Value::as_array) else {
+            return;
+        };
+        let mut map = self
+            .header_params
+            .lock()
+            .expect("header params lock poisoned");
+        for tool in tools {
+            let Some(name) = tool.get("name").and_then(Value::as_str) else {
+                continue;
+            };
+            let declared = tool
+                .get("inputSchema")
+                .map(annotated_params)
+                .unwrap_or_default();
+            if declared.is_empty() {
+                map.remove(name);
+            } else {
+                map.insert(name.to_string(), declared);
+            }
+        }
+    }
+
+    /// Opens `subscriptions/listen` for the list changes the server advertises, in the
+    /// background, reconnecting with backoff until the connection closes.
+    pub(super) fn start_listen(self: &Arc<Self>, server: &ServerInfo) {
+        let caps = &server.capabilities;
+        let wants = |kind: &str| caps[kind]["listChanged"].as_bool().unwrap_or(false);
+        let filter = json!({
+            "toolsListChanged": wants("tools"),
+            "promptsListChanged": wants("prompts"),
+            "resourcesListChanged": wants("resources"),
+        });
+        if !["tools", "prompts", "resources"].iter().any(|k| wants(k)) {
+            return;
+        }
+        let this = self.clone();
+        let closed = self.core.closed_signal();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = closed => {}
+                _ = this.listen_loop(filter) => {}
+            }
+        });
+    }
+
+    async fn listen_loop(&self, filter: Value) {
+        let mut backoff = LISTEN_BACKOFF_START;
+        loop {
+            match self.listen_once(&filter).await {
+                Ok(ListenEnd::Refused(e)) => {
+                    tracing::info!(target: "reflow::upstream", upstream = %self.core.name, error = %e, "the upstream refused subscriptions/listen; no list-change notifications");
+                    return;
+                }
+                Ok(ListenEnd::Streamed) => backoff = LISTEN_BACKOFF_START,
+                Err(e) => {
+                    tracing::debug!(target: "reflow::upstream", upstream = %self.core.name, error = %e, "subscriptions/listen failed")
+                }
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(LISTEN_BACKOFF_MAX);
+        }
+    }
+
+    async fn listen_once(&self, filter: &Value) -> Result<ListenEnd, UpstreamError> {
+        let id = self.core.next_id();
+        let params = self.with_meta(Some(json!({ "notifications": filter })));
+        let headers = self.request_headers("subscriptions/listen", &params)?;
+        let body = serialize(&jsonrpc::request(
+            id.clone(),
+            "subscriptions/listen",
+            Some(params),
+        ));
+        let resp = self
+            .client
+            .post(self.url.clone())
+            .headers(headers)
+            .body(body)
+            .send()
+            .await
+            .map_err(send_error)?;
+        if matches!(resp.status().as_u16(), 400 | 404 | 405) {
+            return Ok(ListenEnd::Refused(status_error(resp).await));
+        }
+        if !resp.status().is_success() {
+            return Err(status_error(resp).await);
+        }
+        if !content_type(&resp).starts_with("text/event-stream") {
+            return Ok(ListenEnd::Refused(UpstreamError::Protocol(
+                "subscriptions/listen was not answered with a stream".into(),
+            )));
+        }
+        let mut stream = events(resp);
+        let mut acknowledged = false;
+        while let Some(ev) = stream.next().await {
+            let Some(mut message) = event_message(&ev, &self.core.name) else {
+                continue;
+            };
+            if response_id(&message).is_some() {
+                // The listen request ended (an error, or a graceful close).
+                return match outcome(message) {
+                    Err(e @ UpstreamError::Rpc(_)) if !acknowledged => Ok(ListenEnd::Refused(e)),
+                    _ => Ok(ListenEnd::Streamed),
+                };
+            }
+            let method = message.get("method").and_then(Value::as_str).unwrap_or("");
+            if method == "notifications/subscriptions/acknowledged" {
+                acknowledged = true;
+                continue;
+            }
+            untag(&mut message);
+            self.core.deliver(message, None).await;
+        }
+        if acknowledged {
+            Ok(ListenEnd::Streamed)
+        } else {
+            Err(UpstreamError::Protocol(
+                "the listen stream ended before its acknowledgement".into(),
+            ))
+        }
+    }
+
+    /// Stops every request in flight (their tasks would otherwise outlive the connection).
+    pub(super) fn closed(&self) {
+        let running: Vec<AbortHandle> = self
+            .running
+            .lock()
+            .expect("running lock poisoned")
+            .drain()
+            .map(|(_, h)| h)
+            .collect();
+        for h in running {
+            h.abort();
+        }
+        self.input_waiters
+            .lock()
+            .expect("input waiters lock poisoned")
+            .clear();
+    }
+}
+
+enum ListenEnd {
+    /// The stream ran and ended: listen again.
+    Streamed,
+    /// The server does not offer it: stop.
+    Refused(UpstreamError),
+}
+
+/// Registers a running request and aborts it when its caller stops waiting.
+struct Running<'a> {
+    conn: &'a ModernConn,
+    key: String,
+    handle: AbortHandle,
+}
+
+impl<'a> Running<'a> {
+    fn new(conn: &'a ModernConn, key: String, handle: AbortHandle) -> Self {
+        conn.running
+            .lock()
+            .expect("running lock poisoned")
+            .insert(key.clone(), handle.clone());
+        Self { conn, key, handle }
+    }
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.handle.abort();
+        if let Ok(mut running) = self.conn.running.lock() {
+            running.remove(&self.key);
+        }
+    }
+}
+
+/// The listen stream's `subscriptionId` tag means nothing to reflow's clients.
+fn untag(message: &mut Value) {
+    let Some(params) = message.get_mut("params").and_then(Value::as_object_mut) else {
+        return;
+    };
+    let empty = match params.get_mut("_meta").and_then(Value::as_object_mut) {
+        Some(meta) => {
+            meta.remove(META_SUBSCRIPTION_ID);
+            meta.is_empty()
+        }
+        None => false,
+    };
+    if empty {
+        params.remove("_meta");
+    }
+}
+
+/// ServerInfo from a `server/discover` result.
+fn discover_info(mut result: Value) -> ServerInfo {
+    let server_info = result
+        .pointer(&format!("/_meta/{}", META_SERVER_INFO.replace('/', "~1")))
+        .or_else(|| result.get("serverInfo"))
+        .cloned()
+        .unwrap_or_else(|| json!({}));
+    let obj = result.as_object_mut();
+    let capabilities = obj
+        .as_ref()
+        .and_then(|o| o.get("capabilities"))
+        .cloned()
+        .unwrap_or_else(|| json!({}));
+    let instructions = obj
+        .and_then(|o| o.get("instructions"))
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    ServerInfo {
+        protocol_version: MODERN_VERSION.to_string(),
+        capabilities,
+        server_info,
+        instructions,
+        transport: HttpTransport::StreamableHttp,
+    }
+}
+
+fn header_value(v: &str) -> Result<HeaderValue, UpstreamError> {
+    HeaderValue::from_str(v)
+        .map_err(|_| UpstreamError::Protocol(format!("{v:?} cannot be sent as a header value")))
+}
+
+/// Printable ASCII without edge whitespace passes verbatim; anything else is sent as
+/// `=?base64?…?=` so the server recovers the exact text (SEP-2243).
+fn encode_header_value(v: &str) -> String {
+    use base64::Engine as _;
+    let safe = v.bytes().all(|b| (0x20..=0x7e).contains(&b))
+        && v.trim() == v
+        && !(v.starts_with("=?base64?") && v.ends_with("?="));
+    if safe {
+        v.to_string()
+    } else {
+        format!(
+            "=?base64?{}?=",
+            base64::engine::general_purpose::STANDARD.encode(v.as_bytes())
+        )
+    }
+}
+
+fn lookup<'a>(args: &'a Value, path: &[String]) -> Option<&'a Value> {
+    path.iter().try_fold(args, |v, k| v.get(k))
+}
+
+fn render_scalar(v: &Value) -> Option<String> {
+    match v {
+        Value::Bool(b) => Some(b.to_string()),
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// `x-mcp-header` annotations reachable from the schema root through `properties` only.
+fn annotated_params(schema: &Value) -> HeaderParams {
+    let mut found = Vec::new();
+    let mut stack: Vec<(Vec<String>, &Value)> = vec![(Vec::new(), schema)];
+    while let Some((path, node)) = stack.pop() {
+        if !path.is_empty()
+            && let Some(token) = node.get("x-mcp-header").and_then(Value::as_str)
+        {
+            found.push((path.clone(), token.to_string()));
+        }
+        if let Some(props) = node.get("properties").and_then(Value::as_object) {
+            for (name, sub) in props {
+                let mut p = path.clone();
+                p.push(name.clone());
+                stack.push((p, sub));
+            }
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_values_are_mirrored_or_base64_wrapped() {
+        assert_eq!(encode_header_value("us-west1"), "us-west1");
+        assert_eq!(encode_header_value(" edge"), "=?base64?IGVkZ2U=?=");
+        assert_eq!(encode_header_value("héllo"), "=?base64?aMOpbGxv?=");
+    }
+
+    #[test]
+    fn annotations_are_found_on_property_paths_only() {
+        let schema = json!({
+            "type": "object",
+            "properties": {
+                "region": {"type": "string", "x-mcp-header": "Region"},
+                "opts": {"type": "object", "properties": {"tier": {"type": "integer", "x-mcp-header": "Tier"}}},
+                "list": {"type": "array", "items": {"type": "string", "x-mcp-header": "Nope"}}
+            }
+        });
+        let mut found = annotated_params(&schema);
+        found.sort();
+        assert_eq!(
+            found,
+            vec![
+                (
+                    vec!["opts".to_string(), "tier".to_string()],
+                    "Tier".to_string()
+                ),
+                (vec!["region".to_string()], "Region".to_string()),
+            ]
+        );
+        let args = json!({"region": "eu", "opts": {"tier": 3}});
+        assert_eq!(
+            lookup(&args, &found[0].0).and_then(render_scalar),
+            Some("3".into())
+        );
+    }
+
+    #[test]
+    fn listen_tags_are_removed() {
+        let mut m = json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed",
+            "params": {"_meta": {META_SUBSCRIPTION_ID: "7"}}});
+        untag(&mut m);
+        assert_eq!(m["params"], json!({}));
+    }
+}
