@@ -24,6 +24,8 @@ enum TransportArg {
 pub struct ProbeArgs {
     /// The upstream's MCP URL (Streamable HTTP endpoint, or the legacy SSE URL).
     url: url::Url,
+    /// auto: probe the era (2026-07-28 `server/discover`, then legacy `initialize`, then legacy
+    /// SSE); streamable-http: legacy Streamable HTTP only; sse: legacy HTTP+SSE only.
     #[arg(long, value_enum, default_value = "auto")]
     transport: TransportArg,
     /// A request header, `'Name: value'` (repeatable); values are never printed.
@@ -142,6 +144,7 @@ async fn explore(
     Ok(json!({
         "server": server.server_info,
         "protocolVersion": server.protocol_version,
+        "era": server.era().as_str(),
         "transport": server.transport.as_str(),
         "instructions": server.instructions,
         "capabilities": server.capabilities,
@@ -244,6 +247,7 @@ fn print_human(report: &Value) {
         ("server", text(&report["server"]["name"])),
         ("version", text(&report["server"]["version"])),
         ("protocol", text(&report["protocolVersion"])),
+        ("era", text(&report["era"])),
         ("transport", text(&report["transport"])),
         ("tools", count("tools")),
         ("resources", count("resources")),

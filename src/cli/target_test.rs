@@ -79,7 +79,7 @@ pub async fn run(ctx: &Context, target: &TargetRecord) -> anyhow::Result<()> {
         Err(_) => {
             spinner.finish_and_clear();
             anyhow::bail!(
-                "{} ({url}) did not answer initialize within {timeout:?}",
+                "{} ({url}) did not answer the era probe (server/discover, initialize) within {timeout:?}",
                 target.name
             );
         }
@@ -104,7 +104,7 @@ pub async fn run(ctx: &Context, target: &TargetRecord) -> anyhow::Result<()> {
     let report = json!({
         "target": target.name,
         "url": url.as_str(),
-        "era": "legacy",
+        "era": info.era().as_str(),
         "transport": info.transport.as_str(),
         "protocol_version": info.protocol_version,
         "server_info": info.server_info,
@@ -128,7 +128,10 @@ pub async fn run(ctx: &Context, target: &TargetRecord) -> anyhow::Result<()> {
     output::fields(&[
         ("target", target.name.to_string()),
         ("url", url.to_string()),
-        ("era", format!("legacy, protocol {}", info.protocol_version)),
+        (
+            "era",
+            format!("{}, protocol {}", info.era(), info.protocol_version),
+        ),
         ("transport", info.transport.as_str().to_string()),
         ("server", server.trim().to_string()),
         ("tools", counts["tools"].to_string()),

@@ -512,3 +512,47 @@ async fn list_changes_from_subscriptions_listen_reach_the_legacy_client() {
         "the new list: {after:?}"
     );
 }
+
+// ---------------------------------------------------------------- the CLI says which era
+
+#[tokio::test]
+async fn target_test_and_probe_print_the_era() {
+    let legacy = UpstreamServer::start(UpstreamConfig::tools("r", ["echo"])).await;
+    let db = crate::support::test_db().await;
+    let cli = crate::support::cli::Target::of(&db);
+    cli.run(&["target", "add", "old", "--url", &legacy.url])
+        .await
+        .ok();
+    let r = cli.run(&["--json", "target", "test", "old"]).await.json();
+    assert_eq!(r["era"], "legacy", "{r}");
+    assert_eq!(r["protocol_version"], "2025-11-25");
+    let Some(fx) = PyFixture::start("streamable-http").await else {
+        return;
+    };
+    cli.run(&["target", "add", "new", "--url", fx.url.as_str()])
+        .await
+        .ok();
+    let r = cli.run(&["--json", "target", "test", "new"]).await.json();
+    assert_eq!(r["era"], "modern", "{r}");
+    assert_eq!(r["protocol_version"], "2026-07-28");
+    assert!(r["counts"]["tools"].as_u64().unwrap() > 20, "{r}");
+    let out = cli.run(&["target", "test", "new"]).await;
+    out.ok();
+    assert!(
+        out.stdout.contains("modern, protocol 2026-07-28"),
+        "{}",
+        out.describe()
+    );
+    let r = cli
+        .run(&[
+            "--json",
+            "probe",
+            fx.url.as_str(),
+            "--call",
+            "test_simple_text",
+        ])
+        .await
+        .json();
+    assert_eq!(r["era"], "modern", "{r}");
+    assert_eq!(r["calls"][0]["ok"], true, "{r}");
+}
