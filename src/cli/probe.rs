@@ -43,6 +43,15 @@ pub struct ProbeArgs {
     /// Per request timeout.
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     timeout: Duration,
+    /// Set by the conformance harness in client mode: a JSON object whose `toolCalls`
+    /// (`[{name, arguments}]`) replace the made-up calls of --call-each.
+    #[arg(
+        long,
+        env = "MCP_CONFORMANCE_CONTEXT",
+        hide = true,
+        hide_env_values = true
+    )]
+    conformance_context: Option<String>,
 }
 
 pub async fn run(ctx: &Context, args: ProbeArgs) -> anyhow::Result<()> {
@@ -67,9 +76,11 @@ pub async fn run(ctx: &Context, args: ProbeArgs) -> anyhow::Result<()> {
         }
         None => None,
     };
+    // Elicitation is declared so servers that ask can be exercised; with nobody to ask, the
+    // probe declines every one.
     let handshake = Handshake {
         protocol_version: crate::mcp::LATEST_LEGACY_VERSION.to_string(),
-        capabilities: json!({}),
+        capabilities: json!({ "elicitation": { "form": {} } }),
         client_info: crate::mcp::implementation_info(),
     };
     let http = reqwest::Client::builder().build()?;
@@ -84,6 +95,8 @@ pub async fn run(ctx: &Context, args: ProbeArgs) -> anyhow::Result<()> {
             if let Kind::Request { id, method } = classify(&msg.message) {
                 let outcome = if method == "ping" {
                     Ok(json!({}))
+                } else if method == "elicitation/create" {
+                    Ok(json!({ "action": "decline" }))
                 } else {
                     Err(RpcError::method_not_found(method))
                 };
@@ -133,6 +146,10 @@ async fn explore(
     let mut calls = Vec::new();
     if let Some(name) = &args.call {
         calls.push(call(conn, name, call_args.unwrap_or_else(|| json!({}))).await);
+    } else if let Some(planned) = args.call_each.then(|| context_calls(args)).flatten() {
+        for (name, arguments) in planned? {
+            calls.push(call(conn, &name, arguments).await);
+        }
     } else if args.call_each {
         for tool in &tools {
             let Some(name) = tool["name"].as_str() else {
@@ -151,6 +168,34 @@ async fn explore(
         "counts": counts,
         "calls": calls,
     }))
+}
+
+/// The calls the conformance harness asks for in its context, if it names any.
+fn context_calls(args: &ProbeArgs) -> Option<anyhow::Result<Vec<(String, Value)>>> {
+    let raw = args.conformance_context.as_deref()?;
+    let context: Value = match serde_json::from_str(raw) {
+        Ok(v) => v,
+        Err(e) => {
+            return Some(Err(anyhow::anyhow!(
+                "MCP_CONFORMANCE_CONTEXT is not JSON: {e}"
+            )));
+        }
+    };
+    let calls = context.get("toolCalls")?.as_array()?;
+    Some(
+        calls
+            .iter()
+            .map(|c| {
+                let name = c["name"].as_str().ok_or_else(|| {
+                    anyhow::anyhow!("MCP_CONFORMANCE_CONTEXT: a toolCalls entry has no name")
+                })?;
+                Ok((
+                    name.to_string(),
+                    c.get("arguments").cloned().unwrap_or(json!({})),
+                ))
+            })
+            .collect(),
+    )
 }
 
 /// Follows `nextCursor` (bounded, in case a server loops).

@@ -16,9 +16,9 @@ use tokio::task::AbortHandle;
 use url::Url;
 
 use super::{
-    Core, EraCache, Handshake, HttpTransport, ServerInfo, UpstreamError, UpstreamSpec,
-    content_type, event_message, events, id_key, outcome, response_id, send_error, serialize,
-    status_error,
+    Core, EraCache, Handshake, HttpTransport, ServerInfo, StreamSignal, UpstreamError,
+    UpstreamSpec, content_type, event_message, events, id_key, outcome, response_id, send_error,
+    serialize, status_error,
 };
 use crate::mcp::{MODERN_VERSION, RpcError, codes, headers, jsonrpc};
 
@@ -37,6 +37,7 @@ const MAX_INPUT_ROUNDS: usize = 8;
 const DEFAULT_LOG_LEVEL: &str = "debug";
 /// The 2026-07-28 error for headers that do not match the body.
 const HEADER_MISMATCH: i64 = -32020;
+const UNSUPPORTED_VERSION: i64 = -32022;
 const RELIST_MAX_PAGES: usize = 50;
 const LISTEN_BACKOFF_START: Duration = Duration::from_millis(500);
 const LISTEN_BACKOFF_MAX: Duration = Duration::from_secs(30);
@@ -64,6 +65,10 @@ pub(super) struct ModernConn {
     input_ids: AtomicU64,
     /// Where this server's verdict is cached, forgotten when the server stops acting modern.
     eras: EraCache,
+    /// Resource URIs clients subscribed to, served by the listen stream.
+    subscribed: Mutex<std::collections::BTreeSet<String>>,
+    /// Bumped when `subscribed` changes: the listen stream reopens with the new filter.
+    filter_changed: tokio::sync::watch::Sender<u64>,
 }
 
 /// Why a probe did not find a modern server: fall back to the legacy era, or give up.
@@ -103,6 +108,8 @@ impl ModernConn {
             input_waiters: Mutex::new(HashMap::new()),
             input_ids: AtomicU64::new(1),
             eras: eras.clone(),
+            subscribed: Mutex::new(Default::default()),
+            filter_changed: tokio::sync::watch::Sender::new(0),
         })
     }
 
@@ -118,8 +125,22 @@ impl ModernConn {
     ) -> Result<Probe, UpstreamError> {
         let conn = Self::new(core, spec, handshake, client, eras);
         let id = core.next_id();
-        let exchange = conn.exchange(&id, "server/discover", conn.with_meta(None));
-        let result = match tokio::time::timeout(spec.timeout, exchange).await {
+        let discover = async {
+            let first = conn
+                .exchange(&id, &id, "server/discover", conn.with_meta(None))
+                .await;
+            match first {
+                // A modern server may refuse our first choice of version and name what it
+                // supports: when that includes ours after all, ask once more.
+                Err(UpstreamError::Rpc(e)) if offers_modern(&e) => {
+                    let id = core.next_id();
+                    conn.exchange(&id, &id, "server/discover", conn.with_meta(None))
+                        .await
+                }
+                other => other,
+            }
+        };
+        let result = match tokio::time::timeout(spec.timeout, discover).await {
             Err(_) => return Err(UpstreamError::Timeout),
             Ok(Err(e @ (UpstreamError::Connect(_) | UpstreamError::Timeout))) => return Err(e),
             Ok(Err(e)) => return Ok(Probe::Legacy(e)),
@@ -212,11 +233,12 @@ impl ModernConn {
         Ok(h)
     }
 
-    /// One POST and its answer (JSON or an SSE stream whose other messages go to the gateway,
-    /// tagged with `id`).
+    /// One POST with JSON-RPC id `id` and its answer (JSON, or an SSE stream whose other
+    /// messages go to the gateway tagged with `related`, the id the gateway knows the request by).
     async fn exchange(
         &self,
         id: &Value,
+        related: &Value,
         method: &str,
         params: Value,
     ) -> Result<Value, UpstreamError> {
@@ -249,6 +271,7 @@ impl ModernConn {
             return Err(status_error(resp).await);
         }
         if ct.starts_with("text/event-stream") {
+            self.core.signal(related, StreamSignal::Opened).await;
             let mut stream = events(resp);
             while let Some(ev) = stream.next().await {
                 let Some(message) = event_message(&ev, &self.core.name) else {
@@ -259,7 +282,7 @@ impl ModernConn {
                     Some(_) => {
                         tracing::debug!(target: "reflow::upstream", upstream = %self.core.name, "ignoring a response for another request")
                     }
-                    None => self.core.deliver(message, Some(id.clone())).await,
+                    None => self.core.deliver(message, Some(related.clone())).await,
                 }
             }
             return Err(UpstreamError::Protocol(
@@ -307,6 +330,8 @@ impl ModernConn {
                     "initialize is not a 2026-07-28 method".into(),
                 ));
             }
+            "resources/subscribe" => return self.subscription(params.as_ref(), true),
+            "resources/unsubscribe" => return self.subscription(params.as_ref(), false),
             _ => {}
         }
         let key = id_key(&id);
@@ -337,24 +362,28 @@ impl ModernConn {
     ) -> Result<Value, UpstreamError> {
         let mut params = self.with_meta(params);
         let mut relisted = false;
+        // A retry is a new request: it gets a JSON-RPC id of its own (SEP-2322).
+        let mut wire = id.clone();
         for _ in 0..MAX_INPUT_ROUNDS {
-            let mut result = self.exchange(&id, method, params.clone()).await;
+            let mut result = self.exchange(&wire, &id, method, params.clone()).await;
             if !relisted && self.missing_header_params(method, &params, &result) {
                 // A call before this connection saw the tool listed: learn its `x-mcp-header`
                 // parameters now and send the call once more, with them.
                 relisted = true;
                 self.relist_tools().await;
-                result = self.exchange(&id, method, params.clone()).await;
+                wire = self.core.next_id();
+                result = self.exchange(&wire, &id, method, params.clone()).await;
             }
             self.after_failure(&result);
-            let result = result?;
+            let mut result = result?;
             if result.get("resultType").and_then(Value::as_str) != Some("input_required") {
                 if method == "tools/list" {
-                    self.learn_header_params(&result);
+                    self.learn_header_params(&mut result);
                 }
                 return Ok(result);
             }
             let responses = self.ask_client(&id, &result).await?;
+            wire = self.core.next_id();
             let obj = params.as_object_mut().expect("with_meta builds an object");
             obj.insert("inputResponses".into(), Value::Object(responses));
             match result.get("requestState") {
@@ -399,13 +428,13 @@ impl ModernConn {
                 Some(c) => json!({ "cursor": c }),
                 None => json!({}),
             };
-            let Ok(page) = self
-                .exchange(&id, "tools/list", self.with_meta(Some(params)))
+            let Ok(mut page) = self
+                .exchange(&id, &id, "tools/list", self.with_meta(Some(params)))
                 .await
             else {
                 return;
             };
-            self.learn_header_params(&page);
+            self.learn_header_params(&mut page);
             match page.get("nextCursor") {
                 Some(c @ Value::String(_)) => cursor = Some(c.clone()),
                 _ => return,
@@ -526,28 +555,40 @@ impl ModernConn {
         }
     }
 
-    fn learn_header_params(&self, result: &Value) {
-        let Some(tools) = result.get("tools").and_then(Value::as_array) else {
+    /// Learns each listed tool's `x-mcp-header` parameters, and drops the tools whose
+    /// annotations are invalid: a client MUST NOT call them (SEP-2243).
+    fn learn_header_params(&self, result: &mut Value) {
+        let Some(tools) = result.get_mut("tools").and_then(Value::as_array_mut) else {
             return;
         };
         let mut map = self
             .header_params
             .lock()
             .expect("header params lock poisoned");
-        for tool in tools {
+        tools.retain(|tool| {
             let Some(name) = tool.get("name").and_then(Value::as_str) else {
-                continue;
+                return true;
             };
-            let declared = tool
-                .get("inputSchema")
-                .map(annotated_params)
-                .unwrap_or_default();
-            if declared.is_empty() {
-                map.remove(name);
-            } else {
-                map.insert(name.to_string(), declared);
+            let declared = match tool.get("inputSchema").map(header_annotations) {
+                None => Ok(Vec::new()),
+                Some(r) => r,
+            };
+            match declared {
+                Ok(declared) if declared.is_empty() => {
+                    map.remove(name);
+                    true
+                }
+                Ok(declared) => {
+                    map.insert(name.to_string(), declared);
+                    true
+                }
+                Err(why) => {
+                    tracing::warn!(target: "reflow::upstream", upstream = %self.core.name, tool = name, reason = %why, "dropping a tool with an invalid x-mcp-header");
+                    map.remove(name);
+                    false
+                }
             }
-        }
+        });
     }
 
     /// Opens `subscriptions/listen` for the list changes the server advertises, in the
@@ -555,12 +596,14 @@ impl ModernConn {
     pub(super) fn start_listen(self: &Arc<Self>, server: &ServerInfo) {
         let caps = &server.capabilities;
         let wants = |kind: &str| caps[kind]["listChanged"].as_bool().unwrap_or(false);
-        let filter = json!({
+        let lists = json!({
             "toolsListChanged": wants("tools"),
             "promptsListChanged": wants("prompts"),
             "resourcesListChanged": wants("resources"),
         });
-        if !["tools", "prompts", "resources"].iter().any(|k| wants(k)) {
+        let any_list = ["tools", "prompts", "resources"].iter().any(|k| wants(k));
+        let subscribable = caps["resources"]["subscribe"].as_bool().unwrap_or(false);
+        if !any_list && !subscribable {
             return;
         }
         let this = self.clone();
@@ -568,27 +611,90 @@ impl ModernConn {
         tokio::spawn(async move {
             tokio::select! {
                 _ = closed => {}
-                _ = this.listen_loop(filter) => {}
+                _ = this.listen_loop(lists, any_list) => {}
             }
         });
     }
 
-    async fn listen_loop(&self, filter: Value) {
+    /// The listen filter: the list changes the server offers, plus the resources a client
+    /// subscribed to (`resources/subscribe` is gone in 2026-07-28; the stream carries updates).
+    fn listen_filter(&self, lists: &Value) -> Value {
+        let mut filter = lists.clone();
+        let subscribed = self.subscribed.lock().expect("subscriptions lock poisoned");
+        if !subscribed.is_empty() {
+            filter["resourceSubscriptions"] = json!(subscribed.iter().collect::<Vec<_>>());
+        }
+        filter
+    }
+
+    /// Keeps one listen stream open, reopening it with backoff when it ends and at once when the
+    /// resource subscriptions change.
+    async fn listen_loop(&self, lists: Value, any_list: bool) {
         let mut backoff = LISTEN_BACKOFF_START;
+        let mut changes = self.filter_changed.subscribe();
         loop {
-            match self.listen_once(&filter).await {
-                Ok(ListenEnd::Refused(e)) => {
-                    tracing::info!(target: "reflow::upstream", upstream = %self.core.name, error = %e, "the upstream refused subscriptions/listen; no list-change notifications");
+            changes.mark_unchanged();
+            let idle = !any_list
+                && self
+                    .subscribed
+                    .lock()
+                    .expect("subscriptions lock poisoned")
+                    .is_empty();
+            if idle {
+                if changes.changed().await.is_err() {
                     return;
+                }
+                continue;
+            }
+            let filter = self.listen_filter(&lists);
+            let ended = tokio::select! {
+                ended = self.listen_once(&filter) => ended,
+                _ = changes.changed() => continue,
+            };
+            match ended {
+                Ok(ListenEnd::Refused(e)) => {
+                    tracing::info!(target: "reflow::upstream", upstream = %self.core.name, error = %e, "the upstream refused subscriptions/listen; no change notifications until the subscriptions change");
+                    if changes.changed().await.is_err() {
+                        return;
+                    }
+                    continue;
                 }
                 Ok(ListenEnd::Streamed) => backoff = LISTEN_BACKOFF_START,
                 Err(e) => {
                     tracing::debug!(target: "reflow::upstream", upstream = %self.core.name, error = %e, "subscriptions/listen failed")
                 }
             }
-            tokio::time::sleep(backoff).await;
+            tokio::select! {
+                _ = tokio::time::sleep(backoff) => {}
+                _ = changes.changed() => {}
+            }
             backoff = (backoff * 2).min(LISTEN_BACKOFF_MAX);
         }
+    }
+
+    fn subscription(
+        &self,
+        params: Option<&Value>,
+        subscribe: bool,
+    ) -> Result<Value, UpstreamError> {
+        let Some(uri) = params.and_then(|p| p.get("uri")).and_then(Value::as_str) else {
+            return Err(UpstreamError::Rpc(RpcError::new(
+                codes::INVALID_PARAMS,
+                "resources/subscribe and resources/unsubscribe need a uri",
+            )));
+        };
+        let changed = {
+            let mut subscribed = self.subscribed.lock().expect("subscriptions lock poisoned");
+            if subscribe {
+                subscribed.insert(uri.to_string())
+            } else {
+                subscribed.remove(uri)
+            }
+        };
+        if changed {
+            self.filter_changed.send_modify(|n| *n += 1);
+        }
+        Ok(json!({}))
     }
 
     async fn listen_once(&self, filter: &Value) -> Result<ListenEnd, UpstreamError> {
@@ -701,6 +807,16 @@ impl Drop for Running<'_> {
     }
 }
 
+/// An unsupported-version error (-32022) whose `supported` list includes 2026-07-28.
+fn offers_modern(e: &RpcError) -> bool {
+    e.code == UNSUPPORTED_VERSION
+        && e.data
+            .as_ref()
+            .and_then(|d| d.get("supported"))
+            .and_then(Value::as_array)
+            .is_some_and(|v| v.iter().any(|v| v == MODERN_VERSION))
+}
+
 /// The listen stream's `subscriptionId` tag means nothing to reflow's clients.
 fn untag(message: &mut Value) {
     let Some(params) = message.get_mut("params").and_then(Value::as_object_mut) else {
@@ -779,25 +895,87 @@ fn render_scalar(v: &Value) -> Option<String> {
     }
 }
 
-/// `x-mcp-header` annotations reachable from the schema root through `properties` only.
-fn annotated_params(schema: &Value) -> HeaderParams {
-    let mut found = Vec::new();
-    let mut stack: Vec<(Vec<String>, &Value)> = vec![(Vec::new(), schema)];
+/// The `x-mcp-header` annotations of an inputSchema (argument path → header token), or why they
+/// are invalid: an annotation must sit on a string, integer or boolean property reached from the
+/// root through `properties` only, name a non-empty HTTP token, and be unique ignoring case.
+fn header_annotations(schema: &Value) -> Result<HeaderParams, String> {
+    const SINGLE: &[&str] = &[
+        "items",
+        "contains",
+        "unevaluatedItems",
+        "additionalProperties",
+        "propertyNames",
+        "unevaluatedProperties",
+        "not",
+        "if",
+        "then",
+        "else",
+        "contentSchema",
+    ];
+    const LIST: &[&str] = &["allOf", "anyOf", "oneOf", "prefixItems"];
+    const MAP: &[&str] = &[
+        "patternProperties",
+        "dependentSchemas",
+        "$defs",
+        "definitions",
+    ];
+    let mut found: HeaderParams = Vec::new();
+    // `None` once the walk left the pure `properties` chain.
+    let mut stack: Vec<(Option<Vec<String>>, &Value)> = vec![(Some(Vec::new()), schema)];
     while let Some((path, node)) = stack.pop() {
-        if !path.is_empty()
-            && let Some(token) = node.get("x-mcp-header").and_then(Value::as_str)
-        {
-            found.push((path.clone(), token.to_string()));
+        let Some(obj) = node.as_object() else {
+            continue;
+        };
+        if let Some(token) = obj.get("x-mcp-header") {
+            let Some(path) = path.clone().filter(|p| !p.is_empty()) else {
+                return Err("x-mcp-header outside a property reached through properties".into());
+            };
+            let token = token
+                .as_str()
+                .ok_or_else(|| "x-mcp-header must be a string".to_string())?;
+            let tchar = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+            if token.is_empty() || !token.bytes().all(tchar) {
+                return Err(format!("x-mcp-header {token:?} is not an HTTP token"));
+            }
+            if !matches!(
+                obj.get("type").and_then(Value::as_str),
+                Some("string" | "integer" | "boolean")
+            ) {
+                return Err(format!(
+                    "x-mcp-header {token:?} must be on a string, integer or boolean property"
+                ));
+            }
+            if found.iter().any(|(_, t)| t.eq_ignore_ascii_case(token)) {
+                return Err(format!("x-mcp-header {token:?} is declared twice"));
+            }
+            found.push((path, token.to_string()));
         }
-        if let Some(props) = node.get("properties").and_then(Value::as_object) {
-            for (name, sub) in props {
-                let mut p = path.clone();
-                p.push(name.clone());
-                stack.push((p, sub));
+        for (kw, val) in obj {
+            let kw = kw.as_str();
+            if kw == "properties" {
+                for (name, sub) in val.as_object().into_iter().flatten() {
+                    let sub_path = path.as_ref().map(|p| {
+                        let mut p = p.clone();
+                        p.push(name.clone());
+                        p
+                    });
+                    stack.push((sub_path, sub));
+                }
+            } else if SINGLE.contains(&kw) {
+                stack.push((None, val));
+            } else if LIST.contains(&kw) {
+                stack.extend(val.as_array().into_iter().flatten().map(|v| (None, v)));
+            } else if MAP.contains(&kw) {
+                stack.extend(
+                    val.as_object()
+                        .into_iter()
+                        .flatten()
+                        .map(|(_, v)| (None, v)),
+                );
             }
         }
     }
-    found
+    Ok(found)
 }
 
 #[cfg(test)]
@@ -818,10 +996,10 @@ mod tests {
             "properties": {
                 "region": {"type": "string", "x-mcp-header": "Region"},
                 "opts": {"type": "object", "properties": {"tier": {"type": "integer", "x-mcp-header": "Tier"}}},
-                "list": {"type": "array", "items": {"type": "string", "x-mcp-header": "Nope"}}
+                "list": {"type": "array"}
             }
         });
-        let mut found = annotated_params(&schema);
+        let mut found = header_annotations(&schema).unwrap();
         found.sort();
         assert_eq!(
             found,
@@ -833,6 +1011,17 @@ mod tests {
                 (vec!["region".to_string()], "Region".to_string()),
             ]
         );
+        for bad in [
+            json!({"properties": {"a": {"type": "string", "x-mcp-header": ""}}}),
+            json!({"properties": {"a": {"type": "number", "x-mcp-header": "A"}}}),
+            json!({"properties": {"a": {"type": "object", "x-mcp-header": "A"}}}),
+            json!({"properties": {"a": {"type": "string", "x-mcp-header": "A"},
+                                  "b": {"type": "string", "x-mcp-header": "a"}}}),
+            json!({"properties": {"a": {"type": "string", "x-mcp-header": "with space"}}}),
+            json!({"properties": {"l": {"type": "array", "items": {"type": "string", "x-mcp-header": "I"}}}}),
+        ] {
+            assert!(header_annotations(&bad).is_err(), "{bad}");
+        }
         let args = json!({"region": "eu", "opts": {"tier": 3}});
         assert_eq!(
             lookup(&args, &found[0].0).and_then(render_scalar),
