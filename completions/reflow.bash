@@ -2111,7 +2111,7 @@ _reflow() {
             return 0
             ;;
         reflow__subcmd__probe)
-            opts="-H -c -h -V --transport --header --call --args --call-each --timeout --config --data-dir --database-url --json --help --version"
+            opts="-H -c -h -V --transport --header --call --args --call-each --timeout --conformance-context --config --data-dir --database-url --json --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2138,6 +2138,10 @@ _reflow() {
                     return 0
                     ;;
                 --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --conformance-context)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -498,13 +498,14 @@ complete -c reflow -n "__fish_reflow_using_subcommand completions" -l database-u
 complete -c reflow -n "__fish_reflow_using_subcommand completions" -l json -d 'Print machine-readable JSON instead of tables'
 complete -c reflow -n "__fish_reflow_using_subcommand completions" -s h -l help -d 'Print help'
 complete -c reflow -n "__fish_reflow_using_subcommand completions" -s V -l version -d 'Print version'
-complete -c reflow -n "__fish_reflow_using_subcommand probe" -l transport -r -f -a "auto\t''
+complete -c reflow -n "__fish_reflow_using_subcommand probe" -l transport -d 'auto: probe the era (2026-07-28 `server/discover`, then legacy `initialize`, then legacy SSE); streamable-http: legacy Streamable HTTP only; sse: legacy HTTP+SSE only' -r -f -a "auto\t''
 streamable-http\t''
 sse\t''"
 complete -c reflow -n "__fish_reflow_using_subcommand probe" -s H -l header -d 'A request header, `\'Name: value\'` (repeatable); values are never printed' -r
 complete -c reflow -n "__fish_reflow_using_subcommand probe" -l call -d 'Call this tool after listing' -r
 complete -c reflow -n "__fish_reflow_using_subcommand probe" -l args -d 'Arguments for --call, a JSON object' -r
 complete -c reflow -n "__fish_reflow_using_subcommand probe" -l timeout -d 'Per request timeout' -r
+complete -c reflow -n "__fish_reflow_using_subcommand probe" -l conformance-context -d 'Set by the conformance harness in client mode: a JSON object whose `toolCalls` (`[{name, arguments}]`) replace the made-up calls of --call-each' -r
 complete -c reflow -n "__fish_reflow_using_subcommand probe" -s c -l config -d 'Config file (YAML). Also REFLOW_CONFIG. Without one, defaults and REFLOW_* variables apply' -r -F
 complete -c reflow -n "__fish_reflow_using_subcommand probe" -l data-dir -d 'Data directory for the SQLite database and generated secrets (default ./reflow-data)' -r -F
 complete -c reflow -n "__fish_reflow_using_subcommand probe" -l database-url -d 'Database URL: sqlite://PATH or postgres://USER@HOST/DB (overrides the config)' -r

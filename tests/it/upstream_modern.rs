@@ -556,3 +556,109 @@ async fn target_test_and_probe_print_the_era() {
     assert_eq!(r["era"], "modern", "{r}");
     assert_eq!(r["calls"][0]["ok"], true, "{r}");
 }
+
+// ---------------------------------------------------------------- cancellation
+
+#[tokio::test]
+async fn cancelling_a_modern_request_closes_its_stream() {
+    let up = UpstreamServer::start(UpstreamConfig {
+        modern: true,
+        json_response: true,
+        progress_tool: Some("slow".into()),
+        progress_steps: 200,
+        progress_interval: Duration::from_millis(25),
+        ..UpstreamConfig::tools("m", ["echo"])
+    })
+    .await;
+    let (conn, mut rx) = UpstreamConnection::connect(
+        spec(&up.url, HttpTransport::Auto),
+        handshake(json!({})),
+        reqwest::Client::new(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(conn.server().era(), Era::Modern);
+    let id = conn.next_id();
+    let call = {
+        let (conn, id) = (conn.clone(), id.clone());
+        tokio::spawn(async move {
+            conn.request_with_id(
+                id,
+                "tools/call",
+                Some(json!({"name": "slow", "arguments": {}, "_meta": {"progressToken": "tok"}})),
+                Duration::from_secs(30),
+            )
+            .await
+        })
+    };
+    // Running: its progress arrives, tagged with the request.
+    let first = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let inbound = rx.recv().await.expect("inbound open");
+            if inbound.message["method"] == "notifications/progress" {
+                return inbound;
+            }
+        }
+    })
+    .await
+    .expect("progress within 10s");
+    assert_eq!(first.related.as_ref(), Some(&id));
+    let started = Instant::now();
+    conn.notify(
+        "notifications/cancelled",
+        Some(json!({"requestId": id, "reason": "test"})),
+    )
+    .await
+    .unwrap();
+    let outcome = tokio::time::timeout(Duration::from_secs(3), call)
+        .await
+        .expect("the cancelled call returns at once")
+        .unwrap();
+    assert!(outcome.is_err(), "{outcome:?}");
+    assert!(started.elapsed() < Duration::from_secs(2));
+    // The stream is closed: at most what was already in flight arrives afterwards.
+    while rx.try_recv().is_ok() {}
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut late = 0;
+    while let Ok(m) = rx.try_recv() {
+        if m.message["method"] == "notifications/progress" {
+            late += 1;
+        }
+    }
+    assert!(late <= 1, "{late} progress notifications after the cancel");
+}
+
+#[tokio::test]
+async fn sampling_and_subscriptions_cross_the_era_bridge() {
+    let Some((gw, _fx)) = gateway_with_fixture().await else {
+        return;
+    };
+    let c = client(&gw, json!({"sampling": {}})).await;
+    let id = c.next_id();
+    let mut stream = c
+        .post_stream(json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+            "params": {"name": "test_sampling", "arguments": {"prompt": "Capital of France?"}}}))
+        .await;
+    let (seen, response) = drive(&c, &mut stream, &id, |req| {
+        assert_eq!(req["method"], "sampling/createMessage");
+        assert_eq!(
+            req["params"]["messages"][0]["content"]["text"],
+            "Capital of France?"
+        );
+        json!({"role": "assistant", "content": {"type": "text", "text": "Paris"},
+               "model": "test-model", "stopReason": "endTurn"})
+    })
+    .await;
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(
+        response["result"]["content"][0]["text"], "LLM response: Paris",
+        "{response}"
+    );
+    // resources/subscribe is gone in 2026-07-28: reflow serves it with the listen stream.
+    for method in ["resources/subscribe", "resources/unsubscribe"] {
+        let r = c
+            .request(method, json!({"uri": "test://watched-resource"}))
+            .await;
+        assert_eq!(r["result"], json!({}), "{method}: {r}");
+    }
+}
