@@ -15,6 +15,7 @@ mod oidc;
 mod policies_api;
 mod policies_cli;
 mod recycle;
+mod replicas;
 mod secrets_cli;
 mod store_audit;
 mod store_credentials;

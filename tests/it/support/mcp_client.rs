@@ -151,6 +151,17 @@ impl McpClient {
         }
     }
 
+    /// A client of the gateway at `base` (e.g. a `reflow serve` process the test spawned).
+    pub fn at(base: &str, token: &str) -> Self {
+        Self {
+            base: base.trim_end_matches('/').to_string(),
+            http: reqwest::Client::new(),
+            token: token.to_string(),
+            session: None,
+            next_id: AtomicI64::new(1),
+        }
+    }
+
     /// A client presenting `session` as its own (to test that sessions are bound to users).
     pub fn with_session(server: &TestServer, token: &str, session: &str) -> Self {
         let mut c = Self::new(server, token);
