@@ -5,7 +5,9 @@ mod cursor;
 mod inbound;
 mod lifecycle;
 mod lists;
+mod modern;
 pub mod naming;
+pub mod request_state;
 mod rewrite;
 mod router;
 pub mod session;
@@ -19,6 +21,7 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use serde_json::{Value, json};
 
+pub use modern::{Call, Step};
 pub use session::{Session, SessionTransport};
 pub use targets::Target;
 
@@ -67,6 +70,7 @@ pub struct GatewayOptions {
     pub default_timeout: Duration,
     pub list_cache_ttl: Duration,
     pub session_timeout: Duration,
+    pub request_state_ttl: Duration,
 }
 
 impl GatewayOptions {
@@ -78,6 +82,7 @@ impl GatewayOptions {
             default_timeout: s.gateway.request_timeout,
             list_cache_ttl: s.gateway.list_cache_ttl,
             session_timeout: s.session.timeout,
+            request_state_ttl: s.gateway.request_state_ttl,
         }
     }
 }
@@ -105,6 +110,10 @@ pub struct Gateway {
     names: Mutex<HashMap<(ListKind, String), (String, String)>>,
     /// Stored sessions ended since this time have been checked against the in-memory ones.
     ended_checked_at: tokio::sync::Mutex<chrono::DateTime<chrono::Utc>>,
+    /// Sealed `requestState` and the upstream requests parked behind it (2026-07-28).
+    request_states: request_state::RequestStates,
+    /// Open `subscriptions/listen` streams (2026-07-28).
+    listeners: Mutex<Vec<modern::Listener>>,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -128,7 +137,7 @@ impl Gateway {
             .build()
             .map_err(|e| StoreError::Corrupt(format!("HTTP client: {e}")))?;
         let gw = Arc::new(Self {
-            opts,
+            opts: opts.clone(),
             policies: ArcSwap::from_pointee(
                 PolicySet::compile(&[]).expect("an empty set compiles"),
             ),
@@ -142,6 +151,11 @@ impl Gateway {
             cursors: Cursors::new(encryption_key),
             names: Mutex::new(HashMap::new()),
             ended_checked_at: tokio::sync::Mutex::new(chrono::Utc::now()),
+            request_states: request_state::RequestStates::new(
+                encryption_key,
+                opts.request_state_ttl,
+            ),
+            listeners: Mutex::new(Vec::new()),
         });
         gw.reload().await?;
         Ok(gw)
@@ -155,6 +169,7 @@ impl Gateway {
         let policies_changed = self.reload_policies().await?;
         let targets_changed = self.reload_targets().await?;
         if policies_changed || targets_changed {
+            self.tell_listeners_everything_changed();
             for session in self.sessions.all() {
                 for kind in [ListKind::Tools, ListKind::Prompts, ListKind::Resources] {
                     session.push(

@@ -151,7 +151,8 @@ impl Gateway {
         target: &Arc<Target>,
     ) -> Result<Arc<UpstreamHandle>, RpcError> {
         let creds = self.credentialed(session, target)?;
-        if target.per_session() {
+        // Modern (stateless) requests use the shared pool even for stateful targets.
+        if target.per_session() && !session.modern {
             let mut owned = session.upstreams.lock().await;
             if let Some(h) = owned.get(&target.id)
                 && !h.conn.is_closed()

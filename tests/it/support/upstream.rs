@@ -41,6 +41,11 @@ pub struct UpstreamConfig {
     pub resources: Vec<(String, String)>,
     /// A tool whose result is a resource link to the first resource.
     pub link_tool: Option<String>,
+    /// A tool that asks the client (elicitation/create, form mode) for `{"answer": string}`
+    /// and answers `{"action": …, "content": …}` as text.
+    pub elicit_tool: Option<String>,
+    /// A tool that adds the tool `added_tool` and sends notifications/tools/list_changed.
+    pub change_tool: Option<String>,
 }
 
 impl UpstreamConfig {
@@ -60,12 +65,16 @@ pub struct UpstreamLog {
     pub lists: usize,
     /// `Authorization` and `X-Env-*` headers of every HTTP request, as received.
     pub headers: Vec<(String, String)>,
+    /// The request id of every notifications/cancelled received, as JSON text.
+    pub cancelled: Vec<String>,
 }
 
 #[derive(Clone)]
 struct Handler {
     cfg: Arc<UpstreamConfig>,
     log: Arc<Mutex<UpstreamLog>>,
+    /// Set once `change_tool` ran: `added_tool` is listed from then on.
+    changed: Arc<std::sync::atomic::AtomicBool>,
 }
 
 fn object_schema() -> Arc<JsonObject> {
@@ -90,6 +99,21 @@ impl Handler {
                 cfg.link_tool
                     .iter()
                     .map(|n| Tool::new(n.clone(), "links a resource", object_schema())),
+            )
+            .chain(
+                cfg.elicit_tool
+                    .iter()
+                    .map(|n| Tool::new(n.clone(), "asks the user", object_schema())),
+            )
+            .chain(
+                cfg.change_tool
+                    .iter()
+                    .map(|n| Tool::new(n.clone(), "changes the tools", object_schema())),
+            )
+            .chain(
+                self.changed
+                    .load(std::sync::atomic::Ordering::SeqCst)
+                    .then(|| Tool::new("added_tool", "appeared later", object_schema())),
             )
             .collect()
     }
@@ -158,6 +182,31 @@ impl ServerHandler for Handler {
             }
             return Ok(CallToolResult::success(vec![ContentBlock::text("done")]).into());
         }
+        if cfg.elicit_tool.as_deref() == Some(name.as_str()) {
+            let params: rmcp::model::ElicitRequestParams = serde_json::from_value(json!({
+                "mode": "form",
+                "message": "What is the answer?",
+                "requestedSchema": {"type": "object",
+                    "properties": {"answer": {"type": "string"}}, "required": ["answer"]},
+            }))
+            .expect("valid elicitation params");
+            let answer =
+                context.peer.create_elicitation(params).await.map_err(|e| {
+                    McpError::internal_error(format!("elicitation failed: {e}"), None)
+                })?;
+            let text = json!({ "action": answer.action, "content": answer.content }).to_string();
+            return Ok(CallToolResult::success(vec![ContentBlock::text(text)]).into());
+        }
+        if cfg.change_tool.as_deref() == Some(name.as_str()) {
+            self.changed
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+            context
+                .peer
+                .notify_tool_list_changed()
+                .await
+                .map_err(|e| McpError::internal_error(format!("notify: {e}"), None))?;
+            return Ok(CallToolResult::success(vec![ContentBlock::text("changed")]).into());
+        }
         if cfg.link_tool.as_deref() == Some(name.as_str()) {
             let (uri, _) = cfg
                 .resources
@@ -175,6 +224,18 @@ impl ServerHandler for Handler {
         let args = request.arguments.map(Value::Object).unwrap_or(Value::Null);
         let text = json!({ "tool": name, "args": args, "server": cfg.label }).to_string();
         Ok(CallToolResult::success(vec![ContentBlock::text(text)]).into())
+    }
+
+    async fn on_cancelled(
+        &self,
+        notification: rmcp::model::CancelledNotificationParam,
+        _context: rmcp::service::NotificationContext<RoleServer>,
+    ) {
+        let id = notification
+            .request_id
+            .map(|id| serde_json::to_string(&id).unwrap_or_default())
+            .unwrap_or_default();
+        self.log.lock().unwrap().cancelled.push(id);
     }
 
     async fn list_resources(
@@ -225,6 +286,7 @@ impl UpstreamServer {
         let handler = Handler {
             cfg,
             log: log.clone(),
+            changed: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         };
         let mut config = StreamableHttpServerConfig::default();
         config.json_response = cfg_json;
@@ -287,6 +349,10 @@ impl UpstreamServer {
 
     pub fn calls(&self) -> Vec<String> {
         self.log.lock().unwrap().calls.clone()
+    }
+
+    pub fn cancelled(&self) -> Vec<String> {
+        self.log.lock().unwrap().cancelled.clone()
     }
 }
 
