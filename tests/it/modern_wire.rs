@@ -33,7 +33,14 @@ fn tool_names(result: &Value) -> Vec<String> {
 async fn modern_clients_discover_list_and_call_while_legacy_ones_keep_working() {
     let gw = Gw::start().await;
     let up = gw
-        .upstream("up", None, UpstreamConfig::tools("u1", ["echo"]))
+        .upstream(
+            "up",
+            None,
+            UpstreamConfig {
+                resources: vec![("file:///notes.txt".into(), "hello notes".into())],
+                ..UpstreamConfig::tools("u1", ["echo"])
+            },
+        )
         .await;
     let modern = ModernClient::new(&gw.server, &gw.admin);
 
@@ -52,9 +59,10 @@ async fn modern_clients_discover_list_and_call_while_legacy_ones_keep_working() 
         "{d}"
     );
     assert!(d["capabilities"]["tools"].is_object(), "{d}");
+    assert!(d["capabilities"]["resources"].is_object(), "{d}");
     assert!(
-        d["capabilities"].get("resources").is_none(),
-        "the upstream has no resources: {d}"
+        d["capabilities"].get("logging").is_none(),
+        "no logging/setLevel in 2026: {d}"
     );
     assert_eq!(
         d["_meta"]["io.modelcontextprotocol/serverInfo"]["name"],
@@ -84,7 +92,36 @@ async fn modern_clients_discover_list_and_call_while_legacy_ones_keep_working() 
     );
     assert_eq!(up.calls(), ["echo"]);
 
-    // No session was created for any of it; a legacy client still works as before.
+    let resources = modern.result("resources/list", json!({})).await;
+    let uri = resources["resources"][0]["uri"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(resources["cacheScope"], "private");
+    let read = modern.result("resources/read", json!({"uri": uri})).await;
+    assert_eq!(read["contents"][0]["text"], "hello notes");
+    assert_eq!(
+        read["contents"][0]["uri"],
+        uri.as_str(),
+        "exposed URI: {read}"
+    );
+    assert_eq!(
+        (read["ttlMs"].clone(), read["cacheScope"].clone()),
+        (json!(0), json!("private"))
+    );
+    assert_eq!(read["resultType"], "complete");
+
+    // No session was created (nor stored) for any of it.
+    let (status, recycled) = gw
+        .server
+        .post("/api/sessions/recycle", Some(&gw.admin), json!({}))
+        .await;
+    assert_eq!(
+        (status, recycled["recycled"].clone()),
+        (200, json!(0)),
+        "{recycled}"
+    );
+    // A legacy client still works as before.
     let legacy = gw.admin_client().await;
     assert_eq!(all_tool_names(&legacy).await, ["up__echo"]);
     let r = legacy
@@ -105,6 +142,7 @@ async fn modern_bad_input_gets_the_exact_codes() {
             None,
             UpstreamConfig {
                 elicit_tool: Some("ask".into()),
+                param_tool: Some("routed".into()),
                 ..UpstreamConfig::tools("u1", ["echo"])
             },
         )
@@ -257,6 +295,39 @@ async fn modern_bad_input_gets_the_exact_codes() {
     assert!(
         ex.response["error"]["data"]["requiredCapabilities"]["elicitation"].is_object(),
         "{}",
+        ex.response
+    );
+
+    // Mcp-Param-* against the arguments, as the tool's schema annotates them.
+    let (id, body) = c.body(
+        "tools/call",
+        json!({"name": "up__routed", "arguments": {"region": "eu"}}),
+    );
+    let mut good = ModernClient::headers_for(&body);
+    good.push(("mcp-param-region".into(), "eu".into()));
+    let ex = c.send(&id, body.clone(), &good).await;
+    assert_eq!(ex.status, 200, "{}", ex.response);
+    assert_eq!(
+        tool_text(&ex.response["result"])["args"],
+        json!({"region": "eu"})
+    );
+    let mut wrong = ModernClient::headers_for(&body);
+    wrong.push(("mcp-param-region".into(), "us".into()));
+    let ex = c.send(&id, body.clone(), &wrong).await;
+    assert_eq!((ex.status, code(&ex)), (400, -32020), "{}", ex.response);
+    assert!(
+        ex.response["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Mcp-Param-Region")
+    );
+    let ex = c
+        .send(&id, body.clone(), &ModernClient::headers_for(&body))
+        .await;
+    assert_eq!(
+        (ex.status, code(&ex)),
+        (400, -32020),
+        "missing: {}",
         ex.response
     );
 

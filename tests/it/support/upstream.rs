@@ -46,6 +46,9 @@ pub struct UpstreamConfig {
     pub elicit_tool: Option<String>,
     /// A tool that adds the tool `added_tool` and sends notifications/tools/list_changed.
     pub change_tool: Option<String>,
+    /// An echo tool whose `region` argument is annotated `x-mcp-header: Region` (2026-07-28
+    /// clients mirror it as `Mcp-Param-Region`).
+    pub param_tool: Option<String>,
 }
 
 impl UpstreamConfig {
@@ -110,6 +113,14 @@ impl Handler {
                     .iter()
                     .map(|n| Tool::new(n.clone(), "changes the tools", object_schema())),
             )
+            .chain(cfg.param_tool.iter().map(|n| {
+                let Value::Object(schema) = json!({"type": "object", "properties": {
+                    "region": {"type": "string", "x-mcp-header": "Region"}}})
+                else {
+                    unreachable!()
+                };
+                Tool::new(n.clone(), "echoes, routed by region", Arc::new(schema))
+            }))
             .chain(
                 self.changed
                     .load(std::sync::atomic::Ordering::SeqCst)
@@ -215,7 +226,7 @@ impl ServerHandler for Handler {
             let link = ContentBlock::resource_link(Resource::new(uri.clone(), "linked"));
             return Ok(CallToolResult::success(vec![link]).into());
         }
-        if !cfg.tools.contains(&name) {
+        if !cfg.tools.contains(&name) && cfg.param_tool.as_deref() != Some(name.as_str()) {
             return Err(McpError::invalid_params(
                 format!("no such tool {name:?}"),
                 None,
