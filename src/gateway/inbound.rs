@@ -202,14 +202,17 @@ impl Gateway {
             }
             _ => {
                 // Log messages and anything else: to the request it came with, else to all.
-                let sink = related.and_then(|r| {
-                    handle
-                        .in_flight
-                        .lock()
-                        .unwrap()
-                        .get(&id_key(r))
-                        .map(|f| f.sink.clone())
-                });
+                // A modern request has no standalone stream to catch an unrelated message:
+                // when it is the only request in flight there, the message is its.
+                let sink = {
+                    let in_flight = handle.in_flight.lock().unwrap();
+                    let by_request = related.and_then(|r| in_flight.get(&id_key(r)));
+                    let only_modern = (in_flight.len() == 1)
+                        .then(|| in_flight.values().next())
+                        .flatten()
+                        .filter(|f| f.session.upgrade().is_some_and(|s| s.modern));
+                    by_request.or(only_modern).map(|f| f.sink.clone())
+                };
                 match sink {
                     Some(sink) => {
                         let _ = sink.send(Outgoing::Message(message));

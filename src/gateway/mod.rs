@@ -454,6 +454,15 @@ impl Gateway {
         session.end();
     }
 
+    /// Ends every `subscriptions/listen` stream (each closes with its result) and drops the
+    /// parked `input_required` rounds (a retry elsewhere re-issues the call). Called on
+    /// shutdown; worth calling as soon as shutdown begins, since open listen streams otherwise
+    /// hold the server until the shutdown grace ends.
+    pub fn close_modern_streams(&self) {
+        self.listeners.lock().unwrap().clear();
+        self.request_states.clear();
+    }
+
     pub fn session_count(&self) -> usize {
         self.sessions.len()
     }
@@ -461,6 +470,7 @@ impl Gateway {
     /// Closes every upstream connection (shutdown). Sessions stay live in the store: clients
     /// carry on with another replica, or with this one after a restart.
     pub async fn shutdown(&self) {
+        self.close_modern_streams();
         for s in self.sessions.all() {
             self.end_session_now(&s);
             close_upstreams(&s).await;

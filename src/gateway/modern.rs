@@ -44,6 +44,8 @@ pub struct Call {
     binding: Option<Value>,
     rx: Option<UnboundedReceiver<Outgoing>>,
     done: bool,
+    /// The request's `_meta` logLevel: log messages below it (all, without it) are dropped.
+    log_level: Option<String>,
 }
 
 /// A `subscriptions/listen` stream: who listens, to what, and where its messages go.
@@ -53,6 +55,12 @@ pub(crate) struct Listener {
     uris: HashSet<String>,
     subscription_id: Value,
     tx: UnboundedSender<Value>,
+}
+
+fn log_level_of(params: Option<&Value>) -> Option<String> {
+    params?["_meta"][wire::LOG_LEVEL_KEY]
+        .as_str()
+        .map(str::to_string)
 }
 
 /// Params as the upstream gets them: without the modern envelope and the retry's fields.
@@ -101,6 +109,14 @@ impl Call {
                 if let Some(answer) = self.input_required(id, &method, params) {
                     return self.end(answer);
                 }
+                continue;
+            }
+            if message["method"] == "notifications/message"
+                && !wire::log_wanted(
+                    self.log_level.as_deref(),
+                    message["params"]["level"].as_str(),
+                )
+            {
                 continue;
             }
             return Step::Note(message);
@@ -222,6 +238,7 @@ impl Gateway {
         params: Option<Value>,
     ) -> Call {
         let (tx, rx) = unbounded_channel();
+        let log_level = log_level_of(params.as_ref());
         let binding = params.clone();
         {
             let (gw, session, id, method) = (
@@ -244,6 +261,7 @@ impl Gateway {
             binding,
             rx: Some(rx),
             done: false,
+            log_level,
         }
     }
 
@@ -289,6 +307,7 @@ impl Gateway {
                 inner_id: parked.inner_id,
                 client_id: id,
                 method: method.to_string(),
+                log_level: log_level_of(params.as_ref()),
                 binding: params,
                 rx: Some(parked.rx),
                 done: false,

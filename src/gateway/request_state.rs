@@ -194,6 +194,19 @@ impl RequestStates {
         self.parked.lock().unwrap().remove(sid)
     }
 
+    pub fn clear(&self) {
+        let parked: Vec<Parked> = self
+            .parked
+            .lock()
+            .unwrap()
+            .drain()
+            .map(|(_, p)| p)
+            .collect();
+        for p in parked {
+            p.session.end();
+        }
+    }
+
     pub fn parked_count(&self) -> usize {
         self.parked.lock().unwrap().len()
     }

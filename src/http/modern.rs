@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::stream::{self, StreamExt};
-use serde_json::Value;
+use serde_json::{Value, json};
 use tokio_stream::wrappers::UnboundedReceiverStream;
 
 use super::AppState;
@@ -72,6 +72,9 @@ pub async fn post(state: &AppState, caller: Principal, h: &HeaderMap, message: V
             );
         }
     };
+    if wire::REMOVED_METHODS.contains(&method.as_str()) {
+        return error(id, RpcError::method_not_found(&method));
+    }
     for name in [headers::PROTOCOL_VERSION, headers::METHOD, headers::NAME] {
         if h.get_all(name).iter().count() > 1 {
             return error(
@@ -218,8 +221,14 @@ async fn listen(
         Ok(pair) => pair,
         Err(e) => return error(id, e),
     };
+    // When the gateway ends the subscription (shutdown), the stream closes with its result.
+    let closing = jsonrpc::response(
+        id.clone(),
+        json!({ "resultType": "complete", "_meta": { wire::SUBSCRIPTION_ID_KEY: id } }),
+    );
     let events = stream::once(async move { ack })
         .chain(UnboundedReceiverStream::new(rx))
+        .chain(stream::once(async move { closing }))
         .map(|m| Ok::<_, Infallible>(Event::default().event("message").data(m.to_string())));
     Sse::new(events)
         .keep_alive(KeepAlive::default())

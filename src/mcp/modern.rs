@@ -12,6 +12,8 @@ pub const CLIENT_CAPABILITIES_KEY: &str = "io.modelcontextprotocol/clientCapabil
 pub const CLIENT_INFO_KEY: &str = "io.modelcontextprotocol/clientInfo";
 pub const SERVER_INFO_KEY: &str = "io.modelcontextprotocol/serverInfo";
 pub const SUBSCRIPTION_ID_KEY: &str = "io.modelcontextprotocol/subscriptionId";
+/// The least severe log level a request wants `notifications/message` for (none without it).
+pub const LOG_LEVEL_KEY: &str = "io.modelcontextprotocol/logLevel";
 
 /// Versions served statelessly.
 pub const MODERN_VERSIONS: &[&str] = &[MODERN_VERSION];
@@ -30,6 +32,42 @@ pub const METHODS: &[&str] = &[
     "resources/read",
     "completion/complete",
 ];
+
+/// Methods of the legacy era that 2026-07-28 removed: 404 before any envelope check.
+pub const REMOVED_METHODS: &[&str] = &[
+    "initialize",
+    "ping",
+    "logging/setLevel",
+    "resources/subscribe",
+    "resources/unsubscribe",
+    "tasks/get",
+    "tasks/result",
+    "tasks/cancel",
+    "tasks/list",
+];
+
+/// Syslog severities, least severe first.
+const LOG_LEVELS: &[&str] = &[
+    "debug",
+    "info",
+    "notice",
+    "warning",
+    "error",
+    "critical",
+    "alert",
+    "emergency",
+];
+
+/// Whether a `notifications/message` at `level` goes to a request that asked for
+/// `wanted` (its `_meta` logLevel): never without one, else at that severity or above.
+pub fn log_wanted(wanted: Option<&str>, level: Option<&str>) -> bool {
+    let rank = |l: &str| LOG_LEVELS.iter().position(|x| *x == l);
+    match (wanted.and_then(rank), level.and_then(rank)) {
+        (Some(w), Some(l)) => l >= w,
+        (Some(_), None) => true,
+        (None, _) => false,
+    }
+}
 
 /// Results that carry `ttlMs` and `cacheScope`.
 pub fn cacheable(method: &str) -> bool {
@@ -76,8 +114,12 @@ pub fn http_status(code: i64) -> u16 {
 /// header names a version that is not a legacy one. `initialize` and requests with a session
 /// are legacy by definition.
 pub fn is_modern(body: &Value, version_header: Option<&str>, has_session: bool) -> bool {
-    if has_session || body.get("method").and_then(Value::as_str) == Some("initialize") {
+    if has_session {
         return false;
+    }
+    if body.get("method").and_then(Value::as_str) == Some("initialize") {
+        // Only an initialize that names a stateless version is a modern (removed) method.
+        return version_header.is_some_and(|v| MODERN_VERSIONS.contains(&v));
     }
     let in_body = body
         .get("params")
@@ -336,6 +378,24 @@ mod tests {
         .unwrap_err();
         assert_eq!(e.code, codes::UNSUPPORTED_PROTOCOL_VERSION);
         assert_eq!(e.data.unwrap()["supported"], json!([MODERN_VERSION]));
+    }
+
+    #[test]
+    fn logs_need_a_level_and_respect_it() {
+        assert!(!log_wanted(None, Some("error")));
+        assert!(log_wanted(Some("warning"), Some("error")));
+        assert!(!log_wanted(Some("warning"), Some("info")));
+        assert!(is_modern(
+            &json!({"method": "initialize"}),
+            Some(MODERN_VERSION),
+            false
+        ));
+        assert!(!is_modern(&json!({"method": "initialize"}), None, false));
+        assert!(!is_modern(
+            &json!({"method": "initialize"}),
+            Some("2025-11-25"),
+            false
+        ));
     }
 
     #[test]

@@ -545,3 +545,43 @@ async fn modern_closing_the_stream_cancels_the_upstream_request() {
         ["up__echo", "up__slow"]
     );
 }
+
+#[tokio::test]
+async fn modern_log_messages_reach_the_request_stream_only_at_the_requested_level() {
+    let gw = Gw::start().await;
+    let _up = gw
+        .upstream(
+            "up",
+            None,
+            UpstreamConfig {
+                log_tool: Some("noisy".into()),
+                ..UpstreamConfig::tools("u1", ["echo"])
+            },
+        )
+        .await;
+    let c = ModernClient::new(&gw.server, &gw.admin);
+    // No logLevel in _meta: no log messages at all, so a plain JSON answer.
+    let quiet = c
+        .exchange("tools/call", json!({"name": "up__noisy", "arguments": {}}))
+        .await;
+    assert_eq!((quiet.status, quiet.sse), (200, false), "{quiet:?}");
+    assert_eq!(quiet.response["result"]["content"][0]["text"], "logged");
+    // logLevel warning: the error line on the request's stream, not the info line.
+    let loud = c
+        .exchange(
+            "tools/call",
+            json!({"name": "up__noisy", "arguments": {},
+                   "_meta": {"io.modelcontextprotocol/logLevel": "warning"}}),
+        )
+        .await;
+    assert!(loud.sse, "{loud:?}");
+    let logs: Vec<&Value> = loud
+        .events
+        .iter()
+        .map(|e| &e.data)
+        .filter(|d| d["method"] == "notifications/message")
+        .collect();
+    assert_eq!(logs.len(), 1, "{:?}", loud.events);
+    assert_eq!(logs[0]["params"]["level"], "error");
+    assert_eq!(loud.response["result"]["resultType"], "complete");
+}

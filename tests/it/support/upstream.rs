@@ -49,6 +49,8 @@ pub struct UpstreamConfig {
     /// An echo tool whose `region` argument is annotated `x-mcp-header: Region` (2026-07-28
     /// clients mirror it as `Mcp-Param-Region`).
     pub param_tool: Option<String>,
+    /// A tool that logs one `info` and one `error` message, then answers "logged".
+    pub log_tool: Option<String>,
 }
 
 impl UpstreamConfig {
@@ -121,6 +123,11 @@ impl Handler {
                 };
                 Tool::new(n.clone(), "echoes, routed by region", Arc::new(schema))
             }))
+            .chain(
+                cfg.log_tool
+                    .iter()
+                    .map(|n| Tool::new(n.clone(), "logs", object_schema())),
+            )
             .chain(
                 self.changed
                     .load(std::sync::atomic::Ordering::SeqCst)
@@ -207,6 +214,19 @@ impl ServerHandler for Handler {
                 })?;
             let text = json!({ "action": answer.action, "content": answer.content }).to_string();
             return Ok(CallToolResult::success(vec![ContentBlock::text(text)]).into());
+        }
+        if cfg.log_tool.as_deref() == Some(name.as_str()) {
+            for (level, text) in [("info", "an info line"), ("error", "an error line")] {
+                let param: rmcp::model::LoggingMessageNotificationParam =
+                    serde_json::from_value(json!({"level": level, "data": text}))
+                        .expect("valid log params");
+                context
+                    .peer
+                    .notify_logging_message(param)
+                    .await
+                    .map_err(|e| McpError::internal_error(format!("log: {e}"), None))?;
+            }
+            return Ok(CallToolResult::success(vec![ContentBlock::text("logged")]).into());
         }
         if cfg.change_tool.as_deref() == Some(name.as_str()) {
             self.changed
