@@ -216,6 +216,8 @@ impl ServerHandler for Handler {
             return Ok(CallToolResult::success(vec![ContentBlock::text(text)]).into());
         }
         if cfg.log_tool.as_deref() == Some(name.as_str()) {
+            // Logging is deprecated in 2026-07-28 but is what legacy upstreams send.
+            #[allow(deprecated)]
             for (level, text) in [("info", "an info line"), ("error", "an error line")] {
                 let param: rmcp::model::LoggingMessageNotificationParam =
                     serde_json::from_value(json!({"level": level, "data": text}))
