@@ -96,6 +96,11 @@ async fn modern_input_required_round_trip_resumes_the_parked_call_once() {
         json!({"action": "accept", "content": {"answer": "forty-two"}})
     );
     assert_eq!(up.calls(), ["ask"], "resumed, not re-issued");
+    assert_eq!(
+        up.elicitation_declared(),
+        [true],
+        "the upstream connection declared the client's elicitation capability"
+    );
 
     let message = refusal(&retry(&c, &key, &state, "again").await);
     assert!(message.contains("already used"), "{message}");

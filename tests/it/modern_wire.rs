@@ -136,7 +136,7 @@ async fn modern_clients_discover_list_and_call_while_legacy_ones_keep_working() 
 #[tokio::test]
 async fn modern_bad_input_gets_the_exact_codes() {
     let gw = Gw::start().await;
-    let _up = gw
+    let up = gw
         .upstream(
             "up",
             None,
@@ -297,6 +297,7 @@ async fn modern_bad_input_gets_the_exact_codes() {
         "{}",
         ex.response
     );
+    assert_eq!(up.elicitation_declared(), [false], "nor declared upstream");
 
     // Mcp-Param-* against the arguments, as the tool's schema annotates them.
     let (id, body) = c.body(

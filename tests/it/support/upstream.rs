@@ -72,6 +72,8 @@ pub struct UpstreamLog {
     pub headers: Vec<(String, String)>,
     /// The request id of every notifications/cancelled received, as JSON text.
     pub cancelled: Vec<String>,
+    /// For each call of the elicit tool: whether the client session declared elicitation.
+    pub elicitation_declared: Vec<bool>,
 }
 
 #[derive(Clone)]
@@ -201,6 +203,11 @@ impl ServerHandler for Handler {
             return Ok(CallToolResult::success(vec![ContentBlock::text("done")]).into());
         }
         if cfg.elicit_tool.as_deref() == Some(name.as_str()) {
+            let declared = context
+                .peer
+                .peer_info()
+                .is_some_and(|i| i.capabilities.elicitation.is_some());
+            self.log.lock().unwrap().elicitation_declared.push(declared);
             let params: rmcp::model::ElicitRequestParams = serde_json::from_value(json!({
                 "mode": "form",
                 "message": "What is the answer?",
@@ -382,6 +389,10 @@ impl UpstreamServer {
 
     pub fn calls(&self) -> Vec<String> {
         self.log.lock().unwrap().calls.clone()
+    }
+
+    pub fn elicitation_declared(&self) -> Vec<bool> {
+        self.log.lock().unwrap().elicitation_declared.clone()
     }
 
     pub fn cancelled(&self) -> Vec<String> {
