@@ -586,3 +586,44 @@ async fn modern_log_messages_reach_the_request_stream_only_at_the_requested_leve
     assert_eq!(logs[0]["params"]["level"], "error");
     assert_eq!(loud.response["result"]["resultType"], "complete");
 }
+
+#[tokio::test]
+async fn modern_listen_relays_updates_of_subscribed_resources_only() {
+    let gw = Gw::start().await;
+    let up = gw
+        .upstream(
+            "up",
+            None,
+            UpstreamConfig {
+                resources: vec![("file:///watched.txt".into(), "v1".into())],
+                touch_tool: Some("touch".into()),
+                ..UpstreamConfig::tools("u1", ["echo"])
+            },
+        )
+        .await;
+    let c = ModernClient::new(&gw.server, &gw.admin);
+    let listed = c.result("resources/list", json!({})).await;
+    let uri = listed["resources"][0]["uri"].as_str().unwrap().to_string();
+    let (id, mut stream) = c
+        .stream(
+            "subscriptions/listen",
+            json!({"notifications": {"resourceSubscriptions": [uri, "nope+file:///x"]}}),
+        )
+        .await;
+    let ack = stream.next_within(Duration::from_secs(10)).await.unwrap();
+    assert_eq!(
+        ack.data["params"]["notifications"],
+        json!({"resourceSubscriptions": [uri]}),
+        "only what the caller may read is honoured"
+    );
+    assert_eq!(up.subscribed(), ["file:///watched.txt"]);
+    c.result("tools/call", json!({"name": "up__touch", "arguments": {}}))
+        .await;
+    let updated = stream.next_within(Duration::from_secs(10)).await.unwrap();
+    assert_eq!(updated.data["method"], "notifications/resources/updated");
+    assert_eq!(updated.data["params"]["uri"], uri.as_str());
+    assert_eq!(
+        updated.data["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"],
+        id
+    );
+}

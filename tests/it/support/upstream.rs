@@ -51,6 +51,9 @@ pub struct UpstreamConfig {
     pub param_tool: Option<String>,
     /// A tool that logs one `info` and one `error` message, then answers "logged".
     pub log_tool: Option<String>,
+    /// A tool that sends notifications/resources/updated for the first resource; with it the
+    /// upstream declares `resources.subscribe` and accepts subscriptions.
+    pub touch_tool: Option<String>,
 }
 
 impl UpstreamConfig {
@@ -74,6 +77,8 @@ pub struct UpstreamLog {
     pub cancelled: Vec<String>,
     /// For each call of the elicit tool: whether the client session declared elicitation.
     pub elicitation_declared: Vec<bool>,
+    /// Every URI a client subscribed to.
+    pub subscribed: Vec<String>,
 }
 
 #[derive(Clone)]
@@ -126,6 +131,11 @@ impl Handler {
                 Tool::new(n.clone(), "echoes, routed by region", Arc::new(schema))
             }))
             .chain(
+                cfg.touch_tool
+                    .iter()
+                    .map(|n| Tool::new(n.clone(), "touches a resource", object_schema())),
+            )
+            .chain(
                 cfg.log_tool
                     .iter()
                     .map(|n| Tool::new(n.clone(), "logs", object_schema())),
@@ -147,6 +157,10 @@ impl ServerHandler for Handler {
             .build();
         if self.cfg.resources.is_empty() {
             caps.resources = None;
+        } else if self.cfg.touch_tool.is_some()
+            && let Some(r) = caps.resources.as_mut()
+        {
+            r.subscribe = Some(true);
         }
         ServerConfig::new(caps)
     }
@@ -222,6 +236,20 @@ impl ServerHandler for Handler {
             let text = json!({ "action": answer.action, "content": answer.content }).to_string();
             return Ok(CallToolResult::success(vec![ContentBlock::text(text)]).into());
         }
+        if cfg.touch_tool.as_deref() == Some(name.as_str()) {
+            let (uri, _) = cfg
+                .resources
+                .first()
+                .ok_or_else(|| McpError::internal_error("no resource to touch", None))?;
+            let param: rmcp::model::ResourceUpdatedNotificationParam =
+                serde_json::from_value(json!({ "uri": uri })).expect("valid params");
+            context
+                .peer
+                .notify_resource_updated(param)
+                .await
+                .map_err(|e| McpError::internal_error(format!("notify: {e}"), None))?;
+            return Ok(CallToolResult::success(vec![ContentBlock::text("touched")]).into());
+        }
         if cfg.log_tool.as_deref() == Some(name.as_str()) {
             // Logging is deprecated in 2026-07-28 but is what legacy upstreams send.
             #[allow(deprecated)]
@@ -276,6 +304,19 @@ impl ServerHandler for Handler {
             .map(|id| serde_json::to_string(&id).unwrap_or_default())
             .unwrap_or_default();
         self.log.lock().unwrap().cancelled.push(id);
+    }
+
+    async fn subscribe(
+        &self,
+        request: rmcp::model::SubscribeRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        self.log
+            .lock()
+            .unwrap()
+            .subscribed
+            .push(request.uri.clone());
+        Ok(())
     }
 
     async fn list_resources(
@@ -389,6 +430,10 @@ impl UpstreamServer {
 
     pub fn calls(&self) -> Vec<String> {
         self.log.lock().unwrap().calls.clone()
+    }
+
+    pub fn subscribed(&self) -> Vec<String> {
+        self.log.lock().unwrap().subscribed.clone()
     }
 
     pub fn elicitation_declared(&self) -> Vec<bool> {
