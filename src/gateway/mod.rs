@@ -4,6 +4,7 @@
 mod cursor;
 mod inbound;
 mod lifecycle;
+mod listen;
 mod lists;
 mod modern;
 pub mod naming;
@@ -113,7 +114,7 @@ pub struct Gateway {
     /// Sealed `requestState` and the upstream requests parked behind it (2026-07-28).
     request_states: request_state::RequestStates,
     /// Open `subscriptions/listen` streams (2026-07-28).
-    listeners: Mutex<Vec<modern::Listener>>,
+    listeners: Mutex<Vec<listen::Listener>>,
 }
 
 impl std::fmt::Debug for Gateway {
