@@ -143,6 +143,10 @@ section!(GatewaySettings {
     /// How long an upstream's list is served from cache without a list_changed notification.
     #[serde(with = "duration_str")]
     list_cache_ttl: Duration = Duration::from_secs(300),
+    /// How long a 2026-07-28 client has to answer an `input_required` result (its sealed
+    /// `requestState` expires, and the parked upstream request is cancelled).
+    #[serde(with = "duration_str")]
+    request_state_ttl: Duration = Duration::from_secs(300),
 });
 
 section!(StdioSettings {

@@ -4,8 +4,11 @@
 mod cursor;
 mod inbound;
 mod lifecycle;
+mod listen;
 mod lists;
+mod modern;
 pub mod naming;
+pub mod request_state;
 mod rewrite;
 mod router;
 pub mod session;
@@ -19,6 +22,7 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use serde_json::{Value, json};
 
+pub use modern::{Call, Step};
 pub use session::{Session, SessionTransport};
 pub use targets::Target;
 
@@ -67,6 +71,7 @@ pub struct GatewayOptions {
     pub default_timeout: Duration,
     pub list_cache_ttl: Duration,
     pub session_timeout: Duration,
+    pub request_state_ttl: Duration,
 }
 
 impl GatewayOptions {
@@ -78,6 +83,7 @@ impl GatewayOptions {
             default_timeout: s.gateway.request_timeout,
             list_cache_ttl: s.gateway.list_cache_ttl,
             session_timeout: s.session.timeout,
+            request_state_ttl: s.gateway.request_state_ttl,
         }
     }
 }
@@ -105,6 +111,10 @@ pub struct Gateway {
     names: Mutex<HashMap<(ListKind, String), (String, String)>>,
     /// Stored sessions ended since this time have been checked against the in-memory ones.
     ended_checked_at: tokio::sync::Mutex<chrono::DateTime<chrono::Utc>>,
+    /// Sealed `requestState` and the upstream requests parked behind it (2026-07-28).
+    request_states: request_state::RequestStates,
+    /// Open `subscriptions/listen` streams (2026-07-28).
+    listeners: Mutex<Vec<listen::Listener>>,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -128,7 +138,7 @@ impl Gateway {
             .build()
             .map_err(|e| StoreError::Corrupt(format!("HTTP client: {e}")))?;
         let gw = Arc::new(Self {
-            opts,
+            opts: opts.clone(),
             policies: ArcSwap::from_pointee(
                 PolicySet::compile(&[]).expect("an empty set compiles"),
             ),
@@ -142,6 +152,11 @@ impl Gateway {
             cursors: Cursors::new(encryption_key),
             names: Mutex::new(HashMap::new()),
             ended_checked_at: tokio::sync::Mutex::new(chrono::Utc::now()),
+            request_states: request_state::RequestStates::new(
+                encryption_key,
+                opts.request_state_ttl,
+            ),
+            listeners: Mutex::new(Vec::new()),
         });
         gw.reload().await?;
         Ok(gw)
@@ -155,6 +170,7 @@ impl Gateway {
         let policies_changed = self.reload_policies().await?;
         let targets_changed = self.reload_targets().await?;
         if policies_changed || targets_changed {
+            self.tell_listeners_everything_changed();
             for session in self.sessions.all() {
                 for kind in [ListKind::Tools, ListKind::Prompts, ListKind::Resources] {
                     session.push(
@@ -443,6 +459,15 @@ impl Gateway {
         session.end();
     }
 
+    /// Ends every `subscriptions/listen` stream (each closes with its result) and drops the
+    /// parked `input_required` rounds (a retry elsewhere re-issues the call). Called on
+    /// shutdown; worth calling as soon as shutdown begins, since open listen streams otherwise
+    /// hold the server until the shutdown grace ends.
+    pub fn close_modern_streams(&self) {
+        self.listeners.lock().unwrap().clear();
+        self.request_states.clear();
+    }
+
     pub fn session_count(&self) -> usize {
         self.sessions.len()
     }
@@ -450,6 +475,7 @@ impl Gateway {
     /// Closes every upstream connection (shutdown). Sessions stay live in the store: clients
     /// carry on with another replica, or with this one after a restart.
     pub async fn shutdown(&self) {
+        self.close_modern_streams();
         for s in self.sessions.all() {
             self.end_session_now(&s);
             close_upstreams(&s).await;

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::sync::mpsc;
 
 use crate::domain::{TargetId, Transport};
@@ -151,7 +151,8 @@ impl Gateway {
         target: &Arc<Target>,
     ) -> Result<Arc<UpstreamHandle>, RpcError> {
         let creds = self.credentialed(session, target)?;
-        if target.per_session() {
+        // Modern (stateless) requests use the shared pool even for stateful targets.
+        if target.per_session() && !session.modern {
             let mut owned = session.upstreams.lock().await;
             if let Some(h) = owned.get(&target.id)
                 && !h.conn.is_closed()
@@ -170,12 +171,14 @@ impl Gateway {
             }
             return Ok(handle);
         }
+        // Modern clients share connections per declared input capabilities (hook: modern.rs).
+        let (key, caps) = super::modern::pool_key(session, &creds.fingerprint);
         let slot = self
             .pool
             .shared
             .lock()
             .unwrap()
-            .entry((target.id, creds.fingerprint.clone()))
+            .entry((target.id, key))
             .or_default()
             .clone();
         let mut slot = slot.lock().await;
@@ -184,8 +187,8 @@ impl Gateway {
         {
             return Ok(h.clone());
         }
-        // Shared by many clients: declare no client capabilities, which is safe for all.
-        let handle = self.connect(target, &creds, json!({}), None).await?;
+        // Shared by many clients: declare only what all of them declared.
+        let handle = self.connect(target, &creds, caps, None).await?;
         *slot = Some(handle.clone());
         Ok(handle)
     }
