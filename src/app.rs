@@ -218,8 +218,12 @@ impl App {
         let _watcher = AbortOnDrop(tokio::spawn(watch_revision(self.state.clone())));
         let grace = self.state.settings.server.shutdown_grace;
         let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+        let gateway = self.state.gateway.clone();
         let signal = async move {
             shutdown.await;
+            // Listen streams never end on their own: close them now, or they would hold the
+            // server until the grace runs out.
+            gateway.close_modern_streams();
             let _ = stopping_tx.send(());
         };
         let server = http::serve(listener, self.router(), signal);
