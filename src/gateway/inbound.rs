@@ -131,6 +131,10 @@ impl Gateway {
         if let Some(owner) = &handle.owner {
             return owner.upgrade().into_iter().collect();
         }
+        // A stdio process serves one isolation key: only the sessions that use it.
+        if handle.is_stdio() {
+            return super::processes::live_sessions(&handle.attached);
+        }
         self.sessions
             .all()
             .into_iter()

@@ -6,6 +6,7 @@ mod inbound;
 mod lifecycle;
 mod lists;
 pub mod naming;
+mod processes;
 mod rewrite;
 mod router;
 pub mod session;
@@ -67,6 +68,7 @@ pub struct GatewayOptions {
     pub default_timeout: Duration,
     pub list_cache_ttl: Duration,
     pub session_timeout: Duration,
+    pub stdio: crate::config::StdioSettings,
 }
 
 impl GatewayOptions {
@@ -78,6 +80,7 @@ impl GatewayOptions {
             default_timeout: s.gateway.request_timeout,
             list_cache_ttl: s.gateway.list_cache_ttl,
             session_timeout: s.session.timeout,
+            stdio: s.stdio.clone(),
         }
     }
 }
@@ -127,6 +130,8 @@ impl Gateway {
             .pool_idle_timeout(Duration::from_secs(90))
             .build()
             .map_err(|e| StoreError::Corrupt(format!("HTTP client: {e}")))?;
+        let processes = processes::ProcessPool::new(opts.stdio.clone(), store.clone());
+        processes.mark_stale_instances().await;
         let gw = Arc::new(Self {
             opts,
             policies: ArcSwap::from_pointee(
@@ -138,7 +143,7 @@ impl Gateway {
             store,
             targets: ArcSwap::from_pointee(Vec::new()),
             sessions: SessionRegistry::default(),
-            pool: UpstreamPool::new(http),
+            pool: UpstreamPool::new(http, processes),
             cursors: Cursors::new(encryption_key),
             names: Mutex::new(HashMap::new()),
             ended_checked_at: tokio::sync::Mutex::new(chrono::Utc::now()),
@@ -152,6 +157,7 @@ impl Gateway {
     /// Sessions that another process ended in the store end here too.
     pub async fn reload(self: &Arc<Self>) -> Result<(), StoreError> {
         self.end_sessions_ended_elsewhere().await?;
+        self.pool.processes.apply_stop_requests().await;
         let policies_changed = self.reload_policies().await?;
         let targets_changed = self.reload_targets().await?;
         if policies_changed || targets_changed {
@@ -437,6 +443,24 @@ impl Gateway {
     pub(super) fn end_session_now(&self, session: &Arc<Session>) {
         self.sessions.remove(&session.id);
         session.end();
+    }
+
+    /// One stdio GC pass (idle, too old, retired, crashed processes); the app runs it every
+    /// `stdio.gc_interval`.
+    pub async fn collect_processes(&self) {
+        self.pool.processes.collect().await;
+    }
+
+    pub fn stdio_gc_interval(&self) -> Duration {
+        self.pool.processes.gc_interval()
+    }
+
+    /// Stops this process's stdio instances of `target` and asks other replicas to stop theirs;
+    /// the next use starts them again. Returns how many live instances were asked to stop.
+    pub async fn restart_instances(&self, target: crate::domain::TargetId) -> Result<u64, StoreError> {
+        let n = self.store.request_instance_stop(target).await?;
+        self.pool.processes.apply_stop_requests().await;
+        Ok(n)
     }
 
     pub fn session_count(&self) -> usize {

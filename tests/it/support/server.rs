@@ -20,6 +20,8 @@ pub struct TestServerOptions {
     pub public_url: Option<String>,
     /// `auth.oidc`: an external issuer whose tokens are accepted too.
     pub oidc: Option<reflow::config::OidcSettings>,
+    /// `stdio`: process lifecycle (idle TTL, GC interval, max processes).
+    pub stdio: Option<reflow::config::StdioSettings>,
 }
 
 impl Default for TestServerOptions {
@@ -32,6 +34,7 @@ impl Default for TestServerOptions {
             page_size: 500,
             public_url: None,
             oidc: None,
+            stdio: None,
         }
     }
 }
@@ -70,6 +73,9 @@ impl TestServer {
         settings.gateway.page_size = opts.page_size;
         settings.server.public_url = opts.public_url;
         settings.auth.oidc = opts.oidc;
+        if let Some(stdio) = opts.stdio {
+            settings.stdio = stdio;
+        }
         let app = App::build(settings.clone()).await.expect("app builds");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
