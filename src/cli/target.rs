@@ -188,7 +188,16 @@ async fn run_command(
                 return output::json(&rows);
             }
             output::table(
-                &["ID", "KEY", "PID", "STATUS", "STARTED", "LAST USED", "STOPPED", "REPLICA"],
+                &[
+                    "ID",
+                    "KEY",
+                    "PID",
+                    "STATUS",
+                    "STARTED",
+                    "LAST USED",
+                    "STOPPED",
+                    "REPLICA",
+                ],
                 rows.iter()
                     .map(|r| {
                         vec![

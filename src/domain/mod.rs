@@ -57,4 +57,6 @@ pub use credential::{CredentialKind, CredentialScope};
 pub use ids::{ApiTokenId, CredentialId, InstanceId, PolicyId, PolicySubjectId, TargetId, UserId};
 pub use names::{Email, GroupName, NameError, Role, TokenName};
 pub use policy::{Effect, PolicyName, ResourceType, SubjectType};
-pub use target::{AuthType, InstanceStatus, IsolationBoundary, Statefulness, TargetName, Transport};
+pub use target::{
+    AuthType, InstanceStatus, IsolationBoundary, Statefulness, TargetName, Transport,
+};

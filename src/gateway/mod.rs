@@ -457,7 +457,10 @@ impl Gateway {
 
     /// Stops this process's stdio instances of `target` and asks other replicas to stop theirs;
     /// the next use starts them again. Returns how many live instances were asked to stop.
-    pub async fn restart_instances(&self, target: crate::domain::TargetId) -> Result<u64, StoreError> {
+    pub async fn restart_instances(
+        &self,
+        target: crate::domain::TargetId,
+    ) -> Result<u64, StoreError> {
         let n = self.store.request_instance_stop(target).await?;
         self.pool.processes.apply_stop_requests().await;
         Ok(n)

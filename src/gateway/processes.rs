@@ -108,7 +108,10 @@ impl ProcessPool {
             .iter()
             .filter(|r| {
                 let mut parts = r.replica.split(':');
-                let (h, pid) = (parts.next(), parts.next().and_then(|p| p.parse::<u32>().ok()));
+                let (h, pid) = (
+                    parts.next(),
+                    parts.next().and_then(|p| p.parse::<u32>().ok()),
+                );
                 h == Some(host)
                     && r.replica != self.replica
                     && pid.is_none_or(|p| p == std::process::id() || !process_alive(p))
@@ -381,7 +384,9 @@ fn limit_error(target: &Target, max: usize) -> RpcError {
             target.name
         ),
     );
-    e.data = Some(json!({ "target": target.name, "limit": "stdio.max_processes", "max_processes": max }));
+    e.data = Some(
+        json!({ "target": target.name, "limit": "stdio.max_processes", "max_processes": max }),
+    );
     e
 }
 

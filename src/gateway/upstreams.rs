@@ -52,7 +52,10 @@ impl UpstreamHandle {
     /// Records that `session` uses this connection.
     pub fn attach(&self, session: &Arc<Session>) {
         let mut list = self.attached.lock().unwrap();
-        if !list.iter().any(|w| std::ptr::eq(w.as_ptr(), Arc::as_ptr(session))) {
+        if !list
+            .iter()
+            .any(|w| std::ptr::eq(w.as_ptr(), Arc::as_ptr(session)))
+        {
             list.retain(|w| w.strong_count() > 0);
             list.push(Arc::downgrade(session));
         }

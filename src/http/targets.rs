@@ -28,10 +28,7 @@ pub fn routes() -> Router<Arc<AppState>> {
 }
 
 /// A stdio target, or a 400 that says this target has no processes.
-async fn stdio_target(
-    state: &AppState,
-    key: &str,
-) -> Result<crate::store::TargetRecord, ApiError> {
+async fn stdio_target(state: &AppState, key: &str) -> Result<crate::store::TargetRecord, ApiError> {
     let target = state.targets.find(key).await?;
     if target.transport != crate::domain::Transport::Stdio {
         return Err(ServiceError::invalid(
@@ -74,7 +71,9 @@ async fn restart_instances(
         .await
         .map_err(ServiceError::Store)?;
     tracing::info!(actor = %admin.email, target = %target.name, instances = n, "stdio instances restarted");
-    Ok(Json(serde_json::json!({ "target": target.name, "stopped": n })))
+    Ok(Json(
+        serde_json::json!({ "target": target.name, "stopped": n }),
+    ))
 }
 
 async fn list(

@@ -181,7 +181,9 @@ impl UpstreamError {
             ),
             UpstreamError::Exited(status) => (
                 codes::UPSTREAM_ERROR,
-                format!("the process of upstream {target} exited ({status}); it restarts on the next call"),
+                format!(
+                    "the process of upstream {target} exited ({status}); it restarts on the next call"
+                ),
             ),
         };
         let mut err = RpcError::new(code, message);

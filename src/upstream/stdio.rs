@@ -90,9 +90,9 @@ impl StdioConn {
         if let Some(dir) = &spec.cwd {
             cmd.current_dir(dir);
         }
-        let mut child = cmd.spawn().map_err(|e| {
-            UpstreamError::Connect(format!("cannot start {:?}: {e}", spec.command))
-        })?;
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| UpstreamError::Connect(format!("cannot start {:?}: {e}", spec.command)))?;
         let pid = child.id().unwrap_or(0);
         let stdin = child.stdin.take();
         let stdout = child.stdout.take().expect("stdout is piped");

@@ -51,7 +51,12 @@ async fn stdio_server_everything_per_user_processes_get_their_own_env() {
         let env: Value = serde_json::from_str(&text).unwrap();
         assert_eq!(env["API_KEY"], key, "{env}");
         assert_eq!(env["REGION"], "eu");
-        let keys: HashSet<&str> = env.as_object().unwrap().keys().map(String::as_str).collect();
+        let keys: HashSet<&str> = env
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
         assert_eq!(
             keys,
             ["PATH", "HOME", "LANG", "TMPDIR", "REGION", "API_KEY"].into(),
@@ -59,7 +64,10 @@ async fn stdio_server_everything_per_user_processes_get_their_own_env() {
         );
         assert!(!text.contains(jwt.trim()), "JWT secret leaked");
         assert!(!text.contains(enc.trim()), "encryption key leaked");
-        assert!(!text.contains("REFLOW_"), "a REFLOW_* variable leaked: {text}");
+        assert!(
+            !text.contains("REFLOW_"),
+            "a REFLOW_* variable leaked: {text}"
+        );
         seen.push(env);
     }
     let rows = instances(&gw, "ev").await;
@@ -148,7 +156,12 @@ async fn stdio_python_fixture_relays_progress_to_the_calling_request() {
         .iter()
         .filter(|e| e.data["method"] == "notifications/progress")
         .collect();
-    assert_eq!(progress.len(), 3, "progress before the response: {:?}", ex.events);
+    assert_eq!(
+        progress.len(),
+        3,
+        "progress before the response: {:?}",
+        ex.events
+    );
     for e in progress {
         assert_eq!(e.data["params"]["progressToken"], "mine", "{e:?}");
     }

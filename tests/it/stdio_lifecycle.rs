@@ -7,13 +7,13 @@ use std::time::{Duration, Instant};
 use reflow::config::StdioSettings;
 use serde_json::json;
 
+use crate::support::TestServerOptions;
 use crate::support::cli::Target as Cli;
 use crate::support::gw::{Gw, eventually};
 use crate::support::stdio::{
-    FIXTURE, add_stdio_target, alive, client, exists, instances, pid_of, running_pids,
-    until_gone, user,
+    FIXTURE, add_stdio_target, alive, client, exists, instances, pid_of, running_pids, until_gone,
+    user,
 };
-use crate::support::TestServerOptions;
 
 fn stdio_opts(f: impl FnOnce(&mut StdioSettings)) -> TestServerOptions {
     let mut s = StdioSettings::default();
@@ -53,7 +53,11 @@ async fn stdio_killed_child_fails_in_flight_calls_fast_and_restarts_on_next_use(
         std::fs::read_to_string(&marker).ok()
     })
     .await;
-    assert_eq!(in_child, Some(first.to_string()), "the slow call reached the child");
+    assert_eq!(
+        in_child,
+        Some(first.to_string()),
+        "the slow call reached the child"
+    );
     let killed = std::process::Command::new("kill")
         .args(["-9", &first.to_string()])
         .status()
@@ -69,7 +73,10 @@ async fn stdio_killed_child_fails_in_flight_calls_fast_and_restarts_on_next_use(
         message.contains("fx") && message.contains("exited") && message.contains("signal 9"),
         "a clear error naming the target and how it ended: {res}"
     );
-    assert!(until_gone(first, Duration::from_secs(5)).await, "the killed child was reaped");
+    assert!(
+        until_gone(first, Duration::from_secs(5)).await,
+        "the killed child was reaped"
+    );
 
     let second = pid_of(&c, "fx").await;
     assert_ne!(first, second, "the next call started a new process");
@@ -128,7 +135,10 @@ async fn stdio_process_limit_is_a_clear_error_and_the_gateway_carries_on() {
         message.contains("stdio.max_processes") && message.contains('1') && message.contains("fx"),
         "names the limit and the target: {res}"
     );
-    assert_eq!(res["error"]["data"]["limit"], "stdio.max_processes", "{res}");
+    assert_eq!(
+        res["error"]["data"]["limit"], "stdio.max_processes",
+        "{res}"
+    );
     // Nothing crashed: alice is still served by the same process, and the server answers.
     assert_eq!(pid_of(&a, "fx").await, pa);
     let (status, _) = gw.server.get("/health", None).await;
@@ -176,7 +186,10 @@ async fn stdio_instances_and_restart_through_the_api_and_the_cli() {
     let first = pid_of(&c, "fx").await;
 
     // Only admins see or restart instances.
-    let (status, _) = gw.server.get("/api/targets/fx/instances", Some(&token)).await;
+    let (status, _) = gw
+        .server
+        .get("/api/targets/fx/instances", Some(&token))
+        .await;
     assert_eq!(status, 403);
     let (status, _) = gw
         .server
@@ -190,7 +203,11 @@ async fn stdio_instances_and_restart_through_the_api_and_the_cli() {
     assert_eq!(rows[0]["isolation_key"], "shared:fx");
     let (status, res) = gw
         .server
-        .post("/api/targets/fx/restart-instances", Some(&gw.admin), json!({}))
+        .post(
+            "/api/targets/fx/restart-instances",
+            Some(&gw.admin),
+            json!({}),
+        )
         .await;
     assert_eq!(status, 200, "{res}");
     assert_eq!(res, json!({"target": "fx", "stopped": 1}));
@@ -234,4 +251,36 @@ async fn stdio_instances_and_restart_through_the_api_and_the_cli() {
     cli.run(&["target", "restart", "web"])
         .await
         .fails(1, "only stdio targets have process instances");
+}
+
+#[tokio::test]
+async fn stdio_credential_change_starts_a_new_process_and_retires_the_old_one() {
+    let gw = Gw::start_with(stdio_opts(|s| s.gc_interval = Duration::from_millis(100))).await;
+    let tid = add_stdio_target(&gw, "fx", FIXTURE, &[], "shared", json!({})).await;
+    let token_path = format!("/api/targets/{tid}/tokens/default");
+    crate::support::stdio::put(&gw, &token_path, json!({"token": "first-token"})).await;
+    let (_, alice) = user(&gw, "alice@example.com", "dev", &[]).await;
+    let c = client(&gw, &alice).await;
+    assert_eq!(auth_token(&c).await, "first-token");
+    let old = pid_of(&c, "fx").await;
+
+    crate::support::stdio::put(&gw, &token_path, json!({"token": "second-token"})).await;
+    assert_eq!(
+        auth_token(&c).await,
+        "second-token",
+        "the next call uses the new credentials"
+    );
+    let new = pid_of(&c, "fx").await;
+    assert_ne!(old, new, "in a new process");
+    // The old process is not used any more: retired at the next collection, idle TTL or not.
+    assert!(
+        until_gone(old, Duration::from_secs(10)).await,
+        "the old process was retired"
+    );
+    assert!(alive(new));
+}
+
+async fn auth_token(c: &crate::support::mcp_client::McpClient) -> serde_json::Value {
+    let text = crate::support::stdio::call_text(c, "fx__env", json!({})).await;
+    serde_json::from_str::<serde_json::Value>(&text).unwrap()["AUTH_TOKEN"].clone()
 }

@@ -19,15 +19,7 @@ async fn child_env(c: &crate::support::mcp_client::McpClient, target: &str) -> V
 #[tokio::test]
 async fn stdio_per_user_processes_get_only_their_own_environment() {
     let gw = Gw::start().await;
-    let tid = add_stdio_target(
-        &gw,
-        "fx",
-        FIXTURE,
-        &[],
-        "per_user",
-        json!({"REGION": "eu"}),
-    )
-    .await;
+    let tid = add_stdio_target(&gw, "fx", FIXTURE, &[], "per_user", json!({"REGION": "eu"})).await;
     let (alice_id, alice) = user(&gw, "alice@example.com", "dev", &["eng"]).await;
     let (bob_id, bob) = user(&gw, "bob@example.com", "dev", &["eng"]).await;
     put(
@@ -56,12 +48,26 @@ async fn stdio_per_user_processes_get_only_their_own_environment() {
     for env in [&ea, &eb] {
         assert_eq!(env["REGION"], "eu", "the target's non-secret env: {env}");
         assert_eq!(env["AUTH_TOKEN"], "shared-token", "the token as AUTH_TOKEN");
-        let keys: HashSet<&str> = env.as_object().unwrap().keys().map(String::as_str).collect();
+        let keys: HashSet<&str> = env
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
         let expected: HashSet<&str> = [
-            "PATH", "HOME", "LANG", "TMPDIR", "REGION", "API_KEY", "AUTH_TOKEN",
+            "PATH",
+            "HOME",
+            "LANG",
+            "TMPDIR",
+            "REGION",
+            "API_KEY",
+            "AUTH_TOKEN",
         ]
         .into();
-        assert_eq!(keys, expected, "nothing of the gateway's own environment: {env}");
+        assert_eq!(
+            keys, expected,
+            "nothing of the gateway's own environment: {env}"
+        );
     }
     // The gateway's secrets never reach a child, in any variable.
     let data = gw.server.settings.data_dir.clone();
@@ -71,7 +77,10 @@ async fn stdio_per_user_processes_get_only_their_own_environment() {
         let text = env.to_string();
         assert!(!text.contains(jwt.trim()), "JWT secret leaked");
         assert!(!text.contains(enc.trim()), "encryption key leaked");
-        assert!(!text.contains("REFLOW_"), "a REFLOW_* variable leaked: {text}");
+        assert!(
+            !text.contains("REFLOW_"),
+            "a REFLOW_* variable leaked: {text}"
+        );
     }
     let (pa, pb) = (pid_of(&a, "fx").await, pid_of(&b, "fx").await);
     assert_ne!(pa, pb, "per_user: one process per user");
@@ -143,7 +152,10 @@ async fn stdio_per_group_keys_on_the_group_the_credentials_come_from() {
         .iter()
         .map(|r| r["isolation_key"].as_str().unwrap().to_string())
         .collect();
-    assert_eq!(keys, ["group:ops".to_string(), "group:eng".to_string()].into());
+    assert_eq!(
+        keys,
+        ["group:ops".to_string(), "group:eng".to_string()].into()
+    );
 }
 
 #[tokio::test]
@@ -152,19 +164,23 @@ async fn stdio_fifty_concurrent_sessions_on_one_shared_process_get_their_own_ans
     add_stdio_target(&gw, "fx", FIXTURE, &[], "shared", json!({})).await;
     let (_, token) = user(&gw, "alice@example.com", "dev", &[]).await;
     let clients = futures_util::future::join_all((0..50).map(|_| client(&gw, &token))).await;
-    let answers = futures_util::future::join_all(clients.iter().enumerate().map(|(i, c)| async move {
-        let mut got = Vec::new();
-        for round in 0..4 {
-            let text = format!("session {i} round {round}");
-            // Slow calls in between keep many requests in flight at once.
-            if round % 2 == 0 {
-                call_text(c, "fx__sleep", json!({"ms": 20})).await;
+    let answers =
+        futures_util::future::join_all(clients.iter().enumerate().map(|(i, c)| async move {
+            let mut got = Vec::new();
+            for round in 0..4 {
+                let text = format!("session {i} round {round}");
+                // Slow calls in between keep many requests in flight at once.
+                if round % 2 == 0 {
+                    call_text(c, "fx__sleep", json!({"ms": 20})).await;
+                }
+                got.push((
+                    text.clone(),
+                    call_text(c, "fx__echo", json!({"text": text})).await,
+                ));
             }
-            got.push((text.clone(), call_text(c, "fx__echo", json!({"text": text})).await));
-        }
-        got
-    }))
-    .await;
+            got
+        }))
+        .await;
     for got in answers.iter().flatten() {
         assert_eq!(got.0, got.1, "an answer reached the wrong request");
     }
@@ -177,8 +193,16 @@ async fn stdio_fifty_concurrent_sessions_on_one_shared_process_get_their_own_ans
 async fn stdio_targets_are_validated_with_clear_errors() {
     let gw = Gw::start().await;
     for (body, field, says) in [
-        (json!({"name": "a", "transport_type": "stdio"}), "command", "required"),
-        (json!({"name": "a", "transport_type": "stdio", "command": "  "}), "command", "empty"),
+        (
+            json!({"name": "a", "transport_type": "stdio"}),
+            "command",
+            "required",
+        ),
+        (
+            json!({"name": "a", "transport_type": "stdio", "command": "  "}),
+            "command",
+            "empty",
+        ),
         (
             json!({"name": "a", "transport_type": "stdio", "command": "x", "cwd": "rel/dir"}),
             "cwd",
@@ -222,4 +246,51 @@ async fn stdio_targets_are_validated_with_clear_errors() {
         .await;
     assert_eq!(status, 422, "{res}");
     assert!(res.to_string().contains("only stdio targets"), "{res}");
+}
+
+#[tokio::test]
+async fn stdio_server_requests_go_to_the_only_caller_and_are_refused_when_ambiguous() {
+    let gw = Gw::start().await;
+    add_stdio_target(&gw, "fx", FIXTURE, &[], "shared", json!({})).await;
+    let (_, alice) = user(&gw, "alice@example.com", "dev", &[]).await;
+    let (_, bob) = user(&gw, "bob@example.com", "dev", &[]).await;
+    let (a, b) = (client(&gw, &alice).await, client(&gw, &bob).await);
+
+    // One request in flight: the server's sampling request goes to its caller, whose session
+    // did not declare sampling, so the upstream hears exactly that.
+    let alone = call_text(&b, "fx__sample", json!({})).await;
+    assert!(
+        alone.contains("did not declare the sampling capability"),
+        "{alone}"
+    );
+
+    // Two clients' requests in flight: stdio says nothing about which one the sampling request
+    // is for, so no session gets it and the upstream gets an error it can handle.
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("sleeping");
+    let marker_arg = marker.to_str().unwrap().to_string();
+    let slow = tokio::spawn(async move {
+        a.exchange(
+            "tools/call",
+            json!({"name": "fx__sleep", "arguments": {"ms": 1500, "marker": marker_arg}}),
+        )
+        .await
+    });
+    crate::support::gw::eventually(std::time::Duration::from_secs(10), || async {
+        marker.exists().then_some(())
+    })
+    .await
+    .expect("the slow call reached the process");
+    let ambiguous = call_text(&b, "fx__sample", json!({})).await;
+    assert!(
+        ambiguous.contains("several clients' requests are in flight"),
+        "{ambiguous}"
+    );
+    let ex = slow.await.unwrap();
+    assert!(ex.response.get("result").is_some(), "{}", ex.response);
+    assert!(
+        !ex.raw.contains("sampling/createMessage"),
+        "alice's stream never saw bob's sampling request: {}",
+        ex.raw
+    );
 }
