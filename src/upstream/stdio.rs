@@ -348,6 +348,9 @@ async fn log_stderr(
         let line = mask(&line, &redact);
         tracing::info!(target: "reflow::upstream::stderr", upstream = %name, pid, "{line}");
     }
+    if dropped > 0 {
+        tracing::info!(target: "reflow::upstream::stderr", upstream = %name, pid, dropped, "stderr lines dropped (rate limit)");
+    }
 }
 
 /// `line` with every occurrence of every secret value replaced by `***`.
@@ -374,5 +377,64 @@ mod tests {
             "token=*** again ***"
         );
         assert_eq!(mask("nothing here", &secrets), "nothing here");
+    }
+
+    /// Captures what the stderr logger writes.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn stderr_is_logged_masked_and_rate_limited() {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        tracing::subscriber::with_default(subscriber, || {
+            rt.block_on(async {
+                // A test-only shell: 1 secret line, then 200 more in one burst.
+                let mut child = Command::new("/bin/sh")
+                    .args(["-c", "echo token=s3cret-value >&2; i=0; while [ $i -lt 200 ]; do echo burst $i >&2; i=$((i+1)); done"])
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .unwrap();
+                let stderr = child.stderr.take().unwrap();
+                log_stderr(
+                    "fx".into(),
+                    child.id().unwrap(),
+                    stderr,
+                    vec![Secret::new("s3cret-value".into())],
+                )
+                .await;
+                child.wait().await.unwrap();
+            });
+        });
+        let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        assert!(text.contains("token=***"), "{text}");
+        assert!(
+            !text.contains("s3cret-value"),
+            "a secret reached the log: {text}"
+        );
+        let shown = text.lines().filter(|l| l.contains("burst")).count();
+        assert!(
+            shown < STDERR_LINES_PER_SEC as usize,
+            "at most {STDERR_LINES_PER_SEC} lines a second: {shown}"
+        );
+        assert!(text.contains("dropped"), "the drop is reported: {text}");
     }
 }
