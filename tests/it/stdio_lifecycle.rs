@@ -284,3 +284,64 @@ async fn auth_token(c: &crate::support::mcp_client::McpClient) -> serde_json::Va
     let text = crate::support::stdio::call_text(c, "fx__env", json!({})).await;
     serde_json::from_str::<serde_json::Value>(&text).unwrap()["AUTH_TOKEN"].clone()
 }
+
+#[tokio::test]
+async fn stdio_a_process_that_cannot_start_is_a_clear_error_and_backs_off() {
+    let gw = Gw::start().await;
+    // `false` is found on the child's PATH and exits 1 at once: it never answers initialize.
+    add_stdio_target(&gw, "broken", "false", &[], "shared", json!({})).await;
+    add_stdio_target(
+        &gw,
+        "missing",
+        "/nonexistent/mcp-server",
+        &[],
+        "shared",
+        json!({}),
+    )
+    .await;
+    add_stdio_target(&gw, "fx", FIXTURE, &[], "shared", json!({})).await;
+    let (_, token) = user(&gw, "alice@example.com", "dev", &[]).await;
+    // Initialize works: the broken targets are left out, the good one is there.
+    let c = client(&gw, &token).await;
+    assert!(pid_of(&c, "fx").await > 0);
+
+    let call = |name: &str| {
+        let body = json!({"name": format!("{name}__anything"), "arguments": {}});
+        let c = &c;
+        async move { c.request("tools/call", body).await }
+    };
+    let res = call("missing").await;
+    let msg = res["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        msg.contains("missing")
+            && msg.contains("cannot start")
+            && msg.contains("/nonexistent/mcp-server"),
+        "{res}"
+    );
+    // Right after failures the next start waits: a clear error, not a spawn per call.
+    let res = call("broken").await;
+    let msg = res["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        msg.contains("broken") && (msg.contains("next start is in") || msg.contains("exit code 1")),
+        "{res}"
+    );
+    let res = call("broken").await;
+    let msg = res["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        msg.contains("keeps exiting") && msg.contains("next start is in"),
+        "{res}"
+    );
+    assert!(
+        instances(&gw, "broken").await.is_empty(),
+        "no instance ever ran"
+    );
+}
