@@ -3,6 +3,7 @@
 
 mod cursor;
 mod inbound;
+mod isolation;
 mod lifecycle;
 mod lists;
 pub mod naming;

@@ -3,20 +3,19 @@
 //! stopped when idle, too old, retired by a credential change, asked to stop (API or CLI) or at
 //! shutdown. Every process is recorded in the store's `instances` table.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::auth::Principal;
-use crate::config::{Secret, StdioSettings};
-use crate::credentials::Resolved;
-use crate::domain::{CredentialScope, InstanceId, InstanceStatus, IsolationBoundary, TargetId};
+use crate::config::StdioSettings;
+use crate::domain::{InstanceId, InstanceStatus, TargetId};
 use crate::mcp::{RpcError, codes};
 use crate::store::{InstanceRecord, Store};
 use crate::upstream::{Handshake, StdioSpec, UpstreamConnection};
 
+use super::isolation::{child_env, isolation_key};
 use super::session::Session;
 use super::targets::StdioCommand;
 use super::upstreams::UpstreamHandle;
@@ -25,14 +24,6 @@ use super::{Gateway, Target};
 /// A process that lived at least this long before exiting resets the crash count.
 const HEALTHY_RUN: Duration = Duration::from_secs(30);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
-/// Variables the child gets from the gateway's own environment (else a safe default); nothing
-/// else of the gateway's environment reaches it.
-const BASE_ENV: [(&str, &str); 4] = [
-    ("PATH", "/usr/local/bin:/usr/bin:/bin"),
-    ("HOME", "/tmp"),
-    ("LANG", "C.UTF-8"),
-    ("TMPDIR", "/tmp"),
-];
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 struct ProcKey {
@@ -328,52 +319,6 @@ fn backoff(crashes: u32) -> Duration {
 
 fn process_alive(pid: u32) -> bool {
     std::path::Path::new(&format!("/proc/{pid}")).exists()
-}
-
-/// Who shares a process: `shared:<target>`, `role:<role>`, `group:<group>` or `user:<id>`.
-/// per_group picks the first group (by name) that the caller's resolved credentials come from,
-/// else the caller's first group by name; a caller in no group gets a process of their own.
-fn isolation_key(
-    target: &Target,
-    boundary: IsolationBoundary,
-    p: &Principal,
-    resolved: &Resolved,
-) -> String {
-    match boundary {
-        IsolationBoundary::Shared => format!("shared:{}", target.name),
-        IsolationBoundary::PerRole => format!("role:{}", p.role.as_str()),
-        IsolationBoundary::PerUser => format!("user:{}", p.user_id),
-        IsolationBoundary::PerGroup => {
-            let from_credentials = resolved
-                .token
-                .iter()
-                .chain(resolved.env.values())
-                .filter(|(_, s)| s.scope == CredentialScope::Group)
-                .map(|(_, s)| s.value.as_str())
-                .min();
-            let first_group = p.groups.iter().map(|g| g.as_str()).min();
-            match from_credentials.or(first_group) {
-                Some(g) => format!("group:{g}"),
-                None => format!("user:{}", p.user_id),
-            }
-        }
-    }
-}
-
-/// The child's whole environment: the base, the target's non-secret env, then the resolved
-/// credentials. REFLOW_* names never pass, whoever set them.
-fn child_env(cmd: &StdioCommand, resolved: &Resolved) -> BTreeMap<String, Secret> {
-    let mut env = BTreeMap::new();
-    for (name, default) in BASE_ENV {
-        let value = std::env::var(name).unwrap_or_else(|_| default.to_string());
-        env.insert(name.to_string(), Secret::new(value));
-    }
-    for (k, v) in &cmd.env {
-        env.insert(k.clone(), Secret::new(v.clone()));
-    }
-    env.extend(resolved.process_env());
-    env.retain(|k, _| !k.starts_with("REFLOW_"));
-    env
 }
 
 fn limit_error(target: &Target, max: usize) -> RpcError {

@@ -345,3 +345,27 @@ async fn stdio_a_process_that_cannot_start_is_a_clear_error_and_backs_off() {
         "no instance ever ran"
     );
 }
+
+#[tokio::test]
+async fn stdio_processes_past_their_max_lifetime_are_replaced_even_when_busy_all_along() {
+    let gw = Gw::start_with(stdio_opts(|s| {
+        s.max_lifetime = Duration::from_millis(800);
+        s.gc_interval = Duration::from_millis(100);
+    }))
+    .await;
+    add_stdio_target(&gw, "fx", FIXTURE, &[], "shared", json!({})).await;
+    let (_, token) = user(&gw, "alice@example.com", "dev", &[]).await;
+    let c = client(&gw, &token).await;
+    let first = pid_of(&c, "fx").await;
+    // Used steadily (never idle for the default 10 minutes), yet replaced once too old.
+    let replaced = eventually(Duration::from_secs(10), || async {
+        let now = pid_of(&c, "fx").await;
+        (now != first).then_some(now)
+    })
+    .await;
+    assert!(
+        replaced.is_some(),
+        "a process past stdio.max_lifetime was not replaced"
+    );
+    assert!(until_gone(first, Duration::from_secs(5)).await);
+}
