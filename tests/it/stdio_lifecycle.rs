@@ -5,6 +5,7 @@
 use std::time::{Duration, Instant};
 
 use reflow::config::StdioSettings;
+use reflow::domain::{InstanceId, InstanceStatus};
 use serde_json::json;
 
 use crate::support::TestServerOptions;
@@ -161,20 +162,57 @@ async fn stdio_gateway_shutdown_leaves_no_child_alive() {
         // Shutdown returns only after reaping: no process, not even a zombie.
         assert!(!exists(pid), "child {pid} outlived the gateway");
     }
-    // The next run marks rows of the earlier run that are still open as stopped.
-    let server = crate::support::TestServer::start_on(db, TestServerOptions::default()).await;
-    let (_, login) = server
-        .post(
-            "/api/auth/login",
-            None,
-            json!({"email": "admin@example.com", "password": crate::support::gw::PW}),
-        )
-        .await;
-    let admin = login["token"].as_str().unwrap();
-    let (_, rows) = server.get("/api/targets/fx/instances", Some(admin)).await;
-    let rows = rows.as_array().unwrap();
+    let store = reflow::store::Store::open(&db.url, 1).await.unwrap();
+    let target = store
+        .list_targets()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|t| t.name.as_str() == "fx")
+        .unwrap();
+    let rows = store.list_instances(target.id).await.unwrap();
     assert_eq!(rows.len(), 2);
-    assert!(rows.iter().all(|r| r["status"] == "stopped"), "{rows:?}");
+    assert!(
+        rows.iter()
+            .all(|r| r.status == InstanceStatus::Stopped && r.stopped_at.is_some()),
+        "shutdown recorded the stops: {rows:?}"
+    );
+
+    // Rows a crashed gateway left open: one of this host whose gateway process is gone, one
+    // of another host (which only that host can judge).
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let open_row = |replica: String| reflow::store::InstanceRecord {
+        id: InstanceId::new(),
+        target_id: target.id,
+        isolation_key: "shared:fx".into(),
+        replica,
+        pid: Some(4_000_000),
+        status: InstanceStatus::Running,
+        started_at: chrono::Utc::now(),
+        last_used_at: chrono::Utc::now(),
+        stopped_at: None,
+    };
+    let (mine, other) = (
+        open_row(format!("{}:4000001:abcd", host.trim())),
+        open_row("some-other-host:1:abcd".into()),
+    );
+    store.insert_instance(&mine).await.unwrap();
+    store.insert_instance(&other).await.unwrap();
+    store.close().await;
+    let server = crate::support::TestServer::start_on(db, TestServerOptions::default()).await;
+    let store = reflow::store::Store::open(&server.db.url, 1).await.unwrap();
+    let rows = store.list_instances(target.id).await.unwrap();
+    let status = |id| rows.iter().find(|r| r.id == id).unwrap().status;
+    assert_eq!(
+        status(mine.id),
+        InstanceStatus::Stopped,
+        "the stale row of this host"
+    );
+    assert_eq!(
+        status(other.id),
+        InstanceStatus::Running,
+        "another host's row is left alone"
+    );
 }
 
 #[tokio::test]
