@@ -294,3 +294,35 @@ async fn stdio_server_requests_go_to_the_only_caller_and_are_refused_when_ambigu
         ex.raw
     );
 }
+
+#[tokio::test]
+async fn stdio_list_changes_reach_only_the_sessions_of_that_process() {
+    let gw = Gw::start().await;
+    add_stdio_target(&gw, "fx", FIXTURE, &[], "per_user", json!({})).await;
+    let (_, alice) = user(&gw, "alice@example.com", "dev", &[]).await;
+    let (_, bob) = user(&gw, "bob@example.com", "dev", &[]).await;
+    let (a, b) = (client(&gw, &alice).await, client(&gw, &bob).await);
+    let mut a_stream = a.get_stream(None).await;
+    let mut b_stream = b.get_stream(None).await;
+    assert_eq!((a_stream.status, b_stream.status), (200, 200));
+    call_text(&a, "fx__changed", json!({})).await;
+    let is_change = |e: &crate::support::mcp_client::SseEvent| {
+        e.data["method"] == "notifications/tools/list_changed"
+    };
+    let mut got = false;
+    while let Some(e) = a_stream.try_next(std::time::Duration::from_secs(5)).await {
+        if is_change(&e) {
+            got = true;
+            break;
+        }
+    }
+    assert!(got, "alice's session hears her process's list change");
+    // Fan-out to every attached session happens in one step, so had bob been sent it, it
+    // would be in his stream already.
+    while let Some(e) = b_stream
+        .try_next(std::time::Duration::from_millis(500))
+        .await
+    {
+        assert!(!is_change(&e), "bob heard about alice's process: {e:?}");
+    }
+}
