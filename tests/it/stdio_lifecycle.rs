@@ -407,3 +407,42 @@ async fn stdio_processes_past_their_max_lifetime_are_replaced_even_when_busy_all
     );
     assert!(until_gone(first, Duration::from_secs(5)).await);
 }
+
+#[tokio::test]
+async fn stdio_a_child_that_ignores_stdin_and_sigterm_is_killed_and_reaped() {
+    let gw = Gw::start().await;
+    add_stdio_target(
+        &gw,
+        "fx",
+        FIXTURE,
+        &[],
+        "shared",
+        json!({"FIXTURE_STUBBORN": "1"}),
+    )
+    .await;
+    let (_, token) = user(&gw, "alice@example.com", "dev", &[]).await;
+    let c = client(&gw, &token).await;
+    let pid = pid_of(&c, "fx").await;
+    let started = Instant::now();
+    let (status, res) = gw
+        .server
+        .post(
+            "/api/targets/fx/restart-instances",
+            Some(&gw.admin),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 200, "{res}");
+    let took = started.elapsed();
+    // Stdin closed, then SIGTERM (ignored), then SIGKILL: each step waits its grace.
+    assert!(
+        !exists(pid),
+        "restart returns once the stubborn child is reaped"
+    );
+    assert!(
+        took >= Duration::from_secs(2),
+        "it took the SIGKILL step, after both graces: {took:?}"
+    );
+    let rows = instances(&gw, "fx").await;
+    assert_eq!(rows[0]["status"], "stopped", "{rows:?}");
+}
