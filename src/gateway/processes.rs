@@ -125,6 +125,23 @@ impl ProcessPool {
         }
     }
 
+    /// The slot of `key`, created if missing. A new credential set for a (target, isolation
+    /// key) retires the older ones: they stop once idle.
+    fn slot_for(&self, key: &ProcKey) -> Slot {
+        let mut entries = self.entries.lock().unwrap();
+        if !entries.contains_key(key) {
+            for (k, s) in entries.iter() {
+                if k.target == key.target
+                    && k.isolation == key.isolation
+                    && let Ok(mut e) = s.try_lock()
+                {
+                    e.retired = true;
+                }
+            }
+        }
+        entries.entry(key.clone()).or_default().clone()
+    }
+
     fn slots(&self) -> Vec<(ProcKey, Slot)> {
         self.entries
             .lock()
@@ -247,7 +264,10 @@ impl ProcessPool {
                 continue;
             };
             let Some(h) = entry.handle.clone() else {
-                if entry.retired {
+                // No process (a failed start, the limit, a crash): forget the key once its
+                // backoff is long over, so unused keys do not pile up.
+                let stale = entry.retry_at.is_none_or(|at| at.elapsed() >= HEALTHY_RUN);
+                if entry.retired || stale {
                     drop(entry);
                     self.entries.lock().unwrap().remove(&key);
                 }
@@ -354,22 +374,21 @@ impl Gateway {
             fingerprint: resolved.fingerprint.clone(),
         };
         let pool = &self.pool.processes;
-        let slot = {
-            let mut entries = pool.entries.lock().unwrap();
-            if !entries.contains_key(&key) {
-                // A new credential set for this key: older processes retire once idle.
-                for (k, s) in entries.iter() {
-                    if k.target == key.target
-                        && k.isolation == key.isolation
-                        && let Ok(mut e) = s.try_lock()
-                    {
-                        e.retired = true;
-                    }
-                }
+        // A slot removed (stopped, collected) while we waited for it is not reused: anything
+        // started in it would be out of the pool's sight.
+        let (slot, mut entry) = loop {
+            let slot = pool.slot_for(&key);
+            let entry = slot.clone().lock_owned().await;
+            let current = pool
+                .entries
+                .lock()
+                .unwrap()
+                .get(&key)
+                .is_some_and(|s| Arc::ptr_eq(s, &slot));
+            if current {
+                break (slot, entry);
             }
-            entries.entry(key.clone()).or_default().clone()
         };
-        let mut entry = slot.lock().await;
         if let Some(h) = &entry.handle {
             if !h.conn.is_closed() {
                 let h = h.clone();
