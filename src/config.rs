@@ -376,6 +376,9 @@ impl Settings {
         if self.gateway.request_timeout.is_zero() {
             problems.push("gateway.request_timeout must be greater than zero".into());
         }
+        if self.stdio.max_processes == 0 {
+            problems.push("stdio.max_processes must be at least 1".into());
+        }
         if self.auth.login_attempts_per_minute == 0 {
             problems.push("auth.login_attempts_per_minute must be at least 1".into());
         }
@@ -865,6 +868,15 @@ mod tests {
         };
         let err = error_text(Settings::load(&overrides, &env(&[])));
         assert!(err.contains("/nonexistent/reflow.yaml"), "{err}");
+    }
+
+    #[test]
+    fn zero_stdio_max_processes_rejected() {
+        let err = error_text(with_env(&[("REFLOW_STDIO_MAX_PROCESSES", "0")]));
+        assert!(
+            err.contains("stdio.max_processes must be at least 1"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -131,6 +131,10 @@ impl Gateway {
         if let Some(owner) = &handle.owner {
             return owner.upgrade().into_iter().collect();
         }
+        // A stdio process serves one isolation key: only the sessions that use it.
+        if handle.is_stdio() {
+            return super::processes::live_sessions(&handle.attached);
+        }
         self.sessions
             .all()
             .into_iter()
@@ -239,9 +243,16 @@ impl Gateway {
             return Ok(json!({}));
         }
         let route = route.ok_or_else(|| {
+            // A shared process (stdio) with several requests in flight: guessing a session could
+            // hand one user's data to another, so the upstream gets an error it can handle.
+            let why = if handle.in_flight.lock().unwrap().len() > 1 {
+                "several clients' requests are in flight on this shared connection and the request does not say which one it belongs to"
+            } else {
+                "no client is waiting on this server"
+            };
             RpcError::new(
                 codes::INTERNAL_ERROR,
-                format!("no client is waiting on this server; {method} cannot be relayed"),
+                format!("{why}; {method} cannot be relayed"),
             )
         })?;
         let session = route.session().clone();

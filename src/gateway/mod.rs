@@ -3,11 +3,13 @@
 
 mod cursor;
 mod inbound;
+mod isolation;
 mod lifecycle;
 mod listen;
 mod lists;
 mod modern;
 pub mod naming;
+mod processes;
 pub mod request_state;
 mod rewrite;
 mod router;
@@ -72,6 +74,7 @@ pub struct GatewayOptions {
     pub list_cache_ttl: Duration,
     pub session_timeout: Duration,
     pub request_state_ttl: Duration,
+    pub stdio: crate::config::StdioSettings,
 }
 
 impl GatewayOptions {
@@ -84,6 +87,7 @@ impl GatewayOptions {
             list_cache_ttl: s.gateway.list_cache_ttl,
             session_timeout: s.session.timeout,
             request_state_ttl: s.gateway.request_state_ttl,
+            stdio: s.stdio.clone(),
         }
     }
 }
@@ -137,6 +141,8 @@ impl Gateway {
             .pool_idle_timeout(Duration::from_secs(90))
             .build()
             .map_err(|e| StoreError::Corrupt(format!("HTTP client: {e}")))?;
+        let processes = processes::ProcessPool::new(opts.stdio.clone(), store.clone());
+        processes.mark_stale_instances().await;
         let gw = Arc::new(Self {
             opts: opts.clone(),
             policies: ArcSwap::from_pointee(
@@ -148,7 +154,7 @@ impl Gateway {
             store,
             targets: ArcSwap::from_pointee(Vec::new()),
             sessions: SessionRegistry::default(),
-            pool: UpstreamPool::new(http),
+            pool: UpstreamPool::new(http, processes),
             cursors: Cursors::new(encryption_key),
             names: Mutex::new(HashMap::new()),
             ended_checked_at: tokio::sync::Mutex::new(chrono::Utc::now()),
@@ -167,6 +173,7 @@ impl Gateway {
     /// Sessions that another process ended in the store end here too.
     pub async fn reload(self: &Arc<Self>) -> Result<(), StoreError> {
         self.end_sessions_ended_elsewhere().await?;
+        self.pool.processes.apply_stop_requests().await;
         let policies_changed = self.reload_policies().await?;
         let targets_changed = self.reload_targets().await?;
         if policies_changed || targets_changed {
@@ -466,6 +473,27 @@ impl Gateway {
     pub fn close_modern_streams(&self) {
         self.listeners.lock().unwrap().clear();
         self.request_states.clear();
+    }
+
+    /// One stdio GC pass (idle, too old, retired, crashed processes); the app runs it every
+    /// `stdio.gc_interval`.
+    pub async fn collect_processes(&self) {
+        self.pool.processes.collect().await;
+    }
+
+    pub fn stdio_gc_interval(&self) -> Duration {
+        self.pool.processes.gc_interval()
+    }
+
+    /// Stops this process's stdio instances of `target` and asks other replicas to stop theirs;
+    /// the next use starts them again. Returns how many live instances were asked to stop.
+    pub async fn restart_instances(
+        &self,
+        target: crate::domain::TargetId,
+    ) -> Result<u64, StoreError> {
+        let n = self.store.request_instance_stop(target).await?;
+        self.pool.processes.apply_stop_requests().await;
+        Ok(n)
     }
 
     pub fn session_count(&self) -> usize {

@@ -6,6 +6,9 @@
 
 mod http;
 mod sse;
+mod stdio;
+
+pub use stdio::StdioSpec;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -35,6 +38,8 @@ pub enum HttpTransport {
     StreamableHttp,
     /// The legacy HTTP+SSE transport (2024-11-05).
     Sse,
+    /// Not HTTP: a local child process (reported in `ServerInfo`, never asked for in a spec).
+    Stdio,
 }
 
 impl HttpTransport {
@@ -43,6 +48,7 @@ impl HttpTransport {
             HttpTransport::Auto => "auto",
             HttpTransport::StreamableHttp => "streamable-http",
             HttpTransport::Sse => "sse",
+            HttpTransport::Stdio => "stdio",
         }
     }
 }
@@ -141,6 +147,9 @@ pub enum UpstreamError {
     Closed,
     #[error("the upstream broke the protocol: {0}")]
     Protocol(String),
+    /// A stdio upstream's process ended; says how (exit code or signal).
+    #[error("the upstream process exited ({0})")]
+    Exited(String),
 }
 
 impl UpstreamError {
@@ -169,6 +178,12 @@ impl UpstreamError {
             UpstreamError::Protocol(m) => (
                 codes::UPSTREAM_ERROR,
                 format!("upstream {target} broke the MCP protocol: {m}"),
+            ),
+            UpstreamError::Exited(status) => (
+                codes::UPSTREAM_ERROR,
+                format!(
+                    "the process of upstream {target} exited ({status}); it restarts on the next call"
+                ),
             ),
         };
         let mut err = RpcError::new(code, message);
@@ -224,7 +239,7 @@ impl Core {
 
     /// Hands a message to the gateway. A gateway that stopped listening loses nothing it wanted.
     async fn deliver(&self, message: Value, related: Option<Value>) {
-        let _ = self
+        let sent = self
             .inbound
             .send(Inbound {
                 message,
@@ -232,6 +247,9 @@ impl Core {
                 signal: None,
             })
             .await;
+        if sent.is_ok() {
+            self.delivered.fetch_add(1, Ordering::AcqRel);
+        }
     }
 
     async fn signal(&self, request: &Value, signal: StreamSignal) {
@@ -426,6 +444,7 @@ fn server_info(mut result: Value, transport: HttpTransport) -> Result<ServerInfo
 enum Transport {
     Http(Arc<http::HttpConn>),
     Sse(Arc<sse::SseConn>),
+    Stdio(Arc<stdio::StdioConn>),
 }
 
 impl Transport {
@@ -433,6 +452,7 @@ impl Transport {
         match self {
             Transport::Http(h) => h.call(id, body).await,
             Transport::Sse(s) => s.call(id, body).await,
+            Transport::Stdio(p) => p.call(id, body).await,
         }
     }
 
@@ -441,6 +461,7 @@ impl Transport {
         match self {
             Transport::Http(h) => h.send(body).await,
             Transport::Sse(s) => s.send(body).await,
+            Transport::Stdio(p) => p.send(body).await,
         }
     }
 }
@@ -465,6 +486,11 @@ impl UpstreamConnection {
         let (tx, rx) = mpsc::channel(INBOUND_CAPACITY);
         let core = Core::new(spec.name.clone(), tx);
         let attempt = match spec.transport {
+            HttpTransport::Stdio => {
+                return Err(UpstreamError::Protocol(
+                    "stdio is not an HTTP transport; use connect_stdio".into(),
+                ));
+            }
             HttpTransport::Sse => None,
             HttpTransport::StreamableHttp | HttpTransport::Auto => {
                 Some(http::HttpConn::connect(&core, &spec, &handshake, &http).await)
@@ -498,6 +524,39 @@ impl UpstreamConnection {
         Ok((conn, rx))
     }
 
+    /// Starts a stdio upstream's process and initializes it (see `stdio.rs`).
+    pub async fn connect_stdio(
+        spec: StdioSpec,
+        handshake: Handshake,
+    ) -> Result<(Arc<Self>, mpsc::Receiver<Inbound>), UpstreamError> {
+        let (tx, rx) = mpsc::channel(INBOUND_CAPACITY);
+        let core = Core::new(spec.name.clone(), tx);
+        let (conn, server) = stdio::StdioConn::spawn(&core, &spec, &handshake).await?;
+        let conn = Arc::new(Self {
+            core,
+            server,
+            timeout: spec.timeout,
+            transport: Transport::Stdio(conn),
+        });
+        Ok((conn, rx))
+    }
+
+    /// The process id of a stdio upstream's child.
+    pub fn pid(&self) -> Option<u32> {
+        match &self.transport {
+            Transport::Stdio(p) => Some(p.pid()),
+            _ => None,
+        }
+    }
+
+    /// How a stdio upstream's process ended, once it has (exit code or signal).
+    pub fn exit_status(&self) -> Option<String> {
+        match &self.transport {
+            Transport::Stdio(p) => p.exit_status().map(str::to_owned),
+            _ => None,
+        }
+    }
+
     pub fn server(&self) -> &ServerInfo {
         &self.server
     }
@@ -517,7 +576,10 @@ impl UpstreamConnection {
         timeout: Duration,
     ) -> Result<Value, UpstreamError> {
         if self.core.is_closed() {
-            return Err(UpstreamError::Closed);
+            return Err(match self.exit_status() {
+                Some(status) => UpstreamError::Exited(status),
+                None => UpstreamError::Closed,
+            });
         }
         let body = serialize(&jsonrpc::request(id.clone(), method, params));
         match tokio::time::timeout(timeout, self.transport.call(&id, body)).await {
@@ -565,6 +627,8 @@ impl UpstreamConnection {
         match &self.transport {
             Transport::Http(h) => h.terminate().await,
             Transport::Sse(s) => s.closed(),
+            // Returns once the process is reaped.
+            Transport::Stdio(p) => p.shutdown().await,
         }
     }
 
