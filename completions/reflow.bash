@@ -178,11 +178,17 @@ _reflow() {
             reflow__subcmd__help__subcmd__target,enable)
                 cmd="reflow__subcmd__help__subcmd__target__subcmd__enable"
                 ;;
+            reflow__subcmd__help__subcmd__target,instances)
+                cmd="reflow__subcmd__help__subcmd__target__subcmd__instances"
+                ;;
             reflow__subcmd__help__subcmd__target,list)
                 cmd="reflow__subcmd__help__subcmd__target__subcmd__list"
                 ;;
             reflow__subcmd__help__subcmd__target,remove)
                 cmd="reflow__subcmd__help__subcmd__target__subcmd__remove"
+                ;;
+            reflow__subcmd__help__subcmd__target,restart)
+                cmd="reflow__subcmd__help__subcmd__target__subcmd__restart"
                 ;;
             reflow__subcmd__help__subcmd__target,show)
                 cmd="reflow__subcmd__help__subcmd__target__subcmd__show"
@@ -334,11 +340,17 @@ _reflow() {
             reflow__subcmd__target,help)
                 cmd="reflow__subcmd__target__subcmd__help"
                 ;;
+            reflow__subcmd__target,instances)
+                cmd="reflow__subcmd__target__subcmd__instances"
+                ;;
             reflow__subcmd__target,list)
                 cmd="reflow__subcmd__target__subcmd__list"
                 ;;
             reflow__subcmd__target,remove)
                 cmd="reflow__subcmd__target__subcmd__remove"
+                ;;
+            reflow__subcmd__target,restart)
+                cmd="reflow__subcmd__target__subcmd__restart"
                 ;;
             reflow__subcmd__target,show)
                 cmd="reflow__subcmd__target__subcmd__show"
@@ -361,11 +373,17 @@ _reflow() {
             reflow__subcmd__target__subcmd__help,help)
                 cmd="reflow__subcmd__target__subcmd__help__subcmd__help"
                 ;;
+            reflow__subcmd__target__subcmd__help,instances)
+                cmd="reflow__subcmd__target__subcmd__help__subcmd__instances"
+                ;;
             reflow__subcmd__target__subcmd__help,list)
                 cmd="reflow__subcmd__target__subcmd__help__subcmd__list"
                 ;;
             reflow__subcmd__target__subcmd__help,remove)
                 cmd="reflow__subcmd__target__subcmd__help__subcmd__remove"
+                ;;
+            reflow__subcmd__target__subcmd__help,restart)
+                cmd="reflow__subcmd__target__subcmd__help__subcmd__restart"
                 ;;
             reflow__subcmd__target__subcmd__help,show)
                 cmd="reflow__subcmd__target__subcmd__help__subcmd__show"
@@ -1147,7 +1165,7 @@ _reflow() {
             return 0
             ;;
         reflow__subcmd__help__subcmd__target)
-            opts="add list show update remove enable disable test"
+            opts="add list show update remove enable disable test instances restart"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1202,6 +1220,20 @@ _reflow() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        reflow__subcmd__help__subcmd__target__subcmd__instances)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         reflow__subcmd__help__subcmd__target__subcmd__list)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
@@ -1217,6 +1249,20 @@ _reflow() {
             return 0
             ;;
         reflow__subcmd__help__subcmd__target__subcmd__remove)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        reflow__subcmd__help__subcmd__target__subcmd__restart)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -2485,7 +2531,7 @@ _reflow() {
             return 0
             ;;
         reflow__subcmd__target)
-            opts="-c -h -V --config --data-dir --database-url --json --help --version add list show update remove enable disable test help"
+            opts="-c -h -V --config --data-dir --database-url --json --help --version add list show update remove enable disable test instances restart help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2661,7 +2707,7 @@ _reflow() {
             return 0
             ;;
         reflow__subcmd__target__subcmd__help)
-            opts="add list show update remove enable disable test help"
+            opts="add list show update remove enable disable test instances restart help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2730,6 +2776,20 @@ _reflow() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        reflow__subcmd__target__subcmd__help__subcmd__instances)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         reflow__subcmd__target__subcmd__help__subcmd__list)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
@@ -2745,6 +2805,20 @@ _reflow() {
             return 0
             ;;
         reflow__subcmd__target__subcmd__help__subcmd__remove)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        reflow__subcmd__target__subcmd__help__subcmd__restart)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -2800,6 +2874,36 @@ _reflow() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        reflow__subcmd__target__subcmd__instances)
+            opts="-c -h -V --config --data-dir --database-url --json --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --data-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --database-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         reflow__subcmd__target__subcmd__list)
             opts="-c -h -V --config --data-dir --database-url --json --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -2831,6 +2935,36 @@ _reflow() {
             return 0
             ;;
         reflow__subcmd__target__subcmd__remove)
+            opts="-c -h -V --config --data-dir --database-url --json --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --data-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --database-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        reflow__subcmd__target__subcmd__restart)
             opts="-c -h -V --config --data-dir --database-url --json --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

@@ -216,10 +216,15 @@ impl App {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let _watcher = AbortOnDrop(tokio::spawn(watch_revision(self.state.clone())));
+        let _stdio_gc = AbortOnDrop(tokio::spawn(collect_processes(self.state.clone())));
         let grace = self.state.settings.server.shutdown_grace;
         let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+        let gateway = self.state.gateway.clone();
         let signal = async move {
             shutdown.await;
+            // Listen streams never end on their own: close them now, or they would hold the
+            // server until the grace runs out.
+            gateway.close_modern_streams();
             let _ = stopping_tx.send(());
         };
         let server = http::serve(listener, self.router(), signal);
@@ -284,6 +289,17 @@ async fn watch_revision(state: Arc<AppState>) {
                 tracing::info!(sessions = ended, "ended idle sessions");
             }
         }
+    }
+}
+
+/// Stops idle, too old and retired stdio processes and records crashes, every
+/// `stdio.gc_interval`.
+async fn collect_processes(state: Arc<AppState>) {
+    let mut tick = tokio::time::interval(state.gateway.stdio_gc_interval());
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        state.gateway.collect_processes().await;
     }
 }
 

@@ -143,6 +143,10 @@ section!(GatewaySettings {
     /// How long an upstream's list is served from cache without a list_changed notification.
     #[serde(with = "duration_str")]
     list_cache_ttl: Duration = Duration::from_secs(300),
+    /// How long a 2026-07-28 client has to answer an `input_required` result (its sealed
+    /// `requestState` expires, and the parked upstream request is cancelled).
+    #[serde(with = "duration_str")]
+    request_state_ttl: Duration = Duration::from_secs(300),
 });
 
 section!(StdioSettings {
@@ -371,6 +375,9 @@ impl Settings {
         }
         if self.gateway.request_timeout.is_zero() {
             problems.push("gateway.request_timeout must be greater than zero".into());
+        }
+        if self.stdio.max_processes == 0 {
+            problems.push("stdio.max_processes must be at least 1".into());
         }
         if self.auth.login_attempts_per_minute == 0 {
             problems.push("auth.login_attempts_per_minute must be at least 1".into());
@@ -861,6 +868,15 @@ mod tests {
         };
         let err = error_text(Settings::load(&overrides, &env(&[])));
         assert!(err.contains("/nonexistent/reflow.yaml"), "{err}");
+    }
+
+    #[test]
+    fn zero_stdio_max_processes_rejected() {
+        let err = error_text(with_env(&[("REFLOW_STDIO_MAX_PROCESSES", "0")]));
+        assert!(
+            err.contains("stdio.max_processes must be at least 1"),
+            "{err}"
+        );
     }
 
     #[test]

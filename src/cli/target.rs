@@ -34,6 +34,10 @@ enum TargetCommand {
     Disable { target: String },
     /// Connect to a target and report its protocol version, server and what it offers.
     Test { target: String },
+    /// List a stdio target's processes (every replica's, as recorded), live ones first.
+    Instances { target: String },
+    /// Stop a stdio target's processes on every replica; the next use starts them again.
+    Restart { target: String },
 }
 
 /// Settings shared by `add` and `update` (boxed in the enum: they are large).
@@ -165,7 +169,7 @@ pub async fn run(ctx: &Context, args: TargetArgs) -> anyhow::Result<()> {
     super::init_logging(&settings, true);
     let store = open_store(&settings).await?;
     let targets = TargetService::new(store.clone());
-    let result = run_command(ctx, &targets, args.command).await;
+    let result = run_command(ctx, &targets, &store, args.command).await;
     store.close().await;
     result
 }
@@ -173,9 +177,57 @@ pub async fn run(ctx: &Context, args: TargetArgs) -> anyhow::Result<()> {
 async fn run_command(
     ctx: &Context,
     targets: &TargetService,
+    store: &crate::store::Store,
     command: TargetCommand,
 ) -> anyhow::Result<()> {
     match command {
+        TargetCommand::Instances { target } => {
+            let t = stdio_target(targets, &target).await?;
+            let rows = store.list_instances(t.id).await?;
+            if ctx.json {
+                return output::json(&rows);
+            }
+            output::table(
+                &[
+                    "ID",
+                    "KEY",
+                    "PID",
+                    "STATUS",
+                    "STARTED",
+                    "LAST USED",
+                    "STOPPED",
+                    "REPLICA",
+                ],
+                rows.iter()
+                    .map(|r| {
+                        vec![
+                            r.id.to_string(),
+                            r.isolation_key.clone(),
+                            r.pid.map_or("-".into(), |p| p.to_string()),
+                            r.status.to_string(),
+                            output::time(&r.started_at),
+                            output::time(&r.last_used_at),
+                            r.stopped_at.as_ref().map_or("-".into(), output::time),
+                            r.replica.clone(),
+                        ]
+                    })
+                    .collect(),
+            );
+            Ok(())
+        }
+        TargetCommand::Restart { target } => {
+            let t = stdio_target(targets, &target).await?;
+            // The serving process sees the revision move and stops the marked processes.
+            let n = store.request_instance_stop(t.id).await?;
+            if ctx.json {
+                return output::json(&serde_json::json!({ "target": t.name, "stopped": n }));
+            }
+            println!(
+                "asked {n} running instance(s) of {} to stop; the next use starts them again",
+                t.name
+            );
+            Ok(())
+        }
         TargetCommand::Add(add) => {
             let mut input = add.fields.into_input()?;
             input.name = Some(add.name);
@@ -280,6 +332,18 @@ async fn run_command(
             print_target(ctx, &targets.set_enabled(id, false).await?, "disabled")
         }
     }
+}
+
+async fn stdio_target(targets: &TargetService, key: &str) -> anyhow::Result<TargetRecord> {
+    let t = targets.find(key).await?;
+    if t.transport != crate::domain::Transport::Stdio {
+        anyhow::bail!(
+            "target {} is a {} target; only stdio targets have process instances",
+            t.name,
+            t.transport
+        );
+    }
+    Ok(t)
 }
 
 fn print_target(ctx: &Context, t: &TargetRecord, verb: &str) -> anyhow::Result<()> {

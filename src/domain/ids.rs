@@ -70,3 +70,7 @@ uuid_id!(
     /// One stored upstream credential (token or env entry).
     CredentialId
 );
+uuid_id!(
+    /// One run of a stdio upstream's process (a row of `instances`).
+    InstanceId
+);

@@ -54,7 +54,9 @@ mod policy;
 mod target;
 
 pub use credential::{CredentialKind, CredentialScope};
-pub use ids::{ApiTokenId, CredentialId, PolicyId, PolicySubjectId, TargetId, UserId};
+pub use ids::{ApiTokenId, CredentialId, InstanceId, PolicyId, PolicySubjectId, TargetId, UserId};
 pub use names::{Email, GroupName, NameError, Role, TokenName};
 pub use policy::{Effect, PolicyName, ResourceType, SubjectType};
-pub use target::{AuthType, IsolationBoundary, Statefulness, TargetName, Transport};
+pub use target::{
+    AuthType, InstanceStatus, IsolationBoundary, Statefulness, TargetName, Transport,
+};

@@ -36,6 +36,18 @@ closed_enum!(
 );
 
 closed_enum!(
+    /// Where one stdio process (an instance) stands.
+    InstanceStatus, "status" {
+        Running = "running",
+        /// Asked to stop (`reflow target restart`); the serving process stops it on reload.
+        StopRequested = "stop_requested",
+        Stopped = "stopped",
+        /// Exited on its own.
+        Crashed = "crashed",
+    }
+);
+
+closed_enum!(
     /// How the resolved upstream token is presented.
     AuthType, "auth_type" {
         None = "none",

@@ -19,7 +19,7 @@ use super::upstreams::UpstreamHandle;
 use super::{Gateway, Outgoing, Sink};
 
 /// Client capability each relayed server→client request needs.
-fn required_capability(method: &str) -> Option<&'static str> {
+pub(crate) fn required_capability(method: &str) -> Option<&'static str> {
     match method {
         "sampling/createMessage" => Some("sampling"),
         "elicitation/create" => Some("elicitation"),
@@ -131,6 +131,10 @@ impl Gateway {
         if let Some(owner) = &handle.owner {
             return owner.upgrade().into_iter().collect();
         }
+        // A stdio process serves one isolation key: only the sessions that use it.
+        if handle.is_stdio() {
+            return super::processes::live_sessions(&handle.attached);
+        }
         self.sessions
             .all()
             .into_iter()
@@ -170,7 +174,9 @@ impl Gateway {
                 let Some(uri) = message["params"]["uri"].as_str().map(str::to_string) else {
                     return;
                 };
-                message["params"]["uri"] = Value::String(expose_uri(&handle.target.prefix, &uri));
+                let exposed = expose_uri(&handle.target.prefix, &uri);
+                message["params"]["uri"] = Value::String(exposed.clone());
+                self.publish(&handle.target, method, &message, Some(&exposed));
                 for s in self.attached_sessions(handle) {
                     if s.subscriptions
                         .lock()
@@ -193,20 +199,24 @@ impl Gateway {
                 for kind in ListKind::from_changed_notification(m) {
                     handle.invalidate(*kind);
                 }
+                self.publish(&handle.target, m, &message, None);
                 for s in self.attached_sessions(handle) {
                     s.push(STANDALONE, message.clone());
                 }
             }
             _ => {
                 // Log messages and anything else: to the request it came with, else to all.
-                let sink = related.and_then(|r| {
-                    handle
-                        .in_flight
-                        .lock()
-                        .unwrap()
-                        .get(&id_key(r))
-                        .map(|f| f.sink.clone())
-                });
+                // A modern request has no standalone stream to catch an unrelated message:
+                // when it is the only request in flight there, the message is its.
+                let sink = {
+                    let in_flight = handle.in_flight.lock().unwrap();
+                    let by_request = related.and_then(|r| in_flight.get(&id_key(r)));
+                    let only_modern = (in_flight.len() == 1)
+                        .then(|| in_flight.values().next())
+                        .flatten()
+                        .filter(|f| f.session.upgrade().is_some_and(|s| s.modern));
+                    by_request.or(only_modern).map(|f| f.sink.clone())
+                };
                 match sink {
                     Some(sink) => {
                         let _ = sink.send(Outgoing::Message(message));
@@ -233,13 +243,28 @@ impl Gateway {
             return Ok(json!({}));
         }
         let route = route.ok_or_else(|| {
+            // A shared process (stdio) with several requests in flight: guessing a session could
+            // hand one user's data to another, so the upstream gets an error it can handle.
+            let why = if handle.in_flight.lock().unwrap().len() > 1 {
+                "several clients' requests are in flight on this shared connection and the request does not say which one it belongs to"
+            } else {
+                "no client is waiting on this server"
+            };
             RpcError::new(
                 codes::INTERNAL_ERROR,
-                format!("no client is waiting on this server; {method} cannot be relayed"),
+                format!("{why}; {method} cannot be relayed"),
             )
         })?;
         let session = route.session().clone();
+        if session.modern
+            && let Some(answer) = session.take_prefilled(method)
+        {
+            // A retry re-issued this call: the client answered this question already.
+            return Ok(answer);
+        }
+        // A modern client's capabilities are checked where its input_required is made.
         if let Some(cap) = required_capability(method)
+            && !session.modern
             && !session.client_supports(cap)
         {
             return Err(RpcError::new(

@@ -3,9 +3,14 @@
 
 mod cursor;
 mod inbound;
+mod isolation;
 mod lifecycle;
+mod listen;
 mod lists;
+mod modern;
 pub mod naming;
+mod processes;
+pub mod request_state;
 mod rewrite;
 mod router;
 pub mod session;
@@ -19,6 +24,7 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use serde_json::{Value, json};
 
+pub use modern::{Call, Step};
 pub use session::{Session, SessionTransport};
 pub use targets::Target;
 
@@ -67,6 +73,8 @@ pub struct GatewayOptions {
     pub default_timeout: Duration,
     pub list_cache_ttl: Duration,
     pub session_timeout: Duration,
+    pub request_state_ttl: Duration,
+    pub stdio: crate::config::StdioSettings,
 }
 
 impl GatewayOptions {
@@ -78,6 +86,8 @@ impl GatewayOptions {
             default_timeout: s.gateway.request_timeout,
             list_cache_ttl: s.gateway.list_cache_ttl,
             session_timeout: s.session.timeout,
+            request_state_ttl: s.gateway.request_state_ttl,
+            stdio: s.stdio.clone(),
         }
     }
 }
@@ -105,6 +115,10 @@ pub struct Gateway {
     names: Mutex<HashMap<(ListKind, String), (String, String)>>,
     /// Stored sessions ended since this time have been checked against the in-memory ones.
     ended_checked_at: tokio::sync::Mutex<chrono::DateTime<chrono::Utc>>,
+    /// Sealed `requestState` and the upstream requests parked behind it (2026-07-28).
+    request_states: request_state::RequestStates,
+    /// Open `subscriptions/listen` streams (2026-07-28).
+    listeners: Mutex<Vec<listen::Listener>>,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -127,8 +141,10 @@ impl Gateway {
             .pool_idle_timeout(Duration::from_secs(90))
             .build()
             .map_err(|e| StoreError::Corrupt(format!("HTTP client: {e}")))?;
+        let processes = processes::ProcessPool::new(opts.stdio.clone(), store.clone());
+        processes.mark_stale_instances().await;
         let gw = Arc::new(Self {
-            opts,
+            opts: opts.clone(),
             policies: ArcSwap::from_pointee(
                 PolicySet::compile(&[]).expect("an empty set compiles"),
             ),
@@ -138,10 +154,15 @@ impl Gateway {
             store,
             targets: ArcSwap::from_pointee(Vec::new()),
             sessions: SessionRegistry::default(),
-            pool: UpstreamPool::new(http),
+            pool: UpstreamPool::new(http, processes),
             cursors: Cursors::new(encryption_key),
             names: Mutex::new(HashMap::new()),
             ended_checked_at: tokio::sync::Mutex::new(chrono::Utc::now()),
+            request_states: request_state::RequestStates::new(
+                encryption_key,
+                opts.request_state_ttl,
+            ),
+            listeners: Mutex::new(Vec::new()),
         });
         gw.reload().await?;
         Ok(gw)
@@ -152,9 +173,11 @@ impl Gateway {
     /// Sessions that another process ended in the store end here too.
     pub async fn reload(self: &Arc<Self>) -> Result<(), StoreError> {
         self.end_sessions_ended_elsewhere().await?;
+        self.pool.processes.apply_stop_requests().await;
         let policies_changed = self.reload_policies().await?;
         let targets_changed = self.reload_targets().await?;
         if policies_changed || targets_changed {
+            self.tell_listeners_everything_changed();
             for session in self.sessions.all() {
                 for kind in [ListKind::Tools, ListKind::Prompts, ListKind::Resources] {
                     session.push(
@@ -421,15 +444,19 @@ impl Gateway {
     }
 
     /// Ends a session (DELETE /mcp): its streams close and its own upstream sessions end.
+    /// Other replicas serve sessions from memory: the revision bump makes them check the store
+    /// for ended ones, so the session ends everywhere within one poll.
     pub async fn end_session(&self, session: &Arc<Session>) {
         self.end_session_now(session);
-        if session.transport == SessionTransport::StreamableHttp
-            && let Err(e) = self
-                .store
-                .end_session(&session.id, chrono::Utc::now())
-                .await
-        {
-            tracing::warn!(error = %e, "recording the end of a session failed");
+        if session.transport == SessionTransport::StreamableHttp {
+            let now = chrono::Utc::now();
+            let recorded = match self.store.end_session(&session.id, now).await {
+                Ok(()) => self.store.bump_revision().await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = recorded {
+                tracing::warn!(error = %e, "recording the end of a session failed");
+            }
         }
         close_upstreams(session).await;
     }
@@ -439,6 +466,36 @@ impl Gateway {
         session.end();
     }
 
+    /// Ends every `subscriptions/listen` stream (each closes with its result) and drops the
+    /// parked `input_required` rounds (a retry elsewhere re-issues the call). Called on
+    /// shutdown; worth calling as soon as shutdown begins, since open listen streams otherwise
+    /// hold the server until the shutdown grace ends.
+    pub fn close_modern_streams(&self) {
+        self.listeners.lock().unwrap().clear();
+        self.request_states.clear();
+    }
+
+    /// One stdio GC pass (idle, too old, retired, crashed processes); the app runs it every
+    /// `stdio.gc_interval`.
+    pub async fn collect_processes(&self) {
+        self.pool.processes.collect().await;
+    }
+
+    pub fn stdio_gc_interval(&self) -> Duration {
+        self.pool.processes.gc_interval()
+    }
+
+    /// Stops this process's stdio instances of `target` and asks other replicas to stop theirs;
+    /// the next use starts them again. Returns how many live instances were asked to stop.
+    pub async fn restart_instances(
+        &self,
+        target: crate::domain::TargetId,
+    ) -> Result<u64, StoreError> {
+        let n = self.store.request_instance_stop(target).await?;
+        self.pool.processes.apply_stop_requests().await;
+        Ok(n)
+    }
+
     pub fn session_count(&self) -> usize {
         self.sessions.len()
     }
@@ -446,6 +503,7 @@ impl Gateway {
     /// Closes every upstream connection (shutdown). Sessions stay live in the store: clients
     /// carry on with another replica, or with this one after a restart.
     pub async fn shutdown(&self) {
+        self.close_modern_streams();
         for s in self.sessions.all() {
             self.end_session_now(&s);
             close_upstreams(&s).await;

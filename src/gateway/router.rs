@@ -82,7 +82,7 @@ impl Gateway {
         self.audit
             .record(AuditRecord {
                 id: uuid::Uuid::new_v4(),
-                session_id: Some(session.id.clone()),
+                session_id: (!session.modern).then(|| session.id.clone()),
                 user_id: Some(session.principal.user_id),
                 method: method.to_string(),
                 target_name: target,
@@ -227,7 +227,11 @@ impl Gateway {
     }
 
     /// Like `resolve_name` for URIs (resources and templates).
-    fn resolve_uri(&self, session: &Session, exposed: &str) -> Option<(Arc<Target>, String)> {
+    pub(crate) fn resolve_uri(
+        &self,
+        session: &Session,
+        exposed: &str,
+    ) -> Option<(Arc<Target>, String)> {
         let (target, original) = self.locate_uri(session, exposed)?;
         self.decide(&session.principal, &target, ItemType::Resource, &original)
             .allowed

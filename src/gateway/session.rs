@@ -61,6 +61,12 @@ pub struct Session {
     /// Per-session upstream connections of stateful targets.
     pub(crate) upstreams: tokio::sync::Mutex<HashMap<TargetId, Arc<UpstreamHandle>>>,
     ended: std::sync::atomic::AtomicBool,
+    /// A 2026-07-28 request's context: never registered, never persisted, gone with its
+    /// request (or its parked `input_required` round).
+    pub modern: bool,
+    /// Answers a modern client gave in `inputResponses` (method, result), handed to the
+    /// upstream's matching server→client requests when a retry re-issues the call.
+    pub(crate) prefilled: Mutex<Vec<(String, Value)>>,
 }
 
 impl std::fmt::Debug for Session {
@@ -117,7 +123,26 @@ impl Session {
             subscriptions: Mutex::new(HashSet::new()),
             upstreams: tokio::sync::Mutex::new(HashMap::new()),
             ended: std::sync::atomic::AtomicBool::new(false),
+            modern: false,
+            prefilled: Mutex::new(Vec::new()),
         }
+    }
+
+    /// The context of one 2026-07-28 request: the caller and the capabilities its `_meta`
+    /// declared. It uses the shared upstream pool, so nothing outlives the request.
+    pub fn modern(principal: Principal, protocol_version: &str, capabilities: Value) -> Self {
+        let mut s = Self::new(principal, SessionTransport::StreamableHttp);
+        s.modern = true;
+        *s.protocol_version.get_mut().unwrap() = protocol_version.to_string();
+        *s.client_capabilities.get_mut().unwrap() = capabilities;
+        s
+    }
+
+    /// Takes the first prefilled answer for a server→client request of `method`.
+    pub(crate) fn take_prefilled(&self, method: &str) -> Option<Value> {
+        let mut answers = self.prefilled.lock().unwrap();
+        let at = answers.iter().position(|(m, _)| m == method)?;
+        Some(answers.remove(at).1)
     }
 
     pub fn touch(&self) {

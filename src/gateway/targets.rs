@@ -1,9 +1,10 @@
 //! The gateway's view of a target: what it needs to connect and to name things, compared by
 //! value so a config change is noticed and its connections renewed.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::domain::{AuthType, Statefulness, TargetId, Transport};
+use crate::domain::{AuthType, IsolationBoundary, Statefulness, TargetId, Transport};
 use crate::store::TargetRecord;
 
 use super::GatewayOptions;
@@ -14,26 +15,52 @@ pub struct Target {
     pub name: String,
     pub prefix: String,
     pub transport: Transport,
-    pub url: url::Url,
+    pub endpoint: Endpoint,
     pub statefulness: Statefulness,
     pub timeout: Duration,
     pub auth_type: AuthType,
     pub auth_header_name: Option<String>,
 }
 
+/// How the target is reached.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Endpoint {
+    Http(url::Url),
+    Stdio(StdioCommand),
+}
+
+/// A stdio target's process: what to run, with which non-secret env, and who shares it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StdioCommand {
+    pub command: String,
+    pub args: Vec<String>,
+    pub env: BTreeMap<String, String>,
+    pub cwd: Option<String>,
+    pub isolation: IsolationBoundary,
+}
+
 impl Target {
-    /// None for targets this data path cannot reach yet (stdio, Kubernetes) or without a URL.
+    /// None for targets this data path cannot reach yet (Kubernetes) or without a URL/command.
     pub fn from_record(r: &TargetRecord, opts: &GatewayOptions) -> Option<Self> {
-        if !r.transport.is_http() {
-            return None;
-        }
-        let url = url::Url::parse(r.url.as_deref()?).ok()?;
+        let endpoint = match r.transport {
+            Transport::StreamableHttp | Transport::Sse => {
+                Endpoint::Http(url::Url::parse(r.url.as_deref()?).ok()?)
+            }
+            Transport::Stdio => Endpoint::Stdio(StdioCommand {
+                command: r.command.clone().filter(|c| !c.is_empty())?,
+                args: r.args.clone(),
+                env: r.env.clone(),
+                cwd: r.cwd.clone(),
+                isolation: r.isolation_boundary,
+            }),
+            Transport::Kubernetes => return None,
+        };
         Some(Self {
             id: r.id,
             name: r.name.to_string(),
             prefix: r.effective_prefix().to_string(),
             transport: r.transport,
-            url,
+            endpoint,
             statefulness: r.statefulness,
             timeout: r.timeout.unwrap_or(opts.default_timeout),
             auth_type: r.auth_type,
@@ -41,8 +68,16 @@ impl Target {
         })
     }
 
-    /// Stateful targets get one upstream session per downstream session.
+    /// Stateful HTTP targets get one upstream session per downstream session. A stdio
+    /// process is shared by every session its isolation key admits, whatever the statefulness.
     pub fn per_session(&self) -> bool {
-        self.statefulness == Statefulness::Stateful
+        self.statefulness == Statefulness::Stateful && matches!(self.endpoint, Endpoint::Http(_))
+    }
+
+    pub fn stdio(&self) -> Option<&StdioCommand> {
+        match &self.endpoint {
+            Endpoint::Stdio(c) => Some(c),
+            Endpoint::Http(_) => None,
+        }
     }
 }

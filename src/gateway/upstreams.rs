@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::sync::mpsc;
 
 use crate::domain::{TargetId, Transport};
@@ -43,6 +43,27 @@ pub(crate) struct UpstreamHandle {
     pub streams_answers: std::sync::atomic::AtomicBool,
     /// How many inbound items the pump has relayed (compared with `conn.delivered()`).
     pub processed: tokio::sync::watch::Sender<u64>,
+    /// Sessions that use this connection (stdio processes): list changes and resource updates
+    /// go to them only, not to every session that can see the target.
+    pub attached: Mutex<Vec<Weak<Session>>>,
+}
+
+impl UpstreamHandle {
+    /// Records that `session` uses this connection.
+    pub fn attach(&self, session: &Arc<Session>) {
+        let mut list = self.attached.lock().unwrap();
+        if !list
+            .iter()
+            .any(|w| std::ptr::eq(w.as_ptr(), Arc::as_ptr(session)))
+        {
+            list.retain(|w| w.strong_count() > 0);
+            list.push(Arc::downgrade(session));
+        }
+    }
+
+    pub fn is_stdio(&self) -> bool {
+        self.target.stdio().is_some()
+    }
 }
 
 impl UpstreamHandle {
@@ -73,6 +94,8 @@ type Slot = Arc<tokio::sync::Mutex<Option<Arc<UpstreamHandle>>>>;
 
 pub(crate) struct UpstreamPool {
     http: reqwest::Client,
+    /// Stdio targets: child processes by isolation key.
+    pub processes: super::processes::ProcessPool,
     /// Keyed by target and credential fingerprint: callers with different credentials never
     /// share an upstream connection.
     shared: Mutex<HashMap<(TargetId, String), Slot>>,
@@ -81,9 +104,10 @@ pub(crate) struct UpstreamPool {
 }
 
 impl UpstreamPool {
-    pub fn new(http: reqwest::Client) -> Self {
+    pub fn new(http: reqwest::Client, processes: super::processes::ProcessPool) -> Self {
         Self {
             http,
+            processes,
             shared: Mutex::new(HashMap::new()),
             eras: Default::default(),
         }
@@ -91,6 +115,7 @@ impl UpstreamPool {
 
     /// Closes a target's connections after its configuration changed or it was removed.
     pub async fn drop_target(&self, id: TargetId, sessions: &[Arc<Session>]) {
+        self.processes.stop_target(id).await;
         let slots: Vec<Slot> = {
             let mut shared = self.shared.lock().unwrap();
             let keys: Vec<_> = shared.keys().filter(|(t, _)| *t == id).cloned().collect();
@@ -122,6 +147,7 @@ impl UpstreamPool {
                 h.conn.close().await;
             }
         }
+        self.processes.stop_all().await;
     }
 }
 
@@ -153,8 +179,12 @@ impl Gateway {
         session: &Arc<Session>,
         target: &Arc<Target>,
     ) -> Result<Arc<UpstreamHandle>, RpcError> {
+        if let Some(cmd) = target.stdio() {
+            return self.stdio_upstream(session, target, cmd).await;
+        }
         let creds = self.credentialed(session, target)?;
-        if target.per_session() {
+        // Modern (stateless) requests use the shared pool even for stateful targets.
+        if target.per_session() && !session.modern {
             let mut owned = session.upstreams.lock().await;
             if let Some(h) = owned.get(&target.id)
                 && !h.conn.is_closed()
@@ -173,12 +203,14 @@ impl Gateway {
             }
             return Ok(handle);
         }
+        // Modern clients share connections per declared input capabilities (hook: modern.rs).
+        let (key, caps) = super::modern::pool_key(session, &creds.fingerprint);
         let slot = self
             .pool
             .shared
             .lock()
             .unwrap()
-            .entry((target.id, creds.fingerprint.clone()))
+            .entry((target.id, key))
             .or_default()
             .clone();
         let mut slot = slot.lock().await;
@@ -187,8 +219,8 @@ impl Gateway {
         {
             return Ok(h.clone());
         }
-        // Shared by many clients: declare no client capabilities, which is safe for all.
-        let handle = self.connect(target, &creds, json!({}), None).await?;
+        // Shared by many clients: declare only what all of them declared.
+        let handle = self.connect(target, &creds, caps, None).await?;
         *slot = Some(handle.clone());
         Ok(handle)
     }
@@ -222,7 +254,12 @@ impl Gateway {
                     ),
                 )
             })?,
-            None => target.url.clone(),
+            None => match &target.endpoint {
+                super::targets::Endpoint::Http(url) => url.clone(),
+                super::targets::Endpoint::Stdio(_) => {
+                    return Err(RpcError::internal("a stdio target has no URL"));
+                }
+            },
         };
         Ok(Credentialed {
             headers,
@@ -260,18 +297,31 @@ impl Gateway {
                 return Err(UpstreamError::Timeout.to_rpc(&target.name));
             }
         };
+        Ok(self.attach_upstream(target, conn, inbound, &creds.fingerprint, owner))
+    }
+
+    /// Wraps a connected upstream in a handle and starts relaying what it sends on its own.
+    pub(crate) fn attach_upstream(
+        self: &Arc<Self>,
+        target: &Arc<Target>,
+        conn: Arc<UpstreamConnection>,
+        inbound: mpsc::Receiver<Inbound>,
+        fingerprint: &str,
+        owner: Option<Weak<Session>>,
+    ) -> Arc<UpstreamHandle> {
         let handle = Arc::new(UpstreamHandle {
             target: target.clone(),
             conn,
             owner,
             lists: Mutex::new(HashMap::new()),
             in_flight: Mutex::new(HashMap::new()),
-            fingerprint: creds.fingerprint.clone(),
+            fingerprint: fingerprint.to_string(),
             streams_answers: std::sync::atomic::AtomicBool::new(false),
             processed: tokio::sync::watch::Sender::new(0),
+            attached: Mutex::new(Vec::new()),
         });
         tokio::spawn(pump(Arc::downgrade(self), Arc::downgrade(&handle), inbound));
-        Ok(handle)
+        handle
     }
 }
 

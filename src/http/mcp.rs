@@ -1,4 +1,4 @@
-//! The MCP endpoint, legacy era: Streamable HTTP on `/mcp` (POST/GET/DELETE) and the older
+//! The MCP endpoint, legacy era (2026-07-28 requests are handed to `modern`): Streamable HTTP on `/mcp` (POST/GET/DELETE) and the older
 //! HTTP+SSE pair (`GET /sse` or `GET /mcp` without a session, then `POST /message`).
 
 use std::convert::Infallible;
@@ -107,6 +107,13 @@ async fn post_mcp(
             );
         }
     };
+    if crate::mcp::modern::is_modern(
+        &message,
+        header_str(&headers, headers::PROTOCOL_VERSION),
+        session_header(&headers).is_some(),
+    ) {
+        return super::modern::post(&state, caller, &headers, message).await;
+    }
     if let Some(version) = header_str(&headers, headers::PROTOCOL_VERSION)
         && !crate::mcp::LEGACY_VERSIONS.contains(&version)
     {

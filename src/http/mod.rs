@@ -9,6 +9,7 @@ mod guard;
 mod health;
 mod logs;
 mod mcp;
+mod modern;
 mod policies;
 mod sessions;
 mod targets;

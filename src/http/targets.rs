@@ -20,6 +20,60 @@ pub fn routes() -> Router<Arc<AppState>> {
     Router::new()
         .route("/api/targets", get(list).post(create))
         .route("/api/targets/{id}", get(show).put(update).delete(remove))
+        .route("/api/targets/{id}/instances", get(instances))
+        .route(
+            "/api/targets/{id}/restart-instances",
+            axum::routing::post(restart_instances),
+        )
+}
+
+/// A stdio target, or a 400 that says this target has no processes.
+async fn stdio_target(state: &AppState, key: &str) -> Result<crate::store::TargetRecord, ApiError> {
+    let target = state.targets.find(key).await?;
+    if target.transport != crate::domain::Transport::Stdio {
+        return Err(ServiceError::invalid(
+            "target",
+            format!(
+                "target {} is a {} target; only stdio targets have process instances",
+                target.name, target.transport
+            ),
+        )
+        .into());
+    }
+    Ok(target)
+}
+
+/// The target's stdio processes, live ones first (every replica's, as recorded in the store).
+async fn instances(
+    State(state): State<Arc<AppState>>,
+    Admin(_): Admin,
+    Path(key): Path<String>,
+) -> Result<Json<Vec<crate::store::InstanceRecord>>, ApiError> {
+    let target = stdio_target(&state, &key).await?;
+    let rows = state
+        .store
+        .list_instances(target.id)
+        .await
+        .map_err(ServiceError::Store)?;
+    Ok(Json(rows))
+}
+
+/// Stops the target's processes on every replica; the next use starts them again.
+async fn restart_instances(
+    State(state): State<Arc<AppState>>,
+    Admin(admin): Admin,
+    Path(key): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let target = stdio_target(&state, &key).await?;
+    let n = state
+        .gateway
+        .restart_instances(target.id)
+        .await
+        .map_err(ServiceError::Store)?;
+    tracing::info!(actor = %admin.email, target = %target.name, instances = n, "stdio instances restarted");
+    Ok(Json(
+        serde_json::json!({ "target": target.name, "stopped": n }),
+    ))
 }
 
 async fn list(

@@ -15,6 +15,12 @@ pub mod codes {
     pub const UPSTREAM_ERROR: i64 = -32003;
     /// reflow: the request timed out waiting for an upstream.
     pub const REQUEST_TIMEOUT: i64 = -32001;
+    /// 2026-07-28: an HTTP header disagrees with the body (or is missing).
+    pub const HEADER_MISMATCH: i64 = -32020;
+    /// 2026-07-28: the request needs a client capability its `_meta` did not declare.
+    pub const MISSING_CLIENT_CAPABILITY: i64 = -32021;
+    /// 2026-07-28: the protocol version is not one the server speaks (`data.supported`).
+    pub const UNSUPPORTED_PROTOCOL_VERSION: i64 = -32022;
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, thiserror::Error)]
@@ -48,6 +54,10 @@ impl RpcError {
     }
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(codes::INTERNAL_ERROR, message)
+    }
+    pub fn with_data(mut self, data: Value) -> Self {
+        self.data = Some(data);
+        self
     }
     pub fn to_value(&self) -> Value {
         serde_json::to_value(self).expect("RpcError serializes")

@@ -4,6 +4,7 @@
 //! read or rewrite are touched, so unknown and future fields pass through untouched.
 
 pub mod jsonrpc;
+pub mod modern;
 
 pub use jsonrpc::{Kind, RpcError, classify, codes};
 
@@ -18,6 +19,12 @@ pub mod headers {
     pub const SESSION_ID: &str = "mcp-session-id";
     pub const PROTOCOL_VERSION: &str = "mcp-protocol-version";
     pub const LAST_EVENT_ID: &str = "last-event-id";
+    /// 2026-07-28: the request's method, mirrored from the body.
+    pub const METHOD: &str = "mcp-method";
+    /// 2026-07-28: the tool or prompt name or the resource URI, mirrored from the body.
+    pub const NAME: &str = "mcp-name";
+    /// 2026-07-28: `Mcp-Param-{token}` mirrors a tool argument annotated with `x-mcp-header`.
+    pub const PARAM_PREFIX: &str = "mcp-param-";
 }
 
 /// What reflow says it is, in `initialize` results and upstream handshakes.

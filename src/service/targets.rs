@@ -277,12 +277,22 @@ pub fn validate(r: &TargetRecord) -> Result<(), ServiceError> {
     };
     if let Some(c) = &r.command {
         no_nul("command", c)?;
+        if c.trim().is_empty() {
+            return Err(ServiceError::invalid("command", "must not be empty"));
+        }
     }
     for a in &r.args {
         no_nul("args", a)?;
     }
     if let Some(c) = &r.cwd {
         no_nul("cwd", c)?;
+        // Relative to what? The gateway's own directory is an accident of how it was started.
+        if !c.starts_with('/') {
+            return Err(ServiceError::invalid(
+                "cwd",
+                format!("{c:?} must be an absolute path"),
+            ));
+        }
     }
     if let Some(h) = &r.health_path
         && !h.starts_with('/')
@@ -394,6 +404,13 @@ fn check_env(env: &BTreeMap<String, String>) -> Result<(), ServiceError> {
             return Err(ServiceError::invalid(
                 "env",
                 format!("key {key:?} must match [A-Za-z_][A-Za-z0-9_]*"),
+            ));
+        }
+        // The gateway's own settings never reach a child (stdio processes drop them too).
+        if key.starts_with("REFLOW_") {
+            return Err(ServiceError::invalid(
+                "env",
+                format!("key {key:?}: REFLOW_* names are reserved for the gateway"),
             ));
         }
         if value.len() > MAX_ENV_VALUE_BYTES {

@@ -5,6 +5,7 @@
 
 mod audit;
 mod credentials;
+mod instances;
 mod migrations;
 mod policies;
 mod sessions;
@@ -21,6 +22,7 @@ use sqlx::{PgPool, SqlitePool};
 
 pub use audit::{AuditDecision, AuditFilter, AuditRecord};
 pub use credentials::{CredentialRecord, CredentialSlot};
+pub use instances::InstanceRecord;
 pub use migrations::MigrationState;
 pub use policies::{PolicyRecord, PolicySubject, sort_subjects};
 pub use sessions::SessionRecord;

@@ -101,6 +101,11 @@ pub(super) async fn open(
     client: &reqwest::Client,
     eras: &EraCache,
 ) -> Result<(Transport, ServerInfo), UpstreamError> {
+    if spec.transport == HttpTransport::Stdio {
+        return Err(UpstreamError::Protocol(
+            "stdio is not an HTTP transport; use connect_stdio".into(),
+        ));
+    }
     if spec.transport == HttpTransport::Sse {
         let (conn, server) = sse::SseConn::connect(core, spec, handshake, client).await?;
         return Ok((Transport::Sse(conn), server));

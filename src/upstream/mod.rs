@@ -9,6 +9,9 @@ mod era;
 mod http;
 mod modern;
 mod sse;
+mod stdio;
+
+pub use stdio::StdioSpec;
 
 pub use era::{Era, EraCache};
 
@@ -42,6 +45,8 @@ pub enum HttpTransport {
     StreamableHttp,
     /// The legacy HTTP+SSE transport (2024-11-05).
     Sse,
+    /// Not HTTP: a local child process (reported in `ServerInfo`, never asked for in a spec).
+    Stdio,
 }
 
 impl HttpTransport {
@@ -50,6 +55,7 @@ impl HttpTransport {
             HttpTransport::Auto => "auto",
             HttpTransport::StreamableHttp => "streamable-http",
             HttpTransport::Sse => "sse",
+            HttpTransport::Stdio => "stdio",
         }
     }
 }
@@ -159,6 +165,9 @@ pub enum UpstreamError {
     Closed,
     #[error("the upstream broke the protocol: {0}")]
     Protocol(String),
+    /// A stdio upstream's process ended; says how (exit code or signal).
+    #[error("the upstream process exited ({0})")]
+    Exited(String),
 }
 
 impl UpstreamError {
@@ -187,6 +196,12 @@ impl UpstreamError {
             UpstreamError::Protocol(m) => (
                 codes::UPSTREAM_ERROR,
                 format!("upstream {target} broke the MCP protocol: {m}"),
+            ),
+            UpstreamError::Exited(status) => (
+                codes::UPSTREAM_ERROR,
+                format!(
+                    "the process of upstream {target} exited ({status}); it restarts on the next call"
+                ),
             ),
         };
         let mut err = RpcError::new(code, message);
@@ -450,6 +465,7 @@ enum Transport {
     /// 2026-07-28: requests, notifications and responses take their own paths (see the
     /// `UpstreamConnection` methods); this arm is never asked to post raw bytes.
     Modern(Arc<modern::ModernConn>),
+    Stdio(Arc<stdio::StdioConn>),
 }
 
 impl Transport {
@@ -460,6 +476,7 @@ impl Transport {
             Transport::Modern(_) => Err(UpstreamError::Protocol(
                 "a 2026-07-28 upstream takes no pre-serialized request".into(),
             )),
+            Transport::Stdio(p) => p.call(id, body).await,
         }
     }
 
@@ -470,6 +487,7 @@ impl Transport {
             Transport::Sse(s) => s.send(body).await,
             // Stateless servers take no client notifications or responses over POST.
             Transport::Modern(_) => Ok(()),
+            Transport::Stdio(p) => p.send(body).await,
         }
     }
 }
@@ -515,9 +533,42 @@ impl UpstreamConnection {
         match &conn.transport {
             Transport::Http(h) => h.start_get_stream().await,
             Transport::Modern(m) => m.start_listen(&conn.server),
-            Transport::Sse(_) => {}
+            Transport::Sse(_) | Transport::Stdio(_) => {}
         }
         Ok((conn, rx))
+    }
+
+    /// Starts a stdio upstream's process and initializes it (see `stdio.rs`).
+    pub async fn connect_stdio(
+        spec: StdioSpec,
+        handshake: Handshake,
+    ) -> Result<(Arc<Self>, mpsc::Receiver<Inbound>), UpstreamError> {
+        let (tx, rx) = mpsc::channel(INBOUND_CAPACITY);
+        let core = Core::new(spec.name.clone(), tx);
+        let (conn, server) = stdio::StdioConn::spawn(&core, &spec, &handshake).await?;
+        let conn = Arc::new(Self {
+            core,
+            server,
+            timeout: spec.timeout,
+            transport: Transport::Stdio(conn),
+        });
+        Ok((conn, rx))
+    }
+
+    /// The process id of a stdio upstream's child.
+    pub fn pid(&self) -> Option<u32> {
+        match &self.transport {
+            Transport::Stdio(p) => Some(p.pid()),
+            _ => None,
+        }
+    }
+
+    /// How a stdio upstream's process ended, once it has (exit code or signal).
+    pub fn exit_status(&self) -> Option<String> {
+        match &self.transport {
+            Transport::Stdio(p) => p.exit_status().map(str::to_owned),
+            _ => None,
+        }
     }
 
     pub fn server(&self) -> &ServerInfo {
@@ -539,7 +590,10 @@ impl UpstreamConnection {
         timeout: Duration,
     ) -> Result<Value, UpstreamError> {
         if self.core.is_closed() {
-            return Err(UpstreamError::Closed);
+            return Err(match self.exit_status() {
+                Some(status) => UpstreamError::Exited(status),
+                None => UpstreamError::Closed,
+            });
         }
         if let Transport::Modern(m) = &self.transport {
             // Giving up drops the request, which closes its stream: that is the cancellation.
@@ -603,6 +657,8 @@ impl UpstreamConnection {
             Transport::Http(h) => h.terminate().await,
             Transport::Sse(s) => s.closed(),
             Transport::Modern(m) => m.closed(),
+            // Returns once the process is reaped.
+            Transport::Stdio(p) => p.shutdown().await,
         }
     }
 

@@ -24,3 +24,25 @@ if (token) {
   const intercept = (dispatch) => (opts, handler) => dispatch({ ...opts, headers: withAuth(opts.headers) }, handler);
   undici.setGlobalDispatcher(new undici.Agent().compose(intercept));
 }
+
+// A few scenarios (http-header-validation) send raw requests with node:http, which bypasses
+// undici: add the header there too, whichever of request(options[, cb]) or
+// request(url[, options][, cb]) the caller used.
+if (token) {
+  const http = require('http');
+  const original = http.request;
+  const withAuthHeader = (opts) => {
+    const headers = opts.headers || {};
+    const has = Object.keys(headers).some((k) => k.toLowerCase() === 'authorization');
+    return has ? opts : { ...opts, headers: { ...headers, authorization: `Bearer ${token}` } };
+  };
+  http.request = function request(...args) {
+    if (typeof args[0] === 'string' || args[0] instanceof URL) {
+      if (args[1] && typeof args[1] === 'object') args[1] = withAuthHeader(args[1]);
+      else args.splice(1, 0, { headers: { authorization: `Bearer ${token}` } });
+    } else if (args[0] && typeof args[0] === 'object') {
+      args[0] = withAuthHeader(args[0]);
+    }
+    return original.apply(this, args);
+  };
+}

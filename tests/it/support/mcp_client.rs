@@ -151,6 +151,17 @@ impl McpClient {
         }
     }
 
+    /// A client of the gateway at `base` (e.g. a `reflow serve` process the test spawned).
+    pub fn at(base: &str, token: &str) -> Self {
+        Self {
+            base: base.trim_end_matches('/').to_string(),
+            http: reqwest::Client::new(),
+            token: token.to_string(),
+            session: None,
+            next_id: AtomicI64::new(1),
+        }
+    }
+
     /// A client presenting `session` as its own (to test that sessions are bound to users).
     pub fn with_session(server: &TestServer, token: &str, session: &str) -> Self {
         let mut c = Self::new(server, token);
@@ -247,7 +258,12 @@ impl McpClient {
     }
 
     pub async fn exchange_raw(&self, id: &Value, body: Value) -> Exchange {
-        let res = self.post_body(body.to_string(), &[]).await;
+        self.exchange_with(id, body, &[]).await
+    }
+
+    /// Like `exchange_raw` with extra headers (they override the defaults).
+    pub async fn exchange_with(&self, id: &Value, body: Value, extra: &[(&str, &str)]) -> Exchange {
+        let res = self.post_body(body.to_string(), extra).await;
         let status = res.status().as_u16();
         let content_type = res
             .headers()
@@ -338,7 +354,11 @@ impl McpClient {
 
     /// POSTs a request and hands back the open response stream (to read part of it and drop it).
     pub async fn post_stream(&self, body: Value) -> EventStream {
-        let res = self.post_body(body.to_string(), &[]).await;
+        self.post_stream_with(body, &[]).await
+    }
+
+    pub async fn post_stream_with(&self, body: Value, extra: &[(&str, &str)]) -> EventStream {
+        let res = self.post_body(body.to_string(), extra).await;
         EventStream::new(res)
     }
 
@@ -384,4 +404,104 @@ async fn into_parts(res: reqwest::Response) -> (u16, Value) {
         serde_json::from_str(&text).unwrap_or(Value::String(text))
     };
     (status, body)
+}
+
+pub const MODERN_VERSION: &str = "2026-07-28";
+
+/// A raw 2026-07-28 client: no session; each request carries the `_meta` envelope and the
+/// `MCP-Protocol-Version`, `Mcp-Method` and `Mcp-Name` headers mirroring it.
+pub struct ModernClient {
+    pub inner: McpClient,
+    /// What `_meta` declares as the client's capabilities.
+    pub capabilities: Value,
+}
+
+impl ModernClient {
+    pub fn new(server: &TestServer, token: &str) -> Self {
+        Self {
+            inner: McpClient::new(server, token),
+            capabilities: json!({}),
+        }
+    }
+
+    pub fn with_capabilities(mut self, capabilities: Value) -> Self {
+        self.capabilities = capabilities;
+        self
+    }
+
+    /// A request body with the envelope merged into `params._meta`; returns (id, body).
+    pub fn body(&self, method: &str, mut params: Value) -> (Value, Value) {
+        let id = self.inner.next_id();
+        if !params.is_object() {
+            params = json!({});
+        }
+        let meta = params
+            .as_object_mut()
+            .unwrap()
+            .entry("_meta")
+            .or_insert_with(|| json!({}));
+        meta["io.modelcontextprotocol/protocolVersion"] = json!(MODERN_VERSION);
+        meta["io.modelcontextprotocol/clientCapabilities"] = self.capabilities.clone();
+        meta["io.modelcontextprotocol/clientInfo"] = json!({"name": "reflow-it", "version": "0"});
+        let body = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+        (id, body)
+    }
+
+    /// The headers a conforming client sends for `body`.
+    pub fn headers_for(body: &Value) -> Vec<(String, String)> {
+        let method = body["method"].as_str().unwrap_or_default();
+        let mut h = vec![
+            (
+                "mcp-protocol-version".to_string(),
+                MODERN_VERSION.to_string(),
+            ),
+            ("mcp-method".to_string(), method.to_string()),
+        ];
+        let field = match method {
+            "tools/call" | "prompts/get" => Some("name"),
+            "resources/read" => Some("uri"),
+            _ => None,
+        };
+        if let Some(v) = field.and_then(|f| body["params"][f].as_str()) {
+            h.push(("mcp-name".to_string(), v.to_string()));
+        }
+        h
+    }
+
+    /// Sends `body` with exactly `headers` added (besides auth, Accept, Content-Type).
+    pub async fn send(&self, id: &Value, body: Value, headers: &[(String, String)]) -> Exchange {
+        let extra: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        self.inner.exchange_with(id, body, &extra).await
+    }
+
+    /// One well-formed request.
+    pub async fn exchange(&self, method: &str, params: Value) -> Exchange {
+        let (id, body) = self.body(method, params);
+        let headers = Self::headers_for(&body);
+        self.send(&id, body, &headers).await
+    }
+
+    /// The result of one well-formed request, asserting HTTP 200 and no error.
+    pub async fn result(&self, method: &str, params: Value) -> Value {
+        let ex = self.exchange(method, params).await;
+        assert_eq!(ex.status, 200, "{method}: {}", ex.response);
+        ex.response
+            .get("result")
+            .cloned()
+            .unwrap_or_else(|| panic!("{method} failed: {}", ex.response))
+    }
+
+    /// A well-formed request whose response stream is handed back open.
+    pub async fn stream(&self, method: &str, params: Value) -> (Value, EventStream) {
+        let (id, body) = self.body(method, params);
+        let headers = Self::headers_for(&body);
+        let extra: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        (id, self.inner.post_stream_with(body, &extra).await)
+    }
 }

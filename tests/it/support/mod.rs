@@ -9,6 +9,7 @@ pub mod fixture;
 pub mod gw;
 pub mod mcp_client;
 pub mod server;
+pub mod stdio;
 pub mod upstream;
 
 pub use db::{TestDb, backends, test_db};

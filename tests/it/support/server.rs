@@ -20,6 +20,10 @@ pub struct TestServerOptions {
     pub public_url: Option<String>,
     /// `auth.oidc`: an external issuer whose tokens are accepted too.
     pub oidc: Option<reflow::config::OidcSettings>,
+    /// `gateway.request_state_ttl`: how long a 2026-07-28 `requestState` stays valid.
+    pub request_state_ttl: std::time::Duration,
+    /// `stdio`: process lifecycle (idle TTL, GC interval, max processes).
+    pub stdio: Option<reflow::config::StdioSettings>,
 }
 
 impl Default for TestServerOptions {
@@ -32,6 +36,8 @@ impl Default for TestServerOptions {
             page_size: 500,
             public_url: None,
             oidc: None,
+            request_state_ttl: std::time::Duration::from_secs(300),
+            stdio: None,
         }
     }
 }
@@ -70,6 +76,10 @@ impl TestServer {
         settings.gateway.page_size = opts.page_size;
         settings.server.public_url = opts.public_url;
         settings.auth.oidc = opts.oidc;
+        settings.gateway.request_state_ttl = opts.request_state_ttl;
+        if let Some(stdio) = opts.stdio {
+            settings.stdio = stdio;
+        }
         let app = App::build(settings.clone()).await.expect("app builds");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

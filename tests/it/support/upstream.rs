@@ -44,6 +44,19 @@ pub struct UpstreamConfig {
     /// Also serve 2026-07-28 (rmcp's default); false keeps the upstream legacy-only, so it
     /// answers reflow's `server/discover` probe with an error and gets a legacy session.
     pub modern: bool,
+    /// A tool that asks the client (elicitation/create, form mode) for `{"answer": string}`
+    /// and answers `{"action": …, "content": …}` as text.
+    pub elicit_tool: Option<String>,
+    /// A tool that adds the tool `added_tool` and sends notifications/tools/list_changed.
+    pub change_tool: Option<String>,
+    /// An echo tool whose `region` argument is annotated `x-mcp-header: Region` (2026-07-28
+    /// clients mirror it as `Mcp-Param-Region`).
+    pub param_tool: Option<String>,
+    /// A tool that logs one `info` and one `error` message, then answers "logged".
+    pub log_tool: Option<String>,
+    /// A tool that sends notifications/resources/updated for the first resource; with it the
+    /// upstream declares `resources.subscribe` and accepts subscriptions.
+    pub touch_tool: Option<String>,
 }
 
 impl UpstreamConfig {
@@ -63,12 +76,20 @@ pub struct UpstreamLog {
     pub lists: usize,
     /// `Authorization` and `X-Env-*` headers of every HTTP request, as received.
     pub headers: Vec<(String, String)>,
+    /// The request id of every notifications/cancelled received, as JSON text.
+    pub cancelled: Vec<String>,
+    /// For each call of the elicit tool: whether the client session declared elicitation.
+    pub elicitation_declared: Vec<bool>,
+    /// Every URI a client subscribed to.
+    pub subscribed: Vec<String>,
 }
 
 #[derive(Clone)]
 struct Handler {
     cfg: Arc<UpstreamConfig>,
     log: Arc<Mutex<UpstreamLog>>,
+    /// Set once `change_tool` ran: `added_tool` is listed from then on.
+    changed: Arc<std::sync::atomic::AtomicBool>,
 }
 
 fn object_schema() -> Arc<JsonObject> {
@@ -94,6 +115,39 @@ impl Handler {
                     .iter()
                     .map(|n| Tool::new(n.clone(), "links a resource", object_schema())),
             )
+            .chain(
+                cfg.elicit_tool
+                    .iter()
+                    .map(|n| Tool::new(n.clone(), "asks the user", object_schema())),
+            )
+            .chain(
+                cfg.change_tool
+                    .iter()
+                    .map(|n| Tool::new(n.clone(), "changes the tools", object_schema())),
+            )
+            .chain(cfg.param_tool.iter().map(|n| {
+                let Value::Object(schema) = json!({"type": "object", "properties": {
+                    "region": {"type": "string", "x-mcp-header": "Region"}}})
+                else {
+                    unreachable!()
+                };
+                Tool::new(n.clone(), "echoes, routed by region", Arc::new(schema))
+            }))
+            .chain(
+                cfg.touch_tool
+                    .iter()
+                    .map(|n| Tool::new(n.clone(), "touches a resource", object_schema())),
+            )
+            .chain(
+                cfg.log_tool
+                    .iter()
+                    .map(|n| Tool::new(n.clone(), "logs", object_schema())),
+            )
+            .chain(
+                self.changed
+                    .load(std::sync::atomic::Ordering::SeqCst)
+                    .then(|| Tool::new("added_tool", "appeared later", object_schema())),
+            )
             .collect()
     }
 }
@@ -114,6 +168,10 @@ impl ServerHandler for Handler {
             .build();
         if self.cfg.resources.is_empty() {
             caps.resources = None;
+        } else if self.cfg.touch_tool.is_some()
+            && let Some(r) = caps.resources.as_mut()
+        {
+            r.subscribe = Some(true);
         }
         ServerConfig::new(caps)
     }
@@ -169,6 +227,65 @@ impl ServerHandler for Handler {
             }
             return Ok(CallToolResult::success(vec![ContentBlock::text("done")]).into());
         }
+        if cfg.elicit_tool.as_deref() == Some(name.as_str()) {
+            let declared = context
+                .peer
+                .peer_info()
+                .is_some_and(|i| i.capabilities.elicitation.is_some());
+            self.log.lock().unwrap().elicitation_declared.push(declared);
+            let params: rmcp::model::ElicitRequestParams = serde_json::from_value(json!({
+                "mode": "form",
+                "message": "What is the answer?",
+                "requestedSchema": {"type": "object",
+                    "properties": {"answer": {"type": "string"}}, "required": ["answer"]},
+            }))
+            .expect("valid elicitation params");
+            let answer =
+                context.peer.create_elicitation(params).await.map_err(|e| {
+                    McpError::internal_error(format!("elicitation failed: {e}"), None)
+                })?;
+            let text = json!({ "action": answer.action, "content": answer.content }).to_string();
+            return Ok(CallToolResult::success(vec![ContentBlock::text(text)]).into());
+        }
+        if cfg.touch_tool.as_deref() == Some(name.as_str()) {
+            let (uri, _) = cfg
+                .resources
+                .first()
+                .ok_or_else(|| McpError::internal_error("no resource to touch", None))?;
+            let param: rmcp::model::ResourceUpdatedNotificationParam =
+                serde_json::from_value(json!({ "uri": uri })).expect("valid params");
+            context
+                .peer
+                .notify_resource_updated(param)
+                .await
+                .map_err(|e| McpError::internal_error(format!("notify: {e}"), None))?;
+            return Ok(CallToolResult::success(vec![ContentBlock::text("touched")]).into());
+        }
+        if cfg.log_tool.as_deref() == Some(name.as_str()) {
+            // Logging is deprecated in 2026-07-28 but is what legacy upstreams send.
+            #[allow(deprecated)]
+            for (level, text) in [("info", "an info line"), ("error", "an error line")] {
+                let param: rmcp::model::LoggingMessageNotificationParam =
+                    serde_json::from_value(json!({"level": level, "data": text}))
+                        .expect("valid log params");
+                context
+                    .peer
+                    .notify_logging_message(param)
+                    .await
+                    .map_err(|e| McpError::internal_error(format!("log: {e}"), None))?;
+            }
+            return Ok(CallToolResult::success(vec![ContentBlock::text("logged")]).into());
+        }
+        if cfg.change_tool.as_deref() == Some(name.as_str()) {
+            self.changed
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+            context
+                .peer
+                .notify_tool_list_changed()
+                .await
+                .map_err(|e| McpError::internal_error(format!("notify: {e}"), None))?;
+            return Ok(CallToolResult::success(vec![ContentBlock::text("changed")]).into());
+        }
         if cfg.link_tool.as_deref() == Some(name.as_str()) {
             let (uri, _) = cfg
                 .resources
@@ -177,7 +294,7 @@ impl ServerHandler for Handler {
             let link = ContentBlock::resource_link(Resource::new(uri.clone(), "linked"));
             return Ok(CallToolResult::success(vec![link]).into());
         }
-        if !cfg.tools.contains(&name) {
+        if !cfg.tools.contains(&name) && cfg.param_tool.as_deref() != Some(name.as_str()) {
             return Err(McpError::invalid_params(
                 format!("no such tool {name:?}"),
                 None,
@@ -186,6 +303,31 @@ impl ServerHandler for Handler {
         let args = request.arguments.map(Value::Object).unwrap_or(Value::Null);
         let text = json!({ "tool": name, "args": args, "server": cfg.label }).to_string();
         Ok(CallToolResult::success(vec![ContentBlock::text(text)]).into())
+    }
+
+    async fn on_cancelled(
+        &self,
+        notification: rmcp::model::CancelledNotificationParam,
+        _context: rmcp::service::NotificationContext<RoleServer>,
+    ) {
+        let id = notification
+            .request_id
+            .map(|id| serde_json::to_string(&id).unwrap_or_default())
+            .unwrap_or_default();
+        self.log.lock().unwrap().cancelled.push(id);
+    }
+
+    async fn subscribe(
+        &self,
+        request: rmcp::model::SubscribeRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        self.log
+            .lock()
+            .unwrap()
+            .subscribed
+            .push(request.uri.clone());
+        Ok(())
     }
 
     async fn list_resources(
@@ -236,6 +378,7 @@ impl UpstreamServer {
         let handler = Handler {
             cfg,
             log: log.clone(),
+            changed: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         };
         let mut config = StreamableHttpServerConfig::default();
         config.json_response = cfg_json;
@@ -298,6 +441,18 @@ impl UpstreamServer {
 
     pub fn calls(&self) -> Vec<String> {
         self.log.lock().unwrap().calls.clone()
+    }
+
+    pub fn subscribed(&self) -> Vec<String> {
+        self.log.lock().unwrap().subscribed.clone()
+    }
+
+    pub fn elicitation_declared(&self) -> Vec<bool> {
+        self.log.lock().unwrap().elicitation_declared.clone()
+    }
+
+    pub fn cancelled(&self) -> Vec<String> {
+        self.log.lock().unwrap().cancelled.clone()
     }
 }
 

@@ -1,0 +1,437 @@
+//! 2026-07-28 (stateless) requests in the gateway: each runs in an unregistered, modern
+//! `Session` built from the caller and its `_meta` (no store writes, any replica serves it),
+//! through the router like a legacy request. A `Call` turns what the router sends into the
+//! request's own stream: notifications, then a final result tagged with `resultType` (and
+//! `ttlMs`/`cacheScope` on cacheable ones), or an `input_required` result when a legacy
+//! upstream asks for input. Dropping an unfinished `Call` cancels the upstream request.
+//! Also here: `server/discover` (`subscriptions/listen` is in `listen`).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde_json::{Map, Value, json};
+use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
+
+use crate::mcp::modern as wire;
+use crate::mcp::{self, Kind, RpcError, classify, codes, jsonrpc};
+
+use super::inbound::required_capability;
+use super::lists::ListKind;
+use super::request_state::{Parked, StateError};
+use super::session::Session;
+use super::{Gateway, Outgoing};
+
+/// One message for the client's stream of a modern request.
+#[derive(Debug)]
+pub enum Step {
+    /// A notification about the request (progress, log).
+    Note(Value),
+    /// The last message: the response (result or error).
+    Final(Value),
+}
+
+/// A modern request in flight.
+pub struct Call {
+    gw: Arc<Gateway>,
+    session: Arc<Session>,
+    /// The id the request runs under in the router (the first round's client id).
+    inner_id: Value,
+    /// The id of the HTTP request being answered (a retry may use a new one).
+    client_id: Value,
+    method: String,
+    /// The params the request's `requestState` is bound to.
+    binding: Option<Value>,
+    rx: Option<UnboundedReceiver<Outgoing>>,
+    done: bool,
+    /// The request's `_meta` logLevel: log messages below it (all, without it) are dropped.
+    log_level: Option<String>,
+}
+
+/// The shared-pool key and the client capabilities to declare upstream. Legacy sessions
+/// declare none (safe for everyone); modern requests declare the input capabilities their
+/// `_meta` declared (sampling, elicitation, roots), so upstreams that offer features only to
+/// capable clients offer them, and the pool keeps one connection per such set.
+pub(crate) fn pool_key(session: &Session, fingerprint: &str) -> (String, Value) {
+    if !session.modern {
+        return (fingerprint.to_string(), json!({}));
+    }
+    let declared = session.client_capabilities.lock().unwrap().clone();
+    let caps: Map<String, Value> = ["elicitation", "roots", "sampling"]
+        .into_iter()
+        .filter_map(|k| {
+            declared
+                .get(k)
+                .filter(|v| !v.is_null())
+                .map(|v| (k.to_string(), v.clone()))
+        })
+        .collect();
+    if caps.is_empty() {
+        return (fingerprint.to_string(), json!({}));
+    }
+    let caps = Value::Object(caps);
+    (format!("{fingerprint}|{caps}"), caps)
+}
+
+fn log_level_of(params: Option<&Value>) -> Option<String> {
+    params?["_meta"][wire::LOG_LEVEL_KEY]
+        .as_str()
+        .map(str::to_string)
+}
+
+/// Params as the upstream gets them: without the modern envelope and the retry's fields.
+fn upstream_params(params: Option<Value>) -> Option<Value> {
+    let mut params = params?;
+    if let Some(p) = params.as_object_mut() {
+        p.remove("inputResponses");
+        p.remove("requestState");
+        if let Some(Value::Object(meta)) = p.get_mut("_meta") {
+            meta.retain(|k, _| !k.starts_with("io.modelcontextprotocol/"));
+            if meta.is_empty() {
+                p.remove("_meta");
+            }
+        }
+    }
+    Some(params)
+}
+
+impl Call {
+    /// The next message for the client. After `Final`, the call is over.
+    pub async fn next(&mut self) -> Step {
+        loop {
+            let Some(rx) = self.rx.as_mut() else {
+                return self.end(jsonrpc::error_response(
+                    self.client_id.clone(),
+                    &RpcError::internal("the request is no longer running"),
+                ));
+            };
+            let message = match rx.recv().await {
+                Some(Outgoing::Message(m)) => m,
+                Some(Outgoing::Stream | Outgoing::Break) => continue,
+                None => {
+                    return self.end(jsonrpc::error_response(
+                        self.client_id.clone(),
+                        &RpcError::internal("the request was dropped"),
+                    ));
+                }
+            };
+            if message.get("method").is_none() && message.get("id") == Some(&self.inner_id) {
+                let finished = self.finish(message);
+                return self.end(finished);
+            }
+            if let Kind::Request { id, method } = classify(&message) {
+                let (id, method) = (id.clone(), method.to_string());
+                let params = message.get("params").cloned();
+                if let Some(answer) = self.input_required(id, &method, params) {
+                    return self.end(answer);
+                }
+                continue;
+            }
+            if message["method"] == "notifications/message"
+                && !wire::log_wanted(
+                    self.log_level.as_deref(),
+                    message["params"]["level"].as_str(),
+                )
+            {
+                continue;
+            }
+            return Step::Note(message);
+        }
+    }
+
+    fn end(&mut self, message: Value) -> Step {
+        self.done = true;
+        Step::Final(message)
+    }
+
+    /// The router's response, as the client's: its id, `resultType`, and cache hints.
+    fn finish(&self, mut message: Value) -> Value {
+        message["id"] = self.client_id.clone();
+        if let Some(Value::Object(result)) = message.get_mut("result") {
+            result
+                .entry("resultType")
+                .or_insert_with(|| json!("complete"));
+            if wire::cacheable(&self.method) {
+                let ttl = if self.method == "resources/read" {
+                    0
+                } else {
+                    self.gw.opts.list_cache_ttl.as_millis() as u64
+                };
+                result.insert("ttlMs".into(), json!(ttl));
+                // Everything reflow answers is filtered by the caller's policies and fetched
+                // with the caller's credentials: never shareable between users.
+                result.insert("cacheScope".into(), json!("private"));
+            }
+        }
+        message
+    }
+
+    /// An upstream's server→client request during this call. Answers the client with
+    /// `input_required` (parking the upstream request) or with -32021 when the client did not
+    /// declare the capability; None when the request is answered upstream and the call goes on.
+    fn input_required(&mut self, id: Value, method: &str, params: Option<Value>) -> Option<Value> {
+        let answer_upstream = |error: RpcError| {
+            self.gw
+                .handle_client_response(&self.session, jsonrpc::error_response(id.clone(), &error));
+        };
+        let Some(cap) = required_capability(method) else {
+            answer_upstream(RpcError::method_not_found(method));
+            return None;
+        };
+        if !self.session.client_supports(cap) {
+            answer_upstream(RpcError::new(
+                codes::METHOD_NOT_FOUND,
+                format!("the client did not declare the {cap} capability"),
+            ));
+            let error = RpcError::new(
+                codes::MISSING_CLIENT_CAPABILITY,
+                format!(
+                    "the upstream needs {method}, which requires the client capability {cap:?}; declare it in _meta[{:?}]",
+                    wire::CLIENT_CAPABILITIES_KEY
+                ),
+            )
+            .with_data(json!({ "requiredCapabilities": { cap: {} } }));
+            return Some(jsonrpc::error_response(self.client_id.clone(), &error));
+        }
+        let key = id
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| id.to_string());
+        let states = &self.gw.request_states;
+        let claims = states.claims(
+            &self.session.principal,
+            &self.method,
+            self.binding.as_ref(),
+            BTreeMap::from([(key.clone(), method.to_string())]),
+        );
+        let token = states.seal(&claims);
+        let parked = Parked {
+            session: self.session.clone(),
+            rx: self.rx.take().expect("a running call has its receiver"),
+            inner_id: self.inner_id.clone(),
+            pending: BTreeMap::from([(key.clone(), id)]),
+        };
+        self.gw.park(claims.sid, parked);
+        let mut request = Map::new();
+        request.insert("method".into(), json!(method));
+        if let Some(p) = params {
+            request.insert("params".into(), p);
+        }
+        Some(jsonrpc::response(
+            self.client_id.clone(),
+            json!({
+                "resultType": "input_required",
+                "inputRequests": { key: request },
+                "requestState": token,
+            }),
+        ))
+    }
+}
+
+impl Drop for Call {
+    /// The client went away before the answer: cancel the upstream request.
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        let (gw, session, id) = (self.gw.clone(), self.session.clone(), self.inner_id.clone());
+        tokio::spawn(async move {
+            let params = json!({ "requestId": id, "reason": "the client closed the stream" });
+            gw.handle_notification(&session, "notifications/cancelled", Some(params))
+                .await;
+            session.end();
+        });
+    }
+}
+
+impl Gateway {
+    /// Starts a modern request in `session` (unregistered) and returns its stream.
+    pub fn start_call(
+        self: &Arc<Self>,
+        session: Arc<Session>,
+        id: Value,
+        method: &str,
+        params: Option<Value>,
+    ) -> Call {
+        let (tx, rx) = unbounded_channel();
+        let log_level = log_level_of(params.as_ref());
+        let binding = params.clone();
+        {
+            let (gw, session, id, method) = (
+                self.clone(),
+                session.clone(),
+                id.clone(),
+                method.to_string(),
+            );
+            let params = upstream_params(params);
+            tokio::spawn(async move {
+                gw.handle_request(&session, id, &method, params, tx).await;
+            });
+        }
+        Call {
+            gw: self.clone(),
+            session,
+            inner_id: id.clone(),
+            client_id: id,
+            method: method.to_string(),
+            binding,
+            rx: Some(rx),
+            done: false,
+            log_level,
+        }
+    }
+
+    /// A retry carrying `requestState` and `inputResponses`: resumes the parked upstream
+    /// request, or, when it is not parked here (another replica, or this one restarted),
+    /// re-issues the call with the answers ready for the upstream's questions.
+    pub fn resume_call(
+        self: &Arc<Self>,
+        session: Arc<Session>,
+        id: Value,
+        method: &str,
+        params: Option<Value>,
+    ) -> Result<Call, RpcError> {
+        let p = params.as_ref().unwrap_or(&Value::Null);
+        let token = p["requestState"]
+            .as_str()
+            .ok_or_else(|| RpcError::invalid_params("params.requestState must be a string"))?;
+        let claims = self
+            .request_states
+            .redeem(token, &session.principal, method, params.as_ref())
+            .map_err(|e| e.to_rpc())?;
+        let responses = p.get("inputResponses").cloned().unwrap_or(Value::Null);
+        let mut answers = Vec::new();
+        for (key, input_method) in &claims.keys {
+            let answer = responses
+                .get(key)
+                .cloned()
+                .ok_or_else(|| StateError::MissingResponse(key.clone()).to_rpc())?;
+            answers.push((key.clone(), input_method.clone(), answer));
+        }
+        if let Some(parked) = self.request_states.take(&claims.sid) {
+            for (key, _, answer) in answers {
+                if let Some(pending) = parked.pending.get(&key) {
+                    self.handle_client_response(
+                        &parked.session,
+                        jsonrpc::response(pending.clone(), answer),
+                    );
+                }
+            }
+            return Ok(Call {
+                gw: self.clone(),
+                session: parked.session,
+                inner_id: parked.inner_id,
+                client_id: id,
+                method: method.to_string(),
+                log_level: log_level_of(params.as_ref()),
+                binding: params,
+                rx: Some(parked.rx),
+                done: false,
+            });
+        }
+        tracing::debug!(
+            method,
+            "requestState not parked here: re-issuing the request upstream"
+        );
+        *session.prefilled.lock().unwrap() = answers.into_iter().map(|(_, m, a)| (m, a)).collect();
+        Ok(self.start_call(session, id, method, params))
+    }
+
+    /// Keeps a waiting upstream request until the retry or the state's expiry, whichever
+    /// comes first; on expiry the upstream request is cancelled.
+    fn park(self: &Arc<Self>, sid: String, parked: Parked) {
+        self.request_states.park(sid.clone(), parked);
+        let gw = Arc::downgrade(self);
+        let ttl = self.request_states.ttl;
+        tokio::spawn(async move {
+            tokio::time::sleep(ttl).await;
+            let Some(gw) = gw.upgrade() else { return };
+            if let Some(p) = gw.request_states.take(&sid) {
+                let params = json!({ "requestId": p.inner_id, "reason": "requestState expired" });
+                gw.handle_notification(&p.session, "notifications/cancelled", Some(params))
+                    .await;
+                p.session.end();
+            }
+        });
+    }
+
+    /// The input schema of the tool the caller sees as `name`, from its merged tool list.
+    pub async fn tool_schema(
+        self: &Arc<Self>,
+        session: &Arc<Session>,
+        name: &str,
+    ) -> Option<Value> {
+        let mut params: Option<Value> = None;
+        for _ in 0..100 {
+            let (page, _) = self
+                .list(session, ListKind::Tools, params.as_ref())
+                .await
+                .ok()?;
+            if let Some(tool) = page["tools"]
+                .as_array()
+                .and_then(|tools| tools.iter().find(|t| t["name"] == name))
+            {
+                return tool.get("inputSchema").cloned();
+            }
+            let cursor = page.get("nextCursor")?.clone();
+            params = Some(json!({ "cursor": cursor }));
+        }
+        None
+    }
+
+    /// How many upstream requests wait for a modern client's input.
+    pub fn parked_requests(&self) -> usize {
+        self.request_states.parked_count()
+    }
+
+    /// `server/discover`: versions, the caller's effective capabilities (only what its visible
+    /// targets offer), instructions, and `serverInfo` in `_meta`.
+    pub async fn discover(self: &Arc<Self>, session: &Arc<Session>) -> Value {
+        let targets = self.visible_targets(&session.principal);
+        let connected = self.connect_all(session, &targets).await;
+        let mut caps = Map::new();
+        let mut instructions = vec![format!(
+            "reflow gateway. Tools and prompts are named {{target}}{}{{name}}; resource URIs {{target}}+{{uri}}.",
+            self.opts.separator
+        )];
+        let names: Vec<&str> = targets.iter().map(|t| t.name.as_str()).collect();
+        if !names.is_empty() {
+            instructions.push(format!("Targets: {}.", names.join(", ")));
+        }
+        for (target, handle) in &connected {
+            let up = &handle.conn.server().capabilities;
+            for key in ["tools", "prompts"] {
+                if up.get(key).is_some() {
+                    caps.insert(key.into(), json!({ "listChanged": true }));
+                }
+            }
+            if up.get("completions").is_some() {
+                caps.insert("completions".into(), json!({}));
+            }
+            if let Some(res) = up.get("resources") {
+                let subscribe = res["subscribe"].as_bool().unwrap_or(false)
+                    || caps
+                        .get("resources")
+                        .and_then(|r| r["subscribe"].as_bool())
+                        .unwrap_or(false);
+                caps.insert(
+                    "resources".into(),
+                    json!({ "listChanged": true, "subscribe": subscribe }),
+                );
+            }
+            if let Some(text) = &handle.conn.server().instructions {
+                instructions.push(format!("[{}] {}", target.name, text));
+            }
+        }
+        let mut versions = vec![mcp::MODERN_VERSION];
+        versions.extend(mcp::LEGACY_VERSIONS);
+        json!({
+            "supportedVersions": versions,
+            "capabilities": caps,
+            "instructions": instructions.join("\n"),
+            "resultType": "complete",
+            "ttlMs": self.opts.list_cache_ttl.as_millis() as u64,
+            "cacheScope": "private",
+            "_meta": { wire::SERVER_INFO_KEY: mcp::implementation_info() },
+        })
+    }
+}

@@ -1,0 +1,236 @@
+//! The MCP endpoint, 2026-07-28 era: one self-contained POST per request on `/mcp`. The
+//! header ladder first (400 with -32602/-32020/-32022, 404/-32601 for methods the era does not
+//! have), then the request runs statelessly and is answered as JSON when nothing precedes the
+//! response, else as an SSE stream scoped to the request; closing it cancels the request.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures_util::stream::{self, StreamExt};
+use serde_json::{Value, json};
+use tokio_stream::wrappers::UnboundedReceiverStream;
+
+use super::AppState;
+use crate::auth::Principal;
+use crate::gateway::{Call, Session, Step};
+use crate::mcp::modern::{self as wire};
+use crate::mcp::{Kind, RpcError, classify, codes, headers, jsonrpc};
+
+fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    h.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// A JSON-RPC message as plain JSON, with the status its error code maps to.
+fn reply(message: Value) -> Response {
+    let status = message["error"]["code"]
+        .as_i64()
+        .map(wire::http_status)
+        .unwrap_or(200);
+    (
+        StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
+        Json(message),
+    )
+        .into_response()
+}
+
+fn error(id: Value, e: RpcError) -> Response {
+    reply(jsonrpc::error_response(id, &e))
+}
+
+fn accepts_sse(h: &HeaderMap) -> bool {
+    header(h, "accept").is_some_and(|a| {
+        a.split(',').any(|p| {
+            let m = p.split(';').next().unwrap_or("").trim();
+            m == "text/event-stream" || m == "*/*"
+        })
+    })
+}
+
+/// Handles one modern POST (the caller has parsed the body and checked content types).
+pub async fn post(state: &AppState, caller: Principal, h: &HeaderMap, message: Value) -> Response {
+    let (id, method) = match classify(&message) {
+        Kind::Request { id, method } => (id.clone(), method.to_string()),
+        // No client→server notification means anything here (cancelling is closing the
+        // stream); acknowledged and dropped like the reference servers do.
+        Kind::Notification { .. } => return StatusCode::ACCEPTED.into_response(),
+        Kind::Invalid(reason) => {
+            return error(
+                message.get("id").cloned().unwrap_or(Value::Null),
+                RpcError::invalid_request(reason),
+            );
+        }
+        Kind::Response { .. } | Kind::Error { .. } => {
+            return error(
+                Value::Null,
+                RpcError::invalid_request(
+                    "a 2026-07-28 POST carries one request or notification, never a response",
+                ),
+            );
+        }
+    };
+    if wire::REMOVED_METHODS.contains(&method.as_str()) {
+        return error(id, RpcError::method_not_found(&method));
+    }
+    for name in [headers::PROTOCOL_VERSION, headers::METHOD, headers::NAME] {
+        if h.get_all(name).iter().count() > 1 {
+            return error(
+                id,
+                RpcError::new(
+                    codes::HEADER_MISMATCH,
+                    format!("the {name} header appears more than once"),
+                ),
+            );
+        }
+    }
+    let envelope = match wire::check_envelope(&message, |n| header(h, n)) {
+        Ok(e) => e,
+        Err(e) => return error(id, e),
+    };
+    if !wire::METHODS.contains(&method.as_str()) {
+        return error(id, RpcError::method_not_found(&method));
+    }
+    let gateway = state.gateway.clone();
+    let session = Arc::new(Session::modern(
+        caller,
+        &envelope.protocol_version,
+        envelope.client_capabilities,
+    ));
+    let params = message.get("params").cloned();
+    match method.as_str() {
+        "server/discover" => {
+            let result = gateway.discover(&session).await;
+            return reply(jsonrpc::response(id, result));
+        }
+        "subscriptions/listen" => return listen(state, &session, id, params.as_ref(), h).await,
+        "tools/call" => {
+            if let Err(e) = check_params(state, &session, params.as_ref(), h).await {
+                return error(id, e);
+            }
+        }
+        _ => {}
+    }
+    let resuming = wire::interactive(&method)
+        && params
+            .as_ref()
+            .is_some_and(|p| p.get("requestState").is_some());
+    let call = if resuming {
+        match gateway.resume_call(session, id.clone(), &method, params) {
+            Ok(call) => call,
+            Err(e) => return error(id, e),
+        }
+    } else {
+        gateway.start_call(session, id, &method, params)
+    };
+    respond(call, accepts_sse(h)).await
+}
+
+/// `Mcp-Param-*` headers against the arguments, as the called tool's schema declares them.
+async fn check_params(
+    state: &AppState,
+    session: &Arc<Session>,
+    params: Option<&Value>,
+    h: &HeaderMap,
+) -> Result<(), RpcError> {
+    let Some(name) = params.and_then(|p| p["name"].as_str()) else {
+        return Ok(());
+    };
+    let empty = serde_json::Map::new();
+    let arguments = params
+        .and_then(|p| p.get("arguments"))
+        .and_then(Value::as_object)
+        .unwrap_or(&empty);
+    let has_headers = h
+        .keys()
+        .any(|k| k.as_str().starts_with(headers::PARAM_PREFIX));
+    if arguments.is_empty() && !has_headers {
+        return Ok(());
+    }
+    // The schema comes from the caller's own (policy-filtered, cached) tool list.
+    let Some(schema) = state.gateway.tool_schema(session, name).await else {
+        return Ok(());
+    };
+    wire::check_param_headers(&schema, arguments, |n| header(h, n))
+}
+
+/// JSON when the response comes first (or the client takes no SSE), else an SSE stream of
+/// the request's notifications ending with the response. A client that closes the stream
+/// drops the call, which cancels the upstream request.
+async fn respond(mut call: Call, sse: bool) -> Response {
+    let first = match call.next().await {
+        Step::Final(m) => return reply(m),
+        Step::Note(n) => n,
+    };
+    if !sse {
+        loop {
+            if let Step::Final(m) = call.next().await {
+                return reply(m);
+            }
+        }
+    }
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Value>();
+    let _ = tx.send(first);
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                step = call.next() => match step {
+                    Step::Note(n) => {
+                        if tx.send(n).is_err() {
+                            break;
+                        }
+                    }
+                    Step::Final(m) => {
+                        let _ = tx.send(m);
+                        break;
+                    }
+                },
+                _ = tx.closed() => break,
+            }
+        }
+    });
+    sse_of(rx)
+}
+
+fn sse_of(rx: tokio::sync::mpsc::UnboundedReceiver<Value>) -> Response {
+    let events = UnboundedReceiverStream::new(rx)
+        .map(|m| Ok::<_, Infallible>(Event::default().event("message").data(m.to_string())));
+    Sse::new(events)
+        .keep_alive(KeepAlive::default())
+        .into_response()
+}
+
+/// `subscriptions/listen`: the acknowledgement first, then the matching notifications for as
+/// long as the client keeps the stream open.
+async fn listen(
+    state: &AppState,
+    session: &Arc<Session>,
+    id: Value,
+    params: Option<&Value>,
+    h: &HeaderMap,
+) -> Response {
+    if !accepts_sse(h) {
+        return error(
+            id,
+            RpcError::invalid_request("subscriptions/listen needs Accept: text/event-stream"),
+        );
+    }
+    let (ack, rx) = match state.gateway.listen(session, &id, params).await {
+        Ok(pair) => pair,
+        Err(e) => return error(id, e),
+    };
+    // When the gateway ends the subscription (shutdown), the stream closes with its result.
+    let closing = jsonrpc::response(
+        id.clone(),
+        json!({ "resultType": "complete", "_meta": { wire::SUBSCRIPTION_ID_KEY: id } }),
+    );
+    let events = stream::once(async move { ack })
+        .chain(UnboundedReceiverStream::new(rx))
+        .chain(stream::once(async move { closing }))
+        .map(|m| Ok::<_, Infallible>(Event::default().event("message").data(m.to_string())));
+    Sse::new(events)
+        .keep_alive(KeepAlive::default())
+        .into_response()
+}

@@ -1,0 +1,167 @@
+//! Stdio target fixtures: the dependency-free fixture server, targets and users through the
+//! API, and process checks by pid.
+
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use super::gw::{Gw, PW, eventually};
+use super::mcp_client::McpClient;
+
+/// `tests/fixtures/stdio_fixture.rs`, built by cargo with the tests.
+pub const FIXTURE: &str = env!("CARGO_BIN_EXE_reflow-stdio-fixture");
+
+/// Node and the interop `node_modules` (REFLOW_TEST_NODE, REFLOW_TEST_NPM_MODULES), or None
+/// with the reason printed: tests that need them skip.
+pub fn node(test: &str) -> Option<(String, std::path::PathBuf)> {
+    match (
+        std::env::var("REFLOW_TEST_NODE"),
+        std::env::var("REFLOW_TEST_NPM_MODULES"),
+    ) {
+        (Ok(node), Ok(modules)) => Some((node, modules.into())),
+        _ => {
+            eprintln!(
+                "SKIP {test}: set REFLOW_TEST_NODE and REFLOW_TEST_NPM_MODULES (see .ci/run)"
+            );
+            None
+        }
+    }
+}
+
+/// Creates a stdio target visible to everyone; returns its id.
+pub async fn add_stdio_target(
+    gw: &Gw,
+    name: &str,
+    command: &str,
+    args: &[&str],
+    isolation: &str,
+    env: Value,
+) -> String {
+    let (status, t) = gw
+        .server
+        .post(
+            "/api/targets",
+            Some(&gw.admin),
+            json!({"name": name, "transport_type": "stdio", "command": command, "args": args,
+                   "isolation_boundary": isolation, "env": env, "timeout": 20}),
+        )
+        .await;
+    assert_eq!(status, 201, "create stdio target {name}: {t}");
+    let (status, p) = gw
+        .server
+        .post(
+            "/api/policies",
+            Some(&gw.admin),
+            json!({"name": format!("everyone-{name}"), "target": name, "resource_type": "all",
+                   "effect": "allow", "priority": 10, "subjects": [{"subject_type": "everyone"}]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{p}");
+    t["id"].as_str().unwrap().to_string()
+}
+
+/// Registers a user with `role` and `groups`; returns (user id, fresh token).
+pub async fn user(gw: &Gw, email: &str, role: &str, groups: &[&str]) -> (String, String) {
+    let (_, u) = gw.server.register(email, PW).await;
+    let id = u["id"].as_str().unwrap().to_string();
+    let (status, body) = gw
+        .server
+        .send(
+            Method::PUT,
+            &format!("/api/users/{id}"),
+            Some(&gw.admin),
+            Some(json!({"role": role, "groups": groups})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (_, login) = gw
+        .server
+        .post(
+            "/api/auth/login",
+            None,
+            json!({"email": email, "password": PW}),
+        )
+        .await;
+    (id, login["token"].as_str().unwrap().to_string())
+}
+
+pub async fn put(gw: &Gw, path: &str, body: Value) {
+    let (status, res) = gw
+        .server
+        .send(Method::PUT, path, Some(&gw.admin), Some(body))
+        .await;
+    assert!(status == 200 || status == 204, "PUT {path}: {status} {res}");
+}
+
+pub async fn client(gw: &Gw, token: &str) -> McpClient {
+    let mut c = McpClient::new(&gw.server, token);
+    c.initialize().await;
+    c
+}
+
+/// The text of a tool call's first content item.
+pub fn text(result: &Value) -> String {
+    result["content"][0]["text"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no text content: {result}"))
+        .to_string()
+}
+
+/// Calls a tool and returns the text of its result (panics on an error).
+pub async fn call_text(c: &McpClient, tool: &str, args: Value) -> String {
+    text(
+        &c.result("tools/call", json!({"name": tool, "arguments": args}))
+            .await,
+    )
+}
+
+pub async fn pid_of(c: &McpClient, target: &str) -> u32 {
+    call_text(c, &format!("{target}__pid"), json!({}))
+        .await
+        .parse()
+        .unwrap()
+}
+
+/// The instances API for a target.
+pub async fn instances(gw: &Gw, target: &str) -> Vec<Value> {
+    let (status, body) = gw
+        .server
+        .get(&format!("/api/targets/{target}/instances"), Some(&gw.admin))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    body.as_array().unwrap().clone()
+}
+
+pub fn running_pids(rows: &[Value]) -> Vec<u32> {
+    let mut pids: Vec<u32> = rows
+        .iter()
+        .filter(|r| r["status"] == "running")
+        .map(|r| r["pid"].as_u64().unwrap() as u32)
+        .collect();
+    pids.sort_unstable();
+    pids
+}
+
+/// True while the process exists and is not a zombie (a zombie is dead but unreaped).
+pub fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state follows the parenthesised command name.
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.trim_start().chars().next())
+            .is_some_and(|state| state != 'Z' && state != 'X'),
+        Err(_) => false,
+    }
+}
+
+/// True if the process exists in any state, zombies included.
+pub fn exists(pid: u32) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+pub async fn until_gone(pid: u32, within: Duration) -> bool {
+    eventually(within, || async move { (!exists(pid)).then_some(()) })
+        .await
+        .is_some()
+}
