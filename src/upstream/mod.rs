@@ -597,7 +597,7 @@ impl UpstreamConnection {
         }
         if let Transport::Modern(m) = &self.transport {
             // Giving up drops the request, which closes its stream: that is the cancellation.
-            return tokio::time::timeout(timeout, m.request(id, method, params))
+            return tokio::time::timeout(timeout, m.request(id, method, params, true))
                 .await
                 .unwrap_or(Err(UpstreamError::Timeout));
         }
@@ -608,6 +608,27 @@ impl UpstreamConnection {
                 self.cancel_in_background(id);
                 Err(UpstreamError::Timeout)
             }
+        }
+    }
+
+    /// For a 2026-07-28 client: like `request_with_id`, except that a modern upstream's
+    /// `input_required` result comes back unchanged (no bridge to server→client requests), and
+    /// `params` may carry the client's retry (`inputResponses`, `requestState`) to pass upstream.
+    /// With a legacy upstream it is `request_with_id`.
+    pub async fn request_passthrough(
+        &self,
+        id: Value,
+        method: &str,
+        params: Option<Value>,
+        timeout: Duration,
+    ) -> Result<Value, UpstreamError> {
+        match &self.transport {
+            Transport::Modern(m) if !self.core.is_closed() => {
+                tokio::time::timeout(timeout, m.request(id, method, params, false))
+                    .await
+                    .unwrap_or(Err(UpstreamError::Timeout))
+            }
+            _ => self.request_with_id(id, method, params, timeout).await,
         }
     }
 

@@ -312,11 +312,15 @@ impl ModernConn {
 
     /// A request from the gateway. It runs as its own task so that `notifications/cancelled` (or
     /// the caller giving up) can abort it, which closes its HTTP stream.
+    /// With `bridge`, an `input_required` result is turned into requests to reflow's client
+    /// and retried here; without it (a 2026-07-28 client), it is handed back as the upstream sent
+    /// it, and the client's retry carries `inputResponses` and `requestState` in `params`.
     pub(super) async fn request(
         self: &Arc<Self>,
         id: Value,
         method: &str,
         params: Option<Value>,
+        bridge: bool,
     ) -> Result<Value, UpstreamError> {
         match method {
             // Removed in 2026-07-28: the level travels in every request's `_meta` instead.
@@ -342,7 +346,8 @@ impl ModernConn {
         let key = id_key(&id);
         let this = self.clone();
         let method = method.to_owned();
-        let task = tokio::spawn(async move { this.call_bridged(id, &method, params).await });
+        let task =
+            tokio::spawn(async move { this.call_bridged(id, &method, params, bridge).await });
         let guard = Running::new(self, key, task.abort_handle());
         let result = task.await;
         drop(guard);
@@ -364,6 +369,7 @@ impl ModernConn {
         id: Value,
         method: &str,
         params: Option<Value>,
+        bridge: bool,
     ) -> Result<Value, UpstreamError> {
         let mut params = self.with_meta(params);
         let mut relisted = false;
@@ -385,6 +391,9 @@ impl ModernConn {
                 if method == "tools/list" {
                     self.learn_header_params(&mut result);
                 }
+                return Ok(result);
+            }
+            if !bridge {
                 return Ok(result);
             }
             let responses = self.ask_client(&id, &result).await?;

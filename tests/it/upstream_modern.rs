@@ -662,3 +662,51 @@ async fn sampling_and_subscriptions_cross_the_era_bridge() {
         assert_eq!(r["result"], json!({}), "{method}: {r}");
     }
 }
+
+#[tokio::test]
+async fn passthrough_hands_input_required_back_for_a_modern_client() {
+    let Some(fx) = PyFixture::start("streamable-http").await else {
+        return;
+    };
+    let (conn, _rx) = UpstreamConnection::connect(
+        spec(fx.url.as_str(), HttpTransport::Auto),
+        handshake(json!({"elicitation": {}})),
+        reqwest::Client::new(),
+    )
+    .await
+    .unwrap();
+    let call = |params: Value| {
+        let conn = conn.clone();
+        async move {
+            conn.request_passthrough(
+                conn.next_id(),
+                "tools/call",
+                Some(params),
+                Duration::from_secs(10),
+            )
+            .await
+        }
+    };
+    let name = "test_input_required_result_request_state";
+    let first = call(json!({"name": name, "arguments": {}})).await.unwrap();
+    assert_eq!(first["resultType"], "input_required", "{first}");
+    assert_eq!(
+        first["inputRequests"]["confirm"]["method"],
+        "elicitation/create"
+    );
+    let state = first["requestState"].clone();
+    assert!(state.is_string(), "{first}");
+    let done = call(json!({"name": name, "arguments": {},
+        "inputResponses": {"confirm": {"action": "accept", "content": {"ok": true}}},
+        "requestState": state}))
+    .await
+    .unwrap();
+    assert_eq!(done["resultType"], "complete", "{done}");
+    assert!(
+        done["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("state-ok"),
+        "{done}"
+    );
+}
