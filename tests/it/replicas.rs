@@ -10,7 +10,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use crate::support::cli::Target as CliTarget;
 use crate::support::db::{TestDb, postgres, sqlite};
 use crate::support::gw::{PW, eventually, tool_text};
-use crate::support::mcp_client::McpClient;
+use crate::support::mcp_client::{McpClient, ModernClient};
 use crate::support::upstream::{UpstreamConfig, UpstreamServer};
 
 /// A spawned `reflow serve --port 0`, killed when dropped.
@@ -72,7 +72,7 @@ async fn shared_db() -> TestDb {
 }
 
 #[tokio::test]
-async fn two_replicas_share_tokens_targets_and_legacy_sessions() {
+async fn two_replicas_share_tokens_targets_and_sessions_and_serve_any_modern_request() {
     let up = UpstreamServer::start(UpstreamConfig::tools("one", ["echo"])).await;
     let db = shared_db().await;
     let target = CliTarget::of(&db);
@@ -149,5 +149,33 @@ async fn two_replicas_share_tokens_targets_and_legacy_sessions() {
     assert!(
         ended_on_a.is_some(),
         "A answers 404 for the session B ended"
+    );
+
+    // A 2026-07-28 client needs no session: alternating between the replicas, every request is
+    // answered, and both replicas give the same list.
+    let modern = [&a, &b].map(|r| ModernClient {
+        inner: McpClient::at(&r.base, &token),
+        capabilities: json!({}),
+    });
+    let mut lists = Vec::new();
+    for (turn, client) in modern.iter().cycle().take(6).enumerate() {
+        let list = client.result("tools/list", json!({})).await;
+        lists.push(list["tools"].clone());
+        let text = format!("turn {turn}");
+        let called = client
+            .result(
+                "tools/call",
+                json!({"name": "one__echo", "arguments": {"text": text}}),
+            )
+            .await;
+        assert!(
+            tool_text(&called).to_string().contains(&text),
+            "turn {turn} on {}: {called}",
+            client.inner.base
+        );
+    }
+    assert!(
+        lists.windows(2).all(|w| w[0] == w[1]) && lists[0][0]["name"] == "one__echo",
+        "both replicas list the same tools: {lists:?}"
     );
 }
