@@ -78,12 +78,15 @@ fn log_level_of(params: Option<&Value>) -> Option<String> {
         .map(str::to_string)
 }
 
-/// Params as the upstream gets them: without the modern envelope and the retry's fields.
+/// Params as the upstream gets them: without the modern envelope and our `requestState`
+/// round's fields. `inputResponses` sent without a `requestState` (a client answering up
+/// front) go on: a modern upstream may use them, others ignore unknown params.
 fn upstream_params(params: Option<Value>) -> Option<Value> {
     let mut params = params?;
     if let Some(p) = params.as_object_mut() {
-        p.remove("inputResponses");
-        p.remove("requestState");
+        if p.remove("requestState").is_some() {
+            p.remove("inputResponses");
+        }
         if let Some(Value::Object(meta)) = p.get_mut("_meta") {
             meta.retain(|k, _| !k.starts_with("io.modelcontextprotocol/"));
             if meta.is_empty() {
@@ -146,6 +149,12 @@ impl Call {
     /// The router's response, as the client's: its id, `resultType`, and cache hints.
     fn finish(&self, mut message: Value) -> Value {
         message["id"] = self.client_id.clone();
+        if let Some(Value::Object(result)) = message.get_mut("result")
+            && result.get("resultType").and_then(Value::as_str) == Some("input_required")
+        {
+            self.seal_upstream_round(result);
+            return message;
+        }
         if let Some(Value::Object(result)) = message.get_mut("result") {
             result
                 .entry("resultType")
@@ -163,6 +172,36 @@ impl Call {
             }
         }
         message
+    }
+
+    /// A modern upstream's own `input_required`, passed through: its `requestState` is sealed
+    /// inside ours, so the retry is bound to this principal and request like any other round.
+    fn seal_upstream_round(&self, result: &mut Map<String, Value>) {
+        let keys = result
+            .get("inputRequests")
+            .and_then(Value::as_object)
+            .map(|requests| {
+                requests
+                    .iter()
+                    .map(|(k, r)| {
+                        let method = r["method"].as_str().unwrap_or_default().to_string();
+                        (k.clone(), method)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let states = &self.gw.request_states;
+        let mut claims = states.claims(
+            &self.session.principal,
+            &self.method,
+            self.binding.as_ref(),
+            keys,
+        );
+        claims.pt = true;
+        claims.up = result
+            .remove("requestState")
+            .and_then(|v| v.as_str().map(str::to_string));
+        result.insert("requestState".into(), json!(states.seal(&claims)));
     }
 
     /// An upstream's server→client request during this call. Answers the client with
@@ -252,9 +291,23 @@ impl Gateway {
         method: &str,
         params: Option<Value>,
     ) -> Call {
+        let upstream = upstream_params(params.clone());
+        self.spawn_call(session, id, method, params, upstream)
+    }
+
+    /// Runs `upstream` (the params as sent on) in the router; `params` (as the client sent
+    /// them) is what a later round's `requestState` is bound to.
+    fn spawn_call(
+        self: &Arc<Self>,
+        session: Arc<Session>,
+        id: Value,
+        method: &str,
+        params: Option<Value>,
+        upstream: Option<Value>,
+    ) -> Call {
         let (tx, rx) = unbounded_channel();
         let log_level = log_level_of(params.as_ref());
-        let binding = params.clone();
+        let binding = params;
         {
             let (gw, session, id, method) = (
                 self.clone(),
@@ -262,7 +315,7 @@ impl Gateway {
                 id.clone(),
                 method.to_string(),
             );
-            let params = upstream_params(params);
+            let params = upstream;
             tokio::spawn(async move {
                 gw.handle_request(&session, id, &method, params, tx).await;
             });
@@ -298,6 +351,19 @@ impl Gateway {
             .request_states
             .redeem(token, &session.principal, method, params.as_ref())
             .map_err(|e| e.to_rpc())?;
+        if claims.pt {
+            // The upstream asked, the upstream checks the answers (it re-asks what is missing).
+            let mut upstream = upstream_params(params.clone());
+            if let Some(Value::Object(p)) = upstream.as_mut() {
+                if let Some(responses) = params.as_ref().and_then(|p| p.get("inputResponses")) {
+                    p.insert("inputResponses".into(), responses.clone());
+                }
+                if let Some(state) = claims.up {
+                    p.insert("requestState".into(), json!(state));
+                }
+            }
+            return Ok(self.spawn_call(session, id, method, params, upstream));
+        }
         let responses = p.get("inputResponses").cloned().unwrap_or(Value::Null);
         let mut answers = Vec::new();
         for (key, input_method) in &claims.keys {

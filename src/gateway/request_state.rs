@@ -40,6 +40,14 @@ pub struct Claims {
     pub exp: i64,
     /// `inputRequests` key → the server→client method it stands for.
     pub keys: BTreeMap<String, String>,
+    /// The round came from a 2026-07-28 upstream's own `input_required`: the retry goes to it
+    /// with the client's `inputResponses`, and the upstream answers its own questions.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pt: bool,
+    /// That upstream's own `requestState`, handed back to it on the retry (never to the client
+    /// in the clear: it is sealed inside ours, bound to the principal like every state).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub up: Option<String>,
 }
 
 /// Why a `requestState` is refused; each names the problem for the client.
@@ -141,6 +149,8 @@ impl RequestStates {
             d: digest(method, params),
             exp: now_ms() + self.ttl.as_millis() as i64,
             keys,
+            pt: false,
+            up: None,
         }
     }
 

@@ -531,10 +531,19 @@ impl Gateway {
             .lock()
             .unwrap()
             .insert(dkey.clone(), (handle.clone(), upstream_id.clone()));
-        let result = handle
-            .conn
-            .request_with_id(upstream_id, method, params, handle.target.timeout)
-            .await;
+        // A 2026-07-28 client answers a modern upstream's `input_required` itself: pass it
+        // through (the retry carries its `inputResponses` back) instead of bridging it.
+        let result = if session.modern {
+            handle
+                .conn
+                .request_passthrough(upstream_id, method, params, handle.target.timeout)
+                .await
+        } else {
+            handle
+                .conn
+                .request_with_id(upstream_id, method, params, handle.target.timeout)
+                .await
+        };
         handle.relayed_up_to_now().await;
         handle.in_flight.lock().unwrap().remove(&key);
         session.in_flight.lock().unwrap().remove(&dkey);

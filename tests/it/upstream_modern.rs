@@ -710,3 +710,50 @@ async fn passthrough_hands_input_required_back_for_a_modern_client() {
         "{done}"
     );
 }
+
+#[tokio::test]
+async fn a_modern_client_answers_a_modern_upstreams_input_required_itself() {
+    use crate::support::mcp_client::ModernClient;
+    let Some((gw, _fx)) = gateway_with_fixture().await else {
+        return;
+    };
+    let modern =
+        ModernClient::new(&gw.server, &gw.admin).with_capabilities(json!({"elicitation": {}}));
+    let call = json!({"name": "test_input_required_result_elicitation", "arguments": {}});
+    let first = modern.result("tools/call", call.clone()).await;
+    assert_eq!(first["resultType"], "input_required", "{first}");
+    assert_eq!(
+        first["inputRequests"]["user_name"]["method"], "elicitation/create",
+        "the upstream's own keys reach the client: {first}"
+    );
+    let state = first["requestState"]
+        .as_str()
+        .expect("a requestState")
+        .to_string();
+
+    let mut retry = call.clone();
+    retry["inputResponses"] =
+        json!({"user_name": {"action": "accept", "content": {"name": "Alice"}}});
+    let mut tampered = retry.clone();
+    tampered["requestState"] = json!(format!("{state}x"));
+    let refused = modern.exchange("tools/call", tampered).await;
+    assert_eq!(
+        refused.response["error"]["code"], -32602,
+        "a tampered state is refused: {:?}",
+        refused.response
+    );
+
+    retry["requestState"] = json!(state);
+    let done = modern.result("tools/call", retry.clone()).await;
+    assert_eq!(done["resultType"], "complete", "{done}");
+    assert!(
+        tool_text(&done).to_string().contains("Hello, Alice!"),
+        "the upstream used the client's answer: {done}"
+    );
+    let replayed = modern.exchange("tools/call", retry).await;
+    assert_eq!(
+        replayed.response["error"]["code"], -32602,
+        "a used state is refused: {:?}",
+        replayed.response
+    );
+}
