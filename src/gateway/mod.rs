@@ -15,6 +15,7 @@ mod rewrite;
 mod router;
 pub mod session;
 mod targets;
+mod tasks;
 mod upstreams;
 
 use std::collections::HashMap;
@@ -119,6 +120,8 @@ pub struct Gateway {
     request_states: request_state::RequestStates,
     /// Open `subscriptions/listen` streams (2026-07-28).
     listeners: Mutex<Vec<listen::Listener>>,
+    /// Who created the tasks relayed through this replica.
+    task_owners: tasks::TaskOwners,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -163,6 +166,7 @@ impl Gateway {
                 opts.request_state_ttl,
             ),
             listeners: Mutex::new(Vec::new()),
+            task_owners: tasks::TaskOwners::default(),
         });
         gw.reload().await?;
         Ok(gw)

@@ -56,7 +56,7 @@ pub(crate) fn pool_key(session: &Session, fingerprint: &str) -> (String, Value) 
         return (fingerprint.to_string(), json!({}));
     }
     let declared = session.client_capabilities.lock().unwrap().clone();
-    let caps: Map<String, Value> = ["elicitation", "roots", "sampling"]
+    let mut caps: Map<String, Value> = ["elicitation", "roots", "sampling"]
         .into_iter()
         .filter_map(|k| {
             declared
@@ -65,6 +65,14 @@ pub(crate) fn pool_key(session: &Session, fingerprint: &str) -> (String, Value) 
                 .map(|v| (k.to_string(), v.clone()))
         })
         .collect();
+    // Of the extensions, reflow relays only the tasks extension (task ids rewritten both ways):
+    // declared upstream for the clients that declared it, so upstreams create tasks for them only.
+    if wire::declares_tasks(&declared) {
+        caps.insert(
+            "extensions".into(),
+            json!({ wire::TASKS_EXTENSION: declared["extensions"][wire::TASKS_EXTENSION].clone() }),
+        );
+    }
     if caps.is_empty() {
         return (fingerprint.to_string(), json!({}));
     }
@@ -455,6 +463,8 @@ impl Gateway {
         let targets = self.visible_targets(&session.principal);
         let connected = self.connect_all(session, &targets).await;
         let mut caps = Map::new();
+        // The tasks extension is offered to the clients that declare it, when an upstream has it.
+        let wants_tasks = wire::declares_tasks(&session.client_capabilities.lock().unwrap());
         let mut instructions = vec![format!(
             "reflow gateway. Tools and prompts are named {{target}}{}{{name}}; resource URIs {{target}}+{{uri}}.",
             self.opts.separator
@@ -482,6 +492,16 @@ impl Gateway {
                 caps.insert(
                     "resources".into(),
                     json!({ "listChanged": true, "subscribe": subscribe }),
+                );
+            }
+            if let Some(settings) = up
+                .get("extensions")
+                .and_then(|e| e.get(wire::TASKS_EXTENSION))
+                .filter(|_| wants_tasks)
+            {
+                caps.insert(
+                    "extensions".into(),
+                    json!({ wire::TASKS_EXTENSION: settings.clone() }),
                 );
             }
             if let Some(text) = &handle.conn.server().instructions {

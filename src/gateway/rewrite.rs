@@ -1,5 +1,6 @@
 //! Rewrites the URIs inside results so that every URI a client sees carries its target's
-//! prefix (resource links, embedded resources, read contents), and nothing else is touched.
+//! prefix (resource links, embedded resources, read contents), and nothing else is touched;
+//! and task ids, which the client sees as `{target}/{id}` (both task eras).
 
 use serde_json::Value;
 
@@ -46,6 +47,12 @@ pub fn result_uris(method: &str, result: &mut Value, prefix: &str) {
                         None => {}
                     }
                 }
+            }
+        }
+        // A finished 2026 task inlines its tool result.
+        "tasks/get" => {
+            if let Some(inner) = result.get_mut("result") {
+                result_uris("tools/call", inner, prefix);
             }
         }
         "resources/read" => {
@@ -128,6 +135,17 @@ mod tests {
         assert_eq!(task["_meta"][RELATED_TASK]["taskId"], "github/t1");
         assert_eq!(split_task_id("github/a/b"), Some(("github", "a/b")));
         assert_eq!(split_task_id("nogithub"), None);
+
+        // 2026 tasks extension: flat CreateTaskResult and DetailedTask with an inlined result.
+        let mut created = json!({"resultType": "task", "taskId": "t9", "status": "working"});
+        expose_task_ids(&mut created, "conf");
+        assert_eq!(created["taskId"], "conf/t9");
+        let mut detailed = json!({"taskId": "t9", "status": "completed", "resultType": "complete",
+            "result": {"content": [{"type": "resource_link", "uri": "file:///r", "name": "r"}]}});
+        result_uris("tasks/get", &mut detailed, "conf");
+        expose_task_ids(&mut detailed, "conf");
+        assert_eq!(detailed["taskId"], "conf/t9");
+        assert_eq!(detailed["result"]["content"][0]["uri"], "conf+file:///r");
 
         let mut read = json!({"contents": [{"uri": "x://1", "text": "t"}]});
         result_uris("resources/read", &mut read, "");

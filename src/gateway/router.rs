@@ -13,6 +13,7 @@ use super::lists::ListKind;
 use super::naming::{match_prefix, match_uri_prefix};
 use super::rewrite;
 use super::session::Session;
+use super::tasks;
 use super::upstreams::{InFlight, UpstreamHandle};
 use super::{Gateway, Outgoing, Sink, Target};
 
@@ -132,7 +133,7 @@ impl Gateway {
                 let l = n.as_deref().and_then(|u| self.locate_uri(session, u));
                 (n, ItemType::Resource, l)
             }
-            "tasks/get" | "tasks/result" | "tasks/cancel" => {
+            "tasks/get" | "tasks/result" | "tasks/cancel" | "tasks/update" => {
                 let n = text(p.get("taskId"));
                 let t = n
                     .as_deref()
@@ -199,7 +200,8 @@ impl Gateway {
             }
             "completion/complete" => self.complete(session, id, params, sink).await,
             "logging/setLevel" => self.set_level(session, params).await,
-            "tasks/get" | "tasks/result" | "tasks/cancel" => {
+            // tasks/update exists only in the 2026 tasks extension.
+            "tasks/get" | "tasks/result" | "tasks/cancel" | "tasks/update" => {
                 self.call_task(session, id, method, params, sink).await
             }
             "tasks/list" => self.list_tasks(session).await,
@@ -303,11 +305,22 @@ impl Gateway {
         if !self.upstream_has(&handle, kind, &params["name"]).await {
             return Err(unknown(what, &exposed));
         }
-        self.forward_exposed(session, &handle, id, method, params, sink, method)
-            .await
+        let result = self
+            .forward_exposed(session, &handle, id, method, params.clone(), sink, method)
+            .await?;
+        if let Some(task) = tasks::created_task_id(&result) {
+            let owner = tasks::Owner {
+                user: session.principal.user_id,
+                tool: params["name"].as_str().unwrap_or_default().to_string(),
+            };
+            self.task_owners.record(task, owner);
+        }
+        Ok(result)
     }
 
-    /// tasks/get, tasks/result, tasks/cancel: routed by the target named in the task id.
+    /// tasks/get, tasks/result, tasks/cancel (and the extension's tasks/update): routed by the
+    /// target named in the task id; a task created through this replica answers only its
+    /// creator, and only while the creating tool is still allowed (others: "unknown task").
     async fn call_task(
         self: &Arc<Self>,
         session: &Arc<Session>,
@@ -330,11 +343,25 @@ impl Gateway {
                     .find(|x| x.name == t)
                     .map(|x| (x.clone(), task.to_string()))
             })
-            .ok_or_else(|| RpcError::invalid_params(format!("unknown task: {exposed}")))?;
+            .ok_or_else(|| unknown("task", &exposed))?;
+        if let Some(owner) = self.task_owners.get(&exposed) {
+            let allowed = owner.user == session.principal.user_id
+                && self
+                    .decide(&session.principal, &target, ItemType::Tool, &owner.tool)
+                    .allowed;
+            if !allowed {
+                return Err(unknown("task", &exposed));
+            }
+        }
         params["taskId"] = Value::String(task_id);
         let handle = self.upstream(session, &target).await?;
-        // tasks/result carries the underlying tool result.
-        self.forward_exposed(session, &handle, id, method, params, sink, "tools/call")
+        // tasks/result carries the underlying tool result, a 2026 tasks/get inlines it.
+        let shape = if method == "tasks/result" {
+            "tools/call"
+        } else {
+            method
+        };
+        self.forward_exposed(session, &handle, id, method, params, sink, shape)
             .await
     }
 

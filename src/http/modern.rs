@@ -100,6 +100,11 @@ pub async fn post(state: &AppState, caller: Principal, h: &HeaderMap, message: V
         envelope.client_capabilities,
     ));
     let params = message.get("params").cloned();
+    if wire::task_method(&method)
+        && !wire::declares_tasks(&session.client_capabilities.lock().unwrap())
+    {
+        return error(id, missing_tasks_extension(&method));
+    }
     match method.as_str() {
         "server/discover" => {
             let result = gateway.discover(&session).await;
@@ -126,6 +131,19 @@ pub async fn post(state: &AppState, caller: Principal, h: &HeaderMap, message: V
         gateway.start_call(session, id, &method, params)
     };
     respond(call, accepts_sse(h)).await
+}
+
+/// -32021 for a tasks method from a request that did not declare the extension (SEP-2663).
+fn missing_tasks_extension(method: &str) -> RpcError {
+    RpcError::new(
+        codes::MISSING_CLIENT_CAPABILITY,
+        format!(
+            "{method} needs the {} extension; declare it in _meta[{:?}].extensions",
+            wire::TASKS_EXTENSION,
+            wire::CLIENT_CAPABILITIES_KEY
+        ),
+    )
+    .with_data(json!({ "requiredCapabilities": { "extensions": { wire::TASKS_EXTENSION: {} } } }))
 }
 
 /// `Mcp-Param-*` headers against the arguments, as the called tool's schema declares them.

@@ -15,11 +15,15 @@ pub const SUBSCRIPTION_ID_KEY: &str = "io.modelcontextprotocol/subscriptionId";
 /// The least severe log level a request wants `notifications/message` for (none without it).
 pub const LOG_LEVEL_KEY: &str = "io.modelcontextprotocol/logLevel";
 
+/// The tasks extension (SEP-2663): declared under `capabilities.extensions` by both sides.
+pub const TASKS_EXTENSION: &str = "io.modelcontextprotocol/tasks";
+
 /// Versions served statelessly.
 pub const MODERN_VERSIONS: &[&str] = &[MODERN_VERSION];
 
 /// The request methods of 2026-07-28. Everything else (ping, logging/setLevel,
-/// resources/subscribe, the core tasks methods, initialize) is unknown on this path.
+/// resources/subscribe, the 2025-11-25 tasks methods, initialize) is unknown on this path.
+/// The tasks extension's methods are served only to requests that declare the extension.
 pub const METHODS: &[&str] = &[
     "server/discover",
     "subscriptions/listen",
@@ -31,7 +35,23 @@ pub const METHODS: &[&str] = &[
     "resources/templates/list",
     "resources/read",
     "completion/complete",
+    "tasks/get",
+    "tasks/update",
+    "tasks/cancel",
 ];
+
+/// Methods of the tasks extension (`tasks/result` and `tasks/list` did not survive into it).
+pub fn task_method(method: &str) -> bool {
+    matches!(method, "tasks/get" | "tasks/update" | "tasks/cancel")
+}
+
+/// Whether client capabilities declare the tasks extension.
+pub fn declares_tasks(capabilities: &Value) -> bool {
+    capabilities
+        .get("extensions")
+        .and_then(|e| e.get(TASKS_EXTENSION))
+        .is_some_and(|v| !v.is_null())
+}
 
 /// Methods of the legacy era that 2026-07-28 removed: 404 before any envelope check.
 pub const REMOVED_METHODS: &[&str] = &[
@@ -40,9 +60,7 @@ pub const REMOVED_METHODS: &[&str] = &[
     "logging/setLevel",
     "resources/subscribe",
     "resources/unsubscribe",
-    "tasks/get",
     "tasks/result",
-    "tasks/cancel",
     "tasks/list",
 ];
 
@@ -92,6 +110,7 @@ pub fn name_field(method: &str) -> Option<&'static str> {
     match method {
         "tools/call" | "prompts/get" => Some("name"),
         "resources/read" => Some("uri"),
+        m if task_method(m) => Some("taskId"),
         _ => None,
     }
 }

@@ -13,6 +13,7 @@ mod gateway_wire;
 mod logs_cli;
 mod modern_bridge;
 mod modern_sdk;
+mod modern_tasks;
 mod modern_wire;
 mod oidc;
 mod policies_api;
