@@ -127,7 +127,7 @@ impl Gateway {
     }
 
     /// Sessions that use `handle`: its owner, or every session that can see a shared target.
-    fn attached_sessions(&self, handle: &UpstreamHandle) -> Vec<Arc<Session>> {
+    pub(super) fn attached_sessions(&self, handle: &UpstreamHandle) -> Vec<Arc<Session>> {
         if let Some(owner) = &handle.owner {
             return owner.upgrade().into_iter().collect();
         }

@@ -426,6 +426,19 @@ impl Gateway {
         })?;
         params["uri"] = Value::String(original.clone());
         let handle = self.upstream(session, &target).await?;
+        if method == "resources/unsubscribe" {
+            let key = (target.id, original.clone());
+            session.subscriptions.lock().unwrap().remove(&key);
+            // A shared upstream subscription serves every attached session: it ends only with
+            // the last subscriber, or the others would stop getting their updates.
+            let still_wanted = handle.owner.is_none()
+                && self.attached_sessions(&handle).iter().any(|s| {
+                    !Arc::ptr_eq(s, session) && s.subscriptions.lock().unwrap().contains(&key)
+                });
+            if still_wanted {
+                return Ok(json!({}));
+            }
+        }
         let mut result = self
             .forward(session, &handle, id, method, Some(params), sink)
             .await?;
@@ -437,13 +450,7 @@ impl Gateway {
                     .unwrap()
                     .insert((target.id, original));
             }
-            "resources/unsubscribe" => {
-                session
-                    .subscriptions
-                    .lock()
-                    .unwrap()
-                    .remove(&(target.id, original));
-            }
+            "resources/unsubscribe" => {}
             _ => rewrite::result_uris(method, &mut result, &target.prefix),
         }
         Ok(result)

@@ -375,3 +375,59 @@ async fn gateway_non_admins_see_no_targets() {
     let admin = gw.admin_client().await;
     assert_eq!(all_tool_names(&admin).await, ["hidden__secret"]);
 }
+
+#[tokio::test]
+async fn gateway_a_shared_upstream_subscription_ends_only_with_its_last_subscriber() {
+    let gw = Gw::start().await;
+    let up = UpstreamServer::start(UpstreamConfig {
+        resources: vec![("file:///a.txt".into(), "A".into())],
+        touch_tool: Some("touch".into()),
+        ..UpstreamConfig::tools("docs", ["echo"])
+    })
+    .await;
+    // Stateless: both sessions share one upstream connection, hence one upstream subscription.
+    let (status, created) = gw
+        .server
+        .post(
+            "/api/targets",
+            Some(&gw.admin),
+            json!({"name": "docs", "url": up.url, "statefulness": "stateless", "timeout": 10}),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let a = gw.admin_client().await;
+    let b = gw.admin_client().await;
+    let uri = json!({ "uri": "docs+file:///a.txt" });
+    a.result("resources/subscribe", uri.clone()).await;
+    b.result("resources/subscribe", uri.clone()).await;
+
+    a.result("resources/unsubscribe", uri.clone()).await;
+    assert!(
+        up.unsubscribed().is_empty(),
+        "B still subscribes: the upstream subscription stays ({:?})",
+        up.unsubscribed()
+    );
+    let mut b_stream = b.get_stream(None).await;
+    b.result(
+        "tools/call",
+        json!({"name": "docs__touch", "arguments": {}}),
+    )
+    .await;
+    let mut seen = Vec::new();
+    let updated = loop {
+        match b_stream.try_next(Duration::from_secs(5)).await {
+            Some(e) if e.data["method"] == "notifications/resources/updated" => break Some(e),
+            Some(e) => seen.push(e),
+            None => break None,
+        }
+    };
+    let updated = updated.unwrap_or_else(|| panic!("B got no resources/updated; saw {seen:?}"));
+    assert_eq!(updated.data["params"]["uri"], "docs+file:///a.txt");
+
+    b.result("resources/unsubscribe", uri).await;
+    assert_eq!(
+        up.unsubscribed(),
+        ["file:///a.txt"],
+        "the last subscriber's unsubscribe reaches the upstream"
+    );
+}

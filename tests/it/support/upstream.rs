@@ -82,6 +82,8 @@ pub struct UpstreamLog {
     pub elicitation_declared: Vec<bool>,
     /// Every URI a client subscribed to.
     pub subscribed: Vec<String>,
+    /// Every URI a client unsubscribed from.
+    pub unsubscribed: Vec<String>,
 }
 
 #[derive(Clone)]
@@ -330,6 +332,19 @@ impl ServerHandler for Handler {
         Ok(())
     }
 
+    async fn unsubscribe(
+        &self,
+        request: rmcp::model::UnsubscribeRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        self.log
+            .lock()
+            .unwrap()
+            .unsubscribed
+            .push(request.uri.clone());
+        Ok(())
+    }
+
     async fn list_resources(
         &self,
         _request: Option<PaginatedRequestParams>,
@@ -441,6 +456,10 @@ impl UpstreamServer {
 
     pub fn calls(&self) -> Vec<String> {
         self.log.lock().unwrap().calls.clone()
+    }
+
+    pub fn unsubscribed(&self) -> Vec<String> {
+        self.log.lock().unwrap().unsubscribed.clone()
     }
 
     pub fn subscribed(&self) -> Vec<String> {
