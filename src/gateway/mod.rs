@@ -315,16 +315,11 @@ impl Gateway {
             "reflow gateway. Tools and prompts are named {{target}}{}{{name}}; resource URIs {{target}}+{{uri}}.",
             self.opts.separator
         )];
-        for (target, handle) in &connected {
+        merge_offers(&connected, &mut caps, &mut instructions);
+        for (_, handle) in &connected {
             let up = &handle.conn.server().capabilities;
-            for (key, merged) in [
-                ("prompts", json!({ "listChanged": true })),
-                ("logging", json!({})),
-                ("completions", json!({})),
-            ] {
-                if up.get(key).is_some() {
-                    caps.insert(key.into(), merged);
-                }
+            if up.get("logging").is_some() {
+                caps.insert("logging".into(), json!({}));
             }
             if let Some(Value::Object(up_tasks)) = up.get("tasks") {
                 // Task support is the union of what upstreams offer, merged key by key.
@@ -334,23 +329,6 @@ impl Gateway {
                         merged.entry(k.clone()).or_insert_with(|| v.clone());
                     }
                 }
-            }
-            if let Some(res) = up.get("resources") {
-                let subscribe = res
-                    .get("subscribe")
-                    .and_then(Value::as_bool)
-                    .unwrap_or(false)
-                    || caps
-                        .get("resources")
-                        .and_then(|r| r["subscribe"].as_bool())
-                        .unwrap_or(false);
-                caps.insert(
-                    "resources".into(),
-                    json!({ "listChanged": true, "subscribe": subscribe }),
-                );
-            }
-            if let Some(text) = &handle.conn.server().instructions {
-                instructions.push(format!("[{}] {}", target.name, text));
             }
         }
         let names: Vec<&str> = targets.iter().map(|t| t.name.as_str()).collect();
@@ -513,5 +491,37 @@ impl Gateway {
             close_upstreams(&s).await;
         }
         self.pool.close_all().await;
+    }
+}
+
+/// What the connected upstreams offer a client of either era: prompts, completions and
+/// resources (subscribable when any upstream is), and each target's instructions under its name.
+pub(crate) fn merge_offers(
+    connected: &[(Arc<Target>, Arc<upstreams::UpstreamHandle>)],
+    caps: &mut serde_json::Map<String, Value>,
+    instructions: &mut Vec<String>,
+) {
+    for (target, handle) in connected {
+        let up = &handle.conn.server().capabilities;
+        if up.get("prompts").is_some() {
+            caps.insert("prompts".into(), json!({ "listChanged": true }));
+        }
+        if up.get("completions").is_some() {
+            caps.insert("completions".into(), json!({}));
+        }
+        if let Some(res) = up.get("resources") {
+            let subscribe = res["subscribe"].as_bool().unwrap_or(false)
+                || caps
+                    .get("resources")
+                    .and_then(|r| r["subscribe"].as_bool())
+                    .unwrap_or(false);
+            caps.insert(
+                "resources".into(),
+                json!({ "listChanged": true, "subscribe": subscribe }),
+            );
+        }
+        if let Some(text) = &handle.conn.server().instructions {
+            instructions.push(format!("[{}] {}", target.name, text));
+        }
     }
 }

@@ -473,26 +473,11 @@ impl Gateway {
         if !names.is_empty() {
             instructions.push(format!("Targets: {}.", names.join(", ")));
         }
-        for (target, handle) in &connected {
+        super::merge_offers(&connected, &mut caps, &mut instructions);
+        for (_, handle) in &connected {
             let up = &handle.conn.server().capabilities;
-            for key in ["tools", "prompts"] {
-                if up.get(key).is_some() {
-                    caps.insert(key.into(), json!({ "listChanged": true }));
-                }
-            }
-            if up.get("completions").is_some() {
-                caps.insert("completions".into(), json!({}));
-            }
-            if let Some(res) = up.get("resources") {
-                let subscribe = res["subscribe"].as_bool().unwrap_or(false)
-                    || caps
-                        .get("resources")
-                        .and_then(|r| r["subscribe"].as_bool())
-                        .unwrap_or(false);
-                caps.insert(
-                    "resources".into(),
-                    json!({ "listChanged": true, "subscribe": subscribe }),
-                );
+            if up.get("tools").is_some() {
+                caps.insert("tools".into(), json!({ "listChanged": true }));
             }
             if let Some(settings) = up
                 .get("extensions")
@@ -503,9 +488,6 @@ impl Gateway {
                     "extensions".into(),
                     json!({ wire::TASKS_EXTENSION: settings.clone() }),
                 );
-            }
-            if let Some(text) = &handle.conn.server().instructions {
-                instructions.push(format!("[{}] {}", target.name, text));
             }
         }
         let mut versions = vec![mcp::MODERN_VERSION];
