@@ -281,6 +281,9 @@ async fn watch_revision(state: Arc<AppState>) {
                 Ok(n) => tracing::info!(rows = n, "pruned audit rows past retention"),
                 Err(e) => tracing::warn!(error = %e, "pruning the audit log failed"),
             }
+            if let Err(e) = state.store.prune_request_states(chrono::Utc::now()).await {
+                tracing::warn!(error = %e, "pruning used requestStates failed");
+            }
             let ended = state
                 .gateway
                 .sweep_sessions(state.settings.session.cleanup_interval)

@@ -344,7 +344,7 @@ impl Gateway {
     /// A retry carrying `requestState` and `inputResponses`: resumes the parked upstream
     /// request, or, when it is not parked here (another replica, or this one restarted),
     /// re-issues the call with the answers ready for the upstream's questions.
-    pub fn resume_call(
+    pub async fn resume_call(
         self: &Arc<Self>,
         session: Arc<Session>,
         id: Value,
@@ -359,6 +359,18 @@ impl Gateway {
             .request_states
             .redeem(token, &session.principal, method, params.as_ref())
             .map_err(|e| e.to_rpc())?;
+        // Usable once in the whole deployment: another replica may have redeemed it already.
+        let expires = chrono::DateTime::from_timestamp_millis(claims.exp).unwrap_or_default();
+        match self.store.claim_request_state(&claims.sid, expires).await {
+            Ok(true) => {}
+            Ok(false) => return Err(StateError::Replayed.to_rpc()),
+            Err(e) => {
+                tracing::warn!(error = %e, "recording a requestState's use failed");
+                return Err(RpcError::internal(
+                    "cannot record the use of requestState now; retry shortly",
+                ));
+            }
+        }
         if claims.pt {
             // The upstream asked, the upstream checks the answers (it re-asks what is missing).
             let mut upstream = upstream_params(params.clone());

@@ -123,7 +123,10 @@ pub async fn post(state: &AppState, caller: Principal, h: &HeaderMap, message: V
             .as_ref()
             .is_some_and(|p| p.get("requestState").is_some());
     let call = if resuming {
-        match gateway.resume_call(session, id.clone(), &method, params) {
+        match gateway
+            .resume_call(session, id.clone(), &method, params)
+            .await
+        {
             Ok(call) => call,
             Err(e) => return error(id, e),
         }

@@ -9,12 +9,20 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 use super::{Store, StoreError, on_pool};
 
 /// (version, description, sqlite SQL, postgres SQL). Append only; never edit a shipped entry.
-const MIGRATIONS: &[(i64, &str, &str, &str)] = &[(
-    1,
-    "init",
-    include_str!("../../migrations/sqlite/0001_init.sql"),
-    include_str!("../../migrations/postgres/0001_init.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
+    (
+        1,
+        "init",
+        include_str!("../../migrations/sqlite/0001_init.sql"),
+        include_str!("../../migrations/postgres/0001_init.sql"),
+    ),
+    (
+        2,
+        "request states",
+        include_str!("../../migrations/sqlite/0002_request_states.sql"),
+        include_str!("../../migrations/postgres/0002_request_states.sql"),
+    ),
+];
 
 fn migrator(postgres: bool) -> Migrator {
     Migrator::with_migrations(

@@ -8,6 +8,7 @@ mod credentials;
 mod instances;
 mod migrations;
 mod policies;
+mod request_states;
 mod sessions;
 mod targets;
 mod tokens;

@@ -428,8 +428,10 @@ async fn db_status_and_migrate() {
     let rows = status
         .as_array()
         .unwrap_or_else(|| panic!("array: {status}"));
-    assert_eq!(rows.len(), 1, "{status}");
+    assert_eq!(rows.len(), 2, "{status}");
     assert_eq!(rows[0]["version"], 1, "{status}");
+    assert_eq!(rows[1]["version"], 2, "{status}");
+    assert!(rows[1]["applied_at"].is_string(), "{status}");
     let applied = rows[0]["applied_at"]
         .as_str()
         .unwrap_or_else(|| panic!("applied_at set: {status}"));
@@ -439,7 +441,12 @@ async fn db_status_and_migrate() {
     let again = t.run(&["db", "status", "--json"]).await.ok().json();
     assert_eq!(again, status);
     let human = t.run(&["db", "status"]).await;
-    assert!(human.ok().stdout.contains("0001"), "{}", human.describe());
+    let listed = &human.ok().stdout;
+    assert!(
+        listed.contains("0001") && listed.contains("0002"),
+        "{}",
+        human.describe()
+    );
 }
 
 #[tokio::test]

@@ -73,7 +73,11 @@ async fn shared_db() -> TestDb {
 
 #[tokio::test]
 async fn two_replicas_share_tokens_targets_and_sessions_and_serve_any_modern_request() {
-    let up = UpstreamServer::start(UpstreamConfig::tools("one", ["echo"])).await;
+    let up = UpstreamServer::start(UpstreamConfig {
+        elicit_tool: Some("ask".into()),
+        ..UpstreamConfig::tools("one", ["echo"])
+    })
+    .await;
     let db = shared_db().await;
     let target = CliTarget::of(&db);
     // The first replica creates the data dir's JWT secret and key; the second reads them.
@@ -177,5 +181,36 @@ async fn two_replicas_share_tokens_targets_and_sessions_and_serve_any_modern_req
     assert!(
         lists.windows(2).all(|w| w[0] == w[1]) && lists[0][0]["name"] == "one__echo",
         "both replicas list the same tools: {lists:?}"
+    );
+
+    // An input round started on A, answered on B (which re-issues the call), cannot be
+    // replayed on A, where the first round is still parked.
+    let [on_a, on_b] = [&a, &b].map(|r| ModernClient {
+        inner: McpClient::at(&r.base, &token),
+        capabilities: json!({"elicitation": {}}),
+    });
+    let ask = json!({"name": "one__ask", "arguments": {"topic": "replicas"}});
+    let first = on_a.result("tools/call", ask.clone()).await;
+    assert_eq!(first["resultType"], "input_required", "{first}");
+    let key = first["inputRequests"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .next()
+        .unwrap()
+        .clone();
+    let mut retry = ask.clone();
+    retry["inputResponses"] = json!({ key: {"action": "accept", "content": {"answer": "42"}} });
+    retry["requestState"] = first["requestState"].clone();
+    let done = on_b.result("tools/call", retry.clone()).await;
+    assert!(
+        tool_text(&done).to_string().contains("42"),
+        "B completes the call with the answer: {done}"
+    );
+    let replayed = on_a.exchange("tools/call", retry).await;
+    assert_eq!(
+        replayed.response["error"]["code"], -32602,
+        "a state used on B is a replay on A: {:?}",
+        replayed.response
     );
 }

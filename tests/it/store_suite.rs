@@ -57,9 +57,19 @@ async fn migrations_apply_once_and_report_status() {
         let label = db.label;
         let store = open(&db).await;
         let status = store.migration_status().await.unwrap();
-        assert_eq!(status.len(), 1, "[{label}] one known migration: {status:?}");
-        assert_eq!(status[0].version, 1, "[{label}] {status:?}");
-        assert_eq!(status[0].description, "init", "[{label}] {status:?}");
+        let known: Vec<(i64, &str)> = status
+            .iter()
+            .map(|m| (m.version, m.description.as_str()))
+            .collect();
+        assert_eq!(
+            known,
+            [(1, "init"), (2, "request states")],
+            "[{label}] the known migrations: {status:?}"
+        );
+        assert!(
+            status.iter().all(|m| m.applied_at.is_some()),
+            "[{label}] every migration applied: {status:?}"
+        );
         let applied = status[0]
             .applied_at
             .unwrap_or_else(|| panic!("[{label}] migration 1 must be applied: {status:?}"));
@@ -78,7 +88,7 @@ async fn migrations_apply_once_and_report_status() {
         store.migrate().await.unwrap();
         store.migrate().await.unwrap();
         let again = store.migration_status().await.unwrap();
-        assert_eq!(again.len(), 1, "[{label}] {again:?}");
+        assert_eq!(again.len(), 2, "[{label}] {again:?}");
         assert_eq!(
             again[0].applied_at,
             Some(applied),
@@ -112,15 +122,15 @@ async fn connect_without_migrate_reports_pending() {
         let label = db.label;
         let store = Store::connect(&db.url, 2).await.unwrap();
         let status = store.migration_status().await.unwrap();
-        assert_eq!(status.len(), 1, "[{label}] {status:?}");
-        assert_eq!(
-            status[0].applied_at, None,
+        assert_eq!(status.len(), 2, "[{label}] {status:?}");
+        assert!(
+            status.iter().all(|m| m.applied_at.is_none()),
             "[{label}] nothing applied before migrate: {status:?}"
         );
         store.migrate().await.unwrap();
         let status = store.migration_status().await.unwrap();
         assert!(
-            status[0].applied_at.is_some(),
+            status.iter().all(|m| m.applied_at.is_some()),
             "[{label}] applied after migrate: {status:?}"
         );
         assert_eq!(store.revision().await.unwrap(), 1, "[{label}]");
@@ -718,4 +728,39 @@ async fn concurrent_first_registrations_make_exactly_one_admin() {
          busy_timeout does not apply. Fix: begin that transaction with BEGIN IMMEDIATE on \
          SQLite. {availability:#?}"
     );
+}
+
+#[tokio::test]
+async fn a_request_state_is_claimed_once_until_it_expires() {
+    for db in support::backends().await {
+        let label = db.label;
+        let store = open(&db).await;
+        let now = Utc::now();
+        let later = now + Duration::minutes(5);
+        assert!(
+            store.claim_request_state("s1", later).await.unwrap(),
+            "[{label}] first use"
+        );
+        assert!(
+            !store.claim_request_state("s1", later).await.unwrap(),
+            "[{label}] second use is a replay"
+        );
+        assert!(
+            store
+                .claim_request_state("s0", now - Duration::minutes(1))
+                .await
+                .unwrap(),
+            "[{label}] another state"
+        );
+        assert_eq!(
+            store.prune_request_states(now).await.unwrap(),
+            1,
+            "[{label}] only the expired one is pruned"
+        );
+        assert!(
+            !store.claim_request_state("s1", later).await.unwrap(),
+            "[{label}] a live claim survives pruning"
+        );
+        store.close().await;
+    }
 }
