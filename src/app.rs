@@ -284,6 +284,10 @@ async fn watch_revision(state: Arc<AppState>) {
             if let Err(e) = state.store.prune_request_states(chrono::Utc::now()).await {
                 tracing::warn!(error = %e, "pruning used requestStates failed");
             }
+            let day_ago = chrono::Utc::now() - chrono::Duration::days(1);
+            if let Err(e) = state.store.prune_task_owners(day_ago).await {
+                tracing::warn!(error = %e, "pruning task owners failed");
+            }
             let ended = state
                 .gateway
                 .sweep_sessions(state.settings.session.cleanup_interval)

@@ -313,14 +313,14 @@ impl Gateway {
                 user: session.principal.user_id,
                 tool: params["name"].as_str().unwrap_or_default().to_string(),
             };
-            self.task_owners.record(task, owner);
+            self.remember_task_owner(task, owner).await;
         }
         Ok(result)
     }
 
     /// tasks/get, tasks/result, tasks/cancel (and the extension's tasks/update): routed by the
-    /// target named in the task id; a task created through this replica answers only its
-    /// creator, and only while the creating tool is still allowed (others: "unknown task").
+    /// target named in the task id; a task created through reflow answers only its creator,
+    /// and only while the creating tool is still allowed (others: "unknown task").
     async fn call_task(
         self: &Arc<Self>,
         session: &Arc<Session>,
@@ -344,7 +344,7 @@ impl Gateway {
                     .map(|x| (x.clone(), task.to_string()))
             })
             .ok_or_else(|| unknown("task", &exposed))?;
-        if let Some(owner) = self.task_owners.get(&exposed) {
+        if let Some(owner) = self.task_owner(&exposed).await {
             let allowed = owner.user == session.principal.user_id
                 && self
                     .decide(&session.principal, &target, ItemType::Tool, &owner.tool)

@@ -1,7 +1,7 @@
 //! Who created each task reflow relayed (2025-11-25 tasks and the 2026 tasks extension), so a
 //! task id works only for its creator and only while the tool that created it is allowed.
-//! Kept in memory per replica: a task this replica did not see created (another replica, or a
-//! restart) is checked by target visibility only.
+//! Recorded in the store, so every replica (and this one after a restart) knows; kept in
+//! memory too, so polling a task costs no database read on the replica that created it.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -64,6 +64,41 @@ impl TaskOwners {
             .get(exposed)
             .filter(|(_, at)| at.elapsed() < KEEP)
             .map(|(o, _)| o.clone())
+    }
+}
+
+impl super::Gateway {
+    /// Records `owner` as the creator of task `exposed`, here and in the store.
+    pub(crate) async fn remember_task_owner(&self, exposed: &str, owner: Owner) {
+        let stored = self
+            .store
+            .record_task_owner(exposed, owner.user, &owner.tool, chrono::Utc::now())
+            .await;
+        if let Err(e) = stored {
+            // This replica still knows; others fall back to target visibility for this task.
+            tracing::warn!(error = %e, "recording a task's owner failed");
+        }
+        self.task_owners.record(exposed, owner);
+    }
+
+    /// The creator of task `exposed`: from memory, else from the store (another replica created
+    /// it, or this one before a restart).
+    pub(crate) async fn task_owner(&self, exposed: &str) -> Option<Owner> {
+        if let Some(owner) = self.task_owners.get(exposed) {
+            return Some(owner);
+        }
+        match self.store.task_owner(exposed).await {
+            Ok(Some((user, tool))) => {
+                let owner = Owner { user, tool };
+                self.task_owners.record(exposed, owner.clone());
+                Some(owner)
+            }
+            Ok(None) => None,
+            Err(e) => {
+                tracing::warn!(error = %e, "looking up a task's owner failed");
+                None
+            }
+        }
     }
 }
 

@@ -18,9 +18,9 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
     ),
     (
         2,
-        "request states",
-        include_str!("../../migrations/sqlite/0002_request_states.sql"),
-        include_str!("../../migrations/postgres/0002_request_states.sql"),
+        "modern state",
+        include_str!("../../migrations/sqlite/0002_modern_state.sql"),
+        include_str!("../../migrations/postgres/0002_modern_state.sql"),
     ),
 ];
 

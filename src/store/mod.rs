@@ -11,6 +11,7 @@ mod policies;
 mod request_states;
 mod sessions;
 mod targets;
+mod task_owners;
 mod tokens;
 mod users;
 

@@ -254,6 +254,19 @@ async fn another_user_cannot_read_or_cancel_a_task() {
             format!("unknown task: {task_id}")
         );
     }
+    // Owners are recorded in the store: after a restart (or on another replica) the task is
+    // still its creator's alone.
+    let admin = gw.admin.clone();
+    let db = gw.server.stop().await;
+    let server = crate::support::TestServer::start_on(db, Default::default()).await;
+    let other = tasks_client(&server, &other_token);
+    let ex = task_request(&other, "tasks/get", json!({ "taskId": task_id }), None).await;
+    assert_eq!(
+        ex.response["error"]["code"], -32602,
+        "after a restart: {}",
+        ex.response
+    );
+    let owner = tasks_client(&server, &admin);
     // The foreign cancel did not reach the upstream: the task still runs for its owner.
     let mine = task_get(&owner, &task_id).await;
     assert_eq!(

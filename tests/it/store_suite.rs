@@ -63,7 +63,7 @@ async fn migrations_apply_once_and_report_status() {
             .collect();
         assert_eq!(
             known,
-            [(1, "init"), (2, "request states")],
+            [(1, "init"), (2, "modern state")],
             "[{label}] the known migrations: {status:?}"
         );
         assert!(
@@ -760,6 +760,50 @@ async fn a_request_state_is_claimed_once_until_it_expires() {
         assert!(
             !store.claim_request_state("s1", later).await.unwrap(),
             "[{label}] a live claim survives pruning"
+        );
+        store.close().await;
+    }
+}
+
+#[tokio::test]
+async fn task_owners_are_recorded_once_and_pruned() {
+    for db in support::backends().await {
+        let label = db.label;
+        let store = open(&db).await;
+        let t = Utc::now();
+        let alice = user_record("alice@example.com", "user", &[], t);
+        let bob = user_record("bob@example.com", "user", &[], t);
+        store.insert_user(&alice, false).await.unwrap();
+        store.insert_user(&bob, false).await.unwrap();
+        store
+            .record_task_owner("fx/1", alice.id, "slow_compute", t)
+            .await
+            .unwrap();
+        store
+            .record_task_owner("fx/1", bob.id, "other", t)
+            .await
+            .unwrap();
+        assert_eq!(
+            store.task_owner("fx/1").await.unwrap(),
+            Some((alice.id, "slow_compute".to_string())),
+            "[{label}] the first owner stays"
+        );
+        assert_eq!(store.task_owner("fx/2").await.unwrap(), None, "[{label}]");
+        store
+            .record_task_owner("fx/old", bob.id, "greet", t - Duration::days(2))
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .prune_task_owners(t - Duration::days(1))
+                .await
+                .unwrap(),
+            1,
+            "[{label}] only the old record is pruned"
+        );
+        assert!(
+            store.task_owner("fx/1").await.unwrap().is_some(),
+            "[{label}]"
         );
         store.close().await;
     }
