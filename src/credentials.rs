@@ -209,12 +209,27 @@ impl CredentialSnapshot {
             role: role.as_str(),
             groups: sorted,
         };
+        self.resolve_for(target, &caller)
+    }
+
+    /// What the default scope alone gives for `target` (`reflow target test`): no user, role
+    /// or group matches the empty caller.
+    pub fn resolve_default(&self, target: TargetId) -> Resolved {
+        let caller = CallerKey {
+            user: String::new(),
+            role: "",
+            groups: Vec::new(),
+        };
+        self.resolve_for(target, &caller)
+    }
+
+    fn resolve_for(&self, target: TargetId, caller: &CallerKey<'_>) -> Resolved {
         let mut token = None;
         let mut env = BTreeMap::new();
         if let Some(values) = self.targets.get(&target) {
-            token = values.token.pick(&caller, true);
+            token = values.token.pick(caller, true);
             for (key, scoped) in &values.env {
-                if let Some(found) = scoped.pick(&caller, key != BASE_URL) {
+                if let Some(found) = scoped.pick(caller, key != BASE_URL) {
                     env.insert(key.clone(), found);
                 }
             }

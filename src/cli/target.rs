@@ -32,7 +32,8 @@ enum TargetCommand {
     Enable { target: String },
     /// Stop routing to a target without deleting it.
     Disable { target: String },
-    /// Connect to a target and report its protocol version, server and what it offers.
+    /// Connect to a target (with the default scope's credentials) and report its era,
+    /// protocol version, server and what it offers.
     Test { target: String },
     /// List a stdio target's processes (every replica's, as recorded), live ones first.
     Instances { target: String },
@@ -243,7 +244,7 @@ async fn run_command(
         }
         TargetCommand::Test { target } => {
             let target = targets.find(&target).await?;
-            super::target_test::run(ctx, &target).await
+            super::target_test::run(ctx, store, &target).await
         }
         TargetCommand::List => {
             let list = targets.list().await?;

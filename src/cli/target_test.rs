@@ -1,5 +1,5 @@
-//! `reflow target test NAME`: connects to a target as the gateway would and reports what it
-//! offers, or exactly why it cannot be reached.
+//! `reflow target test NAME`: connects to a target as the gateway would (with the credentials
+//! of the default scope) and reports what it offers, or exactly why it cannot be reached.
 
 use std::io::IsTerminal;
 use std::time::Duration;
@@ -8,7 +8,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
 
 use super::{Context, output};
-use crate::store::TargetRecord;
+use crate::credentials::CredentialSnapshot;
+use crate::store::{Store, TargetRecord};
 use crate::upstream::{Handshake, HttpTransport, UpstreamConnection, UpstreamSpec};
 
 /// Follows every page of a list and counts the items.
@@ -28,18 +29,52 @@ async fn count(conn: &UpstreamConnection, method: &str, key: &str) -> anyhow::Re
     Ok(n)
 }
 
-pub async fn run(ctx: &Context, target: &TargetRecord) -> anyhow::Result<()> {
+/// The default scope's credentials for `target`: its headers and, if BASE_URL is set, the URL.
+async fn default_credentials(
+    ctx: &Context,
+    store: &Store,
+    target: &TargetRecord,
+) -> anyhow::Result<(reqwest::header::HeaderMap, Option<url::Url>)> {
+    let secrets = crate::app::Secrets::load_or_generate(&ctx.settings()?)?;
+    let sealer = crate::crypto::SecretBox::new(&secrets.encryption_key);
+    let snapshot = CredentialSnapshot::load(store, &sealer).await?;
+    let resolved = snapshot.resolve_default(target.id);
+    let headers = crate::credentials::http_headers(
+        &resolved,
+        target.auth_type,
+        target.auth_header_name.as_deref(),
+    )
+    .map_err(|e| {
+        anyhow::anyhow!(
+            "{e}: `target test` uses the default scope; set it with `reflow secret set {} --default`",
+            target.name
+        )
+    })?;
+    let base = match resolved.base_url() {
+        Some(b) => Some(b.parse().map_err(|_| {
+            anyhow::anyhow!("the default BASE_URL of {} is not a URL", target.name)
+        })?),
+        None => None,
+    };
+    Ok((headers, base))
+}
+
+pub async fn run(ctx: &Context, store: &Store, target: &TargetRecord) -> anyhow::Result<()> {
     anyhow::ensure!(
         target.transport.is_http(),
         "target {} uses the {} transport; `target test` can reach streamable-http and sse targets",
         target.name,
         target.transport
     );
-    let url: url::Url = target
-        .url
-        .as_deref()
-        .ok_or_else(|| anyhow::anyhow!("target {} has no url", target.name))?
-        .parse()?;
+    let (headers, base_url) = default_credentials(ctx, store, target).await?;
+    let url: url::Url = match base_url {
+        Some(u) => u,
+        None => target
+            .url
+            .as_deref()
+            .ok_or_else(|| anyhow::anyhow!("target {} has no url", target.name))?
+            .parse()?,
+    };
     let timeout = target.timeout.unwrap_or(Duration::from_secs(30));
     let spinner = if std::io::stderr().is_terminal() && !ctx.json {
         let pb = ProgressBar::new_spinner();
@@ -57,7 +92,7 @@ pub async fn run(ctx: &Context, target: &TargetRecord) -> anyhow::Result<()> {
             crate::domain::Transport::Sse => HttpTransport::Sse,
             _ => HttpTransport::Auto,
         },
-        headers: reqwest::header::HeaderMap::new(),
+        headers,
         timeout,
     };
     let handshake = Handshake {

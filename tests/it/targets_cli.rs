@@ -245,3 +245,45 @@ async fn invalid_targets_exit_1_naming_the_field() {
     let list = cli.run(&["--json", "target", "list"]).await.json();
     assert_eq!(list, json!([]), "nothing was stored");
 }
+
+#[tokio::test]
+async fn target_test_connects_with_the_default_scope_credentials() {
+    use crate::support::upstream::{UpstreamConfig, UpstreamServer};
+    let up = UpstreamServer::start(UpstreamConfig::tools("r", ["echo"])).await;
+    let db = crate::support::test_db().await;
+    let cli = crate::support::cli::Target::of(&db);
+    cli.run(&[
+        "target",
+        "add",
+        "gh",
+        "--url",
+        &up.url,
+        "--auth-type",
+        "bearer",
+    ])
+    .await
+    .ok();
+    cli.run(&["target", "test", "gh"])
+        .await
+        .fails(1, "reflow secret set gh --default");
+    cli.run_stdin(
+        &["secret", "set", "gh", "--default", "--value-stdin"],
+        "tok-default-123\n",
+    )
+    .await
+    .ok();
+    let report = cli.run(&["--json", "target", "test", "gh"]).await;
+    let r = report.ok().json();
+    assert_eq!(r["counts"]["tools"], 1, "{r}");
+    assert!(
+        !report.stdout.contains("tok-default-123") && !report.stderr.contains("tok-default-123"),
+        "the token is never printed: {}",
+        report.describe()
+    );
+    let seen = up.log.lock().unwrap().headers.clone();
+    assert!(
+        seen.iter()
+            .any(|(k, v)| k == "authorization" && v == "Bearer tok-default-123"),
+        "the upstream got the default token: {seen:?}"
+    );
+}
