@@ -248,6 +248,9 @@ impl App {
     }
 }
 
+/// Revision polls between checks for sessions ended on other replicas (about 2 s).
+const ENDED_SESSIONS_EVERY: u64 = 4;
+
 /// Reloads snapshots when the revision moves (CLI writes, other replicas), prunes limiters and
 /// ends idle sessions.
 async fn watch_revision(state: Arc<AppState>) {
@@ -268,6 +271,13 @@ async fn watch_revision(state: Arc<AppState>) {
             Err(e) => tracing::warn!(error = %e, "polling the revision failed"),
         }
         n += 1;
+        // Sessions ended on other replicas (a client's DELETE there) end here too; cheap
+        // enough to check every couple of seconds, and no reason to reload everything.
+        if n.is_multiple_of(ENDED_SESSIONS_EVERY)
+            && let Err(e) = state.gateway.end_sessions_ended_elsewhere().await
+        {
+            tracing::warn!(error = %e, "checking for sessions ended elsewhere failed");
+        }
         if n.is_multiple_of(sweep_every) {
             state.limiter.prune();
             let retention = chrono::Duration::from_std(state.settings.audit.retention)

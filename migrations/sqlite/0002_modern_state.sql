@@ -15,3 +15,6 @@ CREATE TABLE task_owners (
     created_at TEXT NOT NULL
 );
 CREATE INDEX task_owners_created ON task_owners(created_at);
+
+-- Every replica polls for sessions ended elsewhere (a DELETE on another replica) every ~2 s.
+CREATE INDEX sessions_ended ON sessions(ended_at);

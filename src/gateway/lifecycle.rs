@@ -32,10 +32,11 @@ impl Gateway {
         Ok(mine.len() + elsewhere)
     }
 
-    /// A session found in memory is served without asking the store, so one ended by
-    /// `reflow user recycle` or a recycle on another replica (both bump the revision, which
-    /// leads here) would live on in this process: end those now. Returns how many.
-    pub(super) async fn end_sessions_ended_elsewhere(&self) -> Result<usize, StoreError> {
+    /// A session found in memory is served without asking the store, so one ended elsewhere
+    /// (a DELETE or a recycle on another replica, `reflow user recycle`) would live on in this
+    /// process: end those now. Runs on every reload and every couple of seconds (the app's
+    /// watcher), so client DELETEs need no revision bump. Returns how many.
+    pub async fn end_sessions_ended_elsewhere(&self) -> Result<usize, StoreError> {
         let mut checked = self.ended_checked_at.lock().await;
         let now = chrono::Utc::now();
         let ids = self

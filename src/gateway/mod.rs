@@ -426,19 +426,16 @@ impl Gateway {
     }
 
     /// Ends a session (DELETE /mcp): its streams close and its own upstream sessions end.
-    /// Other replicas serve sessions from memory: the revision bump makes them check the store
-    /// for ended ones, so the session ends everywhere within one poll.
+    /// Other replicas notice the stored end within seconds (`end_sessions_ended_elsewhere`).
     pub async fn end_session(&self, session: &Arc<Session>) {
         self.end_session_now(session);
-        if session.transport == SessionTransport::StreamableHttp {
-            let now = chrono::Utc::now();
-            let recorded = match self.store.end_session(&session.id, now).await {
-                Ok(()) => self.store.bump_revision().await,
-                Err(e) => Err(e),
-            };
-            if let Err(e) = recorded {
-                tracing::warn!(error = %e, "recording the end of a session failed");
-            }
+        if session.transport == SessionTransport::StreamableHttp
+            && let Err(e) = self
+                .store
+                .end_session(&session.id, chrono::Utc::now())
+                .await
+        {
+            tracing::warn!(error = %e, "recording the end of a session failed");
         }
         close_upstreams(session).await;
     }
