@@ -17,8 +17,9 @@ use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, Stream
 use rmcp::{schemars, tool, tool_router};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::mpsc::Receiver;
+
+use crate::support::fixture::PyFixture;
 
 // ---------------------------------------------------------------- a real Rust MCP upstream
 
@@ -103,63 +104,8 @@ impl Drop for RmcpUpstream {
 
 // ---------------------------------------------------------------- the Python fixture
 
-struct Fixture {
-    child: tokio::process::Child,
-    url: url::Url,
-    transport: &'static str,
-}
-
-impl Fixture {
-    /// Starts the conformance fixture, or prints why not and returns None.
-    async fn start(transport: &'static str, port: u16) -> Option<Self> {
-        let (Ok(python), Ok(script)) = (
-            std::env::var("REFLOW_FIXTURE_PYTHON"),
-            std::env::var("REFLOW_FIXTURE_SERVER"),
-        ) else {
-            eprintln!(
-                "SKIP: REFLOW_FIXTURE_PYTHON and REFLOW_FIXTURE_SERVER are not set (the Python conformance fixture)"
-            );
-            return None;
-        };
-        let mut child = tokio::process::Command::new(python)
-            .arg(script)
-            .args(["--transport", transport, "--port", &port.to_string()])
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("start the fixture");
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let first = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
-            .await
-            .expect("the fixture starts within 60s")
-            .unwrap()
-            .expect("the fixture prints LISTENING");
-        let url = first
-            .strip_prefix("LISTENING ")
-            .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
-            .parse()
-            .unwrap();
-        // Keep the pipe drained so the fixture never blocks on a full stdout.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Some(Self {
-            child,
-            url,
-            transport,
-        })
-    }
-
-    /// Stops the fixture and starts a fresh one on the same port: every session is gone.
-    async fn restart(&mut self) {
-        self.child.kill().await.unwrap();
-        let port = self.url.port().unwrap();
-        *self = Self::start(self.transport, port).await.unwrap();
-    }
-
-    fn spec(&self, transport: HttpTransport) -> UpstreamSpec {
-        spec(self.url.clone(), transport)
-    }
-}
+/// The Python fixture as reflow's upstream-client tests use it.
+type Fixture = PyFixture;
 
 // ---------------------------------------------------------------- helpers
 
@@ -393,10 +339,10 @@ async fn fixture_initialize_list_and_call_over_both_transports() {
         ("streamable-http", HttpTransport::StreamableHttp),
         ("sse", HttpTransport::Sse),
     ] {
-        let Some(fx) = Fixture::start(mode, 0).await else {
+        let Some(fx) = Fixture::start(mode).await else {
             return;
         };
-        let (conn, _rx) = connect(fx.spec(transport), json!({})).await;
+        let (conn, _rx) = connect(spec(fx.url.clone(), transport), json!({})).await;
         assert_eq!(conn.server().transport, transport);
         assert_eq!(
             conn.server().server_info["name"],
@@ -416,10 +362,10 @@ async fn fixture_initialize_list_and_call_over_both_transports() {
 
 #[tokio::test]
 async fn fixture_auto_detects_legacy_sse() {
-    let Some(fx) = Fixture::start("sse", 0).await else {
+    let Some(fx) = Fixture::start("sse").await else {
         return;
     };
-    let (conn, _rx) = connect(fx.spec(HttpTransport::Auto), json!({})).await;
+    let (conn, _rx) = connect(spec(fx.url.clone(), HttpTransport::Auto), json!({})).await;
     assert_eq!(conn.server().transport, HttpTransport::Sse);
     call_tool(&conn, "test_simple_text", json!({})).await;
 }
@@ -430,10 +376,10 @@ async fn fixture_concurrent_requests_are_demultiplexed() {
         ("sse", HttpTransport::Sse),
         ("streamable-http", HttpTransport::StreamableHttp),
     ] {
-        let Some(fx) = Fixture::start(mode, 0).await else {
+        let Some(fx) = Fixture::start(mode).await else {
             return;
         };
-        let (conn, _rx) = connect(fx.spec(transport), json!({})).await;
+        let (conn, _rx) = connect(spec(fx.url.clone(), transport), json!({})).await;
         let calls = (0..20).map(|i| {
             let conn = conn.clone();
             async move {
@@ -454,10 +400,14 @@ async fn fixture_concurrent_requests_are_demultiplexed() {
 
 #[tokio::test]
 async fn fixture_progress_arrives_before_the_result_tagged_with_the_request() {
-    let Some(fx) = Fixture::start("streamable-http", 0).await else {
+    let Some(fx) = Fixture::start("streamable-http").await else {
         return;
     };
-    let (conn, mut rx) = connect(fx.spec(HttpTransport::StreamableHttp), json!({})).await;
+    let (conn, mut rx) = connect(
+        spec(fx.url.clone(), HttpTransport::StreamableHttp),
+        json!({}),
+    )
+    .await;
     let id = conn.next_id();
     let params = json!({
         "name": "test_tool_with_progress",
@@ -492,10 +442,11 @@ async fn fixture_sampling_request_is_answered_with_respond() {
         ("streamable-http", HttpTransport::StreamableHttp),
         ("sse", HttpTransport::Sse),
     ] {
-        let Some(fx) = Fixture::start(mode, 0).await else {
+        let Some(fx) = Fixture::start(mode).await else {
             return;
         };
-        let (conn, mut rx) = connect(fx.spec(transport), json!({ "sampling": {} })).await;
+        let (conn, mut rx) =
+            connect(spec(fx.url.clone(), transport), json!({ "sampling": {} })).await;
         let id = conn.next_id();
         let call = {
             let (conn, id) = (conn.clone(), id.clone());
@@ -539,10 +490,14 @@ async fn fixture_sampling_request_is_answered_with_respond() {
 
 #[tokio::test]
 async fn fixture_session_expiry_after_restart_is_recovered() {
-    let Some(mut fx) = Fixture::start("streamable-http", 0).await else {
+    let Some(mut fx) = Fixture::start("streamable-http").await else {
         return;
     };
-    let (conn, _rx) = connect(fx.spec(HttpTransport::StreamableHttp), json!({})).await;
+    let (conn, _rx) = connect(
+        spec(fx.url.clone(), HttpTransport::StreamableHttp),
+        json!({}),
+    )
+    .await;
     call_tool(&conn, "test_simple_text", json!({})).await;
     fx.restart().await;
     let result = call_tool(&conn, "test_simple_text", json!({})).await;
@@ -555,10 +510,14 @@ async fn fixture_session_expiry_after_restart_is_recovered() {
 
 #[tokio::test]
 async fn fixture_post_stream_closed_mid_call_is_resumed() {
-    let Some(fx) = Fixture::start("streamable-http", 0).await else {
+    let Some(fx) = Fixture::start("streamable-http").await else {
         return;
     };
-    let (conn, mut rx) = connect(fx.spec(HttpTransport::StreamableHttp), json!({})).await;
+    let (conn, mut rx) = connect(
+        spec(fx.url.clone(), HttpTransport::StreamableHttp),
+        json!({}),
+    )
+    .await;
     let id = conn.next_id();
     let params = json!({ "name": "test_reconnection", "arguments": {} });
     let result = conn
@@ -586,10 +545,10 @@ async fn fixture_post_stream_closed_mid_call_is_resumed() {
 
 #[tokio::test]
 async fn fixture_legacy_stream_end_closes_the_connection() {
-    let Some(mut fx) = Fixture::start("sse", 0).await else {
+    let Some(mut fx) = Fixture::start("sse").await else {
         return;
     };
-    let (conn, _rx) = connect(fx.spec(HttpTransport::Sse), json!({})).await;
+    let (conn, _rx) = connect(spec(fx.url.clone(), HttpTransport::Sse), json!({})).await;
     fx.child.kill().await.unwrap();
     let deadline = Instant::now() + Duration::from_secs(5);
     while !conn.is_closed() && Instant::now() < deadline {

@@ -7,13 +7,19 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 pub struct PyFixture {
-    child: tokio::process::Child,
+    pub child: tokio::process::Child,
     pub url: url::Url,
+    transport: &'static str,
 }
 
 impl PyFixture {
-    /// `transport`: "streamable-http" or "sse".
-    pub async fn start(transport: &str) -> Option<Self> {
+    /// `transport`: "streamable-http" or "sse"; on a free port.
+    pub async fn start(transport: &'static str) -> Option<Self> {
+        Self::start_on(transport, 0).await
+    }
+
+    /// Like `start`, on `port` (0: a free one).
+    pub async fn start_on(transport: &'static str, port: u16) -> Option<Self> {
         let (Ok(python), Ok(script)) = (
             std::env::var("REFLOW_FIXTURE_PYTHON"),
             std::env::var("REFLOW_FIXTURE_SERVER"),
@@ -25,7 +31,7 @@ impl PyFixture {
         };
         let mut child = tokio::process::Command::new(python)
             .arg(script)
-            .args(["--transport", transport, "--port", "0"])
+            .args(["--transport", transport, "--port", &port.to_string()])
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
             .kill_on_drop(true)
@@ -42,8 +48,20 @@ impl PyFixture {
             .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
             .parse()
             .unwrap();
+        // Keep the pipe drained so the fixture never blocks on a full stdout.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Some(Self { child, url })
+        Some(Self {
+            child,
+            url,
+            transport,
+        })
+    }
+
+    /// Stops the fixture and starts a fresh one on the same port: every session is gone.
+    pub async fn restart(&mut self) {
+        self.child.kill().await.unwrap();
+        let port = self.url.port().unwrap();
+        *self = Self::start_on(self.transport, port).await.unwrap();
     }
 
     pub async fn stop(mut self) {
