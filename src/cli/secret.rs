@@ -18,7 +18,7 @@ use crate::app::{Secrets, open_store};
 use crate::credentials::seal_context;
 use crate::crypto::{KeyId, SecretBox};
 use crate::domain::{CredentialKind, CredentialScope};
-use crate::service::{CredentialEntry, CredentialService, ScopeRef, TargetService};
+use crate::service::{CredentialEntry, CredentialService, ScopeRef, TargetService, Writer};
 use crate::store::Store;
 
 #[derive(Args, Debug)]
@@ -94,6 +94,10 @@ enum SecretCommand {
         /// Target name or id.
         target: String,
     },
+    /// Report stored rows that today's rules would refuse: deny-listed env keys (ignored at
+    /// runtime) and user-scope values a user could no longer write (the target does not list
+    /// them in user_env / user_token). Nothing is changed; remove rows with `secret unset`.
+    Audit,
     /// Re-encrypt every stored value under a new 32-byte key (base64 or 64 hex digits in
     /// FILE), in one transaction, using the current key to open them.
     ///
@@ -131,13 +135,22 @@ pub async fn run(ctx: &Context, args: SecretArgs) -> anyhow::Result<()> {
             let what = describe(&scope, env.as_deref());
             if let Some(key) = &env {
                 crate::service::validate_env_key(key)?;
+                // Before the prompt: a refused key should not cost the user typing a secret.
+                crate::service::check_env_write(&target, &scope, Writer::Admin, key)?;
             }
             let value = read_value(value_stdin, value_file.as_deref(), &what)?;
             match &env {
-                None => service.set_token(target.id, &scope, &value).await?,
+                // The CLI acts on the database directly, as an admin does.
+                None => {
+                    service
+                        .set_token(&target, &scope, &value, Writer::Admin)
+                        .await?
+                }
                 Some(key) => {
                     let entry = BTreeMap::from([(key.clone(), value)]);
-                    service.write_env(target.id, &scope, &entry, false).await?;
+                    service
+                        .write_env(&target, &scope, &entry, false, Writer::Admin)
+                        .await?;
                 }
             }
             report(ctx, "set", &target.name.to_string(), &scope, env.as_deref())
@@ -165,6 +178,7 @@ pub async fn run(ctx: &Context, args: SecretArgs) -> anyhow::Result<()> {
             )
         }
         SecretCommand::List { target } => list(ctx, &store, &target).await,
+        SecretCommand::Audit => audit(ctx, &store).await,
         SecretCommand::RotateKey { new_key_file } => {
             rotate_key(ctx, &settings, &store, &new_key_file).await
         }
@@ -245,12 +259,7 @@ async fn list(ctx: &Context, store: &Store, target: &str) -> anyhow::Result<()> 
         return output::json(&entries);
     }
     // User scopes are stored by id; show the email beside it when the user still exists.
-    let emails: HashMap<String, String> = store
-        .list_users()
-        .await?
-        .into_iter()
-        .map(|u| (u.id.to_string(), u.email.to_string()))
-        .collect();
+    let emails = emails(store).await?;
     output::table(
         &["KIND", "SCOPE", "FOR", "KEY", "UPDATED"],
         entries
@@ -272,6 +281,50 @@ async fn list(ctx: &Context, store: &Store, target: &str) -> anyhow::Result<()> 
             .collect(),
     );
     Ok(())
+}
+
+async fn audit(ctx: &Context, store: &Store) -> anyhow::Result<()> {
+    let found = crate::service::audit_credentials(store).await?;
+    if ctx.json {
+        return output::json(&found);
+    }
+    if found.is_empty() {
+        println!("no stored credential breaks the current rules");
+        return Ok(());
+    }
+    let emails = emails(store).await?;
+    output::table(
+        &["TARGET", "KIND", "SCOPE", "FOR", "KEY", "FINDING"],
+        found
+            .iter()
+            .map(|f| {
+                let value = f.scope_value.clone().unwrap_or_default();
+                let who = match f.scope {
+                    CredentialScope::User => emails.get(&value).cloned().unwrap_or(value),
+                    _ => value,
+                };
+                vec![
+                    f.target.clone(),
+                    f.kind.to_string(),
+                    f.scope.to_string(),
+                    who,
+                    f.key.clone().unwrap_or_default(),
+                    f.detail.clone(),
+                ]
+            })
+            .collect(),
+    );
+    Ok(())
+}
+
+/// User id → email, to show user scopes by who they are.
+async fn emails(store: &Store) -> anyhow::Result<HashMap<String, String>> {
+    Ok(store
+        .list_users()
+        .await?
+        .into_iter()
+        .map(|u| (u.id.to_string(), u.email.to_string()))
+        .collect())
 }
 
 async fn rotate_key(

@@ -15,7 +15,7 @@ use crate::mcp::{RpcError, codes};
 use crate::store::{InstanceRecord, Store};
 use crate::upstream::{Handshake, StdioSpec, UpstreamConnection};
 
-use super::isolation::{child_env, isolation_key};
+use super::isolation::{child_env, isolation_key, search_path};
 use super::session::Session;
 use super::targets::StdioCommand;
 use super::upstreams::UpstreamHandle;
@@ -425,7 +425,8 @@ impl Gateway {
             name: target.name.clone(),
             command: cmd.command.clone(),
             args: cmd.args.clone(),
-            env: child_env(cmd, &resolved),
+            env: child_env(&target.name, cmd, &resolved),
+            search_path: search_path(cmd),
             cwd: cmd.cwd.as_ref().map(Into::into),
             redact: resolved.process_env().into_values().collect(),
             timeout: target.timeout,

@@ -5,6 +5,7 @@
 //! Messages stay `serde_json::Value` (DESIGN §3.2): results are handed back as the upstream sent
 //! them. Each outgoing message is serialized exactly once, into `Bytes` that a retry can reuse.
 
+mod child;
 mod era;
 mod http;
 mod modern;

@@ -3,6 +3,7 @@
 mod auth_api;
 mod auth_surface;
 mod cli;
+mod credential_rules;
 mod credentials_api;
 mod credentials_validation;
 mod gateway;
