@@ -5,11 +5,12 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use serde_json::{Map, Value, json};
 use tokio::sync::mpsc;
 
 use crate::domain::{TargetId, Transport};
 use crate::mcp::RpcError;
+use crate::mcp::modern as wire;
 use crate::upstream::{
     Handshake, HttpTransport, Inbound, UpstreamConnection, UpstreamError, UpstreamSpec,
 };
@@ -203,8 +204,8 @@ impl Gateway {
             }
             return Ok(handle);
         }
-        // Modern clients share connections per declared input capabilities (hook: modern.rs).
-        let (key, caps) = super::modern::pool_key(session, &creds.fingerprint);
+        // Shared per credentials and per declared input capabilities.
+        let (key, caps) = pool_key(session, &creds.fingerprint);
         let slot = self
             .pool
             .shared
@@ -339,4 +340,35 @@ async fn pump(
         gw.on_inbound(&h, msg);
         h.processed.send_modify(|n| *n += 1);
     }
+}
+
+/// The shared-pool key and the client capabilities to declare upstream, in both eras: the
+/// input capabilities the client declared (sampling, elicitation, roots, and the tasks extension,
+/// which reflow relays), so upstreams that offer features only to capable clients offer them to
+/// this one, and the pool keeps one connection per (credentials, such set). A client that
+/// declared none shares the connection that declares none.
+fn pool_key(session: &Session, fingerprint: &str) -> (String, Value) {
+    let declared = session.client_capabilities.lock().unwrap().clone();
+    let mut caps: Map<String, Value> = ["elicitation", "roots", "sampling"]
+        .into_iter()
+        .filter_map(|k| {
+            declared
+                .get(k)
+                .filter(|v| !v.is_null())
+                .map(|v| (k.to_string(), v.clone()))
+        })
+        .collect();
+    // Of the extensions, reflow relays only the tasks extension (task ids rewritten both ways):
+    // declared upstream for the clients that declared it, so upstreams create tasks for them only.
+    if wire::declares_tasks(&declared) {
+        caps.insert(
+            "extensions".into(),
+            json!({ wire::TASKS_EXTENSION: declared["extensions"][wire::TASKS_EXTENSION].clone() }),
+        );
+    }
+    if caps.is_empty() {
+        return (fingerprint.to_string(), json!({}));
+    }
+    let caps = Value::Object(caps);
+    (format!("{fingerprint}|{caps}"), caps)
 }

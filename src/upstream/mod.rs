@@ -271,8 +271,11 @@ impl Core {
         }
     }
 
+    /// Signals count as delivered items too: the gateway counts every item it processes, and
+    /// a signal missing from this side of the count would let a response overtake the
+    /// notifications just before it (the last progress of a call arrived after its response).
     async fn signal(&self, request: &Value, signal: StreamSignal) {
-        let _ = self
+        let sent = self
             .inbound
             .send(Inbound {
                 message: Value::Null,
@@ -280,6 +283,9 @@ impl Core {
                 signal: Some(signal),
             })
             .await;
+        if sent.is_ok() {
+            self.delivered.fetch_add(1, Ordering::AcqRel);
+        }
     }
 }
 

@@ -6,6 +6,7 @@ mod cli;
 mod credential_rules;
 mod credentials_api;
 mod credentials_validation;
+mod default_targets;
 mod gateway;
 mod gateway_credentials;
 mod gateway_policies;
