@@ -559,6 +559,12 @@ impl Gateway {
                 progress_token,
             },
         );
+        // A stdio server may send anything before its answer, and nothing on the wire says
+        // whether it will: stream the answer, as an HTTP server that streams does (an HTTP
+        // upstream's own stream says so itself, with StreamSignal::Opened).
+        if handle.is_stdio() && !session.modern {
+            let _ = sink.send(Outgoing::Stream);
+        }
         let dkey = id_key(downstream_id);
         session
             .in_flight

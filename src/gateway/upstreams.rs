@@ -317,7 +317,8 @@ impl Gateway {
             lists: Mutex::new(HashMap::new()),
             in_flight: Mutex::new(HashMap::new()),
             fingerprint: fingerprint.to_string(),
-            streams_answers: std::sync::atomic::AtomicBool::new(false),
+            // A stdio server may send anything before any answer: its answers are streamed.
+            streams_answers: std::sync::atomic::AtomicBool::new(target.stdio().is_some()),
             processed: tokio::sync::watch::Sender::new(0),
             attached: Mutex::new(Vec::new()),
         });

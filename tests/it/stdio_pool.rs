@@ -326,3 +326,31 @@ async fn stdio_list_changes_reach_only_the_sessions_of_that_process() {
         assert!(!is_change(&e), "bob heard about alice's process: {e:?}");
     }
 }
+
+#[tokio::test]
+async fn stdio_answers_stream_and_a_log_message_goes_to_the_only_call_in_flight() {
+    let gw = Gw::start().await;
+    add_stdio_target(&gw, "fx", FIXTURE, &[], "shared", json!({})).await;
+    let c = client(&gw, &gw.admin).await;
+    // stdio relates nothing to a request: with one call in flight, the message is that call's,
+    // on that call's stream, before its answer.
+    let ex = c
+        .exchange(
+            "tools/call",
+            json!({"name": "fx__log", "arguments": {"text": "hello-from-the-child"}}),
+        )
+        .await;
+    assert!(ex.sse, "a stdio server's answers are streamed: {}", ex.raw);
+    let logs: Vec<&Value> = ex
+        .events
+        .iter()
+        .map(|e| &e.data)
+        .filter(|m| m["method"] == "notifications/message")
+        .collect();
+    assert_eq!(logs.len(), 1, "{}", ex.raw);
+    assert_eq!(logs[0]["params"]["data"], "hello-from-the-child");
+    assert_eq!(
+        crate::support::stdio::text(&ex.response["result"]),
+        "logged"
+    );
+}
