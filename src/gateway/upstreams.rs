@@ -47,6 +47,9 @@ pub(crate) struct UpstreamHandle {
     /// Sessions that use this connection (stdio processes): list changes and resource updates
     /// go to them only, not to every session that can see the target.
     pub attached: Mutex<Vec<Weak<Session>>>,
+    /// A shared connection asked to log everything (`debug`) once some client set a level: the
+    /// gateway filters per caller, so one client's level never changes what another receives.
+    pub logs_everything: std::sync::atomic::AtomicBool,
 }
 
 impl UpstreamHandle {
@@ -321,6 +324,7 @@ impl Gateway {
             streams_answers: std::sync::atomic::AtomicBool::new(target.stdio().is_some()),
             processed: tokio::sync::watch::Sender::new(0),
             attached: Mutex::new(Vec::new()),
+            logs_everything: std::sync::atomic::AtomicBool::new(false),
         });
         tokio::spawn(pump(Arc::downgrade(self), Arc::downgrade(&handle), inbound));
         handle

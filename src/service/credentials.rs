@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::ServiceError;
 use crate::credentials::{BASE_URL, Resolved, Source, denied_env_key, mask, seal_context};
-use crate::crypto::SecretBox;
+use crate::crypto::Keyring;
 use crate::domain::{
     CredentialId, CredentialKind, CredentialScope, Email, GroupName, Role, TargetId, UserId,
 };
@@ -216,11 +216,11 @@ fn validate_value(field: &'static str, what: &str, value: &str) -> Result<(), Se
 #[derive(Clone, Debug)]
 pub struct CredentialService {
     store: Store,
-    sealer: Arc<SecretBox>,
+    sealer: Arc<Keyring>,
 }
 
 impl CredentialService {
-    pub fn new(store: Store, sealer: Arc<SecretBox>) -> Self {
+    pub fn new(store: Store, sealer: Arc<Keyring>) -> Self {
         Self { store, sealer }
     }
 
@@ -277,7 +277,7 @@ impl CredentialService {
             &slot.scope_value,
             key,
         );
-        let (ciphertext, key_id) = self.sealer.seal(value.as_bytes(), &context);
+        let (ciphertext, key_id) = self.sealer.current().seal(value.as_bytes(), &context);
         let now = now_micros();
         CredentialRecord {
             id: CredentialId::new(),

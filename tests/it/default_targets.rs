@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::support::gw::{Gw, tool_text};
-use crate::support::mcp_client::{McpClient, is_response_to};
+use crate::support::mcp_client::{EventStream, McpClient, is_response_to};
 use crate::support::upstream::{UpstreamConfig, UpstreamServer};
 
 /// Registers `up` as target `name` exactly as `reflow target add NAME --url URL` would.
@@ -123,4 +123,73 @@ async fn every_progress_notification_reaches_the_client_before_the_response() {
         );
         assert_eq!(progress[2]["params"]["progress"], json!(3.0), "call {i}");
     }
+}
+
+/// Calls the log tool as `caller`, then returns the `data` of every log message that reached
+/// each listener's standalone stream (the upstream sends them unrelated to the request).
+async fn log_round(caller: &McpClient, listeners: &mut [&mut EventStream]) -> Vec<Vec<String>> {
+    let r = caller
+        .request("tools/call", json!({"name": "up__noisy", "arguments": {}}))
+        .await;
+    assert!(r.get("result").is_some(), "{r}");
+    let mut out = Vec::new();
+    for stream in listeners.iter_mut() {
+        let mut got = Vec::new();
+        // Relayed before the response returned; anything later is not this round's.
+        while let Some(ev) = stream.try_next(Duration::from_millis(300)).await {
+            if ev.data["method"] == "notifications/message" {
+                got.push(
+                    ev.data["params"]["data"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
+                );
+            }
+        }
+        out.push(got);
+    }
+    out
+}
+
+#[tokio::test]
+async fn one_clients_log_level_never_changes_what_another_receives_on_a_shared_connection() {
+    let gw = Gw::start().await;
+    let up = UpstreamServer::start(UpstreamConfig {
+        log_tool: Some("noisy".into()),
+        ..UpstreamConfig::tools("u1", ["echo"])
+    })
+    .await;
+    add_default_target(&gw, "up", &up).await;
+    let mut quiet = McpClient::new(&gw.server, &gw.admin);
+    quiet.initialize().await;
+    let mut chatty = McpClient::new(&gw.server, &gw.admin);
+    chatty.initialize().await;
+    let mut quiet_stream = quiet.get_stream(None).await;
+    let mut chatty_stream = chatty.get_stream(None).await;
+    let both = ["an info line", "an error line"];
+    assert_eq!(
+        log_round(&chatty, &mut [&mut quiet_stream, &mut chatty_stream]).await,
+        [both, both]
+    );
+
+    let r = quiet
+        .request("logging/setLevel", json!({"level": "error"}))
+        .await;
+    assert!(r.get("result").is_some(), "{r}");
+    // The client that asked gets errors only; the other, on the same upstream connection,
+    // still gets everything.
+    assert_eq!(
+        log_round(&chatty, &mut [&mut quiet_stream, &mut chatty_stream]).await,
+        [vec!["an error line"], both.to_vec()]
+    );
+    // The shared connection was asked for everything, once, never for the caller's level.
+    quiet
+        .request("logging/setLevel", json!({"level": "warning"}))
+        .await;
+    assert_eq!(up.levels_set(), ["debug"]);
+
+    let bad = quiet
+        .request("logging/setLevel", json!({"level": "loud"}))
+        .await;
+    assert_eq!(bad["error"]["code"], -32602, "{bad}");
 }

@@ -12,6 +12,7 @@ mod gateway_credentials;
 mod gateway_policies;
 mod gateway_sessions;
 mod gateway_wire;
+mod key_rotation;
 mod logs_cli;
 mod modern_bridge;
 mod modern_sdk;
