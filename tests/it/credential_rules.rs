@@ -35,7 +35,7 @@ const ATTACKS: &[(&str, &str)] = &[
 
 /// A stdio target whose users may supply GITHUB_TOKEN (and nothing else), visible to everyone.
 async fn declared_target(gw: &Gw, name: &str, isolation: &str) -> String {
-    let tid = add_stdio_target(gw, name, FIXTURE, &[], isolation, json!({})).await;
+    let tid = add_stdio_target(gw, name, &FIXTURE, &[], isolation, json!({})).await;
     let (status, body) = gw
         .server
         .send(
