@@ -50,6 +50,8 @@ pub(crate) struct UpstreamHandle {
     /// A shared connection asked to log everything (`debug`) once some client set a level: the
     /// gateway filters per caller, so one client's level never changes what another receives.
     pub logs_everything: std::sync::atomic::AtomicBool,
+    /// When a caller last asked for it (shared connections are closed after idling).
+    last_used: Mutex<Instant>,
 }
 
 impl UpstreamHandle {
@@ -67,6 +69,17 @@ impl UpstreamHandle {
 
     pub fn is_stdio(&self) -> bool {
         self.target.stdio().is_some()
+    }
+
+    fn touch(&self) {
+        *self.last_used.lock().unwrap() = Instant::now();
+    }
+
+    /// Unused for `idle` with nothing in flight: a shared connection nobody needs any more
+    /// (its credentials changed, or its callers left).
+    fn idle_for(&self, idle: Duration) -> bool {
+        self.last_used.lock().unwrap().elapsed() >= idle
+            && self.in_flight.lock().unwrap().is_empty()
     }
 }
 
@@ -136,6 +149,40 @@ impl UpstreamPool {
                 h.conn.close().await;
             }
         }
+    }
+
+    /// Closes and forgets shared connections idle for `idle` (or already closed, or never
+    /// opened): entries of old credential fingerprints and capability sets do not pile up.
+    /// Returns how many went.
+    pub async fn sweep_shared(&self, idle: Duration) -> usize {
+        let stale: Vec<Arc<UpstreamHandle>> = {
+            let mut shared = self.shared.lock().unwrap();
+            let mut stale = Vec::new();
+            shared.retain(|_, slot| {
+                // A slot being connected right now is in use.
+                let Ok(guard) = slot.try_lock() else {
+                    return true;
+                };
+                match guard.as_ref() {
+                    None => false,
+                    Some(h) if h.conn.is_closed() || h.idle_for(idle) => {
+                        stale.push(h.clone());
+                        false
+                    }
+                    Some(_) => true,
+                }
+            });
+            stale
+        };
+        for h in &stale {
+            h.conn.close().await;
+        }
+        stale.len()
+    }
+
+    /// How many shared connections (or slots being connected) the pool holds.
+    pub fn shared_len(&self) -> usize {
+        self.shared.lock().unwrap().len()
     }
 
     pub async fn close_all(&self) {
@@ -221,6 +268,7 @@ impl Gateway {
         if let Some(h) = slot.as_ref()
             && !h.conn.is_closed()
         {
+            h.touch();
             return Ok(h.clone());
         }
         // Shared by many clients: declare only what all of them declared.
@@ -325,6 +373,7 @@ impl Gateway {
             processed: tokio::sync::watch::Sender::new(0),
             attached: Mutex::new(Vec::new()),
             logs_everything: std::sync::atomic::AtomicBool::new(false),
+            last_used: Mutex::new(Instant::now()),
         });
         tokio::spawn(pump(Arc::downgrade(self), Arc::downgrade(&handle), inbound));
         handle

@@ -394,7 +394,7 @@ async fn update_and_delete_users() {
         );
 
         assert!(
-            store.delete_user(u.id).await.unwrap(),
+            store.delete_user(u.id).await.unwrap().is_some(),
             "[{label}] first delete"
         );
         assert_eq!(
@@ -403,7 +403,7 @@ async fn update_and_delete_users() {
             "[{label}] delete bumps by one"
         );
         assert!(
-            !store.delete_user(u.id).await.unwrap(),
+            store.delete_user(u.id).await.unwrap().is_none(),
             "[{label}] second delete"
         );
         assert_eq!(
@@ -610,7 +610,12 @@ async fn api_tokens_lifecycle() {
         );
 
         // Deleting the user cascades its tokens, and only its tokens.
-        assert!(store.delete_user(alice.id).await.unwrap(), "[{label}]");
+        let removed = store
+            .delete_user(alice.id)
+            .await
+            .unwrap()
+            .expect("alice existed");
+        assert_eq!(removed.tokens, 3, "[{label}] counted");
         assert_eq!(
             store.list_api_tokens(Some(alice.id)).await.unwrap(),
             vec![],
