@@ -128,6 +128,12 @@ async fn secret_changes_and_sessions_leave_nothing_behind() {
         "shared connections: {start:?} -> {end:?}"
     );
     assert!(end.learned_names <= after_secrets.learned_names.max(1));
+    // Most of what the churn took comes back (the sweep hands freed memory to the OS); run
+    // alone, as .ci/run does, so no other test's memory is counted.
+    assert!(
+        rss_end <= rss_start + (rss_peak.saturating_sub(rss_start)) / 4,
+        "RSS start {rss_start} KiB, peak {rss_peak} KiB, end {rss_end} KiB"
+    );
 }
 
 #[tokio::test]
