@@ -1,7 +1,7 @@
-//! Stdio upstream processes: one per (target, isolation key, credential fingerprint), shared by
-//! every session that key admits; started on first use, restarted after a crash with backoff,
-//! stopped when idle, too old, retired by a credential change, asked to stop (API or CLI) or at
-//! shutdown. Every process is recorded in the store's `instances` table.
+//! Stdio upstream processes: one per (target, isolation key, credential fingerprint, declared
+//! client capabilities), shared by every session that key admits; started on first use,
+//! restarted after a crash with backoff, stopped when idle, too old, retired by a credential
+//! change, asked to stop (API or CLI) or at shutdown. Every process is recorded in the store's `instances` table.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
@@ -368,10 +368,15 @@ impl Gateway {
             .credentials
             .load()
             .resolve(target.id, p.user_id, &p.role, &p.groups);
+        // Also keyed by the client's declared capabilities, as shared HTTP connections are: a
+        // process declares what its callers declared, so a server that offers sampling tools
+        // only to capable clients offers them to these.
+        let (fingerprint, capabilities) =
+            super::upstreams::pool_key(session, &resolved.fingerprint);
         let key = ProcKey {
             target: target.id,
             isolation: isolation_key(target, cmd.isolation, p, &resolved),
-            fingerprint: resolved.fingerprint.clone(),
+            fingerprint,
         };
         let pool = &self.pool.processes;
         // A slot removed (stopped, collected) while we waited for it is not reused: anything
@@ -433,8 +438,7 @@ impl Gateway {
         };
         let handshake = Handshake {
             protocol_version: crate::mcp::LATEST_LEGACY_VERSION.to_string(),
-            // Shared by many clients: declare no client capabilities, which is safe for all.
-            capabilities: json!({}),
+            capabilities,
             client_info: crate::mcp::implementation_info(),
         };
         entry.started = Some(Instant::now());

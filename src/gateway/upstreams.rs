@@ -401,7 +401,7 @@ async fn pump(
 /// which reflow relays), so upstreams that offer features only to capable clients offer them to
 /// this one, and the pool keeps one connection per (credentials, such set). A client that
 /// declared none shares the connection that declares none.
-fn pool_key(session: &Session, fingerprint: &str) -> (String, Value) {
+pub(super) fn pool_key(session: &Session, fingerprint: &str) -> (String, Value) {
     let declared = session.client_capabilities.lock().unwrap().clone();
     let mut caps: Map<String, Value> = ["elicitation", "roots", "sampling"]
         .into_iter()

@@ -362,3 +362,26 @@ async fn stdio_answers_stream_and_a_log_message_goes_to_the_only_call_in_flight(
         "logged"
     );
 }
+
+#[tokio::test]
+async fn stdio_processes_declare_what_their_callers_declared() {
+    let gw = Gw::start().await;
+    add_stdio_target(&gw, "fx", &FIXTURE, &[], "shared", json!({})).await;
+    let mut sampling = crate::support::mcp_client::McpClient::new(&gw.server, &gw.admin);
+    sampling.initialize_with(json!({"sampling": {}})).await;
+    let plain = client(&gw, &gw.admin).await;
+    let caps_of = |text: String| serde_json::from_str::<Value>(&text).unwrap();
+    assert_eq!(
+        caps_of(call_text(&sampling, "fx__caps", json!({})).await),
+        json!({"sampling": {}})
+    );
+    assert_eq!(
+        caps_of(call_text(&plain, "fx__caps", json!({})).await),
+        json!({})
+    );
+    assert_ne!(
+        pid_of(&sampling, "fx").await,
+        pid_of(&plain, "fx").await,
+        "one process per declared capability set"
+    );
+}

@@ -18,10 +18,17 @@ pub static FIXTURE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
         .and_then(std::path::Path::parent)
         .expect("the test binary lives in target/<profile>/deps");
     let path = dir.join("examples").join("stdio_fixture");
+    let how = "`cargo test` builds it; a narrower `cargo test --test it` does not, so run \
+               `cargo build --example stdio_fixture` first";
+    let built = std::fs::metadata(&path)
+        .and_then(|m| m.modified())
+        .unwrap_or_else(|_| panic!("{} is missing: {how}", path.display()));
+    let source = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/stdio_fixture.rs");
+    let changed = std::fs::metadata(source).and_then(|m| m.modified());
+    // Never test against an old build of the fixture.
     assert!(
-        path.exists(),
-        "{} is missing: `cargo test` builds it; after a narrower build (cargo test --test it) \
-         run `cargo build --example stdio_fixture` once",
+        changed.is_ok_and(|c| c <= built),
+        "{} is older than {source}: {how}",
         path.display()
     );
     path.display().to_string()
