@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
+use axum::Json;
 use axum::extract::{Request, State};
+use axum::http::StatusCode;
 use axum::http::header::{HOST, ORIGIN};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -11,6 +13,8 @@ use axum::response::{IntoResponse, Response};
 use super::AppState;
 use super::error::ApiError;
 use crate::config::Settings;
+use crate::mcp::{RpcError, jsonrpc};
+use serde_json::Value;
 
 /// Host names (without port) a request may address.
 #[derive(Clone, Debug)]
@@ -59,14 +63,22 @@ impl HostGuard {
         Self { hosts, origins }
     }
 
-    fn check(&self, host: Option<&str>, origin: Option<&str>) -> Result<(), String> {
+    /// `strict`: the request changes state or speaks MCP, so an opaque `Origin: null` (a
+    /// sandboxed frame, a file:// page) is refused too, unless "null" is an allowed origin.
+    fn check(&self, host: Option<&str>, origin: Option<&str>, strict: bool) -> Result<(), String> {
         let host = host.ok_or("missing Host header")?;
         if !self.hosts.contains(&host_only(host)) {
             return Err(format!(
                 "Host {host:?} is not allowed (DNS-rebinding protection); add it to server.allowed_hosts"
             ));
         }
-        if let Some(origin) = origin.filter(|o| *o != "null") {
+        if origin == Some("null") {
+            if strict && !self.origins.iter().any(|o| o == "null") {
+                return Err("Origin \"null\" (a sandboxed frame or a file:// page) may not change state or call MCP; add \"null\" to server.allowed_origins to allow it".into());
+            }
+            return Ok(());
+        }
+        if let Some(origin) = origin {
             let normalized = origin.trim_end_matches('/').to_ascii_lowercase();
             let origin_host = url::Url::parse(&normalized)
                 .ok()
@@ -83,16 +95,35 @@ impl HostGuard {
     }
 }
 
+/// The MCP endpoints answer every error as a JSON-RPC error object.
+fn is_mcp_path(path: &str) -> bool {
+    matches!(path, "/mcp" | "/message" | "/sse")
+}
+
 pub async fn check_host(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    let mcp = is_mcp_path(req.uri().path());
+    let refuse = |status: StatusCode, message: String| {
+        if mcp {
+            let error = jsonrpc::error_response(Value::Null, &RpcError::invalid_request(message));
+            (status, Json(error)).into_response()
+        } else {
+            ApiError::new(status, message).into_response()
+        }
+    };
+    let headers = req.headers();
+    // Two Host headers: which one a proxy and this server each believe is anyone's guess.
+    if headers.get_all(HOST).iter().count() > 1 {
+        return refuse(StatusCode::BAD_REQUEST, "more than one Host header".into());
+    }
     let verdict = {
-        let headers = req.headers();
         let get = |name: axum::http::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
         // HTTP/2 carries the authority in the URI instead of a Host header.
         let host = get(HOST).or_else(|| req.uri().authority().map(|a| a.as_str()));
-        state.host_guard.check(host, get(ORIGIN))
+        let strict = mcp || !req.method().is_safe();
+        state.host_guard.check(host, get(ORIGIN), strict)
     };
     if let Err(message) = verdict {
-        return ApiError::forbidden(message).into_response();
+        return refuse(StatusCode::FORBIDDEN, message);
     }
     next.run(req).await
 }
@@ -105,29 +136,53 @@ mod tests {
     fn accepts_local_names_and_configured_ones_only() {
         let mut s = Settings::default();
         let g = HostGuard::from_settings(&s);
-        assert!(g.check(Some("127.0.0.1:8080"), None).is_ok());
+        assert!(g.check(Some("127.0.0.1:8080"), None, true).is_ok());
         assert!(
-            g.check(Some("localhost"), Some("http://localhost:3000"))
+            g.check(Some("localhost"), Some("http://localhost:3000"), true)
                 .is_ok()
         );
-        assert!(g.check(Some("[::1]:8080"), None).is_ok());
-        assert!(g.check(Some("evil.example.com"), None).is_err());
+        assert!(g.check(Some("[::1]:8080"), None, true).is_ok());
+        assert!(g.check(Some("evil.example.com"), None, true).is_err());
         assert!(
-            g.check(Some("127.0.0.1:8080"), Some("http://evil.example.com"))
-                .is_err()
+            g.check(
+                Some("127.0.0.1:8080"),
+                Some("http://evil.example.com"),
+                true
+            )
+            .is_err()
         );
-        assert!(g.check(None, None).is_err());
+        assert!(g.check(None, None, true).is_err());
 
         s.server.public_url = Some("https://mcp.example.com".into());
         s.server.allowed_origins = vec!["https://app.example.com".into()];
         let g = HostGuard::from_settings(&s);
         assert!(
-            g.check(Some("mcp.example.com"), Some("https://app.example.com"))
+            g.check(
+                Some("mcp.example.com"),
+                Some("https://app.example.com"),
+                true
+            )
+            .is_ok()
+        );
+        assert!(
+            g.check(
+                Some("mcp.example.com"),
+                Some("https://other.example.com"),
+                true
+            )
+            .is_err()
+        );
+        // An opaque origin may read, but not write or speak MCP, unless allowed by name.
+        assert!(
+            g.check(Some("mcp.example.com"), Some("null"), false)
                 .is_ok()
         );
         assert!(
-            g.check(Some("mcp.example.com"), Some("https://other.example.com"))
+            g.check(Some("mcp.example.com"), Some("null"), true)
                 .is_err()
         );
+        s.server.allowed_origins.push("null".into());
+        let g = HostGuard::from_settings(&s);
+        assert!(g.check(Some("mcp.example.com"), Some("null"), true).is_ok());
     }
 }

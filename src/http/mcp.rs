@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -40,6 +41,21 @@ fn rpc_error(status: StatusCode, id: Option<Value>, error: RpcError) -> Response
         Json(jsonrpc::error_response(id.unwrap_or(Value::Null), &error)),
     )
         .into_response()
+}
+
+/// A body that could not be read (too large, cut off) as a JSON-RPC error, like every other
+/// answer of the MCP endpoints, naming the limit and the setting behind it.
+fn body_rejected(state: &AppState, e: BytesRejection) -> Response {
+    let status = e.status();
+    let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
+        format!(
+            "the request body is larger than the {} bytes this gateway accepts (server.max_body_bytes)",
+            state.settings.server.max_body_bytes
+        )
+    } else {
+        format!("the request body could not be read: {}", e.body_text())
+    };
+    rpc_error(status, None, RpcError::invalid_request(message))
 }
 
 fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -79,8 +95,12 @@ async fn post_mcp(
     State(state): State<Arc<AppState>>,
     Caller(caller): Caller,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    let body = match body {
+        Ok(b) => b,
+        Err(e) => return body_rejected(&state, e),
+    };
     if !(accepts(&headers, "application/json") && accepts(&headers, "text/event-stream")) {
         return rpc_error(
             StatusCode::NOT_ACCEPTABLE,
@@ -401,8 +421,12 @@ async fn legacy_message(
     State(state): State<Arc<AppState>>,
     Caller(caller): Caller,
     Query(q): Query<SessionQuery>,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    let body = match body {
+        Ok(b) => b,
+        Err(e) => return body_rejected(&state, e),
+    };
     let Some(session_id) = q.session_id.or(q.session_id_camel) else {
         return rpc_error(
             StatusCode::BAD_REQUEST,

@@ -181,8 +181,20 @@ impl HttpConn {
             .post(&session, body.clone())
             .await
             .map_err(send_error)?;
-        let resp = if resp.status() == StatusCode::NOT_FOUND && session.id.is_some() {
-            tracing::info!(target: "reflow::upstream", upstream = %self.core.name, "upstream session expired; re-initializing");
+        let status = resp.status();
+        let resp = if session.id.is_some()
+            && (status == StatusCode::NOT_FOUND || status == StatusCode::BAD_REQUEST)
+        {
+            // 404 is the spec's answer to a session the server no longer knows; servers that
+            // restarted often say 400 instead ("Bad Request: No valid session ID provided").
+            // Either way: one new session, one retry, then whatever the server says.
+            let error = status_error(resp).await;
+            let gone = status == StatusCode::NOT_FOUND
+                || matches!(&error, UpstreamError::Status { body, .. } if names_a_session(body));
+            if !gone {
+                return Err(error);
+            }
+            tracing::info!(target: "reflow::upstream", upstream = %self.core.name, status = status.as_u16(), "upstream session is gone; re-initializing");
             self.reinitialize(session.generation).await?;
             self.post(&self.session(), body).await.map_err(send_error)?
         } else {
@@ -498,5 +510,27 @@ fn session_headers(h: &mut HeaderMap, session: &Session) {
     }
     if let Some(v) = &session.version {
         h.insert(headers::PROTOCOL_VERSION, v.clone());
+    }
+}
+
+/// Whether a 400's body says the session is the problem (unknown, missing, invalid or expired
+/// session id), as the TypeScript and Python SDKs' servers word it after a restart.
+fn names_a_session(body: &str) -> bool {
+    body.to_ascii_lowercase().contains("session")
+}
+
+#[cfg(test)]
+mod session_error_tests {
+    use super::names_a_session;
+
+    #[test]
+    fn the_sdk_wordings_of_a_lost_session_are_recognized() {
+        assert!(names_a_session(
+            r#"{"jsonrpc":"2.0","error":{"code":-32000,"message":"Bad Request: No valid session ID provided"},"id":null}"#
+        ));
+        assert!(names_a_session("Bad Request: Session not found"));
+        assert!(!names_a_session(
+            r#"{"error":{"code":-32602,"message":"Invalid params"}}"#
+        ));
     }
 }

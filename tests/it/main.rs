@@ -24,6 +24,7 @@ mod policies_api;
 mod policies_cli;
 mod recycle;
 mod replicas;
+mod resilience;
 mod secrets_cli;
 mod stdio_interop;
 mod stdio_lifecycle;

@@ -23,7 +23,10 @@ pub static FIXTURE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     let built = std::fs::metadata(&path)
         .and_then(|m| m.modified())
         .unwrap_or_else(|_| panic!("{} is missing: {how}", path.display()));
-    let source = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/stdio_fixture.rs");
+    let source = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/stdio_fixture.rs"
+    );
     let changed = std::fs::metadata(source).and_then(|m| m.modified());
     // Never test against an old build of the fixture.
     assert!(

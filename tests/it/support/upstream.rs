@@ -57,6 +57,9 @@ pub struct UpstreamConfig {
     /// A tool that sends notifications/resources/updated for the first resource; with it the
     /// upstream declares `resources.subscribe` and accepts subscriptions.
     pub touch_tool: Option<String>,
+    /// Answer a request for an unknown session as the TypeScript SDK does after a restart (400
+    /// "Bad Request: No valid session ID provided") instead of the spec's 404.
+    pub lost_session_as_400: bool,
 }
 
 impl UpstreamConfig {
@@ -415,6 +418,7 @@ pub struct UpstreamServer {
 impl UpstreamServer {
     pub async fn start(cfg: UpstreamConfig) -> Self {
         let cfg_json = cfg.json_response;
+        let cfg_as_400 = cfg.lost_session_as_400;
         let cfg = Arc::new(cfg);
         let log = Arc::new(Mutex::new(UpstreamLog::default()));
         let sessions = Arc::new(LocalSessionManager::default());
@@ -438,9 +442,25 @@ impl UpstreamServer {
             config,
         );
         let seen = log.clone();
+        let as_400 = cfg_as_400;
         let app =
             axum::Router::new()
                 .nest_service("/mcp", service)
+                .layer(axum::middleware::from_fn(
+                    move |req: axum::extract::Request, next: axum::middleware::Next| async move {
+                        let had_session = req.headers().contains_key("mcp-session-id");
+                        let res = next.run(req).await;
+                        if as_400 && had_session && res.status() == axum::http::StatusCode::NOT_FOUND {
+                            let body = r#"{"jsonrpc":"2.0","error":{"code":-32000,"message":"Bad Request: No valid session ID provided"},"id":null}"#;
+                            return axum::response::IntoResponse::into_response((
+                                axum::http::StatusCode::BAD_REQUEST,
+                                [("content-type", "application/json")],
+                                body,
+                            ));
+                        }
+                        res
+                    },
+                ))
                 .layer(axum::middleware::from_fn(
                     move |req: axum::extract::Request, next: axum::middleware::Next| {
                         let seen = seen.clone();

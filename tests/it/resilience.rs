@@ -1,0 +1,156 @@
+//! Faults and abuse at the edges: an upstream that lost our session and says so with a 400, a
+//! body over the limit on the MCP endpoints, opaque `Origin: null` and duplicate `Host` headers.
+//! Every refusal on /mcp and /message is a JSON-RPC error object.
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::support::gw::{Gw, tool_text};
+use crate::support::mcp_client::McpClient;
+use crate::support::server::TestServerOptions;
+use crate::support::upstream::UpstreamConfig;
+
+#[tokio::test]
+async fn an_upstream_that_answers_400_for_a_lost_session_gets_a_new_one() {
+    let gw = Gw::start().await;
+    // Stateful and default: both keep an upstream session that the upstream can lose.
+    let up = gw
+        .upstream(
+            "lossy",
+            None,
+            UpstreamConfig {
+                lost_session_as_400: true,
+                ..UpstreamConfig::tools("u1", ["echo"])
+            },
+        )
+        .await;
+    let c = gw.admin_client().await;
+    let call = |text: &'static str| {
+        let c = &c;
+        async move {
+            c.result(
+                "tools/call",
+                json!({"name": "lossy__echo", "arguments": {"text": text}}),
+            )
+            .await
+        }
+    };
+    assert_eq!(tool_text(&call("before").await)["args"]["text"], "before");
+    assert!(up.expire_sessions().await >= 1);
+    // The upstream now answers 400 to the old session id: reflow opens a new session and the
+    // call goes through, instead of every call failing until the target is restarted.
+    assert_eq!(tool_text(&call("after").await)["args"]["text"], "after");
+}
+
+/// The JSON-RPC error of a refusal: an object with a code and a message, id null.
+fn rpc_error_of(body: &Value) -> (i64, String) {
+    assert_eq!(body["jsonrpc"], "2.0", "a JSON-RPC error object: {body}");
+    assert!(body["id"].is_null(), "{body}");
+    (
+        body["error"]["code"].as_i64().expect("an error code"),
+        body["error"]["message"]
+            .as_str()
+            .expect("a message")
+            .to_string(),
+    )
+}
+
+#[tokio::test]
+async fn an_oversized_body_on_the_mcp_endpoints_is_a_json_rpc_error_naming_the_limit() {
+    let gw = Gw::start_with(TestServerOptions {
+        max_body_bytes: 4096,
+        ..TestServerOptions::default()
+    })
+    .await;
+    let c = McpClient::new(&gw.server, &gw.admin);
+    let big =
+        json!({"jsonrpc": "2.0", "id": 1, "method": "ping", "params": {"pad": "x".repeat(10_000)}});
+    let (status, body) = c.raw_post_without_session(big.to_string()).await;
+    assert_eq!(status, 413, "{body}");
+    let (code, message) = rpc_error_of(&body);
+    assert_eq!(code, -32600);
+    assert!(
+        message.contains("4096") && message.contains("server.max_body_bytes"),
+        "{message}"
+    );
+    let res = gw
+        .server
+        .http
+        .post(gw.server.url("/message?session_id=whatever"))
+        .bearer_auth(&gw.admin)
+        .header("content-type", "application/json")
+        .body(big.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 413);
+    let body: Value = res.json().await.unwrap();
+    assert!(
+        rpc_error_of(&body).1.contains("server.max_body_bytes"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn an_opaque_origin_may_not_speak_mcp_or_change_state() {
+    let gw = Gw::start().await;
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize",
+        "params": {"protocolVersion": "2025-11-25", "capabilities": {},
+                   "clientInfo": {"name": "t", "version": "0"}}});
+    let res = gw
+        .server
+        .http
+        .post(gw.server.url("/mcp"))
+        .bearer_auth(&gw.admin)
+        .header("origin", "null")
+        .header("accept", "application/json, text/event-stream")
+        .header("content-type", "application/json")
+        .body(init.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 403);
+    let body: Value = res.json().await.unwrap();
+    assert!(rpc_error_of(&body).1.contains("null"), "{body}");
+    // A state-changing admin call from an opaque origin: refused as well.
+    let res = gw
+        .server
+        .http
+        .post(gw.server.url("/api/auth/tokens"))
+        .bearer_auth(&gw.admin)
+        .header("origin", "null")
+        .json(&json!({"name": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 403);
+    // Reading is not state-changing.
+    let res = gw
+        .server
+        .http
+        .get(gw.server.url("/api/auth/me"))
+        .bearer_auth(&gw.admin)
+        .header("origin", "null")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+}
+
+#[tokio::test]
+async fn two_host_headers_are_a_bad_request() {
+    let gw = Gw::start().await;
+    let mut tcp = tokio::net::TcpStream::connect(gw.server.addr)
+        .await
+        .unwrap();
+    let request = format!(
+        "GET /api/auth/me HTTP/1.1\r\nHost: 127.0.0.1\r\nHost: evil.example.com\r\n\
+         Authorization: Bearer {}\r\nConnection: close\r\n\r\n",
+        gw.admin
+    );
+    tcp.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    tcp.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("more than one Host header"), "{answer}");
+}
