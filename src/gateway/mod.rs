@@ -9,6 +9,7 @@ mod listen;
 mod lists;
 mod modern;
 pub mod naming;
+mod orphans;
 mod processes;
 pub mod request_state;
 mod rewrite;

@@ -95,7 +95,7 @@ impl ProcessPool {
             }
         };
         let host = self.replica.split(':').next().unwrap_or_default();
-        let stale: Vec<InstanceId> = rows
+        let stale: Vec<&InstanceRecord> = rows
             .iter()
             .filter(|r| {
                 let mut parts = r.replica.split(':');
@@ -107,11 +107,18 @@ impl ProcessPool {
                     && r.replica != self.replica
                     && pid.is_none_or(|p| p == std::process::id() || !process_alive(p))
             })
-            .map(|r| r.id)
             .collect();
         if stale.is_empty() {
             return;
         }
+        for r in &stale {
+            if let Some(pid) = r.pid
+                && super::orphans::kill_leftover(pid, r.started_at)
+            {
+                tracing::warn!(pid, target_id = %r.target_id, "killed a stdio process an earlier run left behind");
+            }
+        }
+        let stale: Vec<InstanceId> = stale.iter().map(|r| r.id).collect();
         match self
             .store
             .end_instances(&stale, InstanceStatus::Stopped, chrono::Utc::now())

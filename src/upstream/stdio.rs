@@ -102,6 +102,21 @@ impl StdioConn {
             // meant for the gateway does not reach it.
             .process_group(0)
             .kill_on_drop(true);
+        let gateway = std::process::id() as libc::pid_t;
+        // SAFETY: between fork and exec only async-signal-safe calls (prctl, getppid).
+        unsafe {
+            cmd.pre_exec(move || {
+                // A gateway that dies without cleaning up (SIGKILL, OOM) takes the child along.
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                // It may have died before the prctl took effect.
+                if libc::getppid() != gateway {
+                    return Err(std::io::Error::other("the gateway exited"));
+                }
+                Ok(())
+            });
+        }
         let mut child = cmd
             .spawn()
             .map_err(|e| UpstreamError::Connect(format!("cannot start {:?}: {e}", spec.command)))?;
