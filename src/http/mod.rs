@@ -10,9 +10,11 @@ mod health;
 mod logs;
 mod mcp;
 mod modern;
+mod observability;
 mod policies;
 mod sessions;
 mod targets;
+mod ui;
 mod users;
 pub mod well_known;
 
@@ -58,6 +60,10 @@ pub struct AppState {
     pub host_guard: guard::HostGuard,
     /// The store revision this process last loaded.
     pub revision: std::sync::atomic::AtomicI64,
+    /// The dashboard's in-memory counters, fed from the audit log.
+    pub activity: Arc<crate::activity::Activity>,
+    /// Web UI sessions ended by sign-out before their expiry.
+    pub signed_out: crate::auth::cookie::SignedOut,
 }
 
 impl AppState {
@@ -101,6 +107,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(mcp::routes())
         .merge(logs::routes())
         .merge(well_known::routes())
+        .merge(observability::routes())
+        .merge(ui::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))
