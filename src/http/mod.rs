@@ -1,9 +1,12 @@
 //! HTTP surface: the router (a plain function of the state, so tests mount it on port 0) and
 //! `serve`, which runs it on a bound listener until a shutdown signal.
 
+mod accounts;
+mod audit_export;
 mod auth_api;
 mod credentials;
 mod error;
+mod explorer;
 mod extract;
 mod guard;
 mod health;
@@ -13,6 +16,7 @@ mod modern;
 mod observability;
 mod policies;
 mod sessions;
+mod target_probe;
 mod targets;
 mod ui;
 mod users;
@@ -108,6 +112,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(logs::routes())
         .merge(well_known::routes())
         .merge(observability::routes())
+        .merge(accounts::routes())
+        .merge(audit_export::routes())
+        .merge(target_probe::routes())
+        .merge(explorer::routes())
         .merge(ui::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -8,6 +8,7 @@
 mod era;
 mod http;
 mod modern;
+pub mod probe;
 mod sse;
 mod stdio;
 
