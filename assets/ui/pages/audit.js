@@ -51,7 +51,7 @@ export function render(main, { admin }) {
 
   async function load() {
     const v = formValues(form);
-    const rows = await attempt(() => get(`/api/logs/export?${query(v, { format: 'json', limit: PAGE + 1, offset })}`));
+    const rows = await attempt(() => get(`/api/logs?${query(v, { limit: PAGE + 1, offset })}`));
     if (!rows) return;
     const more = rows.length > PAGE;
     mount(rowsBox, table(columns, rows.slice(0, PAGE), 'No audit rows match.'));

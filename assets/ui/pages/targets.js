@@ -83,7 +83,7 @@ function targetForm(t, done) {
       if (r) { d.close(); done(); }
     },
   },
-  field('Name', { name: 'name', required: true, value: t?.name || '', autocomplete: 'off', pattern: '[A-Za-z0-9_-]+' }),
+  field('Name', { name: 'name', required: true, value: t?.name || '', autocomplete: 'off', pattern: '[A-Za-z0-9_\\-]+' }),
   field('Transport', transport),
   groups.http, groups.stdio, groups.kubernetes, groups.pooled,
   field('Upstream auth', authType, 'Bearer or a named header, filled per caller from the target\'s credentials.'),
