@@ -14,6 +14,7 @@ mod logs;
 mod mcp;
 mod modern;
 mod observability;
+pub mod openapi;
 mod policies;
 mod sessions;
 mod target_probe;
@@ -116,6 +117,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(audit_export::routes())
         .merge(target_probe::routes())
         .merge(explorer::routes())
+        .merge(openapi::routes())
         .merge(ui::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
