@@ -46,7 +46,7 @@ async function startReflow() {
   const port = await freePort();
   const dir = mkdtempSync(path.join(os.tmpdir(), 'reflow-browser-'));
   const child = spawn(BIN, ['serve', '--port', String(port), '--data-dir', dir], {
-    env: { ...process.env, REFLOW_LOGGING_FORMAT: 'text', RUST_LOG: 'warn' },
+    env: { ...process.env, REFLOW_LOGGING_LEVEL: 'warn' },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
   const base = `http://127.0.0.1:${port}`;
@@ -76,6 +76,7 @@ function watch(page, base) {
 async function shoot(page, name) {
   if (!SHOTS) return;
   mkdirSync(SHOTS, { recursive: true });
+  await page.evaluate(() => document.getElementById('notices')?.remove());
   for (const scheme of ['light', 'dark']) {
     await page.emulateMediaFeatures([{ name: 'prefers-color-scheme', value: scheme }]);
     await new Promise((r) => setTimeout(r, 150));

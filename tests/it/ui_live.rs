@@ -1,6 +1,6 @@
 //! The API behind the UI's live and explorer pages, end to end with a real upstream: the SSE
 //! stream shows a new `tools/call` within 2 s (admins see everyone, users only themselves), the
-//! snapshot counts it, the explorer agrees with a real MCP client, `target test` over HTTP
+//! snapshot counts it, the explorer (API and CLI) agrees with a real MCP client, `target test`
 //! lists items, and the audit export returns the filtered rows as CSV and JSON.
 
 use std::time::Duration;
@@ -221,6 +221,21 @@ async fn explorer_agrees_with_a_real_client_and_target_test_lists_items() {
         (delete["allowed"].clone(), delete["policy"].clone()),
         (json!(false), json!("no-delete"))
     );
+
+    // The CLI's explorer gives the same answer.
+    let cli = crate::support::cli::Target::of(&gw.server.db)
+        .run(&["policy", "explain", "--user", "dev@example.com", "--json"])
+        .await;
+    let from_cli = cli.ok().json();
+    let mut cli_allowed: Vec<String> = from_cli["targets"][0]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["allowed"] == true && i["kind"] == "tool")
+        .map(|i| i["exposed"].as_str().unwrap().to_string())
+        .collect();
+    cli_allowed.sort();
+    assert_eq!(cli_allowed, listed);
 
     // A role with no policy sees nothing.
     let (_, nobody) = gw
