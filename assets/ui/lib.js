@@ -119,7 +119,8 @@ export function select(name, options, value) {
 }
 
 /** A table: columns are [header, row => cell]. */
-export function table(columns, rows, empty = 'Nothing here yet.') {
+export function table(allColumns, rows, empty = 'Nothing here yet.') {
+  const columns = allColumns.filter(Boolean);
   if (!rows.length) return h('p', { class: 'empty' }, empty);
   return h('div', { class: 'table-wrap' }, h('table', {},
     h('thead', {}, h('tr', {}, columns.map(([name]) => h('th', { scope: 'col' }, name)))),

@@ -180,6 +180,7 @@ async function main() {
       assert.match(text, /echo/);
       await shoot(page, 'target-test');
       await closeDialog(page);
+      await page.waitForFunction(() => document.querySelector('main tbody')?.textContent.includes('3 tools, 1 resources, 1 prompts'));
       await shoot(page, 'targets');
     });
 

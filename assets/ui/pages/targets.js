@@ -80,7 +80,7 @@ function targetForm(t, done) {
       if (!http) body.isolation_boundary = v.isolation_boundary;
       const r = await attempt(() => (t ? put(`/api/targets/${t.id}`, body) : post('/api/targets', body)),
         t ? 'Target saved' : 'Target added');
-      if (r) { d.close(); done(); }
+      if (r) { probes.clear(); d.close(); done(); }
     },
   },
   field('Name', { name: 'name', required: true, value: t?.name || '', autocomplete: 'off', pattern: '[A-Za-z0-9_\\-]+' }),
@@ -143,6 +143,30 @@ async function instancesDialog(t) {
   load();
 }
 
+/** Test results per target id, kept for a minute so revisiting the page does not re-probe. */
+const probes = new Map();
+const PROBE_TTL_MS = 60_000;
+
+function isHttp(t) {
+  return t.transport_type === 'streamable-http' || t.transport_type === 'sse';
+}
+
+/** The era and counts cell of a target, filled when its probe answers. */
+function probeCell(t) {
+  const cell = h('span', { class: 'muted' }, isHttp(t) && t.enabled ? 'checking…' : '—');
+  if (!isHttp(t) || !t.enabled) return cell;
+  let entry = probes.get(t.id);
+  if (!entry || Date.now() - entry.at > PROBE_TTL_MS) {
+    entry = { at: Date.now(), result: post(`/api/targets/${t.id}/test`, {}).catch((e) => ({ error: e.message })) };
+    probes.set(t.id, entry);
+  }
+  entry.result.then((r) => {
+    if (r.error) mount(cell, h('span', { class: 'badge bad', title: r.error }, 'unreachable'));
+    else mount(cell, h('span', {}, `${r.era} · ${r.counts.tools} tools, ${r.counts.resources} resources, ${r.counts.prompts} prompts`));
+  });
+  return cell;
+}
+
 export function render(main, { me, admin }) {
   const list = h('div', {});
   const load = async () => {
@@ -174,6 +198,7 @@ export function render(main, { me, admin }) {
       ['Endpoint', (t) => h('code', { class: 'clip' }, describe(t))],
       ['Prefix', (t) => (t.prefix === null ? `${t.name}__` : (t.prefix ? `${t.prefix}__` : '(none)'))],
       ['Auth', (t) => t.auth_type],
+      admin ? ['Era · offers', probeCell] : null,
       ['', actions],
     ], targets, admin ? 'No targets yet. Add the first MCP server.' : 'No target is available to you yet; ask an admin for a policy.'));
   };
