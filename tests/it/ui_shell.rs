@@ -313,3 +313,56 @@ async fn non_admins_get_403_on_admin_endpoints_with_cookie_or_token() {
     assert_eq!(created["role"], "dev");
     assert_eq!(created["groups"], json!(["eng"]));
 }
+
+#[tokio::test]
+async fn an_oidc_token_signs_in_to_the_ui_and_a_reflow_token_is_not_taken_there() {
+    use crate::oidc::{Idp, es256_key, reflow_for, sign};
+    let key = es256_key("k1");
+    let idp = Idp::start(&[&key]).await;
+    let s = reflow_for(&idp).await;
+    let (_, status) = s.get("/api/ui/status", None).await;
+    assert_eq!(status["oidc_issuer"], json!(idp.issuer));
+    let id_token = sign(&key, "k1", &idp.claims("carol"));
+    let res = s
+        .http
+        .post(s.url("/api/ui/login"))
+        .header(ORIGIN, &s.base)
+        .json(&json!({ "id_token": id_token }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let (pair, header) = session_cookie(&res);
+    assert!(header.contains("HttpOnly") && header.contains("SameSite=Strict"));
+    let me: Value = with_cookie(&s, Method::GET, "/api/auth/me", &pair)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["email"], "carol@corp.example.com");
+    assert_eq!(me["external"], true);
+    // A forged token is refused; reflow's own tokens sign in with a password, not here.
+    let mut forged = id_token.clone();
+    forged.pop();
+    let res = s
+        .http
+        .post(s.url("/api/ui/login"))
+        .header(ORIGIN, &s.base)
+        .json(&json!({ "id_token": forged }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    let (own, _) = s.register("admin@example.com", PW).await;
+    let res = s
+        .http
+        .post(s.url("/api/ui/login"))
+        .header(ORIGIN, &s.base)
+        .json(&json!({ "id_token": own }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+}
