@@ -85,6 +85,13 @@ async function shoot(page, name) {
   await page.emulateMediaFeatures([{ name: 'prefers-color-scheme', value: 'light' }]);
 }
 
+/** Form controls on the page (dialogs included) that have no label. */
+async function unlabelled(page) {
+  return page.evaluate(() => [...document.querySelectorAll('input, select, textarea')]
+    .filter((e) => e.type !== 'hidden' && !(e.labels && e.labels.length) && !e.getAttribute('aria-label'))
+    .map((e) => e.outerHTML));
+}
+
 async function go(page, hash, heading) {
   await page.evaluate((h) => { location.hash = h; }, hash);
   await page.waitForFunction((t) => document.querySelector('main h1')?.textContent === t, { timeout: 5000 }, heading);
@@ -161,13 +168,26 @@ async function main() {
       assert.deepEqual(labels, ['Dashboard', 'Targets', 'Policies', 'Users', 'Tokens', 'Audit log', 'Docs']);
       for (const [hash, title] of [['#/targets', 'Targets'], ['#/policies', 'Policies'], ['#/users', 'Users'], ['#/tokens', 'Tokens'], ['#/audit', 'Audit log'], ['#/dashboard', 'Dashboard']]) {
         await go(page, hash, title);
+        await new Promise((r) => setTimeout(r, 100));
+        assert.deepEqual(await unlabelled(page), [], `unlabelled fields on ${title}`);
       }
+      // Keyboard: Tab reaches the navigation, Enter follows a link.
+      await page.focus('body');
+      let reached = false;
+      for (let i = 0; i < 10 && !reached; i++) {
+        await page.keyboard.press('Tab');
+        reached = await page.evaluate(() => document.activeElement?.getAttribute('href') === '#/targets');
+      }
+      assert.ok(reached, 'Tab never reached the Targets link');
+      await page.keyboard.press('Enter');
+      await page.waitForFunction(() => document.querySelector('main h1')?.textContent === 'Targets');
     });
 
     await step('add a target through the form and test its connection', async () => {
       await go(page, '#/targets', 'Targets');
       await clickText(page, 'main button', 'Add target');
       await page.waitForSelector('dialog[open] form');
+      assert.deepEqual(await unlabelled(page), [], 'unlabelled fields in the target form');
       await fill(page, 'Name', 'demo');
       await fill(page, 'URL', upstream.url);
       await clickText(page, 'dialog[open] button', 'Add target');
