@@ -132,6 +132,12 @@ async function rowButton(page, rowText, button) {
   assert.ok(ok, `no ${button} button in the row of ${rowText}`);
 }
 
+/** A session token of the admin, from the login API (for the test's own MCP clients). */
+async function adminSession(base) {
+  const r = await fetch(`${base}/api/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email: 'admin@example.com', password: PW }) });
+  return (await r.json()).token;
+}
+
 async function main() {
   const { base, child, dir } = await startReflow();
   const upstream = await startUpstream();
@@ -204,6 +210,44 @@ async function main() {
       await shoot(page, 'targets');
     });
 
+    await step('credentials are set per scope through the form and never shown back', async () => {
+      const secret = 'sekret-VALUE-4242';
+      await go(page, '#/targets', 'Targets');
+      await rowButton(page, 'demo', 'Credentials');
+      await page.waitForSelector('dialog[open] form');
+      assert.deepEqual(await unlabelled(page), [], 'unlabelled fields in the credentials form');
+      await fill(page, 'Scope', 'group');
+      await fill(page, 'Scope value', 'eng');
+      await fill(page, 'Kind', 'env');
+      await fill(page, 'Env key', 'REGION');
+      await fill(page, 'Value (write-only)', secret);
+      await clickText(page, 'dialog[open] button', 'Set value');
+      await page.waitForFunction(() => document.querySelector('dialog[open] tbody')?.textContent.includes('REGION'));
+      const html = await page.evaluate(() => document.documentElement.outerHTML + [...document.querySelectorAll('input')].map((i) => i.value).join());
+      assert.ok(!html.includes(secret), 'a credential value is on the page');
+      await closeDialog(page);
+    });
+
+    await step('a stdio target added through the form runs, and its processes restart', async () => {
+      const fixture = path.join(path.dirname(BIN), 'reflow-stdio-fixture');
+      await go(page, '#/targets', 'Targets');
+      await clickText(page, 'main button', 'Add target');
+      await fill(page, 'Name', 'local');
+      await fill(page, 'Transport', 'stdio');
+      await fill(page, 'Command', fixture);
+      await clickText(page, 'dialog[open] button', 'Add target');
+      await page.waitForFunction(() => document.querySelector('main tbody')?.textContent.includes('local'));
+      const client = new McpClient(base, await adminSession(base));
+      await client.initialize();
+      const echoed = await client.result('tools/call', { name: 'local__echo', arguments: { text: 'from stdio' } });
+      assert.match(JSON.stringify(echoed), /from stdio/);
+      await rowButton(page, 'local', 'Processes');
+      await page.waitForFunction(() => document.querySelector('dialog[open] tbody')?.textContent.includes('running'), { timeout: 5000 });
+      await clickText(page, 'dialog[open] button', 'Restart all');
+      await page.waitForFunction(() => !document.querySelector('dialog[open] tbody')?.textContent.includes('running'), { timeout: 5000 });
+      await closeDialog(page);
+    });
+
     await step('add a user and a policy through the forms; the policy test form explains', async () => {
       await go(page, '#/users', 'Users');
       await clickText(page, 'main button', 'Add user');
@@ -244,6 +288,8 @@ async function main() {
       const allowed = await page.$$eval('.explain-target tbody tr', (rows) => rows
         .filter((r) => r.textContent.includes('allow')).map((r) => r.querySelector('code').textContent).sort());
       assert.deepEqual(allowed, listed);
+      const tiers = await page.$eval('.explain-target .env-tiers', (p) => p.textContent);
+      assert.match(tiers, /REGION ← group:eng/);
       await shoot(page, 'policies');
     });
 

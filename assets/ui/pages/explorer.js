@@ -22,7 +22,9 @@ export function explorer() {
         r.targets.map((t) => h('section', { class: 'explain-target' },
           h('h3', {}, t.name, ' ', badge(t.visible ? 'visible' : 'hidden', t.visible ? 'good' : 'bad'),
             h('small', { class: 'muted' }, t.policy ? ` by ${t.policy}` : ' (no policy matched)'),
-            h('small', { class: 'muted' }, ` · credential: ${t.credential || 'none'}`)),
+            h('small', { class: 'muted' }, ` · token from: ${t.credential || 'none'}`)),
+          Object.keys(t.env).length ? h('p', { class: 'muted env-tiers' }, 'Env: ',
+            Object.entries(t.env).map(([k, tier]) => `${k} ← ${tier}`).join(', ')) : null,
           t.error ? h('p', { class: 'error' }, t.error) : null,
           t.visible ? table([
             ['Kind', (i) => i.kind], ['Name', (i) => h('code', {}, i.exposed)],
