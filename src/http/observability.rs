@@ -25,6 +25,8 @@ use crate::store::AuditRecord;
 const FEED_BATCH: usize = 100;
 const FEED_TICK: Duration = Duration::from_millis(250);
 const STATS_EVERY: u32 = 4;
+/// Ticks between reads of the stdio process count (5 s).
+const STDIO_EVERY: u32 = 20;
 
 pub fn routes() -> Router<Arc<AppState>> {
     Router::new()
@@ -43,6 +45,9 @@ struct Live {
     sessions: Option<usize>,
     /// Audit rows waiting for the writer (admins only).
     audit_queue: Option<usize>,
+    /// stdio processes running, on every replica (admins only; read from the store at most
+    /// every 5 s per stream).
+    stdio_processes: Option<usize>,
     /// Always true: numbers come from this process, not from every replica.
     per_replica: bool,
 }
@@ -55,7 +60,22 @@ fn scope_of(p: &Principal) -> Scope {
     }
 }
 
-fn live(state: &AppState, scope: Scope) -> Live {
+/// stdio processes recorded as running (one indexed query); None when it fails.
+async fn stdio_running(state: &AppState) -> Option<usize> {
+    match state.store.live_instances().await {
+        Ok(rows) => Some(
+            rows.iter()
+                .filter(|r| r.status == crate::domain::InstanceStatus::Running)
+                .count(),
+        ),
+        Err(e) => {
+            tracing::warn!(error = %e, "counting stdio processes for the dashboard failed");
+            None
+        }
+    }
+}
+
+fn live(state: &AppState, scope: Scope, stdio: Option<usize>) -> Live {
     let admin = scope == Scope::Everyone;
     Live {
         activity: state
@@ -64,12 +84,18 @@ fn live(state: &AppState, scope: Scope) -> Live {
         scope: if admin { "everyone" } else { "self" },
         sessions: admin.then(|| state.gateway.session_count()),
         audit_queue: admin.then(|| state.audit.queue_depth()),
+        stdio_processes: stdio.filter(|_| admin),
         per_replica: true,
     }
 }
 
 async fn snapshot(State(state): State<Arc<AppState>>, Caller(p): Caller) -> Json<Live> {
-    Json(live(&state, scope_of(&p)))
+    let scope = scope_of(&p);
+    let stdio = match scope {
+        Scope::Everyone => stdio_running(&state).await,
+        Scope::User(_) => None,
+    };
+    Json(live(&state, scope, stdio))
 }
 
 /// One audit row as the live feed shows it (never the request arguments).
@@ -130,6 +156,7 @@ async fn pump(
     let mut pending: Vec<Arc<AuditRecord>> = Vec::new();
     let mut skipped: u64 = 0;
     let mut n: u32 = 0;
+    let mut stdio = None;
     loop {
         tokio::select! {
             row = rows.recv() => match row {
@@ -151,8 +178,11 @@ async fn pump(
                 Err(broadcast::error::RecvError::Closed) => return,
             },
             _ = tick.tick() => {
+                if scope == Scope::Everyone && n.is_multiple_of(STDIO_EVERY) {
+                    stdio = stdio_running(&state).await;
+                }
                 if n.is_multiple_of(STATS_EVERY) {
-                    let Some(ev) = json_event("stats", &live(&state, scope)) else { return };
+                    let Some(ev) = json_event("stats", &live(&state, scope, stdio)) else { return };
                     if tx.send(Ok(ev)).await.is_err() {
                         return;
                     }

@@ -318,6 +318,8 @@ async function main() {
       await page.waitForFunction(() => [...document.querySelectorAll('table.feed tbody tr')].some((r) => r.textContent.includes('tools/call') && r.textContent.includes('add')), { timeout: 2000 });
       console.log(`     feed row after ${Date.now() - t0} ms`);
       await page.waitForFunction(() => Number(document.querySelector('[data-stat="Requests (1 min)"]')?.textContent) > 0, { timeout: 2000 });
+      const stdio = await page.$eval('[data-stat="stdio processes (all replicas)"]', (e) => e.textContent);
+      assert.match(stdio, /^\d+$/);
       await shoot(page, 'dashboard');
     });
 

@@ -74,6 +74,7 @@ export function render(main, { admin }) {
       ['Requests (1 min)', t.requests_1m],
     ];
     if (s.sessions !== null && s.sessions !== undefined) items.push(['Active MCP sessions', s.sessions]);
+    if (s.stdio_processes !== null && s.stdio_processes !== undefined) items.push(['stdio processes (all replicas)', s.stdio_processes]);
     if (s.audit_queue !== null && s.audit_queue !== undefined) items.push(['Audit queue', s.audit_queue]);
     mount(cards, items.map(([k, v]) => h('div', { class: 'card stat' }, h('div', { class: 'stat-label' }, k), h('div', { class: 'stat-value', dataset: { stat: k } }, String(v)))));
     chartDefs.forEach(([, key, color], i) => chart(canvases[i], s.series.map((p) => p[key]), color));

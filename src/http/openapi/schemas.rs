@@ -154,7 +154,7 @@ pub fn components() -> Value {
             ("now", s("integer")), ("slot_secs", s("integer")), ("totals", r("Stats")),
             ("series", array(object(&[("t", s("integer")), ("requests", s("integer")), ("errors", s("integer")), ("denials", s("integer")), ("p95_ms", nullable("integer"))], &["t", "requests"]))),
             ("targets", array(json!({"allOf": [r("Stats")], "properties": {"name": {"type": "string"}}}))),
-            ("scope", enum_of(&["everyone", "self"])), ("sessions", nullable("integer")), ("audit_queue", nullable("integer")),
+            ("scope", enum_of(&["everyone", "self"])), ("sessions", nullable("integer")), ("audit_queue", nullable("integer")), ("stdio_processes", nullable("integer")),
             ("per_replica", s("boolean")),
         ], &["now", "totals", "series", "targets", "scope", "per_replica"]),
         "Health": object(&[("status", s("string"))], &["status"]),
