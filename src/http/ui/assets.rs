@@ -1,7 +1,8 @@
 //! The UI's files, compiled into the binary (rust-embed over `assets/ui/`): `/` serves the page,
 //! `/assets/{version}/…` the modules and styles. The version is a digest of every file, so those
-//! URLs are immutable and cached for a year; the page itself is revalidated by ETag. Responses
-//! are gzip-compressed when the client accepts it.
+//! URLs are immutable and cached for a year; the page itself is revalidated by ETag (weak, as
+//! the same ETag covers the gzip and identity encodings). Responses are gzip-compressed when
+//! the client accepts it.
 
 use std::sync::{Arc, OnceLock};
 
@@ -90,7 +91,7 @@ async fn asset(Path((version, path)): Path<(String, String)>, headers: HeaderMap
     } else {
         "no-cache"
     };
-    let etag = format!("\"{}\"", &hex::encode(file.metadata.sha256_hash())[..16]);
+    let etag = format!("W/\"{}\"", &hex::encode(file.metadata.sha256_hash())[..16]);
     let mime = file.metadata.mimetype().to_string();
     respond(&headers, &etag, &mime, cache, file.data.into_owned())
 }
