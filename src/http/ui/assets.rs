@@ -59,7 +59,7 @@ fn page(name: &str, headers: &HeaderMap) -> Response {
     let base = format!("/assets/{}", asset_version());
     let html = String::from_utf8_lossy(&file.data).replace(BASE_PLACEHOLDER, &base);
     let etag = format!(
-        "\"{}\"",
+        "W/\"{}\"",
         &hex::encode(Sha256::digest(html.as_bytes()))[..16]
     );
     respond(
