@@ -139,6 +139,9 @@ _reflow() {
             reflow__subcmd__help__subcmd__policy,enable)
                 cmd="reflow__subcmd__help__subcmd__policy__subcmd__enable"
                 ;;
+            reflow__subcmd__help__subcmd__policy,explain)
+                cmd="reflow__subcmd__help__subcmd__policy__subcmd__explain"
+                ;;
             reflow__subcmd__help__subcmd__policy,export)
                 cmd="reflow__subcmd__help__subcmd__policy__subcmd__export"
                 ;;
@@ -244,6 +247,9 @@ _reflow() {
             reflow__subcmd__policy,enable)
                 cmd="reflow__subcmd__policy__subcmd__enable"
                 ;;
+            reflow__subcmd__policy,explain)
+                cmd="reflow__subcmd__policy__subcmd__explain"
+                ;;
             reflow__subcmd__policy,export)
                 cmd="reflow__subcmd__policy__subcmd__export"
                 ;;
@@ -276,6 +282,9 @@ _reflow() {
                 ;;
             reflow__subcmd__policy__subcmd__help,enable)
                 cmd="reflow__subcmd__policy__subcmd__help__subcmd__enable"
+                ;;
+            reflow__subcmd__policy__subcmd__help,explain)
+                cmd="reflow__subcmd__policy__subcmd__help__subcmd__explain"
                 ;;
             reflow__subcmd__policy__subcmd__help,export)
                 cmd="reflow__subcmd__policy__subcmd__help__subcmd__export"
@@ -913,7 +922,7 @@ _reflow() {
             return 0
             ;;
         reflow__subcmd__help__subcmd__policy)
-            opts="add list show update remove enable disable test export apply"
+            opts="add list show update remove enable disable test explain export apply"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -969,6 +978,20 @@ _reflow() {
             return 0
             ;;
         reflow__subcmd__help__subcmd__policy__subcmd__enable)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        reflow__subcmd__help__subcmd__policy__subcmd__explain)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1555,7 +1578,7 @@ _reflow() {
             return 0
             ;;
         reflow__subcmd__policy)
-            opts="-c -h -V --config --data-dir --database-url --json --help --version add list show update remove enable disable test export apply help"
+            opts="-c -h -V --config --data-dir --database-url --json --help --version add list show update remove enable disable test explain export apply help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1748,6 +1771,48 @@ _reflow() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        reflow__subcmd__policy__subcmd__explain)
+            opts="-c -h -V --user --role --group --config --data-dir --database-url --json --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --user)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --role)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --group)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --data-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --database-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         reflow__subcmd__policy__subcmd__export)
             opts="-c -h -V --config --data-dir --database-url --json --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -1779,7 +1844,7 @@ _reflow() {
             return 0
             ;;
         reflow__subcmd__policy__subcmd__help)
-            opts="add list show update remove enable disable test export apply help"
+            opts="add list show update remove enable disable test explain export apply help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1835,6 +1900,20 @@ _reflow() {
             return 0
             ;;
         reflow__subcmd__policy__subcmd__help__subcmd__enable)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        reflow__subcmd__policy__subcmd__help__subcmd__explain)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
