@@ -370,6 +370,15 @@ async function main() {
       await go(p2, '#/targets', 'Targets');
       await p2.waitForFunction(() => document.querySelector('main tbody')?.textContent.includes('demo'));
       await shoot(p2, 'mobile-targets-user');
+      await rowButton(p2, 'demo', 'My credentials');
+      await p2.waitForSelector('dialog[open] form');
+      await fill(p2, 'Set your token for this target (write-only)', 'my-own-token-77');
+      await clickText(p2, 'dialog[open] button', 'Save token');
+      await p2.waitForFunction(() => document.querySelector('dialog[open] .badge.good')?.textContent === 'set');
+      assert.deepEqual(await unlabelled(p2), [], 'unlabelled fields in My credentials');
+      await closeDialog(p2);
+      const others = await p2.evaluate(async () => (await fetch('/api/targets/demo/env/group/eng', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"X":"y"}' })).status);
+      assert.equal(others, 403);
       await go(p2, '#/audit', 'Audit log');
       await p2.waitForSelector('main tbody tr');
       assert.deepEqual(p2Problems, []);
