@@ -3,7 +3,7 @@
 //! and the time to the first answer from a cold start (process spawn + initialize + call),
 //! directly and through reflow (after `restart-instances`).
 //!
-//! The server is `reflow-stdio-fixture` (tests/fixtures/stdio_fixture.rs: std + serde_json, a
+//! The server is the `stdio_fixture` example (tests/fixtures/stdio_fixture.rs: std + serde_json, a
 //! thread per request). `cargo bench --bench stdio` or `-- --quick` (a tenth). The last line is
 //! `BENCH_JSON {...}`. See benches/README.md.
 
@@ -17,7 +17,22 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 use tokio::sync::oneshot;
 
-const FIXTURE: &str = env!("CARGO_BIN_EXE_reflow-stdio-fixture");
+/// The fixture is an example (so `cargo install` skips it): build it first with
+/// `cargo build --release --example stdio_fixture`.
+static FIXTURE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let exe = std::env::current_exe().expect("the bench binary's path");
+    let dir = exe
+        .parent()
+        .and_then(std::path::Path::parent)
+        .expect("the bench lives in target/<profile>/deps");
+    let path = dir.join("examples").join("stdio_fixture");
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --release --example stdio_fixture` first",
+        path.display()
+    );
+    path.display().to_string()
+});
 const HARD_CAP: Duration = Duration::from_secs(120);
 const PROTOCOL_VERSION: &str = reflow::mcp::LATEST_LEGACY_VERSION;
 
@@ -33,7 +48,7 @@ struct Direct {
 impl Direct {
     /// Spawns the fixture and initializes it.
     async fn start() -> Result<Self, String> {
-        let mut child = Command::new(FIXTURE)
+        let mut child = Command::new(&*FIXTURE)
             .env_clear()
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -163,7 +178,7 @@ async fn start_gateway() -> Gateway {
         .post(format!("{base}/api/targets"))
         .bearer_auth(&token)
         .json(
-            &json!({"name": "fx", "transport_type": "stdio", "command": FIXTURE,
+            &json!({"name": "fx", "transport_type": "stdio", "command": &*FIXTURE,
                       "isolation_boundary": "shared", "prefix": ""}),
         )
         .send()

@@ -160,6 +160,9 @@ _reflow() {
             reflow__subcmd__help__subcmd__policy,update)
                 cmd="reflow__subcmd__help__subcmd__policy__subcmd__update"
                 ;;
+            reflow__subcmd__help__subcmd__secret,audit)
+                cmd="reflow__subcmd__help__subcmd__secret__subcmd__audit"
+                ;;
             reflow__subcmd__help__subcmd__secret,list)
                 cmd="reflow__subcmd__help__subcmd__secret__subcmd__list"
                 ;;
@@ -307,6 +310,9 @@ _reflow() {
             reflow__subcmd__policy__subcmd__help,update)
                 cmd="reflow__subcmd__policy__subcmd__help__subcmd__update"
                 ;;
+            reflow__subcmd__secret,audit)
+                cmd="reflow__subcmd__secret__subcmd__audit"
+                ;;
             reflow__subcmd__secret,help)
                 cmd="reflow__subcmd__secret__subcmd__help"
                 ;;
@@ -321,6 +327,9 @@ _reflow() {
                 ;;
             reflow__subcmd__secret,unset)
                 cmd="reflow__subcmd__secret__subcmd__unset"
+                ;;
+            reflow__subcmd__secret__subcmd__help,audit)
+                cmd="reflow__subcmd__secret__subcmd__help__subcmd__audit"
                 ;;
             reflow__subcmd__secret__subcmd__help,help)
                 cmd="reflow__subcmd__secret__subcmd__help__subcmd__help"
@@ -1104,8 +1113,22 @@ _reflow() {
             return 0
             ;;
         reflow__subcmd__help__subcmd__secret)
-            opts="set unset list rotate-key"
+            opts="set unset list audit rotate-key"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        reflow__subcmd__help__subcmd__secret__subcmd__audit)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -2294,7 +2317,7 @@ _reflow() {
             return 0
             ;;
         reflow__subcmd__secret)
-            opts="-c -h -V --config --data-dir --database-url --json --help --version set unset list rotate-key help"
+            opts="-c -h -V --config --data-dir --database-url --json --help --version set unset list audit rotate-key help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2323,9 +2346,53 @@ _reflow() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        reflow__subcmd__secret__subcmd__help)
-            opts="set unset list rotate-key help"
+        reflow__subcmd__secret__subcmd__audit)
+            opts="-c -h -V --config --data-dir --database-url --json --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --data-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --database-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        reflow__subcmd__secret__subcmd__help)
+            opts="set unset list audit rotate-key help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        reflow__subcmd__secret__subcmd__help__subcmd__audit)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -2640,7 +2707,7 @@ _reflow() {
             return 0
             ;;
         reflow__subcmd__target__subcmd__add)
-            opts="-c -h -V --url --transport --prefix --timeout --statefulness --isolation --auth-type --auth-header-name --cwd --image --port --health-path --tag --env --stdio --disabled --config --data-dir --database-url --json --help --version"
+            opts="-c -h -V --url --transport --prefix --timeout --statefulness --isolation --auth-type --auth-header-name --cwd --image --port --health-path --tag --env --user-env --no-user-env --user-token --stdio --disabled --config --data-dir --database-url --json --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2700,6 +2767,14 @@ _reflow() {
                     ;;
                 --env)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --user-env)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --user-token)
+                    COMPREPLY=($(compgen -W "true false" -- "${cur}"))
                     return 0
                     ;;
                 --config)
@@ -3134,7 +3209,7 @@ _reflow() {
             return 0
             ;;
         reflow__subcmd__target__subcmd__update)
-            opts="-c -h -V --name --url --transport --prefix --timeout --statefulness --isolation --auth-type --auth-header-name --cwd --image --port --health-path --tag --env --clear-prefix --config --data-dir --database-url --json --help --version"
+            opts="-c -h -V --name --url --transport --prefix --timeout --statefulness --isolation --auth-type --auth-header-name --cwd --image --port --health-path --tag --env --user-env --no-user-env --user-token --clear-prefix --config --data-dir --database-url --json --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -3198,6 +3273,14 @@ _reflow() {
                     ;;
                 --env)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --user-env)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --user-token)
+                    COMPREPLY=($(compgen -W "true false" -- "${cur}"))
                     return 0
                     ;;
                 --config)

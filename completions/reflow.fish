@@ -157,9 +157,13 @@ complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_su
 complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from add" -l health-path -d 'Readiness path of a kubernetes target' -r
 complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from add" -l tag -d 'A tag; repeat for several. On update, replaces all tags' -r
 complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from add" -l env -d 'Non-secret environment entry KEY=VALUE; repeat for several. On update, replaces all' -r
+complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from add" -l user-env -d 'An env key users may set for themselves (`reflow secret set --user`, or their own user scope in the API); repeat for several. On update, replaces all. Admins may set any key; the deny-list (LD_*, NODE_OPTIONS, PATH, ...) binds everyone' -r
+complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from add" -l user-token -d 'Whether users may set their own token for this target (true or false)' -r -f -a "true\t''
+false\t''"
 complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from add" -s c -l config -d 'Config file (YAML). Also REFLOW_CONFIG. Without one, defaults and REFLOW_* variables apply' -r -F
 complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from add" -l data-dir -d 'Data directory for the SQLite database and generated secrets (default ./reflow-data)' -r -F
 complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from add" -l database-url -d 'Database URL: sqlite://PATH or postgres://USER@HOST/DB (overrides the config)' -r
+complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from add" -l no-user-env -d 'Clear the env keys users may set'
 complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from add" -l stdio -d 'A local process speaking MCP on stdin/stdout; give the command after `--`'
 complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from add" -l disabled -d 'Create the target disabled'
 complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from add" -l json -d 'Print machine-readable JSON instead of tables'
@@ -192,9 +196,13 @@ complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_su
 complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from update" -l health-path -d 'Readiness path of a kubernetes target' -r
 complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from update" -l tag -d 'A tag; repeat for several. On update, replaces all tags' -r
 complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from update" -l env -d 'Non-secret environment entry KEY=VALUE; repeat for several. On update, replaces all' -r
+complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from update" -l user-env -d 'An env key users may set for themselves (`reflow secret set --user`, or their own user scope in the API); repeat for several. On update, replaces all. Admins may set any key; the deny-list (LD_*, NODE_OPTIONS, PATH, ...) binds everyone' -r
+complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from update" -l user-token -d 'Whether users may set their own token for this target (true or false)' -r -f -a "true\t''
+false\t''"
 complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from update" -s c -l config -d 'Config file (YAML). Also REFLOW_CONFIG. Without one, defaults and REFLOW_* variables apply' -r -F
 complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from update" -l data-dir -d 'Data directory for the SQLite database and generated secrets (default ./reflow-data)' -r -F
 complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from update" -l database-url -d 'Database URL: sqlite://PATH or postgres://USER@HOST/DB (overrides the config)' -r
+complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from update" -l no-user-env -d 'Clear the env keys users may set'
 complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from update" -l clear-prefix -d 'Reset the prefix to the target name'
 complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from update" -l json -d 'Print machine-readable JSON instead of tables'
 complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from update" -s h -l help -d 'Print help'
@@ -413,17 +421,18 @@ complete -c reflow -n "__fish_reflow_using_subcommand token; and __fish_seen_sub
 complete -c reflow -n "__fish_reflow_using_subcommand token; and __fish_seen_subcommand_from help" -f -a "list" -d 'List tokens (all users\', or one user\'s with --user)'
 complete -c reflow -n "__fish_reflow_using_subcommand token; and __fish_seen_subcommand_from help" -f -a "revoke" -d 'Revoke a token by id; effective immediately on every server'
 complete -c reflow -n "__fish_reflow_using_subcommand token; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c reflow -n "__fish_reflow_using_subcommand secret; and not __fish_seen_subcommand_from set unset list rotate-key help" -s c -l config -d 'Config file (YAML). Also REFLOW_CONFIG. Without one, defaults and REFLOW_* variables apply' -r -F
-complete -c reflow -n "__fish_reflow_using_subcommand secret; and not __fish_seen_subcommand_from set unset list rotate-key help" -l data-dir -d 'Data directory for the SQLite database and generated secrets (default ./reflow-data)' -r -F
-complete -c reflow -n "__fish_reflow_using_subcommand secret; and not __fish_seen_subcommand_from set unset list rotate-key help" -l database-url -d 'Database URL: sqlite://PATH or postgres://USER@HOST/DB (overrides the config)' -r
-complete -c reflow -n "__fish_reflow_using_subcommand secret; and not __fish_seen_subcommand_from set unset list rotate-key help" -l json -d 'Print machine-readable JSON instead of tables'
-complete -c reflow -n "__fish_reflow_using_subcommand secret; and not __fish_seen_subcommand_from set unset list rotate-key help" -s h -l help -d 'Print help'
-complete -c reflow -n "__fish_reflow_using_subcommand secret; and not __fish_seen_subcommand_from set unset list rotate-key help" -s V -l version -d 'Print version'
-complete -c reflow -n "__fish_reflow_using_subcommand secret; and not __fish_seen_subcommand_from set unset list rotate-key help" -f -a "set" -d 'Set a target\'s token (or, with --env, one env entry). The value is prompted for without echo, or read from stdin (--value-stdin) or a file (--value-file); never from argv'
-complete -c reflow -n "__fish_reflow_using_subcommand secret; and not __fish_seen_subcommand_from set unset list rotate-key help" -f -a "unset" -d 'Remove a target\'s token (or, with --env, one env entry) at a scope'
-complete -c reflow -n "__fish_reflow_using_subcommand secret; and not __fish_seen_subcommand_from set unset list rotate-key help" -f -a "list" -d 'List which scopes have a token and which env keys are set; never the values'
-complete -c reflow -n "__fish_reflow_using_subcommand secret; and not __fish_seen_subcommand_from set unset list rotate-key help" -f -a "rotate-key" -d 'Re-encrypt every stored value under a new 32-byte key (base64 or 64 hex digits in FILE), in one transaction, using the current key to open them'
-complete -c reflow -n "__fish_reflow_using_subcommand secret; and not __fish_seen_subcommand_from set unset list rotate-key help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c reflow -n "__fish_reflow_using_subcommand secret; and not __fish_seen_subcommand_from set unset list audit rotate-key help" -s c -l config -d 'Config file (YAML). Also REFLOW_CONFIG. Without one, defaults and REFLOW_* variables apply' -r -F
+complete -c reflow -n "__fish_reflow_using_subcommand secret; and not __fish_seen_subcommand_from set unset list audit rotate-key help" -l data-dir -d 'Data directory for the SQLite database and generated secrets (default ./reflow-data)' -r -F
+complete -c reflow -n "__fish_reflow_using_subcommand secret; and not __fish_seen_subcommand_from set unset list audit rotate-key help" -l database-url -d 'Database URL: sqlite://PATH or postgres://USER@HOST/DB (overrides the config)' -r
+complete -c reflow -n "__fish_reflow_using_subcommand secret; and not __fish_seen_subcommand_from set unset list audit rotate-key help" -l json -d 'Print machine-readable JSON instead of tables'
+complete -c reflow -n "__fish_reflow_using_subcommand secret; and not __fish_seen_subcommand_from set unset list audit rotate-key help" -s h -l help -d 'Print help'
+complete -c reflow -n "__fish_reflow_using_subcommand secret; and not __fish_seen_subcommand_from set unset list audit rotate-key help" -s V -l version -d 'Print version'
+complete -c reflow -n "__fish_reflow_using_subcommand secret; and not __fish_seen_subcommand_from set unset list audit rotate-key help" -f -a "set" -d 'Set a target\'s token (or, with --env, one env entry). The value is prompted for without echo, or read from stdin (--value-stdin) or a file (--value-file); never from argv'
+complete -c reflow -n "__fish_reflow_using_subcommand secret; and not __fish_seen_subcommand_from set unset list audit rotate-key help" -f -a "unset" -d 'Remove a target\'s token (or, with --env, one env entry) at a scope'
+complete -c reflow -n "__fish_reflow_using_subcommand secret; and not __fish_seen_subcommand_from set unset list audit rotate-key help" -f -a "list" -d 'List which scopes have a token and which env keys are set; never the values'
+complete -c reflow -n "__fish_reflow_using_subcommand secret; and not __fish_seen_subcommand_from set unset list audit rotate-key help" -f -a "audit" -d 'Report stored rows that today\'s rules would refuse: deny-listed env keys (ignored at runtime) and user-scope values a user could no longer write (the target does not list them in user_env / user_token). Nothing is changed; remove rows with `secret unset`'
+complete -c reflow -n "__fish_reflow_using_subcommand secret; and not __fish_seen_subcommand_from set unset list audit rotate-key help" -f -a "rotate-key" -d 'Re-encrypt every stored value under a new 32-byte key (base64 or 64 hex digits in FILE), in one transaction, using the current key to open them'
+complete -c reflow -n "__fish_reflow_using_subcommand secret; and not __fish_seen_subcommand_from set unset list audit rotate-key help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c reflow -n "__fish_reflow_using_subcommand secret; and __fish_seen_subcommand_from set" -l user -d 'For one user (email or id); wins over group, role and default' -r
 complete -c reflow -n "__fish_reflow_using_subcommand secret; and __fish_seen_subcommand_from set" -l group -d 'For members of a group; groups are tried in name order' -r
 complete -c reflow -n "__fish_reflow_using_subcommand secret; and __fish_seen_subcommand_from set" -l role -d 'For users with a role' -r
@@ -454,6 +463,12 @@ complete -c reflow -n "__fish_reflow_using_subcommand secret; and __fish_seen_su
 complete -c reflow -n "__fish_reflow_using_subcommand secret; and __fish_seen_subcommand_from list" -l json -d 'Print machine-readable JSON instead of tables'
 complete -c reflow -n "__fish_reflow_using_subcommand secret; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
 complete -c reflow -n "__fish_reflow_using_subcommand secret; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
+complete -c reflow -n "__fish_reflow_using_subcommand secret; and __fish_seen_subcommand_from audit" -s c -l config -d 'Config file (YAML). Also REFLOW_CONFIG. Without one, defaults and REFLOW_* variables apply' -r -F
+complete -c reflow -n "__fish_reflow_using_subcommand secret; and __fish_seen_subcommand_from audit" -l data-dir -d 'Data directory for the SQLite database and generated secrets (default ./reflow-data)' -r -F
+complete -c reflow -n "__fish_reflow_using_subcommand secret; and __fish_seen_subcommand_from audit" -l database-url -d 'Database URL: sqlite://PATH or postgres://USER@HOST/DB (overrides the config)' -r
+complete -c reflow -n "__fish_reflow_using_subcommand secret; and __fish_seen_subcommand_from audit" -l json -d 'Print machine-readable JSON instead of tables'
+complete -c reflow -n "__fish_reflow_using_subcommand secret; and __fish_seen_subcommand_from audit" -s h -l help -d 'Print help'
+complete -c reflow -n "__fish_reflow_using_subcommand secret; and __fish_seen_subcommand_from audit" -s V -l version -d 'Print version'
 complete -c reflow -n "__fish_reflow_using_subcommand secret; and __fish_seen_subcommand_from rotate-key" -l new-key-file -d 'File holding the new key: 32 bytes as base64 or 64 hex digits' -r -F
 complete -c reflow -n "__fish_reflow_using_subcommand secret; and __fish_seen_subcommand_from rotate-key" -s c -l config -d 'Config file (YAML). Also REFLOW_CONFIG. Without one, defaults and REFLOW_* variables apply' -r -F
 complete -c reflow -n "__fish_reflow_using_subcommand secret; and __fish_seen_subcommand_from rotate-key" -l data-dir -d 'Data directory for the SQLite database and generated secrets (default ./reflow-data)' -r -F
@@ -464,6 +479,7 @@ complete -c reflow -n "__fish_reflow_using_subcommand secret; and __fish_seen_su
 complete -c reflow -n "__fish_reflow_using_subcommand secret; and __fish_seen_subcommand_from help" -f -a "set" -d 'Set a target\'s token (or, with --env, one env entry). The value is prompted for without echo, or read from stdin (--value-stdin) or a file (--value-file); never from argv'
 complete -c reflow -n "__fish_reflow_using_subcommand secret; and __fish_seen_subcommand_from help" -f -a "unset" -d 'Remove a target\'s token (or, with --env, one env entry) at a scope'
 complete -c reflow -n "__fish_reflow_using_subcommand secret; and __fish_seen_subcommand_from help" -f -a "list" -d 'List which scopes have a token and which env keys are set; never the values'
+complete -c reflow -n "__fish_reflow_using_subcommand secret; and __fish_seen_subcommand_from help" -f -a "audit" -d 'Report stored rows that today\'s rules would refuse: deny-listed env keys (ignored at runtime) and user-scope values a user could no longer write (the target does not list them in user_env / user_token). Nothing is changed; remove rows with `secret unset`'
 complete -c reflow -n "__fish_reflow_using_subcommand secret; and __fish_seen_subcommand_from help" -f -a "rotate-key" -d 'Re-encrypt every stored value under a new 32-byte key (base64 or 64 hex digits in FILE), in one transaction, using the current key to open them'
 complete -c reflow -n "__fish_reflow_using_subcommand secret; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c reflow -n "__fish_reflow_using_subcommand logs" -l user -d 'Only entries of this user (email or user id)' -r
@@ -587,6 +603,7 @@ complete -c reflow -n "__fish_reflow_using_subcommand help; and __fish_seen_subc
 complete -c reflow -n "__fish_reflow_using_subcommand help; and __fish_seen_subcommand_from secret" -f -a "set" -d 'Set a target\'s token (or, with --env, one env entry). The value is prompted for without echo, or read from stdin (--value-stdin) or a file (--value-file); never from argv'
 complete -c reflow -n "__fish_reflow_using_subcommand help; and __fish_seen_subcommand_from secret" -f -a "unset" -d 'Remove a target\'s token (or, with --env, one env entry) at a scope'
 complete -c reflow -n "__fish_reflow_using_subcommand help; and __fish_seen_subcommand_from secret" -f -a "list" -d 'List which scopes have a token and which env keys are set; never the values'
+complete -c reflow -n "__fish_reflow_using_subcommand help; and __fish_seen_subcommand_from secret" -f -a "audit" -d 'Report stored rows that today\'s rules would refuse: deny-listed env keys (ignored at runtime) and user-scope values a user could no longer write (the target does not list them in user_env / user_token). Nothing is changed; remove rows with `secret unset`'
 complete -c reflow -n "__fish_reflow_using_subcommand help; and __fish_seen_subcommand_from secret" -f -a "rotate-key" -d 'Re-encrypt every stored value under a new 32-byte key (base64 or 64 hex digits in FILE), in one transaction, using the current key to open them'
 complete -c reflow -n "__fish_reflow_using_subcommand help; and __fish_seen_subcommand_from db" -f -a "migrate" -d 'Apply pending migrations (serve and every admin command also do this)'
 complete -c reflow -n "__fish_reflow_using_subcommand help; and __fish_seen_subcommand_from db" -f -a "status" -d 'Show each migration and when it was applied'

@@ -16,7 +16,7 @@ use crate::audit::{AuditLog, AuditWriter};
 use crate::auth::{Authenticator, JwtKeys, LoginLimiter, OidcVerifier};
 use crate::config::Settings;
 use crate::credentials::CredentialSnapshot;
-use crate::crypto::{SecretBox, random_bytes};
+use crate::crypto::{Keyring, random_bytes};
 use crate::gateway::{Gateway, GatewayOptions};
 use crate::http::{self, AppState, HostGuard};
 use crate::service::{CredentialService, PolicyService, TargetService, TokenService, UserService};
@@ -142,7 +142,15 @@ impl App {
                 "secrets were generated locally while the database is shared Postgres: set auth.jwt_secret and encryption.key so every replica uses the same ones"
             );
         }
-        let secret_box = Arc::new(SecretBox::new(&secrets.encryption_key));
+        let key_settings = settings.clone();
+        let keyring = Arc::new(Keyring::new(
+            &secrets.encryption_key,
+            Box::new(move || {
+                Secrets::load_or_generate(&key_settings)
+                    .map(|s| s.encryption_key)
+                    .map_err(|e| format!("{e:#}"))
+            }),
+        ));
         let authn = Authenticator::new(
             JwtKeys::new(&secrets.jwt),
             store.clone(),
@@ -161,7 +169,7 @@ impl App {
             .context("cannot read the database revision")?;
         // Loaded now so a key that cannot open stored values fails at start, not at first use;
         // after reading the revision, so a concurrent write is at worst loaded twice.
-        let credentials = CredentialSnapshot::load(&store, &secret_box)
+        let credentials = CredentialSnapshot::load(&store, &keyring.current())
             .await
             .context("cannot open stored upstream credentials (is encryption.key the key they were sealed with?)")?;
         let (audit, audit_writer) =
@@ -183,13 +191,14 @@ impl App {
             revision: std::sync::atomic::AtomicI64::new(revision),
             activity: Arc::new(crate::activity::Activity::default()),
             signed_out: crate::auth::cookie::SignedOut::default(),
+            credentials_stale: std::sync::atomic::AtomicBool::new(false),
             limiter: LoginLimiter::new(settings.auth.login_attempts_per_minute),
             users: UserService::new(store.clone()),
             tokens: TokenService::new(store.clone()),
             targets: TargetService::new(store.clone()),
             policies: PolicyService::new(store.clone()),
-            secrets: CredentialService::new(store.clone(), secret_box.clone()),
-            secret_box,
+            secrets: CredentialService::new(store.clone(), keyring.clone()),
+            keyring,
             credentials,
             authn: Arc::new(authn),
             store,
@@ -274,6 +283,13 @@ async fn watch_revision(state: Arc<AppState>) {
             Ok(rev) if rev != state.revision.load(std::sync::atomic::Ordering::Relaxed) => {
                 state.reload(rev).await;
                 tracing::debug!(revision = rev, "reloaded snapshots");
+            }
+            Ok(_)
+                if state
+                    .credentials_stale
+                    .load(std::sync::atomic::Ordering::Relaxed) =>
+            {
+                state.reload_credentials().await;
             }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "polling the revision failed"),

@@ -8,10 +8,13 @@ use std::sync::OnceLock;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 use sha2::{Digest, Sha256};
 
+mod env_rules;
+
 pub use crate::config::Secret;
 use crate::crypto::{KeyId, SealError, SecretBox};
 use crate::domain::{AuthType, CredentialKind, CredentialScope, GroupName, Role, TargetId, UserId};
 use crate::store::{CredentialRecord, Store, StoreError};
+pub use env_rules::{DeniedKey, denied_env_key};
 
 /// Env key that replaces the token.
 pub const AUTH_TOKEN: &str = "AUTH_TOKEN";
@@ -137,6 +140,8 @@ struct CallerKey<'a> {
 pub struct CredentialSnapshot {
     targets: HashMap<TargetId, TargetValues>,
     count: usize,
+    /// Stored rows left out because their key is on the deny-list.
+    ignored: usize,
 }
 
 #[derive(Debug, Default)]
@@ -172,6 +177,20 @@ impl CredentialSnapshot {
                 .open(&r.ciphertext, &key_id, &context)
                 .map_err(open_err)?;
             let text = String::from_utf8(plain).map_err(|_| open_err(SealError::Corrupt))?;
+            // Rows written before the deny-list existed: never resolved, never reach a child.
+            if r.kind == CredentialKind::Env
+                && let Some(denied) = denied_env_key(&r.key)
+            {
+                tracing::warn!(
+                    target_id = %r.target_id,
+                    scope = %r.scope,
+                    "ignoring a stored env entry: {} (remove it with `reflow secret unset`; \
+                     `reflow secret audit` lists every such row)",
+                    denied.explain(&r.key)
+                );
+                snap.ignored += 1;
+                continue;
+            }
             let values = snap.targets.entry(r.target_id).or_default();
             let scoped = match r.kind {
                 CredentialKind::Token => &mut values.token,
@@ -190,6 +209,11 @@ impl CredentialSnapshot {
 
     pub fn is_empty(&self) -> bool {
         self.count == 0
+    }
+
+    /// How many stored rows were left out (deny-listed keys).
+    pub fn ignored(&self) -> usize {
+        self.ignored
     }
 
     /// The caller's credentials for `target`, each key resolved on its own: user > group >

@@ -16,9 +16,9 @@ use clap::{ArgGroup, Args, Subcommand};
 use super::{Context, output};
 use crate::app::{Secrets, open_store};
 use crate::credentials::seal_context;
-use crate::crypto::{KeyId, SecretBox};
+use crate::crypto::{KeyId, Keyring, SecretBox};
 use crate::domain::{CredentialKind, CredentialScope};
-use crate::service::{CredentialEntry, CredentialService, ScopeRef, TargetService};
+use crate::service::{CredentialEntry, CredentialService, ScopeRef, TargetService, Writer};
 use crate::store::Store;
 
 #[derive(Args, Debug)]
@@ -94,13 +94,18 @@ enum SecretCommand {
         /// Target name or id.
         target: String,
     },
+    /// Report stored rows that today's rules would refuse: deny-listed env keys (ignored at
+    /// runtime) and user-scope values a user could no longer write (the target does not list
+    /// them in user_env / user_token). Nothing is changed; remove rows with `secret unset`.
+    Audit,
     /// Re-encrypt every stored value under a new 32-byte key (base64 or 64 hex digits in
     /// FILE), in one transaction, using the current key to open them.
     ///
-    /// When the current key comes from encryption.key or encryption.key_file, switch that
-    /// setting to the new key afterwards and restart every server. When no key is configured,
-    /// the generated key file in the data directory (DATA_DIR/encryption.key) is replaced by
-    /// the new key. Running servers keep the values they already loaded until restarted.
+    /// The file that holds the current key (encryption.key_file, or the generated
+    /// DATA_DIR/encryption.key) is replaced with the new key first; running servers that read
+    /// it pick the new key up within about a second, without a restart, and still open values
+    /// sealed with the old one. With an inline encryption.key, set it to the new key and
+    /// restart every server.
     RotateKey {
         /// File holding the new key: 32 bytes as base64 or 64 hex digits.
         #[arg(long, value_name = "FILE")]
@@ -123,7 +128,7 @@ pub async fn run(ctx: &Context, args: SecretArgs) -> anyhow::Result<()> {
             let secrets = Secrets::load_or_generate(&settings)?;
             let service = CredentialService::new(
                 store.clone(),
-                Arc::new(SecretBox::new(&secrets.encryption_key)),
+                Arc::new(Keyring::fixed(&secrets.encryption_key)),
             );
             let target = TargetService::new(store.clone()).find(&target).await?;
             let (kind, value) = scope.parts();
@@ -131,13 +136,22 @@ pub async fn run(ctx: &Context, args: SecretArgs) -> anyhow::Result<()> {
             let what = describe(&scope, env.as_deref());
             if let Some(key) = &env {
                 crate::service::validate_env_key(key)?;
+                // Before the prompt: a refused key should not cost the user typing a secret.
+                crate::service::check_env_write(&target, &scope, Writer::Admin, key)?;
             }
             let value = read_value(value_stdin, value_file.as_deref(), &what)?;
             match &env {
-                None => service.set_token(target.id, &scope, &value).await?,
+                // The CLI acts on the database directly, as an admin does.
+                None => {
+                    service
+                        .set_token(&target, &scope, &value, Writer::Admin)
+                        .await?
+                }
                 Some(key) => {
                     let entry = BTreeMap::from([(key.clone(), value)]);
-                    service.write_env(target.id, &scope, &entry, false).await?;
+                    service
+                        .write_env(&target, &scope, &entry, false, Writer::Admin)
+                        .await?;
                 }
             }
             report(ctx, "set", &target.name.to_string(), &scope, env.as_deref())
@@ -146,7 +160,7 @@ pub async fn run(ctx: &Context, args: SecretArgs) -> anyhow::Result<()> {
             // Deleting opens nothing, so any key will do; no key file is created for it.
             let service = CredentialService::new(
                 store.clone(),
-                Arc::new(SecretBox::new(&crate::crypto::random_bytes::<32>())),
+                Arc::new(Keyring::fixed(&crate::crypto::random_bytes::<32>())),
             );
             let target = TargetService::new(store.clone()).find(&target).await?;
             let (kind, value) = scope.parts();
@@ -165,6 +179,7 @@ pub async fn run(ctx: &Context, args: SecretArgs) -> anyhow::Result<()> {
             )
         }
         SecretCommand::List { target } => list(ctx, &store, &target).await,
+        SecretCommand::Audit => audit(ctx, &store).await,
         SecretCommand::RotateKey { new_key_file } => {
             rotate_key(ctx, &settings, &store, &new_key_file).await
         }
@@ -245,12 +260,7 @@ async fn list(ctx: &Context, store: &Store, target: &str) -> anyhow::Result<()> 
         return output::json(&entries);
     }
     // User scopes are stored by id; show the email beside it when the user still exists.
-    let emails: HashMap<String, String> = store
-        .list_users()
-        .await?
-        .into_iter()
-        .map(|u| (u.id.to_string(), u.email.to_string()))
-        .collect();
+    let emails = emails(store).await?;
     output::table(
         &["KIND", "SCOPE", "FOR", "KEY", "UPDATED"],
         entries
@@ -274,6 +284,50 @@ async fn list(ctx: &Context, store: &Store, target: &str) -> anyhow::Result<()> 
     Ok(())
 }
 
+async fn audit(ctx: &Context, store: &Store) -> anyhow::Result<()> {
+    let found = crate::service::audit_credentials(store).await?;
+    if ctx.json {
+        return output::json(&found);
+    }
+    if found.is_empty() {
+        println!("no stored credential breaks the current rules");
+        return Ok(());
+    }
+    let emails = emails(store).await?;
+    output::table(
+        &["TARGET", "KIND", "SCOPE", "FOR", "KEY", "FINDING"],
+        found
+            .iter()
+            .map(|f| {
+                let value = f.scope_value.clone().unwrap_or_default();
+                let who = match f.scope {
+                    CredentialScope::User => emails.get(&value).cloned().unwrap_or(value),
+                    _ => value,
+                };
+                vec![
+                    f.target.clone(),
+                    f.kind.to_string(),
+                    f.scope.to_string(),
+                    who,
+                    f.key.clone().unwrap_or_default(),
+                    f.detail.clone(),
+                ]
+            })
+            .collect(),
+    );
+    Ok(())
+}
+
+/// User id → email, to show user scopes by who they are.
+async fn emails(store: &Store) -> anyhow::Result<HashMap<String, String>> {
+    Ok(store
+        .list_users()
+        .await?
+        .into_iter()
+        .map(|u| (u.id.to_string(), u.email.to_string()))
+        .collect())
+}
+
 async fn rotate_key(
     ctx: &Context,
     settings: &crate::config::Settings,
@@ -291,15 +345,19 @@ async fn rotate_key(
         new_key_file.display()
     );
     let sealer = SecretBox::new(&new_key).with_retired(&old_key);
-    let configured = settings.encryption.key.is_some() || settings.encryption.key_file.is_some();
-    // Without a configured key the data-dir file is the key: stage the new one beside it
-    // before the database moves, so the two are never out of step for long.
-    let data_key = settings.data_dir.join("encryption.key");
-    let staged = settings.data_dir.join("encryption.key.new");
-    if !configured {
-        write_private(
-            &staged,
-            &base64::engine::general_purpose::STANDARD.encode(new_key),
+    // The file that holds the key (encryption.key_file, else the generated one in the data
+    // directory) gets the new key before the database moves: a running server that then meets
+    // a value sealed with a key it lacks reads this file again (no restart). An inline
+    // encryption.key cannot be rewritten; servers using one need the new key and a restart.
+    let key_file = match (&settings.encryption.key, &settings.encryption.key_file) {
+        (Some(_), _) => None,
+        (None, Some(path)) => Some(path.clone()),
+        (None, None) => Some(settings.data_dir.join("encryption.key")),
+    };
+    let b64 = base64::engine::general_purpose::STANDARD;
+    if let Some(path) = &key_file {
+        replace_private(path, &b64.encode(new_key)).context(
+            "nothing was changed (the key file must be writable to rotate without a restart)",
         )?;
     }
     let resealed = store
@@ -324,44 +382,51 @@ async fn rotate_key(
     let resealed = match resealed {
         Ok(n) => n,
         Err(e) => {
-            if !configured {
-                let _ = std::fs::remove_file(&staged);
+            if let Some(path) = &key_file
+                && let Err(restore) = replace_private(path, &b64.encode(old_key))
+            {
+                return Err(e.context(format!(
+                    "nothing was re-encrypted, and the old key could not be put back into {} ({restore:#}): restore it by hand",
+                    path.display()
+                )));
             }
             return Err(e.context("nothing was changed"));
         }
     };
-    if !configured {
-        std::fs::rename(&staged, &data_key).with_context(|| {
-            format!(
-                "values are now sealed with the new key, but {} could not replace {}: move it there by hand",
-                staged.display(),
-                data_key.display()
-            )
-        })?;
-    }
     if ctx.json {
         return output::json(&serde_json::json!({
             "resealed": resealed,
             "key_id": sealer.current_key_id().as_str(),
-            "replaced_key_file": (!configured).then(|| data_key.display().to_string()),
+            "replaced_key_file": key_file.as_ref().map(|p| p.display().to_string()),
         }));
     }
     println!(
         "re-encrypted {resealed} value(s) under key {}",
         sealer.current_key_id()
     );
-    if configured {
-        println!(
-            "now set encryption.key (or encryption.key_file) to the key in {} and restart every server; until then servers keep the values they already loaded",
+    match &key_file {
+        Some(path) => println!(
+            "replaced {} with the new key; running servers that read it switch within about a second (replicas on other hosts need the same file)",
+            path.display()
+        ),
+        None => println!(
+            "now set encryption.key to the key in {} and restart every server; until then servers keep the values they already loaded",
             new_key_file.display()
-        );
-    } else {
-        println!(
-            "replaced {} with the new key; restart every server to use it",
-            data_key.display()
-        );
+        ),
     }
     Ok(())
+}
+
+/// Replaces `path` atomically (a private file beside it, then a rename) with `text`, mode 0600.
+fn replace_private(path: &Path, text: &str) -> anyhow::Result<()> {
+    let mut staged = path.as_os_str().to_owned();
+    staged.push(".new");
+    let staged = PathBuf::from(staged);
+    write_private(&staged, text)?;
+    std::fs::rename(&staged, path).with_context(|| {
+        let _ = std::fs::remove_file(&staged);
+        format!("cannot replace {}", path.display())
+    })
 }
 
 /// Creates (or truncates) `path` with mode 0600 and writes `text`.

@@ -86,6 +86,17 @@ struct FieldArgs {
     /// Non-secret environment entry KEY=VALUE; repeat for several. On update, replaces all.
     #[arg(long = "env", value_name = "KEY=VALUE")]
     env: Option<Vec<String>>,
+    /// An env key users may set for themselves (`reflow secret set --user`, or their own
+    /// user scope in the API); repeat for several. On update, replaces all. Admins may set any
+    /// key; the deny-list (LD_*, NODE_OPTIONS, PATH, ...) binds everyone.
+    #[arg(long = "user-env", value_name = "KEY")]
+    user_env: Option<Vec<String>>,
+    /// Clear the env keys users may set.
+    #[arg(long, conflicts_with = "user_env")]
+    no_user_env: bool,
+    /// Whether users may set their own token for this target (true or false).
+    #[arg(long, value_name = "BOOL")]
+    user_token: Option<bool>,
 }
 
 #[derive(Args, Debug)]
@@ -150,6 +161,12 @@ impl FieldArgs {
             health_path: self.health_path.map(Some),
             tags: self.tags,
             env,
+            user_env: if self.no_user_env {
+                Some(Vec::new())
+            } else {
+                self.user_env
+            },
+            user_token: self.user_token,
             ..TargetInput::default()
         })
     }
@@ -298,6 +315,8 @@ async fn run_command(
                     t.env.keys().cloned().collect::<Vec<_>>().join(","),
                 ),
                 ("tags", t.tags.join(",")),
+                ("user env keys", t.user_env.join(",")),
+                ("user token", t.user_token.to_string()),
                 ("created", output::time(&t.created_at)),
                 ("updated", output::time(&t.updated_at)),
             ]);

@@ -145,11 +145,19 @@ pub async fn run(ctx: &Context, args: UserArgs) -> anyhow::Result<()> {
         }
         UserCommand::Remove { user } => {
             let user = users.find(&user).await?;
-            users.remove(user.id).await?;
+            let removed = users.remove(user.id).await?;
             if ctx.json {
-                output::json(&serde_json::json!({ "removed": user.id }))
+                output::json(&serde_json::json!({
+                    "removed": user.id,
+                    "credentials": removed.credentials,
+                    "tokens": removed.tokens,
+                    "sessions": removed.sessions,
+                }))
             } else {
-                println!("removed {} ({})", user.email, user.id);
+                println!(
+                    "removed {} ({}) with {} user-scope credential(s), {} API token(s) and {} open session(s)",
+                    user.email, user.id, removed.credentials, removed.tokens, removed.sessions
+                );
                 Ok(())
             }
         }

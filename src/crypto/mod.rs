@@ -1,8 +1,11 @@
-//! Cryptographic building blocks: the secret box for values at rest and password hashing.
+//! Cryptographic building blocks: the secret box for values at rest, the keyring that lets a
+//! running server change keys, and password hashing.
 
+mod keyring;
 mod password;
 mod secret_box;
 
+pub use keyring::{KeySource, Keyring};
 pub use password::{PasswordError, hash_password, verify_password};
 pub use secret_box::{KeyId, SealError, SecretBox};
 

@@ -15,7 +15,7 @@ const NONCE_LEN: usize = 12;
 pub struct KeyId(String);
 
 impl KeyId {
-    fn of(key: &[u8; 32]) -> Self {
+    pub(super) fn of(key: &[u8; 32]) -> Self {
         Self(hex::encode(&Sha256::digest(key)[..8]))
     }
     pub fn as_str(&self) -> &str {
@@ -69,6 +69,20 @@ impl SecretBox {
             .entry(KeyId::of(key))
             .or_insert_with(|| Aes256Gcm::new(&Key::<Aes256Gcm>::from(*key)));
         self
+    }
+
+    /// Whether `key` is one of this box's keys.
+    pub fn holds(&self, key: &[u8; 32]) -> bool {
+        self.keys.contains_key(&KeyId::of(key))
+    }
+
+    /// A box sealing with `key` that still opens everything this one opens.
+    pub fn rotated(&self, key: &[u8; 32]) -> Self {
+        let mut keys = self.keys.clone();
+        let id = KeyId::of(key);
+        keys.entry(id.clone())
+            .or_insert_with(|| Aes256Gcm::new(&Key::<Aes256Gcm>::from(*key)));
+        Self { current: id, keys }
     }
 
     pub fn current_key_id(&self) -> &KeyId {

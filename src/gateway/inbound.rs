@@ -206,24 +206,39 @@ impl Gateway {
             }
             _ => {
                 // Log messages and anything else: to the request it came with, else to all.
-                // A modern request has no standalone stream to catch an unrelated message:
-                // when it is the only request in flight there, the message is its.
+                // When it is the only request in flight, the message is its if nothing else
+                // could say so: a modern request has no standalone stream to catch it, and
+                // stdio never relates a message to a request.
+                // A log message reaches only clients whose level admits it.
+                let level = (method == "notifications/message")
+                    .then(|| message["params"]["level"].as_str().map(str::to_string))
+                    .flatten();
+                let wanted = |s: &Session| {
+                    method != "notifications/message" || s.wants_log(level.as_deref())
+                };
                 let sink = {
                     let in_flight = handle.in_flight.lock().unwrap();
                     let by_request = related.and_then(|r| in_flight.get(&id_key(r)));
-                    let only_modern = (in_flight.len() == 1)
+                    let stdio = handle.is_stdio();
+                    let only = (in_flight.len() == 1)
                         .then(|| in_flight.values().next())
                         .flatten()
-                        .filter(|f| f.session.upgrade().is_some_and(|s| s.modern));
-                    by_request.or(only_modern).map(|f| f.sink.clone())
+                        .filter(|f| stdio || f.session.upgrade().is_some_and(|s| s.modern));
+                    by_request
+                        .or(only)
+                        .map(|f| (f.sink.clone(), f.session.upgrade()))
                 };
                 match sink {
-                    Some(sink) => {
-                        let _ = sink.send(Outgoing::Message(message));
+                    Some((sink, session)) => {
+                        if session.is_none_or(|s| wanted(&s)) {
+                            let _ = sink.send(Outgoing::Message(message));
+                        }
                     }
                     None => {
                         for s in self.attached_sessions(handle) {
-                            s.push(STANDALONE, message.clone());
+                            if wanted(&s) {
+                                s.push(STANDALONE, message.clone());
+                            }
                         }
                     }
                 }

@@ -1,10 +1,11 @@
 //! Who shares a stdio process (its isolation key) and exactly what environment it gets.
 
 use std::collections::BTreeMap;
+use std::ffi::OsString;
 
 use crate::auth::Principal;
 use crate::config::Secret;
-use crate::credentials::Resolved;
+use crate::credentials::{Resolved, denied_env_key};
 use crate::domain::{CredentialScope, IsolationBoundary};
 
 use super::Target;
@@ -49,9 +50,14 @@ pub(super) fn isolation_key(
     }
 }
 
-/// The child's whole environment: the base, the target's non-secret env, then the resolved
-/// credentials. REFLOW_* names never pass, whoever set them.
-pub(super) fn child_env(cmd: &StdioCommand, resolved: &Resolved) -> BTreeMap<String, Secret> {
+/// The child's whole environment: the base, the target's non-secret env (admin-defined, so it
+/// may set PATH or HOME), then the resolved credentials minus every deny-listed key (a database
+/// written before the deny-list may still hold some). REFLOW_* names never pass.
+pub(super) fn child_env(
+    target: &str,
+    cmd: &StdioCommand,
+    resolved: &Resolved,
+) -> BTreeMap<String, Secret> {
     let mut env = BTreeMap::new();
     for (name, default) in BASE_ENV {
         let value = std::env::var(name).unwrap_or_else(|_| default.to_string());
@@ -60,9 +66,27 @@ pub(super) fn child_env(cmd: &StdioCommand, resolved: &Resolved) -> BTreeMap<Str
     for (k, v) in &cmd.env {
         env.insert(k.clone(), Secret::new(v.clone()));
     }
-    env.extend(resolved.process_env());
+    for (k, v) in resolved.process_env() {
+        match denied_env_key(&k) {
+            Some(denied) => tracing::warn!(
+                target = %target,
+                "not passing a credential to the stdio child: {}",
+                denied.explain(&k)
+            ),
+            None => _ = env.insert(k, v),
+        }
+    }
     env.retain(|k, _| !k.starts_with("REFLOW_"));
     env
+}
+
+/// Where the child's command is looked up: the target's own PATH if the admin set one, else
+/// the gateway's. Credentials never take part (PATH is deny-listed for them anyway).
+pub(super) fn search_path(cmd: &StdioCommand) -> OsString {
+    match cmd.env.get("PATH") {
+        Some(p) => OsString::from(p),
+        None => std::env::var_os("PATH").unwrap_or_else(|| OsString::from(BASE_ENV[0].1)),
+    }
 }
 
 #[cfg(test)]
@@ -97,7 +121,11 @@ mod tests {
         let cmd = StdioCommand {
             command: "x".into(),
             args: vec![],
-            env: [("REGION".to_string(), "eu".to_string())].into(),
+            env: [
+                ("REGION".to_string(), "eu".to_string()),
+                ("PATH".to_string(), "/opt/tools/bin".to_string()),
+            ]
+            .into(),
             cwd: None,
             isolation: IsolationBoundary::Shared,
         };
@@ -110,10 +138,19 @@ mod tests {
                     CredentialScope::Default,
                     "",
                 ),
+                // Planted by an older database: deny-listed, never passed.
+                (
+                    "NODE_OPTIONS",
+                    "--require /tmp/x.js",
+                    CredentialScope::User,
+                    "u",
+                ),
+                ("LD_PRELOAD", "/tmp/x.so", CredentialScope::User, "u"),
+                ("PATH", "/tmp/evil", CredentialScope::User, "u"),
             ],
             Some("tok"),
         );
-        let env = child_env(&cmd, &r);
+        let env = child_env("fx", &cmd, &r);
         let keys: Vec<&str> = env.keys().map(String::as_str).collect();
         assert_eq!(
             keys,
@@ -128,6 +165,9 @@ mod tests {
             ]
         );
         assert_eq!(env["AUTH_TOKEN"].expose(), "tok");
+        // The admin's PATH stands; the credential's is dropped, and so is the lookup path.
+        assert_eq!(env["PATH"].expose(), "/opt/tools/bin");
+        assert_eq!(search_path(&cmd), "/opt/tools/bin");
     }
 
     #[test]

@@ -97,6 +97,16 @@ impl Gateway {
         {
             tracing::warn!(error = %e, "expiring stored sessions failed");
         }
+        // A shared connection nobody used for a whole session timeout serves no session.
+        let closed = self.pool.sweep_shared(self.opts.session_timeout).await;
+        if closed > 0 {
+            tracing::debug!(
+                connections = closed,
+                "closed idle shared upstream connections"
+            );
+        }
+        self.names.lock().unwrap().shrink_to_fit();
+        release_free_memory();
         idle.len()
     }
 }
@@ -112,5 +122,36 @@ pub(super) async fn close_upstreams(session: &Session) {
         .collect();
     for handle in owned {
         handle.conn.close().await;
+    }
+}
+
+/// How much per-replica state the gateway holds: what the sweeps keep from growing.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Footprint {
+    /// Legacy sessions in memory.
+    pub sessions: usize,
+    /// Shared upstream connections (per target, credentials and declared capabilities).
+    pub shared_connections: usize,
+    /// Learned exposed tool and prompt names.
+    pub learned_names: usize,
+}
+
+impl Gateway {
+    pub fn footprint(&self) -> Footprint {
+        Footprint {
+            sessions: self.sessions.len(),
+            shared_connections: self.pool.shared_len(),
+            learned_names: self.names.lock().unwrap().len(),
+        }
+    }
+}
+
+/// Hands freed heap back to the OS after a sweep: glibc keeps freed arenas (sessions, closed
+/// connections, argon2's 19 MiB buffers) mapped otherwise, so RSS would only ever grow.
+fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free pages of the allocator's own arenas to the OS.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }

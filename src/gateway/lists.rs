@@ -10,6 +10,9 @@ use serde_json::{Value, json};
 use crate::mcp::RpcError;
 use crate::policy::ItemType;
 
+/// Learned exposed names kept at most (tools and prompts of every target, many times over).
+const MAX_LEARNED_NAMES: usize = 100_000;
+
 use super::naming::{expose, expose_uri};
 use super::session::Session;
 use super::upstreams::UpstreamHandle;
@@ -277,8 +280,16 @@ impl Gateway {
                 merged.push(item);
             }
         }
-        // One lock for the whole list rather than one per item.
-        self.names.lock().unwrap().extend(learned);
+        // One lock for the whole list rather than one per item. Upstreams whose names keep
+        // changing cannot grow the map without bound: past the cap it starts over (lists
+        // teach the names again; unshortened names route by prefix anyway).
+        {
+            let mut names = self.names.lock().unwrap();
+            if names.len() + learned.len() > MAX_LEARNED_NAMES {
+                names.clear();
+            }
+            names.extend(learned);
+        }
         let end = (offset + self.opts.page_size).min(merged.len());
         let total = merged.len();
         let page: Vec<Value> = if offset < end {

@@ -47,39 +47,6 @@ pub struct Call {
     log_level: Option<String>,
 }
 
-/// The shared-pool key and the client capabilities to declare upstream. Legacy sessions
-/// declare none (safe for everyone); modern requests declare the input capabilities their
-/// `_meta` declared (sampling, elicitation, roots), so upstreams that offer features only to
-/// capable clients offer them, and the pool keeps one connection per such set.
-pub(crate) fn pool_key(session: &Session, fingerprint: &str) -> (String, Value) {
-    if !session.modern {
-        return (fingerprint.to_string(), json!({}));
-    }
-    let declared = session.client_capabilities.lock().unwrap().clone();
-    let mut caps: Map<String, Value> = ["elicitation", "roots", "sampling"]
-        .into_iter()
-        .filter_map(|k| {
-            declared
-                .get(k)
-                .filter(|v| !v.is_null())
-                .map(|v| (k.to_string(), v.clone()))
-        })
-        .collect();
-    // Of the extensions, reflow relays only the tasks extension (task ids rewritten both ways):
-    // declared upstream for the clients that declared it, so upstreams create tasks for them only.
-    if wire::declares_tasks(&declared) {
-        caps.insert(
-            "extensions".into(),
-            json!({ wire::TASKS_EXTENSION: declared["extensions"][wire::TASKS_EXTENSION].clone() }),
-        );
-    }
-    if caps.is_empty() {
-        return (fingerprint.to_string(), json!({}));
-    }
-    let caps = Value::Object(caps);
-    (format!("{fingerprint}|{caps}"), caps)
-}
-
 fn log_level_of(params: Option<&Value>) -> Option<String> {
     params?["_meta"][wire::LOG_LEVEL_KEY]
         .as_str()

@@ -1,7 +1,7 @@
-//! Stdio upstream processes: one per (target, isolation key, credential fingerprint), shared by
-//! every session that key admits; started on first use, restarted after a crash with backoff,
-//! stopped when idle, too old, retired by a credential change, asked to stop (API or CLI) or at
-//! shutdown. Every process is recorded in the store's `instances` table.
+//! Stdio upstream processes: one per (target, isolation key, credential fingerprint, declared
+//! client capabilities), shared by every session that key admits; started on first use,
+//! restarted after a crash with backoff, stopped when idle, too old, retired by a credential
+//! change, asked to stop (API or CLI) or at shutdown. Every process is recorded in the store's `instances` table.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
@@ -15,7 +15,7 @@ use crate::mcp::{RpcError, codes};
 use crate::store::{InstanceRecord, Store};
 use crate::upstream::{Handshake, StdioSpec, UpstreamConnection};
 
-use super::isolation::{child_env, isolation_key};
+use super::isolation::{child_env, isolation_key, search_path};
 use super::session::Session;
 use super::targets::StdioCommand;
 use super::upstreams::UpstreamHandle;
@@ -368,10 +368,15 @@ impl Gateway {
             .credentials
             .load()
             .resolve(target.id, p.user_id, &p.role, &p.groups);
+        // Also keyed by the client's declared capabilities, as shared HTTP connections are: a
+        // process declares what its callers declared, so a server that offers sampling tools
+        // only to capable clients offers them to these.
+        let (fingerprint, capabilities) =
+            super::upstreams::pool_key(session, &resolved.fingerprint);
         let key = ProcKey {
             target: target.id,
             isolation: isolation_key(target, cmd.isolation, p, &resolved),
-            fingerprint: resolved.fingerprint.clone(),
+            fingerprint,
         };
         let pool = &self.pool.processes;
         // A slot removed (stopped, collected) while we waited for it is not reused: anything
@@ -425,15 +430,15 @@ impl Gateway {
             name: target.name.clone(),
             command: cmd.command.clone(),
             args: cmd.args.clone(),
-            env: child_env(cmd, &resolved),
+            env: child_env(&target.name, cmd, &resolved),
+            search_path: search_path(cmd),
             cwd: cmd.cwd.as_ref().map(Into::into),
             redact: resolved.process_env().into_values().collect(),
             timeout: target.timeout,
         };
         let handshake = Handshake {
             protocol_version: crate::mcp::LATEST_LEGACY_VERSION.to_string(),
-            // Shared by many clients: declare no client capabilities, which is safe for all.
-            capabilities: json!({}),
+            capabilities,
             client_info: crate::mcp::implementation_info(),
         };
         entry.started = Some(Instant::now());

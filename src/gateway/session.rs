@@ -67,6 +67,9 @@ pub struct Session {
     /// Answers a modern client gave in `inputResponses` (method, result), handed to the
     /// upstream's matching server→client requests when a retry re-issues the call.
     pub(crate) prefilled: Mutex<Vec<(String, Value)>>,
+    /// What the client set with `logging/setLevel`; log messages below it are not relayed to it
+    /// (upstream connections may be shared, so the gateway filters per caller).
+    pub(crate) log_level: Mutex<Option<String>>,
 }
 
 impl std::fmt::Debug for Session {
@@ -94,6 +97,11 @@ fn now() -> i64 {
 }
 
 impl Session {
+    /// Whether a log message at `level` is for this session's client.
+    pub fn wants_log(&self, level: Option<&str>) -> bool {
+        crate::mcp::modern::log_at_least(self.log_level.lock().unwrap().as_deref(), level)
+    }
+
     pub fn new(principal: Principal, transport: SessionTransport) -> Self {
         Self::with_id(
             hex::encode(crate::crypto::random_bytes::<16>()),
@@ -125,6 +133,7 @@ impl Session {
             ended: std::sync::atomic::AtomicBool::new(false),
             modern: false,
             prefilled: Mutex::new(Vec::new()),
+            log_level: Mutex::new(None),
         }
     }
 

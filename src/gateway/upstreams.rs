@@ -5,11 +5,12 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use serde_json::{Map, Value, json};
 use tokio::sync::mpsc;
 
 use crate::domain::{TargetId, Transport};
 use crate::mcp::RpcError;
+use crate::mcp::modern as wire;
 use crate::upstream::{
     Handshake, HttpTransport, Inbound, UpstreamConnection, UpstreamError, UpstreamSpec,
 };
@@ -46,6 +47,11 @@ pub(crate) struct UpstreamHandle {
     /// Sessions that use this connection (stdio processes): list changes and resource updates
     /// go to them only, not to every session that can see the target.
     pub attached: Mutex<Vec<Weak<Session>>>,
+    /// A shared connection asked to log everything (`debug`) once some client set a level: the
+    /// gateway filters per caller, so one client's level never changes what another receives.
+    pub logs_everything: std::sync::atomic::AtomicBool,
+    /// When a caller last asked for it (shared connections are closed after idling).
+    last_used: Mutex<Instant>,
 }
 
 impl UpstreamHandle {
@@ -63,6 +69,17 @@ impl UpstreamHandle {
 
     pub fn is_stdio(&self) -> bool {
         self.target.stdio().is_some()
+    }
+
+    fn touch(&self) {
+        *self.last_used.lock().unwrap() = Instant::now();
+    }
+
+    /// Unused for `idle` with nothing in flight: a shared connection nobody needs any more
+    /// (its credentials changed, or its callers left).
+    fn idle_for(&self, idle: Duration) -> bool {
+        self.last_used.lock().unwrap().elapsed() >= idle
+            && self.in_flight.lock().unwrap().is_empty()
     }
 }
 
@@ -134,6 +151,40 @@ impl UpstreamPool {
         }
     }
 
+    /// Closes and forgets shared connections idle for `idle` (or already closed, or never
+    /// opened): entries of old credential fingerprints and capability sets do not pile up.
+    /// Returns how many went.
+    pub async fn sweep_shared(&self, idle: Duration) -> usize {
+        let stale: Vec<Arc<UpstreamHandle>> = {
+            let mut shared = self.shared.lock().unwrap();
+            let mut stale = Vec::new();
+            shared.retain(|_, slot| {
+                // A slot being connected right now is in use.
+                let Ok(guard) = slot.try_lock() else {
+                    return true;
+                };
+                match guard.as_ref() {
+                    None => false,
+                    Some(h) if h.conn.is_closed() || h.idle_for(idle) => {
+                        stale.push(h.clone());
+                        false
+                    }
+                    Some(_) => true,
+                }
+            });
+            stale
+        };
+        for h in &stale {
+            h.conn.close().await;
+        }
+        stale.len()
+    }
+
+    /// How many shared connections (or slots being connected) the pool holds.
+    pub fn shared_len(&self) -> usize {
+        self.shared.lock().unwrap().len()
+    }
+
     pub async fn close_all(&self) {
         let slots: Vec<Slot> = self
             .shared
@@ -203,8 +254,8 @@ impl Gateway {
             }
             return Ok(handle);
         }
-        // Modern clients share connections per declared input capabilities (hook: modern.rs).
-        let (key, caps) = super::modern::pool_key(session, &creds.fingerprint);
+        // Shared per credentials and per declared input capabilities.
+        let (key, caps) = pool_key(session, &creds.fingerprint);
         let slot = self
             .pool
             .shared
@@ -217,6 +268,7 @@ impl Gateway {
         if let Some(h) = slot.as_ref()
             && !h.conn.is_closed()
         {
+            h.touch();
             return Ok(h.clone());
         }
         // Shared by many clients: declare only what all of them declared.
@@ -316,9 +368,12 @@ impl Gateway {
             lists: Mutex::new(HashMap::new()),
             in_flight: Mutex::new(HashMap::new()),
             fingerprint: fingerprint.to_string(),
-            streams_answers: std::sync::atomic::AtomicBool::new(false),
+            // A stdio server may send anything before any answer: its answers are streamed.
+            streams_answers: std::sync::atomic::AtomicBool::new(target.stdio().is_some()),
             processed: tokio::sync::watch::Sender::new(0),
             attached: Mutex::new(Vec::new()),
+            logs_everything: std::sync::atomic::AtomicBool::new(false),
+            last_used: Mutex::new(Instant::now()),
         });
         tokio::spawn(pump(Arc::downgrade(self), Arc::downgrade(&handle), inbound));
         handle
@@ -339,4 +394,35 @@ async fn pump(
         gw.on_inbound(&h, msg);
         h.processed.send_modify(|n| *n += 1);
     }
+}
+
+/// The shared-pool key and the client capabilities to declare upstream, in both eras: the
+/// input capabilities the client declared (sampling, elicitation, roots, and the tasks extension,
+/// which reflow relays), so upstreams that offer features only to capable clients offer them to
+/// this one, and the pool keeps one connection per (credentials, such set). A client that
+/// declared none shares the connection that declares none.
+pub(super) fn pool_key(session: &Session, fingerprint: &str) -> (String, Value) {
+    let declared = session.client_capabilities.lock().unwrap().clone();
+    let mut caps: Map<String, Value> = ["elicitation", "roots", "sampling"]
+        .into_iter()
+        .filter_map(|k| {
+            declared
+                .get(k)
+                .filter(|v| !v.is_null())
+                .map(|v| (k.to_string(), v.clone()))
+        })
+        .collect();
+    // Of the extensions, reflow relays only the tasks extension (task ids rewritten both ways):
+    // declared upstream for the clients that declared it, so upstreams create tasks for them only.
+    if wire::declares_tasks(&declared) {
+        caps.insert(
+            "extensions".into(),
+            json!({ wire::TASKS_EXTENSION: declared["extensions"][wire::TASKS_EXTENSION].clone() }),
+        );
+    }
+    if caps.is_empty() {
+        return (fingerprint.to_string(), json!({}));
+    }
+    let caps = Value::Object(caps);
+    (format!("{fingerprint}|{caps}"), caps)
 }

@@ -17,7 +17,7 @@ use super::error::{ApiError, ApiJson};
 use super::extract::{Admin, Caller};
 use crate::auth::Principal;
 use crate::domain::{CredentialKind, CredentialScope};
-use crate::service::{EnvScopeView, ResolvedEntry, ScopeRef, ServiceError};
+use crate::service::{EnvScopeView, ResolvedEntry, ScopeRef, ServiceError, Writer};
 use crate::store::TargetRecord;
 
 pub fn routes() -> Router<Arc<AppState>> {
@@ -104,7 +104,16 @@ async fn scope_from_path(
     Ok(state.secrets.scope_ref(scope, value).await?)
 }
 
-/// Admins may write any scope; others only their own user scope.
+fn writer(p: &Principal) -> Writer {
+    if p.is_admin() {
+        Writer::Admin
+    } else {
+        Writer::User
+    }
+}
+
+/// Admins may write any scope; others only their own user scope (and there only what the
+/// target lets users supply, which the service checks).
 fn may_write(p: &Principal, scope: &ScopeRef) -> Result<(), ApiError> {
     match scope {
         _ if p.is_admin() => Ok(()),
@@ -206,7 +215,7 @@ async fn write_token(
     may_write(p, &scope)?;
     state
         .secrets
-        .set_token(target.id, &scope, body.token()?)
+        .set_token(target, &scope, body.token()?, writer(p))
         .await?;
     state.refresh().await;
     tracing::info!(actor = %p.email, target = %target.name, scope = %scope.scope(), "upstream token set");
@@ -397,7 +406,7 @@ async fn write_env(
     let entries = env_body(body)?;
     let keys = state
         .secrets
-        .write_env(target.id, &scope, &entries, replace)
+        .write_env(&target, &scope, &entries, replace, writer(p))
         .await?;
     state.refresh().await;
     tracing::info!(actor = %p.email, target = %target.name, scope = %scope.scope(), keys = entries.len(), replace, "upstream env written");

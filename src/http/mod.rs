@@ -38,8 +38,8 @@ pub use guard::HostGuard;
 
 use crate::auth::{Authenticator, LoginLimiter};
 use crate::config::Settings;
-use crate::credentials::CredentialSnapshot;
-use crate::crypto::SecretBox;
+use crate::credentials::{CredentialError, CredentialSnapshot};
+use crate::crypto::{Keyring, SealError};
 use crate::gateway::Gateway;
 use crate::service::{CredentialService, PolicyService, TargetService, TokenService, UserService};
 use crate::store::Store;
@@ -56,7 +56,8 @@ pub struct AppState {
     /// Writes and metadata of upstream credentials (values sealed before storage).
     pub secrets: CredentialService,
     /// Opens stored credentials; the same key the CLI seals with.
-    pub secret_box: Arc<SecretBox>,
+    /// Seals and opens upstream credentials; its key can change while the server runs.
+    pub keyring: Arc<Keyring>,
     /// Every upstream credential, decrypted, as of `revision`; the gateway resolves from it.
     pub credentials: Arc<arc_swap::ArcSwap<CredentialSnapshot>>,
     pub limiter: LoginLimiter,
@@ -69,6 +70,9 @@ pub struct AppState {
     pub activity: Arc<crate::activity::Activity>,
     /// Web UI sessions ended by sign-out before their expiry.
     pub signed_out: crate::auth::cookie::SignedOut,
+    /// The last credential reload failed: retried every poll until it succeeds (a key file
+    /// replaced a moment after the values it seals).
+    pub credentials_stale: std::sync::atomic::AtomicBool,
 }
 
 impl AppState {
@@ -90,12 +94,38 @@ impl AppState {
         if let Err(e) = self.gateway.reload().await {
             tracing::warn!(error = %e, "reloading targets and policies failed");
         }
-        // On failure the previous snapshot stays: callers keep working credentials rather
-        // than losing all of them (e.g. while `secret rotate-key` runs before a restart).
-        match CredentialSnapshot::load(&self.store, &self.secret_box).await {
+        self.reload_credentials().await;
+    }
+
+    /// Reloads every credential. A value sealed with a key this server does not hold means the
+    /// key was rotated (`reflow secret rotate-key`): read the key source again and retry, so
+    /// new values open with the new key and old ones with the old. On failure the previous
+    /// snapshot stays: callers keep working credentials rather than losing all of them.
+    pub async fn reload_credentials(&self) {
+        let mut result = CredentialSnapshot::load(&self.store, &self.keyring.current()).await;
+        if let Err(CredentialError::Open {
+            source: SealError::UnknownKey(unknown),
+            ..
+        }) = &result
+        {
+            match self.keyring.refresh() {
+                Ok(Some(id)) => {
+                    tracing::info!(key_id = %id, "the encryption key changed; sealing new values with it, opening older ones with the keys held before");
+                    result = CredentialSnapshot::load(&self.store, &self.keyring.current()).await;
+                }
+                Ok(None) => {
+                    tracing::warn!(key_id = %unknown, "stored credentials use a key that is neither this server's nor in its key source")
+                }
+                Err(e) => tracing::warn!(error = %e, "reading the encryption key again failed"),
+            }
+        }
+        let failed = result.is_err();
+        match result {
             Ok(snap) => self.credentials.store(Arc::new(snap)),
             Err(e) => tracing::warn!(error = %e, "reloading upstream credentials failed"),
         }
+        self.credentials_stale
+            .store(failed, std::sync::atomic::Ordering::Relaxed);
     }
 }
 

@@ -196,6 +196,8 @@ struct TargetBody {
     timeout: Option<Option<TimeoutBody>>,
     env: Option<BTreeMap<String, String>>,
     tags: Option<Vec<String>>,
+    user_env: Option<Vec<String>>,
+    user_token: Option<bool>,
     // Read-only fields, accepted and ignored so a fetched target can be sent back as is.
     #[serde(default, rename = "id")]
     _id: Option<IgnoredAny>,
@@ -243,6 +245,8 @@ impl TargetBody {
             timeout,
             env: self.env,
             tags: self.tags,
+            user_env: self.user_env,
+            user_token: self.user_token,
         })
     }
 }

@@ -3,7 +3,6 @@
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
@@ -60,14 +59,20 @@ async fn update(
     Ok(Json(UserView::from(&user)))
 }
 
+/// `{"removed": id, "credentials": n, "tokens": n, "sessions": n}`: what went with the user.
 async fn remove(
     State(state): State<Arc<AppState>>,
     Admin(admin): Admin,
     Path(id): Path<String>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<Json<serde_json::Value>, ApiError> {
     let id = parse_id::<UserId>(&id, "user")?;
-    state.users.remove(id).await?;
+    let removed = state.users.remove(id).await?;
     state.refresh().await;
-    tracing::info!(actor = %admin.email, user = %id, "user removed");
-    Ok(StatusCode::NO_CONTENT)
+    tracing::info!(actor = %admin.email, user = %id, credentials = removed.credentials, tokens = removed.tokens, sessions = removed.sessions, "user removed");
+    Ok(Json(serde_json::json!({
+        "removed": id,
+        "credentials": removed.credentials,
+        "tokens": removed.tokens,
+        "sessions": removed.sessions,
+    })))
 }

@@ -76,6 +76,17 @@ const LOG_LEVELS: &[&str] = &[
     "emergency",
 ];
 
+/// Whether `level` is one of the eight syslog levels MCP logging uses.
+pub fn is_log_level(level: &str) -> bool {
+    LOG_LEVELS.contains(&level)
+}
+
+/// Whether a `notifications/message` at `level` goes to a legacy session whose client set
+/// `min` with `logging/setLevel`: everything before it set one, else that severity or above.
+pub fn log_at_least(min: Option<&str>, level: Option<&str>) -> bool {
+    min.is_none() || log_wanted(min, level)
+}
+
 /// Whether a `notifications/message` at `level` goes to a request that asked for
 /// `wanted` (its `_meta` logLevel): never without one, else at that severity or above.
 pub fn log_wanted(wanted: Option<&str>, level: Option<&str>) -> bool {
@@ -404,6 +415,10 @@ mod tests {
         assert!(!log_wanted(None, Some("error")));
         assert!(log_wanted(Some("warning"), Some("error")));
         assert!(!log_wanted(Some("warning"), Some("info")));
+        assert!(log_at_least(None, Some("debug")));
+        assert!(log_at_least(Some("error"), Some("critical")));
+        assert!(!log_at_least(Some("error"), Some("warning")));
+        assert!(is_log_level("notice") && !is_log_level("verbose"));
         assert!(is_modern(
             &json!({"method": "initialize"}),
             Some(MODERN_VERSION),

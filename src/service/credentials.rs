@@ -9,12 +9,12 @@ use regex::Regex;
 use serde::Serialize;
 
 use super::ServiceError;
-use crate::credentials::{BASE_URL, Resolved, Source, mask, seal_context};
-use crate::crypto::SecretBox;
+use crate::credentials::{BASE_URL, Resolved, Source, denied_env_key, mask, seal_context};
+use crate::crypto::Keyring;
 use crate::domain::{
     CredentialId, CredentialKind, CredentialScope, Email, GroupName, Role, TargetId, UserId,
 };
-use crate::store::{CredentialRecord, CredentialSlot, Store};
+use crate::store::{CredentialRecord, CredentialSlot, Store, TargetRecord};
 
 /// The largest value stored: far above any real token, far below what would bloat every
 /// snapshot (each replica holds every value in memory).
@@ -53,6 +53,47 @@ impl ScopeRef {
             Self::User(u) => u.to_string(),
         }
     }
+}
+
+/// Who writes a value. An admin (the admin API or the CLI, which acts on the database
+/// directly) may write any scope; a user only their own user scope, and only what the target
+/// lets users supply (`user_env`, `user_token`). Nobody writes a deny-listed key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Writer {
+    Admin,
+    User,
+}
+
+/// Refuses what no writer may store at `scope`, then what this writer may not (the key's
+/// shape is `validate_env_key`'s).
+pub fn check_env_write(
+    target: &TargetRecord,
+    scope: &ScopeRef,
+    writer: Writer,
+    key: &str,
+) -> Result<(), ServiceError> {
+    if let Some(denied) = denied_env_key(key) {
+        return Err(ServiceError::invalid("key", denied.explain(key)));
+    }
+    if key == BASE_URL && scope.scope() == CredentialScope::User {
+        return Err(ServiceError::invalid(
+            "key",
+            "BASE_URL cannot be set at user scope: a user must not redirect a target's traffic",
+        ));
+    }
+    if writer == Writer::User && !target.user_env.iter().any(|k| k == key) {
+        let allowed = if target.user_env.is_empty() {
+            "it lets users supply no env keys".to_string()
+        } else {
+            format!("it lets users supply only {}", target.user_env.join(", "))
+        };
+        return Err(ServiceError::Forbidden(format!(
+            "target {} does not let users set env key {key:?}: {allowed} (an admin adds keys \
+             with `reflow target update {} --user-env KEY`)",
+            target.name, target.name
+        )));
+    }
+    Ok(())
 }
 
 /// Metadata of one stored value.
@@ -175,11 +216,11 @@ fn validate_value(field: &'static str, what: &str, value: &str) -> Result<(), Se
 #[derive(Clone, Debug)]
 pub struct CredentialService {
     store: Store,
-    sealer: Arc<SecretBox>,
+    sealer: Arc<Keyring>,
 }
 
 impl CredentialService {
-    pub fn new(store: Store, sealer: Arc<SecretBox>) -> Self {
+    pub fn new(store: Store, sealer: Arc<Keyring>) -> Self {
         Self { store, sealer }
     }
 
@@ -236,7 +277,7 @@ impl CredentialService {
             &slot.scope_value,
             key,
         );
-        let (ciphertext, key_id) = self.sealer.seal(value.as_bytes(), &context);
+        let (ciphertext, key_id) = self.sealer.current().seal(value.as_bytes(), &context);
         let now = now_micros();
         CredentialRecord {
             id: CredentialId::new(),
@@ -256,10 +297,18 @@ impl CredentialService {
     /// HTTP header, where a line break would end it.
     pub async fn set_token(
         &self,
-        target: TargetId,
+        target: &TargetRecord,
         scope: &ScopeRef,
         token: &str,
+        writer: Writer,
     ) -> Result<(), ServiceError> {
+        if writer == Writer::User && !target.user_token {
+            return Err(ServiceError::Forbidden(format!(
+                "target {} does not let users set their own token (an admin allows it with \
+                 `reflow target update {} --user-token true`)",
+                target.name, target.name
+            )));
+        }
         if token.is_empty() {
             return Err(ServiceError::invalid("token", "is required"));
         }
@@ -270,7 +319,7 @@ impl CredentialService {
                 "contains control characters (line breaks cannot travel in an HTTP header)",
             ));
         }
-        let slot = Self::slot(target, CredentialKind::Token, scope);
+        let slot = Self::slot(target.id, CredentialKind::Token, scope);
         let record = self.seal(&slot, "", token);
         Ok(self.store.upsert_credentials(&[record]).await?)
     }
@@ -279,10 +328,11 @@ impl CredentialService {
     /// Returns the scope's keys afterwards.
     pub async fn write_env(
         &self,
-        target: TargetId,
+        target: &TargetRecord,
         scope: &ScopeRef,
         entries: &BTreeMap<String, String>,
         replace: bool,
+        writer: Writer,
     ) -> Result<Vec<String>, ServiceError> {
         if entries.is_empty() && !replace {
             return Err(ServiceError::invalid("env", "no entries given"));
@@ -296,14 +346,9 @@ impl CredentialService {
         for (key, value) in entries {
             validate_env_key(key)?;
             validate_value("value", key, value)?;
-            if key == BASE_URL && scope.scope() == CredentialScope::User {
-                return Err(ServiceError::invalid(
-                    "key",
-                    "BASE_URL cannot be set at user scope: a user must not redirect a target's traffic",
-                ));
-            }
+            check_env_write(target, scope, writer, key)?;
         }
-        let slot = Self::slot(target, CredentialKind::Env, scope);
+        let slot = Self::slot(target.id, CredentialKind::Env, scope);
         let records: Vec<CredentialRecord> = entries
             .iter()
             .map(|(k, v)| self.seal(&slot, k, v))
@@ -313,7 +358,7 @@ impl CredentialService {
         } else {
             self.store.upsert_credentials(&records).await?;
         }
-        self.env_keys(target, scope).await
+        self.env_keys(target.id, scope).await
     }
 
     /// The env keys set at one scope, by name.

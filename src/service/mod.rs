@@ -1,6 +1,7 @@
 //! Operations shared by the CLI and the admin API; all input validation lives here.
 
 mod audit;
+mod credential_audit;
 mod credentials;
 mod policies;
 mod policy_sync;
@@ -12,9 +13,10 @@ use crate::domain::NameError;
 use crate::store::StoreError;
 
 pub use audit::{AuditService, LogQuery, MAX_LOG_PAGE, parse_since};
+pub use credential_audit::{CredentialFinding, FindingKind, audit as audit_credentials, findings};
 pub use credentials::{
     CredentialEntry, CredentialService, EnvScopeView, MAX_VALUE_BYTES, ResolvedEntry, ScopeRef,
-    validate_env_key,
+    Writer, check_env_write, validate_env_key,
 };
 pub use policies::{
     Evaluation, MAX_PRIORITY, MIN_PRIORITY, PolicyInput, PolicyService, PolicySubjectView,

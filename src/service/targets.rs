@@ -8,6 +8,8 @@ use chrono::{DateTime, Utc};
 use serde::{Serialize, Serializer};
 
 use super::ServiceError;
+use super::credentials::validate_env_key;
+use crate::credentials::{AUTH_HEADER, BASE_URL, denied_env_key};
 use crate::domain::{AuthType, IsolationBoundary, Statefulness, TargetId, TargetName, Transport};
 use crate::store::{Store, TargetRecord};
 
@@ -53,6 +55,8 @@ pub struct TargetInput {
     pub timeout: Option<Option<Duration>>,
     pub env: Option<BTreeMap<String, String>>,
     pub tags: Option<Vec<String>>,
+    pub user_env: Option<Vec<String>>,
+    pub user_token: Option<bool>,
 }
 
 #[derive(Clone, Debug)]
@@ -91,6 +95,8 @@ impl TargetService {
             timeout: None,
             env: BTreeMap::new(),
             tags: Vec::new(),
+            user_env: Vec::new(),
+            user_token: false,
             created_at: now,
             updated_at: now,
         };
@@ -239,6 +245,14 @@ fn apply(r: &mut TargetRecord, p: TargetInput) -> Result<(), ServiceError> {
         tags.dedup();
         r.tags = tags;
     }
+    if let Some(mut keys) = p.user_env {
+        keys.sort();
+        keys.dedup();
+        r.user_env = keys;
+    }
+    if let Some(v) = p.user_token {
+        r.user_token = v;
+    }
     Ok(())
 }
 
@@ -280,6 +294,16 @@ pub fn validate(r: &TargetRecord) -> Result<(), ServiceError> {
         if c.trim().is_empty() {
             return Err(ServiceError::invalid("command", "must not be empty"));
         }
+        // A bare name is looked up on the target's or the gateway's PATH at spawn; a relative
+        // path needs a directory to be relative to, and the gateway's own is not one.
+        if c.contains('/') && !c.starts_with('/') && r.cwd.is_none() {
+            return Err(ServiceError::invalid(
+                "command",
+                format!(
+                    "{c:?} is a relative path: give an absolute path, a bare name found on PATH, or set cwd"
+                ),
+            ));
+        }
     }
     for a in &r.args {
         no_nul("args", a)?;
@@ -317,6 +341,7 @@ pub fn validate(r: &TargetRecord) -> Result<(), ServiceError> {
     }
     check_auth_header(r)?;
     check_env(&r.env)?;
+    check_user_env(&r.user_env)?;
     for tag in &r.tags {
         let ok = !tag.is_empty()
             && tag.len() <= 64
@@ -429,6 +454,38 @@ fn check_env(env: &BTreeMap<String, String>) -> Result<(), ServiceError> {
     Ok(())
 }
 
+/// The keys users may supply: each a valid env name that no deny-list rule forbids and that
+/// does not redirect the target's traffic or re-frame its requests.
+fn check_user_env(keys: &[String]) -> Result<(), ServiceError> {
+    if keys.len() > MAX_ENV_KEYS {
+        return Err(ServiceError::invalid(
+            "user_env",
+            format!(
+                "has {} keys; at most {MAX_ENV_KEYS} are allowed",
+                keys.len()
+            ),
+        ));
+    }
+    for key in keys {
+        validate_env_key(key).map_err(|e| match e {
+            ServiceError::Invalid { message, .. } => ServiceError::invalid("user_env", message),
+            other => other,
+        })?;
+        if let Some(denied) = denied_env_key(key) {
+            return Err(ServiceError::invalid("user_env", denied.explain(key)));
+        }
+        if key == BASE_URL || key == AUTH_HEADER {
+            return Err(ServiceError::invalid(
+                "user_env",
+                format!(
+                    "{key:?} cannot be left to users: it decides where or how the target's requests go"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// The public shape of a target (CONTRACT.md).
 #[derive(Clone, Debug, Serialize)]
 pub struct TargetView {
@@ -453,6 +510,8 @@ pub struct TargetView {
     pub timeout: Option<Duration>,
     pub env: BTreeMap<String, String>,
     pub tags: Vec<String>,
+    pub user_env: Vec<String>,
+    pub user_token: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -487,6 +546,8 @@ impl From<&TargetRecord> for TargetView {
             timeout: t.timeout,
             env: t.env.clone(),
             tags: t.tags.clone(),
+            user_env: t.user_env.clone(),
+            user_token: t.user_token,
             created_at: t.created_at,
             updated_at: t.updated_at,
         }

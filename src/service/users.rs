@@ -5,7 +5,7 @@ use chrono::Utc;
 use super::ServiceError;
 use crate::crypto::{hash_password, verify_password};
 use crate::domain::{Email, GroupName, Role, UserId};
-use crate::store::{Store, UserPatch, UserRecord};
+use crate::store::{Store, UserPatch, UserRecord, UserRemoval};
 
 pub const MIN_PASSWORD_LEN: usize = 8;
 /// argon2 cost grows with input; a cap keeps a login request from becoming a CPU sink.
@@ -209,13 +209,14 @@ impl UserService {
             .ok_or_else(|| ServiceError::NotFound(format!("user {id}")))
     }
 
-    pub async fn remove(&self, id: UserId) -> Result<(), ServiceError> {
+    /// Deletes the user with their user-scope credentials, tokens and sessions (one
+    /// transaction); returns what went with them.
+    pub async fn remove(&self, id: UserId) -> Result<UserRemoval, ServiceError> {
         self.ensure_not_last_admin(id).await?;
-        if self.store.delete_user(id).await? {
-            Ok(())
-        } else {
-            Err(ServiceError::NotFound(format!("user {id}")))
-        }
+        self.store
+            .delete_user(id)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(format!("user {id}")))
     }
 }
 

@@ -22,6 +22,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0002_modern_state.sql"),
         include_str!("../../migrations/postgres/0002_modern_state.sql"),
     ),
+    (
+        3,
+        "user credentials",
+        include_str!("../../migrations/sqlite/0003_user_credentials.sql"),
+        include_str!("../../migrations/postgres/0003_user_credentials.sql"),
+    ),
 ];
 
 fn migrator(postgres: bool) -> Migrator {

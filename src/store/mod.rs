@@ -30,7 +30,7 @@ pub use policies::{PolicyRecord, PolicySubject, sort_subjects};
 pub use sessions::SessionRecord;
 pub use targets::TargetRecord;
 pub use tokens::{ApiTokenRecord, AuthTokenRow};
-pub use users::{UserPatch, UserRecord};
+pub use users::{UserPatch, UserRecord, UserRemoval};
 
 /// Runs `$body` with `$pool` bound to whichever pool the store holds.
 macro_rules! on_pool {

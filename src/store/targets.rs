@@ -34,6 +34,10 @@ pub struct TargetRecord {
     /// Non-secret environment; secrets live encrypted in `target_credentials`.
     pub env: BTreeMap<String, String>,
     pub tags: Vec<String>,
+    /// Env keys a user may supply at their own user scope (admins may write any key).
+    pub user_env: Vec<String>,
+    /// Whether a user may set their own token.
+    pub user_token: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -47,7 +51,7 @@ impl TargetRecord {
 
 const TARGET_COLUMNS: &str = "id, name, url, transport_type, command, args, cwd, image, port, \
      health_path, statefulness, isolation_boundary, auth_type, auth_header_name, enabled, prefix, \
-     timeout_ms, env, tags, created_at, updated_at";
+     timeout_ms, env, tags, user_env, user_token, created_at, updated_at";
 
 fn corrupt(e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(e.to_string())
@@ -66,6 +70,7 @@ macro_rules! target_from_row {
         let Json(args): Json<Vec<String>> = row.try_get("args")?;
         let Json(env): Json<BTreeMap<String, String>> = row.try_get("env")?;
         let Json(tags): Json<Vec<String>> = row.try_get("tags")?;
+        let Json(user_env): Json<Vec<String>> = row.try_get("user_env")?;
         TargetRecord {
             id: TargetId::from_uuid(row.try_get("id")?),
             name: TargetName::parse(&name).map_err(corrupt)?,
@@ -93,6 +98,8 @@ macro_rules! target_from_row {
                 .map(Duration::from_millis),
             env,
             tags,
+            user_env,
+            user_token: row.try_get("user_token")?,
             created_at: row.try_get("created_at")?,
             updated_at: row.try_get("updated_at")?,
         }
@@ -113,7 +120,7 @@ impl Store {
             sqlx::query(sqlx::AssertSqlSafe(format!(
                 "INSERT INTO targets ({TARGET_COLUMNS}) VALUES \
                  ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
-                 $18, $19, $20, $21)"
+                 $18, $19, $20, $21, $22, $23)"
             )))
             .bind(t.id.as_uuid())
             .bind(t.name.as_str())
@@ -134,6 +141,8 @@ impl Store {
             .bind(timeout_ms(t))
             .bind(Json(&t.env))
             .bind(Json(&t.tags))
+            .bind(Json(&t.user_env))
+            .bind(t.user_token)
             .bind(t.created_at)
             .bind(t.updated_at)
             .execute(&mut *tx)
@@ -206,7 +215,8 @@ impl Store {
                  args = $6, cwd = $7, image = $8, port = $9, health_path = $10, \
                  statefulness = $11, isolation_boundary = $12, auth_type = $13, \
                  auth_header_name = $14, enabled = $15, prefix = $16, timeout_ms = $17, \
-                 env = $18, tags = $19, updated_at = $20 WHERE id = $1",
+                 env = $18, tags = $19, user_env = $20, user_token = $21, updated_at = $22 \
+                 WHERE id = $1",
             )
             .bind(t.id.as_uuid())
             .bind(t.name.as_str())
@@ -227,6 +237,8 @@ impl Store {
             .bind(timeout_ms(t))
             .bind(Json(&t.env))
             .bind(Json(&t.tags))
+            .bind(Json(&t.user_env))
+            .bind(t.user_token)
             .bind(t.updated_at)
             .execute(&mut *tx)
             .await

@@ -7,6 +7,17 @@ use sqlx::types::Json;
 use super::{BUMP_REVISION, Db, Store, StoreError, Table, on_pool};
 use crate::domain::{Email, GroupName, Role, UserId};
 
+/// What went with a deleted user.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct UserRemoval {
+    /// User-scope upstream credentials.
+    pub credentials: u64,
+    /// API tokens.
+    pub tokens: u64,
+    /// Sessions that were still open, now ended.
+    pub sessions: u64,
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct UserRecord {
     pub id: UserId,
@@ -173,7 +184,51 @@ impl Store {
     }
 
     /// Deletes the user and (by cascade) their API tokens. False when absent.
-    pub async fn delete_user(&self, id: UserId) -> Result<bool, StoreError> {
-        self.delete_row(Table::Users, id.as_uuid()).await
+    /// Deletes the user and, in the same transaction, what belongs only to them: their
+    /// user-scope credentials (keyed by id, not by a foreign key), their API tokens and task
+    /// ownerships (cascaded), and their sessions (marked ended, so every replica ends them
+    /// within seconds; ended rows are pruned a day later). None when there is no such user.
+    pub async fn delete_user(&self, id: UserId) -> Result<Option<UserRemoval>, StoreError> {
+        let now = Utc::now();
+        Ok(on_pool!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            let tokens: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM api_tokens WHERE user_id = $1")
+                    .bind(id.as_uuid())
+                    .fetch_one(&mut *tx)
+                    .await?;
+            let credentials = sqlx::query(
+                "DELETE FROM target_credentials WHERE scope = 'user' AND scope_value = $1",
+            )
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            let sessions = sqlx::query(
+                "UPDATE sessions SET ended_at = $2 WHERE user_id = $1 AND ended_at IS NULL",
+            )
+            .bind(id.as_uuid())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            let n = sqlx::query(Table::Users.delete_sql())
+                .bind(id.as_uuid())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if n == 0 {
+                tx.rollback().await?;
+                None
+            } else {
+                sqlx::query(BUMP_REVISION).execute(&mut *tx).await?;
+                tx.commit().await?;
+                Some(UserRemoval {
+                    credentials,
+                    tokens: u64::try_from(tokens).unwrap_or(0),
+                    sessions,
+                })
+            }
+        }))
     }
 }

@@ -5,6 +5,7 @@
 //! Messages stay `serde_json::Value` (DESIGN §3.2): results are handed back as the upstream sent
 //! them. Each outgoing message is serialized exactly once, into `Bytes` that a retry can reuse.
 
+mod child;
 mod era;
 mod http;
 mod modern;
@@ -271,8 +272,11 @@ impl Core {
         }
     }
 
+    /// Signals count as delivered items too: the gateway counts every item it processes, and
+    /// a signal missing from this side of the count would let a response overtake the
+    /// notifications just before it (the last progress of a call arrived after its response).
     async fn signal(&self, request: &Value, signal: StreamSignal) {
-        let _ = self
+        let sent = self
             .inbound
             .send(Inbound {
                 message: Value::Null,
@@ -280,6 +284,9 @@ impl Core {
                 signal: Some(signal),
             })
             .await;
+        if sent.is_ok() {
+            self.delivered.fetch_add(1, Ordering::AcqRel);
+        }
     }
 }
 

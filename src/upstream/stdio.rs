@@ -5,6 +5,7 @@
 //! (stdin closed → SIGTERM to the group → SIGKILL) and always reaps it.
 
 use std::collections::BTreeMap;
+use std::ffi::OsString;
 use std::fmt;
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -17,6 +18,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, Command};
 use tokio::sync::{Mutex, watch};
 
+use super::child::{ChildDir, resolve_program};
 use super::{
     Core, Handshake, HttpTransport, Pending, ServerInfo, UpstreamError, outcome, response_id,
     serialize, server_info,
@@ -39,6 +41,9 @@ pub struct StdioSpec {
     pub args: Vec<String>,
     /// The child's whole environment: nothing else is inherited.
     pub env: BTreeMap<String, Secret>,
+    /// Where a bare command name is looked up: never a value a credential could set.
+    pub search_path: OsString,
+    /// The target's directory; none: a private scratch directory for this process.
     pub cwd: Option<PathBuf>,
     /// Values masked in the child's stderr before it is logged (resolved credentials).
     pub redact: Vec<Secret>,
@@ -53,6 +58,7 @@ impl fmt::Debug for StdioSpec {
             .field("command", &self.command)
             .field("args", &self.args)
             .field("env", &self.env.keys().collect::<Vec<_>>())
+            .field("search_path", &self.search_path)
             .field("cwd", &self.cwd)
             .field("timeout", &self.timeout)
             .finish()
@@ -76,8 +82,17 @@ impl StdioConn {
         spec: &StdioSpec,
         handshake: &Handshake,
     ) -> Result<(Arc<Self>, ServerInfo), UpstreamError> {
-        let mut cmd = Command::new(&spec.command);
+        let program = resolve_program(&spec.command, &spec.search_path, spec.cwd.as_deref())
+            .map_err(|e| UpstreamError::Connect(format!("cannot start {:?}: {e}", spec.command)))?;
+        let dir = ChildDir::new(spec.cwd.as_deref()).map_err(|e| {
+            UpstreamError::Connect(format!(
+                "cannot start {:?}: no working directory: {e}",
+                spec.command
+            ))
+        })?;
+        let mut cmd = Command::new(&program);
         cmd.args(&spec.args)
+            .current_dir(dir.path())
             .env_clear()
             .envs(spec.env.iter().map(|(k, v)| (k, v.expose())))
             .stdin(Stdio::piped())
@@ -87,9 +102,6 @@ impl StdioConn {
             // meant for the gateway does not reach it.
             .process_group(0)
             .kill_on_drop(true);
-        if let Some(dir) = &spec.cwd {
-            cmd.current_dir(dir);
-        }
         let mut child = cmd
             .spawn()
             .map_err(|e| UpstreamError::Connect(format!("cannot start {:?}: {e}", spec.command)))?;
@@ -112,7 +124,7 @@ impl StdioConn {
             spec.redact.clone(),
         ));
         tokio::spawn(conn.clone().read(stdout));
-        tokio::spawn(conn.clone().supervise(child));
+        tokio::spawn(conn.clone().supervise(child, dir));
         match conn.initialize(handshake, spec.timeout).await {
             Ok(server) => Ok((conn, server)),
             Err(e) => {
@@ -207,7 +219,8 @@ impl StdioConn {
 
     /// Owns the child: waits for it to exit, or ends it when the connection closes. Either way
     /// it is reaped, its group is killed, and waiting requests fail at once.
-    async fn supervise(self: Arc<Self>, mut child: Child) {
+    /// A scratch directory goes with it, once nothing runs in it any more.
+    async fn supervise(self: Arc<Self>, mut child: Child, dir: ChildDir) {
         let closed = self.core.closed_signal();
         let exited = tokio::select! {
             status = child.wait() => Some(status),
@@ -232,6 +245,7 @@ impl StdioConn {
         signal_group(self.pid, libc::SIGKILL);
         self.core.close();
         self.pending.clear();
+        drop(dir);
         self.reaped.send_replace(true);
     }
 

@@ -196,6 +196,8 @@ async function main() {
       assert.deepEqual(await unlabelled(page), [], 'unlabelled fields in the target form');
       await fill(page, 'Name', 'demo');
       await fill(page, 'URL', upstream.url);
+      await page.click('#target-user-token');
+      await fill(page, 'Env keys users may set (their own values)', 'REGION');
       await clickText(page, 'dialog[open] button', 'Add target');
       await page.waitForFunction(() => [...document.querySelectorAll('main tbody tr')].some((r) => r.textContent.includes('demo')));
       await rowButton(page, 'demo', 'Test connection');
@@ -229,7 +231,7 @@ async function main() {
     });
 
     await step('a stdio target added through the form runs, and its processes restart', async () => {
-      const fixture = path.join(path.dirname(BIN), 'reflow-stdio-fixture');
+      const fixture = process.env.REFLOW_STDIO_FIXTURE || path.join(path.dirname(BIN), 'examples', 'stdio_fixture');
       await go(page, '#/targets', 'Targets');
       await clickText(page, 'main button', 'Add target');
       await fill(page, 'Name', 'local');

@@ -30,7 +30,8 @@ impl Ctx {
             .post(
                 "/api/targets",
                 Some(&admin),
-                json!({"name": "github", "url": "https://api.example.com/mcp", "auth_type": "bearer"}),
+                json!({"name": "github", "url": "https://api.example.com/mcp", "auth_type": "bearer",
+                       "user_token": true, "user_env": ["REGION"]}),
             )
             .await;
         assert_eq!(status, 201, "{t}");

@@ -50,7 +50,8 @@ async fn resolved_credentials_reach_the_upstream_and_client_tokens_never_do() {
         .post(
             "/api/targets",
             Some(&gw.admin),
-            json!({"name": "github", "url": up.url, "auth_type": "bearer", "statefulness": "stateless"}),
+            json!({"name": "github", "url": up.url, "auth_type": "bearer", "statefulness": "stateless",
+                   "user_token": true}),
         )
         .await;
     assert_eq!(status, 201, "{t}");

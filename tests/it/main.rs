@@ -2,14 +2,18 @@
 
 mod auth_api;
 mod auth_surface;
+mod churn;
 mod cli;
+mod credential_rules;
 mod credentials_api;
 mod credentials_validation;
+mod default_targets;
 mod gateway;
 mod gateway_credentials;
 mod gateway_policies;
 mod gateway_sessions;
 mod gateway_wire;
+mod key_rotation;
 mod logs_cli;
 mod modern_bridge;
 mod modern_sdk;

@@ -1,7 +1,7 @@
 //! Real SDK clients of both eras through reflow to the legacy rmcp upstream: the Python `mcp`
 //! 2.3.0 client in `mode="2026-07-28"`, `"auto"` (probes with server/discover) and `"legacy"`
 //! lists tools and calls one; the modern ones also complete an elicitation across the era
-//! bridge. Skips, saying so, without `REFLOW_FIXTURE_PYTHON`.
+//! bridge. Ignored unless asked for (it needs `REFLOW_FIXTURE_PYTHON`).
 
 use serde_json::{Value, json};
 
@@ -10,8 +10,9 @@ use crate::support::upstream::UpstreamConfig;
 
 async fn py_client(gw: &Gw, mode: &str, elicit: bool) -> Option<Value> {
     let Ok(python) = std::env::var("REFLOW_FIXTURE_PYTHON") else {
-        eprintln!("SKIP: REFLOW_FIXTURE_PYTHON is not set (the Python mcp SDK client)");
-        return None;
+        panic!(
+            "REFLOW_FIXTURE_PYTHON is not set (the Python mcp SDK client): run tests/interop/setup"
+        );
     };
     let script = concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -54,6 +55,7 @@ async fn py_client(gw: &Gw, mode: &str, elicit: bool) -> Option<Value> {
 }
 
 #[tokio::test]
+#[ignore = "needs the Python fixture (REFLOW_FIXTURE_PYTHON, REFLOW_FIXTURE_SERVER): run tests/interop/setup, then cargo test -- --include-ignored as .ci/run does"]
 async fn modern_python_sdk_clients_of_both_eras_list_and_call() {
     let gw = Gw::start().await;
     let up = gw

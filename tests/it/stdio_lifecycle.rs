@@ -28,7 +28,7 @@ fn stdio_opts(f: impl FnOnce(&mut StdioSettings)) -> TestServerOptions {
 #[tokio::test]
 async fn stdio_killed_child_fails_in_flight_calls_fast_and_restarts_on_next_use() {
     let gw = Gw::start().await;
-    add_stdio_target(&gw, "fx", FIXTURE, &[], "shared", json!({})).await;
+    add_stdio_target(&gw, "fx", &FIXTURE, &[], "shared", json!({})).await;
     let (_, token) = user(&gw, "alice@example.com", "dev", &[]).await;
     let c = client(&gw, &token).await;
     let first = pid_of(&c, "fx").await;
@@ -98,7 +98,7 @@ async fn stdio_idle_processes_are_reaped_and_restart_on_next_use() {
         s.gc_interval = Duration::from_millis(100);
     }))
     .await;
-    add_stdio_target(&gw, "fx", FIXTURE, &[], "shared", json!({})).await;
+    add_stdio_target(&gw, "fx", &FIXTURE, &[], "shared", json!({})).await;
     let (_, token) = user(&gw, "alice@example.com", "dev", &[]).await;
     let c = client(&gw, &token).await;
     let pid = pid_of(&c, "fx").await;
@@ -122,7 +122,7 @@ async fn stdio_idle_processes_are_reaped_and_restart_on_next_use() {
 #[tokio::test]
 async fn stdio_process_limit_is_a_clear_error_and_the_gateway_carries_on() {
     let gw = Gw::start_with(stdio_opts(|s| s.max_processes = 1)).await;
-    add_stdio_target(&gw, "fx", FIXTURE, &[], "per_user", json!({})).await;
+    add_stdio_target(&gw, "fx", &FIXTURE, &[], "per_user", json!({})).await;
     let (_, alice) = user(&gw, "alice@example.com", "dev", &[]).await;
     let (_, bob) = user(&gw, "bob@example.com", "dev", &[]).await;
     let a = client(&gw, &alice).await;
@@ -149,7 +149,7 @@ async fn stdio_process_limit_is_a_clear_error_and_the_gateway_carries_on() {
 #[tokio::test]
 async fn stdio_gateway_shutdown_leaves_no_child_alive() {
     let gw = Gw::start().await;
-    add_stdio_target(&gw, "fx", FIXTURE, &[], "per_user", json!({})).await;
+    add_stdio_target(&gw, "fx", &FIXTURE, &[], "per_user", json!({})).await;
     let (_, alice) = user(&gw, "alice@example.com", "dev", &[]).await;
     let (_, bob) = user(&gw, "bob@example.com", "dev", &[]).await;
     let a = client(&gw, &alice).await;
@@ -218,7 +218,7 @@ async fn stdio_gateway_shutdown_leaves_no_child_alive() {
 #[tokio::test]
 async fn stdio_instances_and_restart_through_the_api_and_the_cli() {
     let gw = Gw::start().await;
-    add_stdio_target(&gw, "fx", FIXTURE, &["--quiet"], "shared", json!({})).await;
+    add_stdio_target(&gw, "fx", &FIXTURE, &["--quiet"], "shared", json!({})).await;
     let (_, token) = user(&gw, "alice@example.com", "dev", &[]).await;
     let c = client(&gw, &token).await;
     let first = pid_of(&c, "fx").await;
@@ -294,7 +294,7 @@ async fn stdio_instances_and_restart_through_the_api_and_the_cli() {
 #[tokio::test]
 async fn stdio_credential_change_starts_a_new_process_and_retires_the_old_one() {
     let gw = Gw::start_with(stdio_opts(|s| s.gc_interval = Duration::from_millis(100))).await;
-    let tid = add_stdio_target(&gw, "fx", FIXTURE, &[], "shared", json!({})).await;
+    let tid = add_stdio_target(&gw, "fx", &FIXTURE, &[], "shared", json!({})).await;
     let token_path = format!("/api/targets/{tid}/tokens/default");
     crate::support::stdio::put(&gw, &token_path, json!({"token": "first-token"})).await;
     let (_, alice) = user(&gw, "alice@example.com", "dev", &[]).await;
@@ -337,7 +337,7 @@ async fn stdio_a_process_that_cannot_start_is_a_clear_error_and_backs_off() {
         json!({}),
     )
     .await;
-    add_stdio_target(&gw, "fx", FIXTURE, &[], "shared", json!({})).await;
+    add_stdio_target(&gw, "fx", &FIXTURE, &[], "shared", json!({})).await;
     let (_, token) = user(&gw, "alice@example.com", "dev", &[]).await;
     // Initialize works: the broken targets are left out, the good one is there.
     let c = client(&gw, &token).await;
@@ -391,7 +391,7 @@ async fn stdio_processes_past_their_max_lifetime_are_replaced_even_when_busy_all
         s.gc_interval = Duration::from_millis(100);
     }))
     .await;
-    add_stdio_target(&gw, "fx", FIXTURE, &[], "shared", json!({})).await;
+    add_stdio_target(&gw, "fx", &FIXTURE, &[], "shared", json!({})).await;
     let (_, token) = user(&gw, "alice@example.com", "dev", &[]).await;
     let c = client(&gw, &token).await;
     let first = pid_of(&c, "fx").await;
@@ -414,7 +414,7 @@ async fn stdio_a_child_that_ignores_stdin_and_sigterm_is_killed_and_reaped() {
     add_stdio_target(
         &gw,
         "fx",
-        FIXTURE,
+        &FIXTURE,
         &[],
         "shared",
         json!({"FIXTURE_STUBBORN": "1"}),

@@ -19,7 +19,15 @@ async fn child_env(c: &crate::support::mcp_client::McpClient, target: &str) -> V
 #[tokio::test]
 async fn stdio_per_user_processes_get_only_their_own_environment() {
     let gw = Gw::start().await;
-    let tid = add_stdio_target(&gw, "fx", FIXTURE, &[], "per_user", json!({"REGION": "eu"})).await;
+    let tid = add_stdio_target(
+        &gw,
+        "fx",
+        &FIXTURE,
+        &[],
+        "per_user",
+        json!({"REGION": "eu"}),
+    )
+    .await;
     let (alice_id, alice) = user(&gw, "alice@example.com", "dev", &["eng"]).await;
     let (bob_id, bob) = user(&gw, "bob@example.com", "dev", &["eng"]).await;
     put(
@@ -101,7 +109,7 @@ async fn stdio_per_user_processes_get_only_their_own_environment() {
 #[tokio::test]
 async fn stdio_per_role_shares_one_process_between_users_of_a_role() {
     let gw = Gw::start().await;
-    add_stdio_target(&gw, "fx", FIXTURE, &[], "per_role", json!({})).await;
+    add_stdio_target(&gw, "fx", &FIXTURE, &[], "per_role", json!({})).await;
     let (_, alice) = user(&gw, "alice@example.com", "dev", &[]).await;
     let (_, bob) = user(&gw, "bob@example.com", "dev", &["eng"]).await;
     let (_, carol) = user(&gw, "carol@example.com", "ops", &[]).await;
@@ -129,7 +137,7 @@ async fn stdio_per_role_shares_one_process_between_users_of_a_role() {
 #[tokio::test]
 async fn stdio_per_group_keys_on_the_group_the_credentials_come_from() {
     let gw = Gw::start().await;
-    let tid = add_stdio_target(&gw, "fx", FIXTURE, &[], "per_group", json!({})).await;
+    let tid = add_stdio_target(&gw, "fx", &FIXTURE, &[], "per_group", json!({})).await;
     put(
         &gw,
         &format!("/api/targets/{tid}/env/group/ops"),
@@ -161,7 +169,7 @@ async fn stdio_per_group_keys_on_the_group_the_credentials_come_from() {
 #[tokio::test]
 async fn stdio_fifty_concurrent_sessions_on_one_shared_process_get_their_own_answers() {
     let gw = Gw::start().await;
-    add_stdio_target(&gw, "fx", FIXTURE, &[], "shared", json!({})).await;
+    add_stdio_target(&gw, "fx", &FIXTURE, &[], "shared", json!({})).await;
     let (_, token) = user(&gw, "alice@example.com", "dev", &[]).await;
     let clients = futures_util::future::join_all((0..50).map(|_| client(&gw, &token))).await;
     let answers =
@@ -251,7 +259,7 @@ async fn stdio_targets_are_validated_with_clear_errors() {
 #[tokio::test]
 async fn stdio_server_requests_go_to_the_only_caller_and_are_refused_when_ambiguous() {
     let gw = Gw::start().await;
-    add_stdio_target(&gw, "fx", FIXTURE, &[], "shared", json!({})).await;
+    add_stdio_target(&gw, "fx", &FIXTURE, &[], "shared", json!({})).await;
     let (_, alice) = user(&gw, "alice@example.com", "dev", &[]).await;
     let (_, bob) = user(&gw, "bob@example.com", "dev", &[]).await;
     let (a, b) = (client(&gw, &alice).await, client(&gw, &bob).await);
@@ -298,7 +306,7 @@ async fn stdio_server_requests_go_to_the_only_caller_and_are_refused_when_ambigu
 #[tokio::test]
 async fn stdio_list_changes_reach_only_the_sessions_of_that_process() {
     let gw = Gw::start().await;
-    add_stdio_target(&gw, "fx", FIXTURE, &[], "per_user", json!({})).await;
+    add_stdio_target(&gw, "fx", &FIXTURE, &[], "per_user", json!({})).await;
     let (_, alice) = user(&gw, "alice@example.com", "dev", &[]).await;
     let (_, bob) = user(&gw, "bob@example.com", "dev", &[]).await;
     let (a, b) = (client(&gw, &alice).await, client(&gw, &bob).await);
@@ -325,4 +333,55 @@ async fn stdio_list_changes_reach_only_the_sessions_of_that_process() {
     {
         assert!(!is_change(&e), "bob heard about alice's process: {e:?}");
     }
+}
+
+#[tokio::test]
+async fn stdio_answers_stream_and_a_log_message_goes_to_the_only_call_in_flight() {
+    let gw = Gw::start().await;
+    add_stdio_target(&gw, "fx", &FIXTURE, &[], "shared", json!({})).await;
+    let c = client(&gw, &gw.admin).await;
+    // stdio relates nothing to a request: with one call in flight, the message is that call's,
+    // on that call's stream, before its answer.
+    let ex = c
+        .exchange(
+            "tools/call",
+            json!({"name": "fx__log", "arguments": {"text": "hello-from-the-child"}}),
+        )
+        .await;
+    assert!(ex.sse, "a stdio server's answers are streamed: {}", ex.raw);
+    let logs: Vec<&Value> = ex
+        .events
+        .iter()
+        .map(|e| &e.data)
+        .filter(|m| m["method"] == "notifications/message")
+        .collect();
+    assert_eq!(logs.len(), 1, "{}", ex.raw);
+    assert_eq!(logs[0]["params"]["data"], "hello-from-the-child");
+    assert_eq!(
+        crate::support::stdio::text(&ex.response["result"]),
+        "logged"
+    );
+}
+
+#[tokio::test]
+async fn stdio_processes_declare_what_their_callers_declared() {
+    let gw = Gw::start().await;
+    add_stdio_target(&gw, "fx", &FIXTURE, &[], "shared", json!({})).await;
+    let mut sampling = crate::support::mcp_client::McpClient::new(&gw.server, &gw.admin);
+    sampling.initialize_with(json!({"sampling": {}})).await;
+    let plain = client(&gw, &gw.admin).await;
+    let caps_of = |text: String| serde_json::from_str::<Value>(&text).unwrap();
+    assert_eq!(
+        caps_of(call_text(&sampling, "fx__caps", json!({})).await),
+        json!({"sampling": {}})
+    );
+    assert_eq!(
+        caps_of(call_text(&plain, "fx__caps", json!({})).await),
+        json!({})
+    );
+    assert_ne!(
+        pid_of(&sampling, "fx").await,
+        pid_of(&plain, "fx").await,
+        "one process per declared capability set"
+    );
 }

@@ -39,6 +39,8 @@ fn target(name: &str) -> TargetRecord {
         timeout: None,
         env: BTreeMap::new(),
         tags: Vec::new(),
+        user_env: Vec::new(),
+        user_token: false,
         created_at: at,
         updated_at: at,
     }

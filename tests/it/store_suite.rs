@@ -63,7 +63,7 @@ async fn migrations_apply_once_and_report_status() {
             .collect();
         assert_eq!(
             known,
-            [(1, "init"), (2, "modern state")],
+            [(1, "init"), (2, "modern state"), (3, "user credentials")],
             "[{label}] the known migrations: {status:?}"
         );
         assert!(
@@ -88,7 +88,7 @@ async fn migrations_apply_once_and_report_status() {
         store.migrate().await.unwrap();
         store.migrate().await.unwrap();
         let again = store.migration_status().await.unwrap();
-        assert_eq!(again.len(), 2, "[{label}] {again:?}");
+        assert_eq!(again.len(), 3, "[{label}] {again:?}");
         assert_eq!(
             again[0].applied_at,
             Some(applied),
@@ -122,7 +122,7 @@ async fn connect_without_migrate_reports_pending() {
         let label = db.label;
         let store = Store::connect(&db.url, 2).await.unwrap();
         let status = store.migration_status().await.unwrap();
-        assert_eq!(status.len(), 2, "[{label}] {status:?}");
+        assert_eq!(status.len(), 3, "[{label}] {status:?}");
         assert!(
             status.iter().all(|m| m.applied_at.is_none()),
             "[{label}] nothing applied before migrate: {status:?}"
@@ -394,7 +394,7 @@ async fn update_and_delete_users() {
         );
 
         assert!(
-            store.delete_user(u.id).await.unwrap(),
+            store.delete_user(u.id).await.unwrap().is_some(),
             "[{label}] first delete"
         );
         assert_eq!(
@@ -403,7 +403,7 @@ async fn update_and_delete_users() {
             "[{label}] delete bumps by one"
         );
         assert!(
-            !store.delete_user(u.id).await.unwrap(),
+            store.delete_user(u.id).await.unwrap().is_none(),
             "[{label}] second delete"
         );
         assert_eq!(
@@ -610,7 +610,12 @@ async fn api_tokens_lifecycle() {
         );
 
         // Deleting the user cascades its tokens, and only its tokens.
-        assert!(store.delete_user(alice.id).await.unwrap(), "[{label}]");
+        let removed = store
+            .delete_user(alice.id)
+            .await
+            .unwrap()
+            .expect("alice existed");
+        assert_eq!(removed.tokens, 3, "[{label}] counted");
         assert_eq!(
             store.list_api_tokens(Some(alice.id)).await.unwrap(),
             vec![],

@@ -37,6 +37,8 @@ fn http_target(name: &str) -> TargetRecord {
         timeout: None,
         env: BTreeMap::new(),
         tags: Vec::new(),
+        user_env: Vec::new(),
+        user_token: false,
         created_at: at,
         updated_at: at,
     }
@@ -70,6 +72,8 @@ fn full_target(name: &str) -> TargetRecord {
             ("QUOTE".to_string(), "a \"b\" = c".to_string()),
         ]),
         tags: vec!["prod".into(), "team.a".into()],
+        user_env: vec!["GITHUB_TOKEN".into()],
+        user_token: true,
         ..http_target(name)
     }
 }

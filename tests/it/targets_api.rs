@@ -49,6 +49,8 @@ async fn create_returns_201_with_the_contract_shape_and_defaults() {
         "timeout",
         "env",
         "tags",
+        "user_env",
+        "user_token",
         "created_at",
         "updated_at",
     ];
@@ -60,6 +62,9 @@ async fn create_returns_201_with_the_contract_shape_and_defaults() {
     assert_eq!(t["transport_type"], "streamable-http");
     assert_eq!(t["statefulness"], "stateless");
     assert_eq!(t["isolation_boundary"], "shared");
+    // Users may supply nothing until an admin says what.
+    assert_eq!(t["user_env"], json!([]));
+    assert_eq!(t["user_token"], false);
     assert_eq!(t["auth_type"], "none");
     assert_eq!(t["enabled"], true);
     assert_eq!(t["prefix"], Value::Null);

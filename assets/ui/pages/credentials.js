@@ -89,7 +89,7 @@ export function ownCredentialsDialog(t, me) {
       entries.length ? table([['Key', ([k]) => h('code', {}, k)], ['From scope', ([, v]) => v.scope], ['Value', ([, v]) => v.masked]], entries) : null);
   };
   const value = h('input', { name: 'token', type: 'password', autocomplete: 'new-password', required: true });
-  const form = h('form', {
+  const form = !t.user_token ? h('p', { class: 'muted' }, 'This target takes no token of your own (an admin can allow it).') : h('form', {
     onsubmit: async (ev) => {
       ev.preventDefault();
       if (await attempt(() => put(`/api/targets/${t.id}/token`, { token: value.value }), 'Your token is saved')) { value.value = ''; load(); }
@@ -97,12 +97,13 @@ export function ownCredentialsDialog(t, me) {
   }, field('Set your token for this target (write-only)', value),
   h('div', { class: 'buttons' }, h('button', { type: 'submit', class: 'primary' }, 'Save token'),
     h('button', { type: 'button', class: 'danger', onclick: async () => { if (await attempt(() => del(`/api/targets/${t.id}/token`), 'Your token is removed') !== undefined) load(); } }, 'Remove my token')));
-  const key = h('input', { name: 'key', autocomplete: 'off', required: true });
+  const keys = t.user_env || [];
+  const key = select('key', keys, keys[0]);
   const envValue = h('input', { name: 'value', type: 'password', autocomplete: 'new-password', required: true });
-  const envForm = h('form', {
+  const envForm = !keys.length ? h('p', { class: 'muted' }, 'This target takes no env entries of your own.') : h('form', {
     onsubmit: async (ev) => {
       ev.preventDefault();
-      if (await attempt(() => post(`/api/targets/${t.id}/env/user/${enc(me.id)}`, { [key.value.trim()]: envValue.value }), 'Saved')) { envValue.value = ''; load(); }
+      if (await attempt(() => post(`/api/targets/${t.id}/env/user/${enc(me.id)}`, { [key.value]: envValue.value }), 'Saved')) { envValue.value = ''; load(); }
     },
   }, field('Env key', key), field('Value (write-only)', envValue), h('div', { class: 'buttons' }, h('button', { type: 'submit' }, 'Set env entry')));
   mount(body, status, form, h('h3', {}, 'Your env entries'), envForm);

@@ -74,6 +74,8 @@ function targetForm(t, done) {
         timeout: v.timeout.trim() ? (Number.isNaN(Number(v.timeout)) ? v.timeout.trim() : Number(v.timeout)) : null,
         env: parseEnv(v.env),
         tags: words(v.tags),
+        user_token: v.user_token,
+        user_env: words(v.user_env),
         enabled: v.enabled,
       };
       if (http) body.statefulness = v.statefulness;
@@ -94,6 +96,9 @@ function targetForm(t, done) {
   field('Timeout', { name: 'timeout', value: t?.timeout ?? '', placeholder: '30s' }),
   field('Environment (KEY=value per line, not secret)', h('textarea', { name: 'env', rows: 3 }, envText(t?.env))),
   field('Tags', { name: 'tags', value: (t?.tags || []).join(', ') }),
+  h('div', { class: 'field inline' }, h('input', { type: 'checkbox', id: 'target-user-token', name: 'user_token', checked: !!t?.user_token }),
+    h('label', { for: 'target-user-token' }, 'Users may set their own token')),
+  field('Env keys users may set (their own values)', { name: 'user_env', value: (t?.user_env || []).join(', '), placeholder: 'REGION' }),
   h('div', { class: 'field inline' }, h('input', { type: 'checkbox', id: 'target-enabled', name: 'enabled', checked: t ? t.enabled : true }),
     h('label', { for: 'target-enabled' }, 'Enabled')),
   h('div', { class: 'buttons' }, h('button', { type: 'submit', class: 'primary' }, t ? 'Save' : 'Add target')));

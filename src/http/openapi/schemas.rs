@@ -72,7 +72,8 @@ pub fn components() -> Value {
             ("auth_type", enum_of(&["none", "bearer", "header"])), ("auth_header_name", nullable("string")),
             ("enabled", s("boolean")), ("prefix", nullable("string")), ("timeout", nullable("number")),
             ("env", json!({"type": "object", "additionalProperties": {"type": "string"}})),
-            ("tags", array(s("string"))), ("created_at", time()), ("updated_at", time()),
+            ("tags", array(s("string"))), ("user_env", array(s("string"))), ("user_token", s("boolean")),
+            ("created_at", time()), ("updated_at", time()),
         ], &["id", "name", "transport_type", "enabled", "created_at", "updated_at"]),
         "TargetInput": json!({ "description": "The fields of Target; on POST absent means default, on PUT absent means unchanged, null clears.", "allOf": [r("Target")] }),
         "ProbeReport": object(&[

@@ -24,6 +24,8 @@ pub struct TestServerOptions {
     pub request_state_ttl: std::time::Duration,
     /// `stdio`: process lifecycle (idle TTL, GC interval, max processes).
     pub stdio: Option<reflow::config::StdioSettings>,
+    /// `session.timeout` (None: the default).
+    pub session_timeout: Option<std::time::Duration>,
 }
 
 impl Default for TestServerOptions {
@@ -38,11 +40,14 @@ impl Default for TestServerOptions {
             oidc: None,
             request_state_ttl: std::time::Duration::from_secs(300),
             stdio: None,
+            session_timeout: None,
         }
     }
 }
 
 pub struct TestServer {
+    /// The running app's state, for tests that look inside (footprint, sweeps).
+    pub state: std::sync::Arc<reflow::http::AppState>,
     pub addr: SocketAddr,
     pub base: String,
     pub http: reqwest::Client,
@@ -80,7 +85,11 @@ impl TestServer {
         if let Some(stdio) = opts.stdio {
             settings.stdio = stdio;
         }
+        if let Some(t) = opts.session_timeout {
+            settings.session.timeout = t;
+        }
         let app = App::build(settings.clone()).await.expect("app builds");
+        let state = app.state().clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = oneshot::channel::<()>();
@@ -88,6 +97,7 @@ impl TestServer {
             let _ = rx.await;
         }));
         Self {
+            state,
             addr,
             base: format!("http://{addr}"),
             http: reqwest::Client::new(),

@@ -9,23 +9,45 @@ use serde_json::{Value, json};
 use super::gw::{Gw, PW, eventually};
 use super::mcp_client::McpClient;
 
-/// `tests/fixtures/stdio_fixture.rs`, built by cargo with the tests.
-pub const FIXTURE: &str = env!("CARGO_BIN_EXE_reflow-stdio-fixture");
+/// `tests/fixtures/stdio_fixture.rs`: an example, which `cargo test` builds beside the tests.
+pub static FIXTURE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    // target/<profile>/deps/it-HASH → target/<profile>/examples/stdio_fixture
+    let dir = exe
+        .parent()
+        .and_then(std::path::Path::parent)
+        .expect("the test binary lives in target/<profile>/deps");
+    let path = dir.join("examples").join("stdio_fixture");
+    let how = "`cargo test` builds it; a narrower `cargo test --test it` does not, so run \
+               `cargo build --example stdio_fixture` first";
+    let built = std::fs::metadata(&path)
+        .and_then(|m| m.modified())
+        .unwrap_or_else(|_| panic!("{} is missing: {how}", path.display()));
+    let source = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/stdio_fixture.rs"
+    );
+    let changed = std::fs::metadata(source).and_then(|m| m.modified());
+    // Never test against an old build of the fixture.
+    assert!(
+        changed.is_ok_and(|c| c <= built),
+        "{} is older than {source}: {how}",
+        path.display()
+    );
+    path.display().to_string()
+});
 
-/// Node and the interop `node_modules` (REFLOW_TEST_NODE, REFLOW_TEST_NPM_MODULES), or None
-/// with the reason printed: tests that need them skip.
+/// Node and the interop `node_modules` (REFLOW_TEST_NODE, REFLOW_TEST_NPM_MODULES). Tests that
+/// need them are #[ignore]d; run explicitly without them, they fail saying what is missing.
 pub fn node(test: &str) -> Option<(String, std::path::PathBuf)> {
     match (
         std::env::var("REFLOW_TEST_NODE"),
         std::env::var("REFLOW_TEST_NPM_MODULES"),
     ) {
         (Ok(node), Ok(modules)) => Some((node, modules.into())),
-        _ => {
-            eprintln!(
-                "SKIP {test}: set REFLOW_TEST_NODE and REFLOW_TEST_NPM_MODULES (see .ci/run)"
-            );
-            None
-        }
+        _ => panic!(
+            "{test}: set REFLOW_TEST_NODE and REFLOW_TEST_NPM_MODULES (run tests/interop/setup; see .ci/run)"
+        ),
     }
 }
 

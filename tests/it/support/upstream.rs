@@ -84,12 +84,16 @@ pub struct UpstreamLog {
     pub subscribed: Vec<String>,
     /// Every URI a client unsubscribed from.
     pub unsubscribed: Vec<String>,
+    /// Every level a client set with `logging/setLevel`, in order.
+    pub levels_set: Vec<String>,
 }
 
 #[derive(Clone)]
 struct Handler {
     cfg: Arc<UpstreamConfig>,
     log: Arc<Mutex<UpstreamLog>>,
+    /// The level this connection's client set (`logging/setLevel`); fresh per session.
+    level: Arc<Mutex<Option<String>>>,
     /// Set once `change_tool` ran: `added_tool` is listed from then on.
     changed: Arc<std::sync::atomic::AtomicBool>,
 }
@@ -163,11 +167,29 @@ impl ServerHandler for Handler {
         })
     }
 
+    #[allow(deprecated)] // legacy-era logging, which reflow still relays
+    async fn set_level(
+        &self,
+        request: rmcp::model::SetLevelRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        let level = serde_json::to_value(request.level)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        self.log.lock().unwrap().levels_set.push(level.clone());
+        *self.level.lock().unwrap() = Some(level);
+        Ok(())
+    }
+
     fn get_info(&self) -> ServerConfig {
         let mut caps = ServerCapabilities::builder()
             .enable_tools()
             .enable_resources()
             .build();
+        if self.cfg.log_tool.is_some() {
+            caps.logging = Some(JsonObject::new());
+        }
         if self.cfg.resources.is_empty() {
             caps.resources = None;
         } else if self.cfg.touch_tool.is_some()
@@ -264,9 +286,15 @@ impl ServerHandler for Handler {
             return Ok(CallToolResult::success(vec![ContentBlock::text("touched")]).into());
         }
         if cfg.log_tool.as_deref() == Some(name.as_str()) {
+            // Below the level this connection's client set: not sent, as a real server does.
+            let min = self.level.lock().unwrap().clone();
+            let rank = |l: &str| ["debug", "info", "error"].iter().position(|x| *x == l);
             // Logging is deprecated in 2026-07-28 but is what legacy upstreams send.
             #[allow(deprecated)]
             for (level, text) in [("info", "an info line"), ("error", "an error line")] {
+                if min.as_deref().and_then(rank) > rank(level) {
+                    continue;
+                }
                 let param: rmcp::model::LoggingMessageNotificationParam =
                     serde_json::from_value(json!({"level": level, "data": text}))
                         .expect("valid log params");
@@ -393,13 +421,22 @@ impl UpstreamServer {
         let handler = Handler {
             cfg,
             log: log.clone(),
+            level: Arc::default(),
             changed: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         };
         let mut config = StreamableHttpServerConfig::default();
         config.json_response = cfg_json;
         config.legacy_session_mode = !cfg_json;
-        let service =
-            StreamableHttpService::new(move || Ok(handler.clone()), sessions.clone(), config);
+        let service = StreamableHttpService::new(
+            move || {
+                Ok(Handler {
+                    level: Arc::default(),
+                    ..handler.clone()
+                })
+            },
+            sessions.clone(),
+            config,
+        );
         let seen = log.clone();
         let app =
             axum::Router::new()
@@ -464,6 +501,10 @@ impl UpstreamServer {
 
     pub fn subscribed(&self) -> Vec<String> {
         self.log.lock().unwrap().subscribed.clone()
+    }
+
+    pub fn levels_set(&self) -> Vec<String> {
+        self.log.lock().unwrap().levels_set.clone()
     }
 
     pub fn elicitation_declared(&self) -> Vec<bool> {
