@@ -139,6 +139,9 @@ _reflow() {
             reflow__subcmd__help__subcmd__policy,enable)
                 cmd="reflow__subcmd__help__subcmd__policy__subcmd__enable"
                 ;;
+            reflow__subcmd__help__subcmd__policy,explain)
+                cmd="reflow__subcmd__help__subcmd__policy__subcmd__explain"
+                ;;
             reflow__subcmd__help__subcmd__policy,export)
                 cmd="reflow__subcmd__help__subcmd__policy__subcmd__export"
                 ;;
@@ -247,6 +250,9 @@ _reflow() {
             reflow__subcmd__policy,enable)
                 cmd="reflow__subcmd__policy__subcmd__enable"
                 ;;
+            reflow__subcmd__policy,explain)
+                cmd="reflow__subcmd__policy__subcmd__explain"
+                ;;
             reflow__subcmd__policy,export)
                 cmd="reflow__subcmd__policy__subcmd__export"
                 ;;
@@ -279,6 +285,9 @@ _reflow() {
                 ;;
             reflow__subcmd__policy__subcmd__help,enable)
                 cmd="reflow__subcmd__policy__subcmd__help__subcmd__enable"
+                ;;
+            reflow__subcmd__policy__subcmd__help,explain)
+                cmd="reflow__subcmd__policy__subcmd__help__subcmd__explain"
                 ;;
             reflow__subcmd__policy__subcmd__help,export)
                 cmd="reflow__subcmd__policy__subcmd__help__subcmd__export"
@@ -922,7 +931,7 @@ _reflow() {
             return 0
             ;;
         reflow__subcmd__help__subcmd__policy)
-            opts="add list show update remove enable disable test export apply"
+            opts="add list show update remove enable disable test explain export apply"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -978,6 +987,20 @@ _reflow() {
             return 0
             ;;
         reflow__subcmd__help__subcmd__policy__subcmd__enable)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        reflow__subcmd__help__subcmd__policy__subcmd__explain)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1578,7 +1601,7 @@ _reflow() {
             return 0
             ;;
         reflow__subcmd__policy)
-            opts="-c -h -V --config --data-dir --database-url --json --help --version add list show update remove enable disable test export apply help"
+            opts="-c -h -V --config --data-dir --database-url --json --help --version add list show update remove enable disable test explain export apply help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1771,6 +1794,48 @@ _reflow() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        reflow__subcmd__policy__subcmd__explain)
+            opts="-c -h -V --user --role --group --config --data-dir --database-url --json --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --user)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --role)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --group)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --data-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --database-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         reflow__subcmd__policy__subcmd__export)
             opts="-c -h -V --config --data-dir --database-url --json --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -1802,7 +1867,7 @@ _reflow() {
             return 0
             ;;
         reflow__subcmd__policy__subcmd__help)
-            opts="add list show update remove enable disable test export apply help"
+            opts="add list show update remove enable disable test explain export apply help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1858,6 +1923,20 @@ _reflow() {
             return 0
             ;;
         reflow__subcmd__policy__subcmd__help__subcmd__enable)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        reflow__subcmd__policy__subcmd__help__subcmd__explain)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

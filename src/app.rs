@@ -189,6 +189,8 @@ impl App {
             audit,
             host_guard: HostGuard::from_settings(&settings),
             revision: std::sync::atomic::AtomicI64::new(revision),
+            activity: Arc::new(crate::activity::Activity::default()),
+            signed_out: crate::auth::cookie::SignedOut::default(),
             credentials_stale: std::sync::atomic::AtomicBool::new(false),
             limiter: LoginLimiter::new(settings.auth.login_attempts_per_minute),
             users: UserService::new(store.clone()),
@@ -226,6 +228,12 @@ impl App {
     ) -> anyhow::Result<()> {
         let _watcher = AbortOnDrop(tokio::spawn(watch_revision(self.state.clone())));
         let _stdio_gc = AbortOnDrop(tokio::spawn(collect_processes(self.state.clone())));
+        let _activity = AbortOnDrop(tokio::spawn(
+            self.state
+                .activity
+                .clone()
+                .run(self.state.audit.subscribe()),
+        ));
         let grace = self.state.settings.server.shutdown_grace;
         let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
         let gateway = self.state.gateway.clone();

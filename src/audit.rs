@@ -1,18 +1,21 @@
 //! The audit writer: requests hand rows to a bounded channel and never wait for the database;
 //! one task writes them in batches. A full queue applies backpressure (counted), nothing is
-//! dropped silently, and shutdown flushes what is queued.
+//! dropped silently, and shutdown flushes what is queued. Each row is also published to live
+//! subscribers (the dashboard), who may miss rows when they fall behind; the log never waits.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use serde_json::Value;
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::{Notify, broadcast, mpsc};
 
 use crate::store::{AuditRecord, Store};
 
 const BATCH: usize = 500;
 const WRITE_ATTEMPTS: u32 = 5;
+/// Rows a live subscriber may fall behind before it misses some.
+const LIVE_BUFFER: usize = 4096;
 
 pub struct AuditLog {
     tx: mpsc::Sender<AuditRecord>,
@@ -24,6 +27,7 @@ pub struct AuditLog {
     pub failed: AtomicU64,
     pub written: AtomicU64,
     stop: Notify,
+    live: broadcast::Sender<Arc<AuditRecord>>,
 }
 
 /// The writer task; `finish` flushes the queue and ends it.
@@ -51,6 +55,7 @@ impl AuditLog {
             failed: AtomicU64::new(0),
             written: AtomicU64::new(0),
             stop: Notify::new(),
+            live: broadcast::channel(LIVE_BUFFER).0,
         });
         let task = tokio::spawn(write_loop(store, rx, log.clone()));
         (log.clone(), AuditWriter { log, task })
@@ -64,8 +69,16 @@ impl AuditLog {
         self.capacity - self.tx.capacity()
     }
 
+    /// Every row recorded from now on, as it is recorded (not yet written).
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<AuditRecord>> {
+        self.live.subscribe()
+    }
+
     /// Queues a row. Waits only when the queue is full (backpressure), never for the database.
     pub async fn record(&self, row: AuditRecord) {
+        if self.live.receiver_count() > 0 {
+            let _ = self.live.send(Arc::new(row.clone()));
+        }
         match self.tx.try_send(row) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(row)) => {

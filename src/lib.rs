@@ -1,5 +1,7 @@
 //! reflow: an MCP gateway. The binary in `main.rs` is a thin shell over this library.
 
+pub mod access;
+pub mod activity;
 pub mod app;
 pub mod audit;
 pub mod auth;

@@ -1,8 +1,9 @@
 //! Who is calling: reflow's own JWTs (login sessions and revocable API tokens) checked against an
 //! in-memory snapshot of users and tokens, tokens of an external OIDC issuer, and rate limits
-//! for the login path.
+//! for the login path; the web UI's session cookie.
 
 mod authenticator;
+pub mod cookie;
 mod jwt;
 mod oidc;
 mod rate_limit;

@@ -6,6 +6,7 @@ mod db;
 mod logs;
 mod output;
 mod policy;
+mod policy_explain;
 mod probe;
 mod secret;
 mod serve;

@@ -1,5 +1,6 @@
 //! `reflow policy …`: policy administration straight on the configured database, plus
-//! `test` (explain a decision), `export` (YAML) and `apply` (make the store match a file).
+//! `test` (explain a decision), `explain` (effective access, in `policy_explain`), `export`
+//! (YAML) and `apply` (make the store match a file).
 
 use std::path::PathBuf;
 
@@ -36,6 +37,9 @@ enum PolicyCommand {
     /// Explain what the policies decide for a user: one item, or (without an item) whether
     /// the target is visible at all.
     Test(TestArgs),
+    /// Effective access of a user (or a role and groups): every target and item, the policy
+    /// that decided it and the credential tier that would be injected.
+    Explain(super::policy_explain::ExplainArgs),
     /// Print every policy as YAML (targets by name, users by email), for `apply`.
     Export,
     /// Make the policies match a file written like `export`'s output (keyed by name).
@@ -272,6 +276,7 @@ async fn run_command(
             print_policy(ctx, policies, &p, "disabled").await
         }
         PolicyCommand::Test(t) => test(ctx, policies, t).await,
+        PolicyCommand::Explain(args) => super::policy_explain::run(ctx, store, args).await,
         PolicyCommand::Export => {
             let file = policies.export(store).await?;
             if ctx.json {

@@ -28,6 +28,14 @@ pub async fn run(mut ctx: Context, args: ServeArgs) -> anyhow::Result<()> {
     })?;
     let local = listener.local_addr()?;
     tracing::info!(address = %local, "reflow listening; MCP endpoint http://{local}/mcp");
+    tracing::info!("web UI: http://{local}/ (API reference: http://{local}/docs)");
+    match app.state().users.list().await {
+        Ok(users) if users.is_empty() => tracing::info!(
+            "no user exists yet: open http://{local}/ to create the first admin, or run `reflow user add EMAIL --role admin`"
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "cannot count users"),
+    }
     app.serve(listener, shutdown_signal()).await
 }
 

@@ -5,29 +5,13 @@ use std::io::IsTerminal;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::{Context, output};
 use crate::credentials::CredentialSnapshot;
 use crate::store::{Store, TargetRecord};
-use crate::upstream::{Handshake, HttpTransport, UpstreamConnection, UpstreamSpec};
-
-/// Follows every page of a list and counts the items.
-async fn count(conn: &UpstreamConnection, method: &str, key: &str) -> anyhow::Result<usize> {
-    let mut n = 0;
-    let mut cursor: Option<Value> = None;
-    for _ in 0..100 {
-        let page = conn
-            .request(method, cursor.take().map(|c| json!({ "cursor": c })))
-            .await?;
-        n += page.get(key).and_then(Value::as_array).map_or(0, Vec::len);
-        match page.get("nextCursor") {
-            Some(c @ Value::String(_)) => cursor = Some(c.clone()),
-            _ => break,
-        }
-    }
-    Ok(n)
-}
+use crate::upstream::probe;
+use crate::upstream::{UpstreamError, UpstreamSpec};
 
 /// The default scope's credentials for `target`: its headers and, if BASE_URL is set, the URL.
 async fn default_credentials(
@@ -88,64 +72,23 @@ pub async fn run(ctx: &Context, store: &Store, target: &TargetRecord) -> anyhow:
     let spec = UpstreamSpec {
         name: target.name.to_string(),
         url: url.clone(),
-        transport: match target.transport {
-            crate::domain::Transport::Sse => HttpTransport::Sse,
-            _ => HttpTransport::Auto,
-        },
+        transport: probe::transport_for(target.transport),
         headers,
         timeout,
     };
-    let handshake = Handshake {
-        protocol_version: crate::mcp::LATEST_LEGACY_VERSION.to_string(),
-        capabilities: json!({}),
-        client_info: crate::mcp::implementation_info(),
-    };
-    let connected = tokio::time::timeout(
-        timeout,
-        UpstreamConnection::connect(spec, handshake, reqwest::Client::new()),
-    )
-    .await;
-    let (conn, _inbound) = match connected {
-        Ok(Ok(pair)) => pair,
-        Ok(Err(e)) => {
-            spinner.finish_and_clear();
-            anyhow::bail!("{} ({url}) failed: {e}", target.name);
-        }
-        Err(_) => {
-            spinner.finish_and_clear();
-            anyhow::bail!(
-                "{} ({url}) did not answer the era probe (server/discover, initialize) within {timeout:?}",
-                target.name
-            );
-        }
-    };
-    spinner.set_message(format!("listing what {} offers", target.name));
-    let info = conn.server().clone();
-    let mut counts = serde_json::Map::new();
-    for (method, key, cap) in [
-        ("tools/list", "tools", "tools"),
-        ("resources/list", "resources", "resources"),
-        ("prompts/list", "prompts", "prompts"),
-    ] {
-        let n = if info.capabilities.get(cap).is_some() {
-            count(&conn, method, key).await?
-        } else {
-            0
-        };
-        counts.insert(key.into(), n.into());
-    }
-    conn.close().await;
+    let probed = probe::probe(spec).await;
     spinner.finish_and_clear();
-    let report = json!({
-        "target": target.name,
-        "url": url.as_str(),
-        "era": info.era().as_str(),
-        "transport": info.transport.as_str(),
-        "protocol_version": info.protocol_version,
-        "server_info": info.server_info,
-        "capabilities": info.capabilities,
-        "counts": counts,
-    });
+    let probed = match probed {
+        Ok(p) => p,
+        Err(UpstreamError::Timeout) => anyhow::bail!(
+            "{} ({url}) did not answer the era probe (server/discover, initialize) within {timeout:?}",
+            target.name
+        ),
+        Err(e) => anyhow::bail!("{} ({url}) failed: {e}", target.name),
+    };
+    let report = probed.summary(target.name.as_str(), &url);
+    let info = &probed.server;
+    let counts = &report["counts"];
     if ctx.json {
         return output::json(&report);
     }

@@ -1,4 +1,5 @@
-//! Request extractors: the authenticated caller, admin-only access, and the client address.
+//! Request extractors: the authenticated caller (bearer token, or the web UI's session cookie),
+//! admin-only access, and the client address.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -9,6 +10,7 @@ use axum::http::request::Parts;
 
 use super::AppState;
 use super::error::ApiError;
+use crate::auth::cookie::cookie_token;
 use crate::auth::{Principal, bearer_token};
 
 /// Any authenticated caller.
@@ -31,6 +33,13 @@ impl FromRequestParts<Arc<AppState>> for Caller {
             .headers
             .get(AUTHORIZATION)
             .map(|v| v.to_str().unwrap_or(""));
+        if header.is_none()
+            && let Some(token) = cookie_token(&parts.headers)
+        {
+            return super::ui::cookie_caller(parts, state, token)
+                .await
+                .map(Self);
+        }
         let token = bearer_token(header)?;
         Ok(Self(state.authn.authenticate(token).await?))
     }

@@ -27,6 +27,7 @@ struct Params {
     method: Option<String>,
     decision: Option<String>,
     since: Option<String>,
+    until: Option<String>,
 }
 
 async fn list(
@@ -52,6 +53,7 @@ async fn list(
         method: p.method,
         decision: p.decision,
         since: p.since,
+        until: p.until,
     };
     Ok(Json(
         AuditService::new(state.store.clone()).query(&query).await?,

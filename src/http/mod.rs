@@ -1,18 +1,25 @@
 //! HTTP surface: the router (a plain function of the state, so tests mount it on port 0) and
 //! `serve`, which runs it on a bound listener until a shutdown signal.
 
+mod accounts;
+mod audit_export;
 mod auth_api;
 mod credentials;
 mod error;
+mod explorer;
 mod extract;
 mod guard;
 mod health;
 mod logs;
 mod mcp;
 mod modern;
+mod observability;
+pub mod openapi;
 mod policies;
 mod sessions;
+mod target_probe;
 mod targets;
+mod ui;
 mod users;
 pub mod well_known;
 
@@ -59,6 +66,10 @@ pub struct AppState {
     pub host_guard: guard::HostGuard,
     /// The store revision this process last loaded.
     pub revision: std::sync::atomic::AtomicI64,
+    /// The dashboard's in-memory counters, fed from the audit log.
+    pub activity: Arc<crate::activity::Activity>,
+    /// Web UI sessions ended by sign-out before their expiry.
+    pub signed_out: crate::auth::cookie::SignedOut,
     /// The last credential reload failed: retried every poll until it succeeds (a key file
     /// replaced a moment after the values it seals).
     pub credentials_stale: std::sync::atomic::AtomicBool,
@@ -131,6 +142,13 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(mcp::routes())
         .merge(logs::routes())
         .merge(well_known::routes())
+        .merge(observability::routes())
+        .merge(accounts::routes())
+        .merge(audit_export::routes())
+        .merge(target_probe::routes())
+        .merge(explorer::routes())
+        .merge(openapi::routes())
+        .merge(ui::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))

@@ -19,6 +19,8 @@ pub struct LogQuery {
     pub decision: Option<String>,
     /// RFC 3339 time, or a duration back from now such as "15m" or "2d".
     pub since: Option<String>,
+    /// RFC 3339 time or a duration back from now: rows before it.
+    pub until: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -74,6 +76,20 @@ impl AuditService {
             method: q.method.clone(),
             decision,
             since: q.since.as_deref().map(parse_since).transpose()?,
+            until: q
+                .until
+                .as_deref()
+                .map(|u| {
+                    parse_since(u).map_err(|_| {
+                        ServiceError::invalid(
+                            "until",
+                            format!(
+                                "{u:?} is neither an RFC 3339 time nor a duration such as \"1h\""
+                            ),
+                        )
+                    })
+                })
+                .transpose()?,
         };
         Ok(self.store.query_audit(&filter).await?)
     }

@@ -61,6 +61,8 @@ pub struct AuditFilter {
     pub method: Option<String>,
     pub decision: Option<AuditDecision>,
     pub since: Option<DateTime<Utc>>,
+    /// Rows strictly before this time.
+    pub until: Option<DateTime<Utc>>,
 }
 
 /// `response_status` is INTEGER, which Postgres makes 32-bit: widened so both backends decode
@@ -110,7 +112,7 @@ impl Store {
         let sql = sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM audit_log WHERE ($1 IS NULL OR user_id = $1) AND ($2 IS NULL OR target_name = $2) \
              AND ($3 IS NULL OR method = $3) AND ($4 IS NULL OR decision = $4) AND ($5 IS NULL OR created_at >= $5) \
-             ORDER BY created_at DESC, id LIMIT $6 OFFSET $7"
+             AND ($8 IS NULL OR created_at < $8) ORDER BY created_at DESC, id LIMIT $6 OFFSET $7"
         ));
         Ok(on_pool!(self, |pool| {
             let rows = sqlx::query(sql)
@@ -121,6 +123,7 @@ impl Store {
                 .bind(f.since)
                 .bind(f.limit)
                 .bind(f.offset)
+                .bind(f.until)
                 .fetch_all(pool)
                 .await?;
             let mut out = Vec::with_capacity(rows.len());

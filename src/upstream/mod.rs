@@ -9,6 +9,7 @@ mod child;
 mod era;
 mod http;
 mod modern;
+pub mod probe;
 mod sse;
 mod stdio;
 

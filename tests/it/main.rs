@@ -37,5 +37,8 @@ mod store_targets;
 mod support;
 mod targets_api;
 mod targets_cli;
+mod ui_live;
+mod ui_openapi;
+mod ui_shell;
 mod upstream_client;
 mod upstream_modern;

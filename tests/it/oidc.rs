@@ -23,13 +23,13 @@ fn b64(bytes: &[u8]) -> String {
 }
 
 /// A signing key and its public JWK.
-struct SigningKey {
+pub(crate) struct SigningKey {
     alg: Algorithm,
     encoding: EncodingKey,
     jwk: Value,
 }
 
-fn es256_key(kid: &str) -> SigningKey {
+pub(crate) fn es256_key(kid: &str) -> SigningKey {
     let pair = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).unwrap();
     let pkcs8 = pair.to_pkcs8v1().unwrap();
     // Uncompressed point: 0x04 || x || y.
@@ -75,14 +75,14 @@ fn pkcs1_of(pkcs8: &[u8]) -> &[u8] {
 }
 
 /// The identity provider: discovery and the JWKS, which a test can replace at any time.
-struct Idp {
-    issuer: String,
+pub(crate) struct Idp {
+    pub(crate) issuer: String,
     jwks: Arc<Mutex<Value>>,
     jwks_fetches: Arc<AtomicUsize>,
 }
 
 impl Idp {
-    async fn start(keys: &[&SigningKey]) -> Self {
+    pub(crate) async fn start(keys: &[&SigningKey]) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let issuer = format!("http://{}", listener.local_addr().unwrap());
         let jwks = Arc::new(Mutex::new(Value::Null));
@@ -121,7 +121,7 @@ impl Idp {
     }
 
     /// Claims of a valid token for `sub`, to be adjusted per test.
-    fn claims(&self, sub: &str) -> Value {
+    pub(crate) fn claims(&self, sub: &str) -> Value {
         let now = chrono::Utc::now().timestamp();
         json!({
             "iss": self.issuer, "aud": [AUDIENCE, "other"], "sub": sub,
@@ -132,13 +132,13 @@ impl Idp {
     }
 }
 
-fn sign(key: &SigningKey, kid: &str, claims: &Value) -> String {
+pub(crate) fn sign(key: &SigningKey, kid: &str, claims: &Value) -> String {
     let mut header = Header::new(key.alg);
     header.kid = Some(kid.into());
     jsonwebtoken::encode(&header, claims, &key.encoding).unwrap()
 }
 
-async fn reflow_for(idp: &Idp) -> TestServer {
+pub(crate) async fn reflow_for(idp: &Idp) -> TestServer {
     TestServer::start_with(TestServerOptions {
         oidc: Some(reflow::config::OidcSettings {
             issuer: idp.issuer.clone(),
