@@ -96,7 +96,7 @@ pub const OPS: &[Op] = &[
     op("post", "/api/users", "users", "Create a user", Admin, Some("NewUser"), 201, Some("User")),
     op("get", "/api/users/{id}", "users", "Show a user", Admin, None, 200, Some("User")),
     op("put", "/api/users/{id}", "users", "Change role and groups", Admin, Some("UserUpdate"), 200, Some("User")),
-    op("delete", "/api/users/{id}", "users", "Remove a user", Admin, None, 204, None),
+    op("delete", "/api/users/{id}", "users", "Remove a user with their user-scope credentials, API tokens and sessions (one transaction)", Admin, None, 200, Some("UserRemoval")),
     op("post", "/api/users/{id}/recycle", "users", "End a user's MCP sessions", Admin, None, 200, Some("Recycled")),
     op("post", "/api/sessions/recycle", "users", "End the caller's own MCP sessions", Any, None, 200, Some("Recycled")),
     op("get", "/api/targets", "targets", "List targets (admin: all; others: those they may use)", Any, None, 200, Some("[Target]")),

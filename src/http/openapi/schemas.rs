@@ -161,6 +161,17 @@ pub fn components() -> Value {
         "Health": object(&[("status", s("string"))], &["status"]),
         "JsonRpc": json!({ "type": "object", "description": "A JSON-RPC 2.0 message or batch (MCP)" }),
     });
+    // Added outside the one big json! above, which is at the macro recursion limit.
+    let mut schemas = schemas;
+    schemas["UserRemoval"] = object(
+        &[
+            ("removed", uuid()),
+            ("credentials", s("integer")),
+            ("tokens", s("integer")),
+            ("sessions", s("integer")),
+        ],
+        &["removed", "credentials", "tokens", "sessions"],
+    );
     json!({
         "schemas": schemas,
         "securitySchemes": {
