@@ -163,3 +163,12 @@ fn tag(message: &Value, subscription_id: &Value) -> Value {
     params["_meta"][SUBSCRIPTION_ID_KEY] = subscription_id.clone();
     m
 }
+
+impl Gateway {
+    /// Open `subscriptions/listen` streams (2026-07-28) on this replica.
+    pub fn listen_stream_count(&self) -> usize {
+        let mut listeners = self.listeners.lock().unwrap();
+        listeners.retain(|l| !l.tx.is_closed());
+        listeners.len()
+    }
+}

@@ -477,6 +477,22 @@ impl Gateway {
         Ok(n)
     }
 
+    /// The protocol era each enabled target speaks, by name: probed for HTTP targets (None
+    /// until the first connection), the legacy era for stdio processes.
+    pub fn target_eras(&self) -> Vec<(String, Option<&'static str>)> {
+        self.targets
+            .load()
+            .iter()
+            .map(|t| {
+                let era = match &t.endpoint {
+                    targets::Endpoint::Http(url) => self.pool.era_of(url),
+                    targets::Endpoint::Stdio(_) => Some(crate::upstream::Era::Legacy),
+                };
+                (t.name.clone(), era.map(|e| e.as_str()))
+            })
+            .collect()
+    }
+
     pub fn session_count(&self) -> usize {
         self.sessions.len()
     }

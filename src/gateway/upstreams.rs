@@ -180,6 +180,11 @@ impl UpstreamPool {
         stale.len()
     }
 
+    /// The era `url` was probed to speak, once it has been.
+    pub fn era_of(&self, url: &url::Url) -> Option<crate::upstream::Era> {
+        self.eras.era(url)
+    }
+
     /// How many shared connections (or slots being connected) the pool holds.
     pub fn shared_len(&self) -> usize {
         self.shared.lock().unwrap().len()

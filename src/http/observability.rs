@@ -43,6 +43,10 @@ struct Live {
     scope: &'static str,
     /// Legacy MCP sessions held by this replica (admins only).
     sessions: Option<usize>,
+    /// Open 2026-07-28 `subscriptions/listen` streams on this replica (admins only).
+    listen_streams: Option<usize>,
+    /// The era each target speaks, by name (admins only; absent until first probed).
+    eras: Option<std::collections::BTreeMap<String, &'static str>>,
     /// Audit rows waiting for the writer (admins only).
     audit_queue: Option<usize>,
     /// stdio processes running, on every replica (admins only; read from the store at most
@@ -83,6 +87,15 @@ fn live(state: &AppState, scope: Scope, stdio: Option<usize>) -> Live {
             .snapshot(scope, chrono::Utc::now().timestamp()),
         scope: if admin { "everyone" } else { "self" },
         sessions: admin.then(|| state.gateway.session_count()),
+        listen_streams: admin.then(|| state.gateway.listen_stream_count()),
+        eras: admin.then(|| {
+            state
+                .gateway
+                .target_eras()
+                .into_iter()
+                .filter_map(|(name, era)| era.map(|e| (name, e)))
+                .collect()
+        }),
         audit_queue: admin.then(|| state.audit.queue_depth()),
         stdio_processes: stdio.filter(|_| admin),
         per_replica: true,

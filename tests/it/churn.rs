@@ -37,26 +37,11 @@ async fn secret_changes_and_sessions_leave_nothing_behind() {
     })
     .await;
     let up = UpstreamServer::start(UpstreamConfig::tools("gh", ["whoami"])).await;
-    let (status, t) = gw
-        .server
-        .post(
-            "/api/targets",
-            Some(&gw.admin),
+    let tid = gw
+        .target_for_everyone(
             json!({"name": "github", "url": up.url, "auth_type": "bearer", "user_token": true}),
         )
         .await;
-    assert_eq!(status, 201, "{t}");
-    let tid = t["id"].as_str().unwrap().to_string();
-    let (status, p) = gw
-        .server
-        .post(
-            "/api/policies",
-            Some(&gw.admin),
-            json!({"name": "everyone", "target": "github", "resource_type": "all", "effect": "allow",
-                   "priority": 10, "subjects": [{"subject_type": "everyone"}]}),
-        )
-        .await;
-    assert_eq!(status, 201, "{p}");
     let (_, alice) = user(&gw, "alice@example.com", "dev", &[]).await;
     let state = gw.server.state.clone();
     let start = state.gateway.footprint();
@@ -139,27 +124,10 @@ async fn secret_changes_and_sessions_leave_nothing_behind() {
 #[tokio::test]
 async fn deleting_a_user_takes_their_credentials_tokens_and_sessions() {
     let gw = Gw::start().await;
-    let (status, t) = gw
-        .server
-        .post(
-            "/api/targets",
-            Some(&gw.admin),
-            json!({"name": "github", "url": "https://api.example.com/mcp", "auth_type": "bearer",
-                   "user_token": true, "user_env": ["REGION"]}),
-        )
+    let tid = gw
+        .target_for_everyone(json!({"name": "github", "url": "https://api.example.com/mcp",
+                                    "auth_type": "bearer", "user_token": true, "user_env": ["REGION"]}))
         .await;
-    assert_eq!(status, 201, "{t}");
-    let tid = t["id"].as_str().unwrap().to_string();
-    let (status, p) = gw
-        .server
-        .post(
-            "/api/policies",
-            Some(&gw.admin),
-            json!({"name": "everyone", "target": "github", "resource_type": "all", "effect": "allow",
-                   "priority": 10, "subjects": [{"subject_type": "everyone"}]}),
-        )
-        .await;
-    assert_eq!(status, 201, "{p}");
     let (uid, token) = user(&gw, "leaver@example.com", "dev", &[]).await;
     let (_, keeper) = user(&gw, "keeper@example.com", "dev", &[]).await;
     let (status, body) = gw

@@ -45,27 +45,12 @@ async fn put(gw: &Gw, path: &str, body: serde_json::Value) {
 async fn resolved_credentials_reach_the_upstream_and_client_tokens_never_do() {
     let gw = Gw::start().await;
     let up = UpstreamServer::start(UpstreamConfig::tools("gh", ["whoami"])).await;
-    let (status, t) = gw
-        .server
-        .post(
-            "/api/targets",
-            Some(&gw.admin),
-            json!({"name": "github", "url": up.url, "auth_type": "bearer", "statefulness": "stateless",
-                   "user_token": true}),
+    let tid = gw
+        .target_for_everyone(
+            json!({"name": "github", "url": up.url, "auth_type": "bearer",
+                                    "statefulness": "stateless", "user_token": true}),
         )
         .await;
-    assert_eq!(status, 201, "{t}");
-    let tid = t["id"].as_str().unwrap().to_string();
-    let (status, p) = gw
-        .server
-        .post(
-            "/api/policies",
-            Some(&gw.admin),
-            json!({"name": "everyone-github", "target": "github", "resource_type": "all", "effect": "allow",
-                   "priority": 10, "subjects": [{"subject_type": "everyone"}]}),
-        )
-        .await;
-    assert_eq!(status, 201, "{p}");
     let (alice_id, alice) = user(&gw, "alice@example.com", "dev", &["eng"]).await;
     let (_, bob) = user(&gw, "bob@example.com", "dev", &["eng"]).await;
     let (_, carol) = user(&gw, "carol@example.com", "ops", &[]).await;

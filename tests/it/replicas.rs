@@ -5,7 +5,6 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::support::cli::Target as CliTarget;
 use crate::support::db::{TestDb, postgres, sqlite};
@@ -21,27 +20,7 @@ struct Replica {
 
 impl Replica {
     async fn start(db: &CliTarget) -> Self {
-        let mut child = db.spawn(&["serve", "--port", "0"]);
-        let stderr = child.stderr.take().expect("piped stderr");
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        // Keep draining the log so the child never blocks on a full pipe.
-        tokio::spawn(async move {
-            let mut lines = BufReader::new(stderr).lines();
-            let mut tx = Some(tx);
-            while let Ok(Some(line)) = lines.next_line().await {
-                if let Some(at) = line.find("http://127.0.0.1:")
-                    && let Some(tx) = tx.take()
-                {
-                    let url = &line[at..];
-                    let end = url.find("/mcp").unwrap_or(url.len());
-                    let _ = tx.send(url[..end].to_string());
-                }
-            }
-        });
-        let base = tokio::time::timeout(Duration::from_secs(60), rx)
-            .await
-            .expect("reflow serve printed its address within 60 s")
-            .expect("reflow serve exited before listening");
+        let (child, base) = db.serve().await;
         Self {
             base,
             _child: child,

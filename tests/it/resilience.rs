@@ -155,32 +155,6 @@ async fn two_host_headers_are_a_bad_request() {
     assert!(answer.contains("more than one Host header"), "{answer}");
 }
 
-/// `reflow serve --port 0` as a child process: its base URL once it listens.
-async fn serve(cli: &crate::support::cli::Target) -> (tokio::process::Child, String) {
-    use tokio::io::AsyncBufReadExt;
-    let mut child = cli.spawn(&["serve", "--port", "0"]);
-    let stderr = child.stderr.take().expect("piped stderr");
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    tokio::spawn(async move {
-        let mut lines = tokio::io::BufReader::new(stderr).lines();
-        let mut tx = Some(tx);
-        while let Ok(Some(line)) = lines.next_line().await {
-            if let Some(at) = line.find("http://127.0.0.1:")
-                && let Some(tx) = tx.take()
-            {
-                let url = &line[at..];
-                let end = url.find("/mcp").unwrap_or(url.len());
-                let _ = tx.send(url[..end].to_string());
-            }
-        }
-    });
-    let base = tokio::time::timeout(std::time::Duration::from_secs(60), rx)
-        .await
-        .expect("reflow serve listens within 60 s")
-        .expect("reflow serve exited early");
-    (child, base)
-}
-
 #[tokio::test]
 async fn a_stdio_child_that_ignores_sigterm_dies_with_a_sigkilled_gateway() {
     use crate::support::stdio::{FIXTURE, alive, pid_of, until_gone};
@@ -228,7 +202,7 @@ async fn a_stdio_child_that_ignores_sigterm_dies_with_a_sigkilled_gateway() {
     ])
     .await
     .ok();
-    let (mut gateway, base) = serve(&cli).await;
+    let (mut gateway, base) = cli.serve().await;
     let mut c = McpClient::at(&base, &token);
     c.initialize().await;
     let pid = pid_of(&c, "fx").await;

@@ -151,6 +151,9 @@ async fn stream_shows_a_call_within_two_seconds_scoped_to_the_caller() {
             .iter()
             .any(|t| t["name"] == "gh")
     );
+    // The upstream speaks only the legacy era (probed on first use); no listen stream is open.
+    assert_eq!(snap["eras"]["gh"], "legacy", "{snap}");
+    assert_eq!(snap["listen_streams"], 0, "{snap}");
     let (_, own) = gw
         .server
         .get("/api/observability/snapshot", Some(&dev))
@@ -158,6 +161,10 @@ async fn stream_shows_a_call_within_two_seconds_scoped_to_the_caller() {
     assert_eq!(own["scope"], "self");
     assert!(own["targets"].as_array().unwrap().is_empty());
     assert!(own["sessions"].is_null());
+    assert!(
+        own["eras"].is_null() && own["listen_streams"].is_null(),
+        "{own}"
+    );
 }
 
 #[tokio::test]

@@ -74,6 +74,7 @@ export function render(main, { admin }) {
       ['Requests (1 min)', t.requests_1m],
     ];
     if (s.sessions !== null && s.sessions !== undefined) items.push(['Active MCP sessions', s.sessions]);
+    if (s.listen_streams !== null && s.listen_streams !== undefined) items.push(['Listen streams', s.listen_streams]);
     if (s.stdio_processes !== null && s.stdio_processes !== undefined) items.push(['stdio processes (all replicas)', s.stdio_processes]);
     if (s.audit_queue !== null && s.audit_queue !== undefined) items.push(['Audit queue', s.audit_queue]);
     mount(cards, items.map(([k, v]) => h('div', { class: 'card stat' }, h('div', { class: 'stat-label' }, k), h('div', { class: 'stat-value', dataset: { stat: k } }, String(v)))));
@@ -81,6 +82,7 @@ export function render(main, { admin }) {
     if (admin) {
       mount(targetsBox, h('h2', { id: 'dash-targets' }, 'Targets (last minute)'), table([
         ['Target', (r) => r.name],
+        ['Era', (r) => (s.eras && s.eras[r.name]) || '—'],
         ['Health', (r) => (r.requests_1m === 0 ? badge('idle') : r.error_rate_1m > 0.2 ? badge('failing', 'bad') : r.error_rate_1m > 0 ? badge('degraded', 'warn') : badge('ok', 'good'))],
         ['Req/s', (r) => fmt(r.rps, 2)],
         ['p50', (r) => ms(r.p50_ms)],

@@ -163,6 +163,12 @@ pub fn components() -> Value {
     });
     // Added outside the one big json! above, which is at the macro recursion limit.
     let mut schemas = schemas;
+    schemas["Live"]["properties"]["listen_streams"] = nullable("integer");
+    schemas["Live"]["properties"]["eras"] = json!({
+        "type": ["object", "null"],
+        "description": "The era each target speaks (\"legacy\", or \"modern\": 2026-07-28), by target name",
+        "additionalProperties": {"type": "string"},
+    });
     schemas["UserRemoval"] = object(
         &[
             ("removed", uuid()),

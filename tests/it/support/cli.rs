@@ -127,6 +127,33 @@ pub async fn run_reflow(args: &[String], stdin: Option<&str>, env: &[(&str, &str
 }
 
 impl Target {
+    /// Starts `reflow serve --port 0` on this database; returns the process (killed when
+    /// dropped) and its base URL once it listens. Its log is drained so it never blocks.
+    pub async fn serve(&self) -> (tokio::process::Child, String) {
+        use tokio::io::AsyncBufReadExt;
+        let mut child = self.spawn(&["serve", "--port", "0"]);
+        let stderr = child.stderr.take().expect("piped stderr");
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        tokio::spawn(async move {
+            let mut lines = tokio::io::BufReader::new(stderr).lines();
+            let mut tx = Some(tx);
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Some(at) = line.find("http://127.0.0.1:")
+                    && let Some(tx) = tx.take()
+                {
+                    let url = &line[at..];
+                    let end = url.find("/mcp").unwrap_or(url.len());
+                    let _ = tx.send(url[..end].to_string());
+                }
+            }
+        });
+        let base = tokio::time::timeout(Duration::from_secs(60), rx)
+            .await
+            .expect("reflow serve printed its address within 60 s")
+            .expect("reflow serve exited before listening");
+        (child, base)
+    }
+
     /// Starts `reflow` with this database and piped stdout, for long-running commands.
     pub fn spawn(&self, args: &[&str]) -> tokio::process::Child {
         let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_reflow"));

@@ -46,6 +46,31 @@ impl Gw {
         assert_eq!(status, 201, "create target {name}: {created}");
     }
 
+    /// Creates a target from `body` (its "name" included) with a policy letting everyone use
+    /// it; returns the target's id.
+    pub async fn target_for_everyone(&self, body: Value) -> String {
+        let name = body["name"]
+            .as_str()
+            .expect("the body names the target")
+            .to_string();
+        let (status, t) = self
+            .server
+            .post("/api/targets", Some(&self.admin), body)
+            .await;
+        assert_eq!(status, 201, "create target {name}: {t}");
+        let (status, p) = self
+            .server
+            .post(
+                "/api/policies",
+                Some(&self.admin),
+                json!({"name": format!("everyone-{name}"), "target": name, "resource_type": "all",
+                       "effect": "allow", "priority": 10, "subjects": [{"subject_type": "everyone"}]}),
+            )
+            .await;
+        assert_eq!(status, 201, "{p}");
+        t["id"].as_str().unwrap().to_string()
+    }
+
     /// Starts an upstream and registers it as target `name`.
     pub async fn upstream(
         &self,
