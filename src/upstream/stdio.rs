@@ -30,6 +30,10 @@ use crate::mcp::jsonrpc;
 const EXIT_GRACE: Duration = Duration::from_millis(1500);
 /// At most this many stderr lines per second reach the log; the rest are counted and dropped.
 const STDERR_LINES_PER_SEC: u32 = 50;
+/// A stderr line is logged up to this many bytes; the rest is read and thrown away.
+const STDERR_LINE_MAX: usize = 4096;
+/// At most this many stderr bytes per second reach the log.
+const STDERR_BYTES_PER_SEC: usize = 64 * 1024;
 /// A stdout line longer than this is not a message we accept (and would exhaust memory).
 const MAX_LINE: usize = 16 * 1024 * 1024;
 
@@ -358,28 +362,80 @@ async fn log_stderr(
     stderr: tokio::process::ChildStderr,
     redact: Vec<Secret>,
 ) {
-    let mut lines = BufReader::new(stderr).lines();
+    let mut reader = BufReader::new(stderr);
+    // Kept beyond the cut so that a secret straddling it is still whole when masked.
+    let longest = redact.iter().map(|s| s.expose().len()).max().unwrap_or(0);
+    let mut buf = Vec::new();
     let mut window = Instant::now();
-    let (mut shown, mut dropped) = (0u32, 0u64);
-    while let Ok(Some(line)) = lines.next_line().await {
+    let (mut shown, mut shown_bytes, mut dropped) = (0u32, 0usize, 0u64);
+    while let Ok(Some(total)) =
+        read_line_bounded(&mut reader, STDERR_LINE_MAX + longest, &mut buf).await
+    {
         if window.elapsed() >= Duration::from_secs(1) {
             if dropped > 0 {
                 tracing::info!(target: "reflow::upstream::stderr", upstream = %name, pid, dropped, "stderr lines dropped (rate limit)");
             }
             window = Instant::now();
-            (shown, dropped) = (0, 0);
+            (shown, shown_bytes, dropped) = (0, 0, 0);
         }
-        if shown >= STDERR_LINES_PER_SEC {
+        let size = total.min(STDERR_LINE_MAX);
+        if shown >= STDERR_LINES_PER_SEC || shown_bytes + size > STDERR_BYTES_PER_SEC {
             dropped += 1;
             continue;
         }
         shown += 1;
-        let line = mask(&line, &redact);
+        shown_bytes += size;
+        let line = cut_line(&mask(&String::from_utf8_lossy(&buf), &redact), total);
         tracing::info!(target: "reflow::upstream::stderr", upstream = %name, pid, "{line}");
     }
     if dropped > 0 {
         tracing::info!(target: "reflow::upstream::stderr", upstream = %name, pid, dropped, "stderr lines dropped (rate limit)");
     }
+}
+
+/// Reads one line (without its newline) keeping at most `keep` bytes of it in `buf`; the rest
+/// is read and thrown away, so a child's endless line costs no memory. Returns the line's whole
+/// length, or None at the end of the stream.
+async fn read_line_bounded<R: tokio::io::AsyncBufRead + Unpin>(
+    reader: &mut R,
+    keep: usize,
+    buf: &mut Vec<u8>,
+) -> std::io::Result<Option<usize>> {
+    buf.clear();
+    let mut total = 0usize;
+    loop {
+        let available = reader.fill_buf().await?;
+        if available.is_empty() {
+            return Ok((total > 0).then_some(total));
+        }
+        let newline = available.iter().position(|b| *b == b'\n');
+        let content = newline.unwrap_or(available.len());
+        let room = keep.saturating_sub(buf.len());
+        buf.extend_from_slice(&available[..content.min(room)]);
+        total += content;
+        let consumed = newline.map_or(content, |n| n + 1);
+        reader.consume(consumed);
+        if newline.is_some() {
+            return Ok(Some(total));
+        }
+    }
+}
+
+/// A masked line cut to `STDERR_LINE_MAX` bytes (on a character boundary), saying how much of
+/// the original `total` bytes was left out.
+fn cut_line(masked: &str, total: usize) -> String {
+    if masked.len() <= STDERR_LINE_MAX && total <= STDERR_LINE_MAX {
+        return masked.to_string();
+    }
+    let mut end = STDERR_LINE_MAX.min(masked.len());
+    while !masked.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!(
+        "{} … [{} bytes cut]",
+        &masked[..end],
+        total.saturating_sub(end)
+    )
 }
 
 /// `line` with every occurrence of every secret value replaced by `***`.
@@ -397,6 +453,49 @@ pub(crate) fn mask(line: &str, secrets: &[Secret]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn an_endless_stderr_line_costs_bounded_memory_and_is_cut_after_masking() {
+        let secret = Secret::new("TOPSECRET-VALUE".into());
+        // The secret straddles the cut: it must be masked, not half shown.
+        let mut line = "x".repeat(STDERR_LINE_MAX - 5);
+        line.push_str(secret.expose());
+        line.push_str(&"y".repeat(10 * 1024 * 1024));
+        let input = format!("{line}\nshort line\n");
+        let mut reader = BufReader::new(input.as_bytes());
+        let keep = STDERR_LINE_MAX + secret.expose().len();
+        let mut buf = Vec::new();
+        let total = read_line_bounded(&mut reader, keep, &mut buf)
+            .await
+            .unwrap();
+        assert_eq!(total, Some(line.len()));
+        assert!(buf.len() <= keep, "kept {} bytes", buf.len());
+        let shown = cut_line(
+            &mask(&String::from_utf8_lossy(&buf), &[secret.clone()]),
+            line.len(),
+        );
+        assert!(
+            !shown.contains("TOPSE"),
+            "no part of the secret: …{}",
+            &shown[shown.len() - 60..]
+        );
+        assert!(
+            shown.ends_with("bytes cut]"),
+            "{}",
+            &shown[shown.len() - 40..]
+        );
+        assert!(shown.len() < STDERR_LINE_MAX + 64);
+        let next = read_line_bounded(&mut reader, keep, &mut buf)
+            .await
+            .unwrap();
+        assert_eq!((next, buf.as_slice()), (Some(10), b"short line".as_slice()));
+        assert_eq!(
+            read_line_bounded(&mut reader, keep, &mut buf)
+                .await
+                .unwrap(),
+            None
+        );
+    }
 
     #[test]
     fn mask_replaces_every_secret_value() {
