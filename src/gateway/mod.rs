@@ -7,6 +7,7 @@ mod isolation;
 mod lifecycle;
 mod listen;
 mod lists;
+mod log_level;
 mod modern;
 pub mod naming;
 mod orphans;

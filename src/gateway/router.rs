@@ -505,52 +505,6 @@ impl Gateway {
         .await
     }
 
-    /// Records the caller's level (the gateway filters what it relays to this client) and tells
-    /// the upstreams: a connection of this session's own gets the level itself; a shared one is
-    /// asked once for everything, since its level would otherwise apply to every client on it.
-    async fn set_level(
-        self: &Arc<Self>,
-        session: &Arc<Session>,
-        params: Option<Value>,
-    ) -> Result<Value, RpcError> {
-        let level = params
-            .as_ref()
-            .and_then(|p| p.get("level"))
-            .and_then(Value::as_str)
-            .filter(|l| crate::mcp::modern::is_log_level(l))
-            .ok_or_else(|| {
-                RpcError::invalid_params(
-                    "level must be one of debug, info, notice, warning, error, critical, alert, emergency",
-                )
-            })?
-            .to_string();
-        *session.log_level.lock().unwrap() = Some(level);
-        let targets = self.visible_targets(&session.principal);
-        for (target, handle) in self.connect_all(session, &targets).await {
-            if handle.conn.server().capabilities.get("logging").is_none() {
-                continue;
-            }
-            let upstream_params = if handle.owner.is_some() {
-                params.clone()
-            } else if handle
-                .logs_everything
-                .swap(true, std::sync::atomic::Ordering::AcqRel)
-            {
-                continue;
-            } else {
-                Some(json!({"level": "debug"}))
-            };
-            if let Err(e) = handle
-                .conn
-                .request("logging/setLevel", upstream_params)
-                .await
-            {
-                tracing::warn!(target = %target.name, error = %e, "logging/setLevel failed upstream");
-            }
-        }
-        Ok(json!({}))
-    }
-
     /// Relays one request to `handle`, remapping its id and progress token, and waits for the
     /// answer. Messages the upstream sends about it meanwhile reach `sink` via the pump.
     pub(crate) async fn forward(

@@ -471,7 +471,10 @@ mod tests {
         assert_eq!(total, Some(line.len()));
         assert!(buf.len() <= keep, "kept {} bytes", buf.len());
         let shown = cut_line(
-            &mask(&String::from_utf8_lossy(&buf), &[secret.clone()]),
+            &mask(
+                &String::from_utf8_lossy(&buf),
+                std::slice::from_ref(&secret),
+            ),
             line.len(),
         );
         assert!(
