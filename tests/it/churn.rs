@@ -97,6 +97,18 @@ async fn secret_changes_and_sessions_leave_nothing_behind() {
     tokio::time::sleep(timeout + Duration::from_secs(1)).await;
     state.gateway.sweep_sessions(Duration::from_secs(1)).await;
     let end = state.gateway.footprint();
+    // The in-process upstream (not reflow) lets go of the sessions reflow ended as their
+    // DELETEs arrive; a second sweep then hands what they held back to the OS as well.
+    let upstream_left = crate::support::gw::eventually(Duration::from_secs(10), || async {
+        (up.session_count().await <= 1).then_some(())
+    })
+    .await;
+    assert!(
+        upstream_left.is_some(),
+        "reflow ended its upstream sessions: {} remain",
+        up.session_count().await
+    );
+    state.gateway.sweep_sessions(Duration::from_secs(1)).await;
     let rss_end = rss_kib();
     eprintln!(
         "footprint: start {start:?}; after {SECRET_CHANGES} secret changes {after_secrets:?}; \
@@ -114,9 +126,10 @@ async fn secret_changes_and_sessions_leave_nothing_behind() {
     );
     assert!(end.learned_names <= after_secrets.learned_names.max(1));
     // Most of what the churn took comes back (the sweep hands freed memory to the OS); run
-    // alone, as .ci/run does, so no other test's memory is counted.
+    // alone, as .ci/run does, so no other test's memory is counted. The bound leaves room for
+    // the allocator and the test harness; runs here end at or below the start.
     assert!(
-        rss_end <= rss_start + (rss_peak.saturating_sub(rss_start)) / 4,
+        rss_end <= rss_start + (rss_peak.saturating_sub(rss_start)) / 2,
         "RSS start {rss_start} KiB, peak {rss_peak} KiB, end {rss_end} KiB"
     );
 }
