@@ -9,7 +9,8 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::de::IgnoredAny;
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::Value;
 
 use super::AppState;
 use super::error::{ApiError, ApiJson};
@@ -76,28 +77,62 @@ async fn restart_instances(
     ))
 }
 
+/// What a non-admin learns of a target they may use: enough to use it and to set their own
+/// credentials, never how it is reached (URL, command, args, cwd, env, image).
+#[derive(Serialize)]
+struct TargetSummary {
+    id: crate::domain::TargetId,
+    name: crate::domain::TargetName,
+    transport_type: crate::domain::Transport,
+    enabled: bool,
+    prefix: Option<String>,
+    auth_type: crate::domain::AuthType,
+    /// "legacy" or "modern" once the gateway has spoken to it.
+    era: Option<&'static str>,
+    user_env: Vec<String>,
+    user_token: bool,
+    tags: Vec<String>,
+}
+
 async fn list(
     State(state): State<Arc<AppState>>,
     Caller(p): Caller,
-) -> Result<Json<Vec<TargetView>>, ApiError> {
+) -> Result<Json<Value>, ApiError> {
     let targets = state.targets.list().await?;
     if p.is_admin() {
-        return Ok(Json(targets.iter().map(TargetView::from).collect()));
+        let views: Vec<TargetView> = targets.iter().map(TargetView::from).collect();
+        return Ok(Json(serde_json::to_value(views).unwrap_or_default()));
     }
-    // Everyone else: only the targets their policies let them use (default deny).
+    // Everyone else: only the targets their policies let them use (default deny), summarised.
     let visible: std::collections::HashSet<_> = state
         .gateway
         .visible_targets(&p)
         .iter()
         .map(|t| t.id)
         .collect();
-    Ok(Json(
-        targets
-            .iter()
-            .filter(|t| visible.contains(&t.id))
-            .map(TargetView::from)
-            .collect(),
-    ))
+    let eras: std::collections::HashMap<String, &'static str> = state
+        .gateway
+        .target_eras()
+        .into_iter()
+        .filter_map(|(name, era)| era.map(|e| (name, e)))
+        .collect();
+    let summaries: Vec<TargetSummary> = targets
+        .iter()
+        .filter(|t| visible.contains(&t.id))
+        .map(|t| TargetSummary {
+            id: t.id,
+            name: t.name.clone(),
+            transport_type: t.transport,
+            enabled: t.enabled,
+            prefix: t.prefix.clone(),
+            auth_type: t.auth_type,
+            era: eras.get(t.name.as_str()).copied(),
+            user_env: t.user_env.clone(),
+            user_token: t.user_token,
+            tags: t.tags.clone(),
+        })
+        .collect();
+    Ok(Json(serde_json::to_value(summaries).unwrap_or_default()))
 }
 
 async fn show(

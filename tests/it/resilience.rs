@@ -215,3 +215,37 @@ async fn a_stdio_child_that_ignores_sigterm_dies_with_a_sigkilled_gateway() {
         "the child {pid} outlived the gateway"
     );
 }
+
+#[tokio::test]
+async fn a_non_admin_sees_how_to_use_a_target_never_how_it_is_reached() {
+    let gw = Gw::start().await;
+    gw.target_for_everyone(json!({
+        "name": "fx", "transport_type": "stdio", "command": "/usr/bin/secret-tool",
+        "args": ["--password", "in-argv-by-mistake"], "cwd": "/srv/private",
+        "env": {"REGION": "eu"}, "user_env": ["GITHUB_TOKEN"], "user_token": true,
+    }))
+    .await;
+    let (_, token) = crate::support::stdio::user(&gw, "dev@example.com", "dev", &[]).await;
+    let (status, list) = gw.server.get("/api/targets", Some(&token)).await;
+    assert_eq!(status, 200, "{list}");
+    let t = &list[0];
+    assert_eq!(t["name"], "fx");
+    assert_eq!(t["user_env"], json!(["GITHUB_TOKEN"]));
+    assert_eq!(t["user_token"], true);
+    for field in [
+        "url",
+        "command",
+        "args",
+        "cwd",
+        "env",
+        "image",
+        "port",
+        "health_path",
+    ] {
+        assert!(t.get(field).is_none(), "{field} shown to a non-admin: {t}");
+    }
+    assert!(!list.to_string().contains("/srv/private"), "{list}");
+    // The admin still sees everything.
+    let (_, all) = gw.server.get("/api/targets", Some(&gw.admin)).await;
+    assert_eq!(all[0]["cwd"], "/srv/private");
+}

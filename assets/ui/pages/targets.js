@@ -200,7 +200,7 @@ export function render(main, { me, admin }) {
       ['Name', (t) => h('strong', {}, t.name)],
       ['Status', (t) => (t.enabled ? badge('enabled', 'good') : badge('disabled'))],
       ['Transport', (t) => t.transport_type],
-      ['Endpoint', (t) => h('code', { class: 'clip' }, describe(t))],
+      admin ? ['Endpoint', (t) => h('code', { class: 'clip' }, describe(t))] : ['Era', (t) => t.era || '—'],
       ['Prefix', (t) => (t.prefix === null ? `${t.name}__` : (t.prefix ? `${t.prefix}__` : '(none)'))],
       ['Auth', (t) => t.auth_type],
       admin ? ['Era · offers', probeCell] : null,

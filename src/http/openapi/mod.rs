@@ -99,7 +99,7 @@ pub const OPS: &[Op] = &[
     op("delete", "/api/users/{id}", "users", "Remove a user with their user-scope credentials, API tokens and sessions (one transaction)", Admin, None, 200, Some("UserRemoval")),
     op("post", "/api/users/{id}/recycle", "users", "End a user's MCP sessions", Admin, None, 200, Some("Recycled")),
     op("post", "/api/sessions/recycle", "users", "End the caller's own MCP sessions", Any, None, 200, Some("Recycled")),
-    op("get", "/api/targets", "targets", "List targets (admin: all; others: those they may use)", Any, None, 200, Some("[Target]")),
+    op("get", "/api/targets", "targets", "List targets (admin: every target, every field; others: the targets they may use, as TargetSummary: never URL, command, args, cwd, env or image)", Any, None, 200, Some("[Target]")),
     op("post", "/api/targets", "targets", "Create a target", Admin, Some("TargetInput"), 201, Some("Target")),
     op("get", T, "targets", "Show a target (id or name)", Admin, None, 200, Some("Target")),
     op("put", T, "targets", "Update a target (also enable/disable)", Admin, Some("TargetInput"), 200, Some("Target")),

@@ -164,6 +164,28 @@ pub fn components() -> Value {
     // Added outside the one big json! above, which is at the macro recursion limit.
     let mut schemas = schemas;
     schemas["Live"]["properties"]["listen_streams"] = nullable("integer");
+    schemas["TargetSummary"] = object(
+        &[
+            ("id", uuid()),
+            ("name", s("string")),
+            ("transport_type", s("string")),
+            ("enabled", s("boolean")),
+            ("prefix", nullable("string")),
+            ("auth_type", s("string")),
+            ("era", nullable("string")),
+            ("user_env", array(s("string"))),
+            ("user_token", s("boolean")),
+            ("tags", array(s("string"))),
+        ],
+        &[
+            "id",
+            "name",
+            "transport_type",
+            "enabled",
+            "user_env",
+            "user_token",
+        ],
+    );
     schemas["Live"]["properties"]["eras"] = json!({
         "type": ["object", "null"],
         "description": "The era each target speaks (\"legacy\", or \"modern\": 2026-07-28), by target name",
