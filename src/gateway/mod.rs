@@ -1,6 +1,7 @@
 //! The MCP data path: downstream sessions, the upstream pool, and the router that fans out,
 //! merges, renames and relays between them (DESIGN §3).
 
+mod client_messages;
 mod cursor;
 mod inbound;
 mod isolation;

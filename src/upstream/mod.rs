@@ -6,6 +6,7 @@
 //! them. Each outgoing message is serialized exactly once, into `Bytes` that a retry can reuse.
 
 mod child;
+mod core;
 mod era;
 mod http;
 mod modern;
@@ -17,19 +18,20 @@ pub use stdio::StdioSpec;
 
 pub use era::{Era, EraCache};
 
-use std::collections::HashMap;
+use self::core::{Core, Pending, id_key, outcome, response_id};
+
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::mpsc;
 
-use crate::mcp::jsonrpc::{self, Kind, RpcError, classify, codes};
+use crate::mcp::jsonrpc::{self, RpcError, codes};
 
 /// How many server-initiated messages may wait for the gateway before stream readers pause.
 const INBOUND_CAPACITY: usize = 1024;
@@ -209,160 +211,6 @@ impl UpstreamError {
         let mut err = RpcError::new(code, message);
         err.data = Some(json!({ "target": target }));
         err
-    }
-}
-
-/// State both transports share with the connection that owns them.
-struct Core {
-    name: String,
-    ids: AtomicI64,
-    inbound: mpsc::Sender<Inbound>,
-    /// Inbound items handed to the gateway so far (see `UpstreamConnection::delivered`).
-    delivered: std::sync::atomic::AtomicU64,
-    closed: AtomicBool,
-    /// Flipped once on close or drop; every background task of the connection ends on it.
-    shutdown: watch::Sender<bool>,
-}
-
-impl Core {
-    fn new(name: String, inbound: mpsc::Sender<Inbound>) -> Arc<Self> {
-        Arc::new(Self {
-            name,
-            ids: AtomicI64::new(1),
-            inbound,
-            delivered: std::sync::atomic::AtomicU64::new(0),
-            closed: AtomicBool::new(false),
-            shutdown: watch::Sender::new(false),
-        })
-    }
-
-    fn next_id(&self) -> Value {
-        Value::from(self.ids.fetch_add(1, Ordering::Relaxed))
-    }
-
-    fn is_closed(&self) -> bool {
-        self.closed.load(Ordering::Acquire)
-    }
-
-    fn close(&self) {
-        self.closed.store(true, Ordering::Release);
-        self.shutdown.send_replace(true);
-    }
-
-    /// Resolves once the connection is closed or dropped.
-    fn closed_signal(&self) -> impl Future<Output = ()> + Send + 'static {
-        let mut rx = self.shutdown.subscribe();
-        async move {
-            let _ = rx.wait_for(|closed| *closed).await;
-        }
-    }
-
-    /// Hands a message to the gateway. A gateway that stopped listening loses nothing it wanted.
-    async fn deliver(&self, message: Value, related: Option<Value>) {
-        let sent = self
-            .inbound
-            .send(Inbound {
-                message,
-                related,
-                signal: None,
-            })
-            .await;
-        if sent.is_ok() {
-            self.delivered.fetch_add(1, Ordering::AcqRel);
-        }
-    }
-
-    /// Signals count as delivered items too: the gateway counts every item it processes, and
-    /// a signal missing from this side of the count would let a response overtake the
-    /// notifications just before it (the last progress of a call arrived after its response).
-    async fn signal(&self, request: &Value, signal: StreamSignal) {
-        let sent = self
-            .inbound
-            .send(Inbound {
-                message: Value::Null,
-                related: Some(request.clone()),
-                signal: Some(signal),
-            })
-            .await;
-        if sent.is_ok() {
-            self.delivered.fetch_add(1, Ordering::AcqRel);
-        }
-    }
-}
-
-/// Requests waiting for a response that arrives on a stream shared by all of them (legacy SSE).
-#[derive(Default)]
-struct Pending(Mutex<HashMap<String, oneshot::Sender<Value>>>);
-
-/// The map key of a JSON-RPC id: its JSON text, so `1` and `"1"` stay distinct.
-fn id_key(id: &Value) -> String {
-    id.to_string()
-}
-
-impl Pending {
-    fn insert(&self, id: &Value) -> (PendingGuard<'_>, oneshot::Receiver<Value>) {
-        let (tx, rx) = oneshot::channel();
-        let key = id_key(id);
-        self.0
-            .lock()
-            .expect("pending map poisoned")
-            .insert(key.clone(), tx);
-        (PendingGuard { pending: self, key }, rx)
-    }
-
-    fn take(&self, id: &Value) -> Option<oneshot::Sender<Value>> {
-        self.0
-            .lock()
-            .expect("pending map poisoned")
-            .remove(&id_key(id))
-    }
-
-    /// Fails every waiting request fast: dropping the senders wakes the receivers.
-    fn clear(&self) {
-        self.0.lock().expect("pending map poisoned").clear();
-    }
-}
-
-/// Removes a request from the pending map however its caller stops waiting (answer, timeout,
-/// cancellation), so the map never leaks entries.
-struct PendingGuard<'a> {
-    pending: &'a Pending,
-    key: String,
-}
-
-impl Drop for PendingGuard<'_> {
-    fn drop(&mut self) {
-        if let Ok(mut map) = self.pending.0.lock() {
-            map.remove(&self.key);
-        }
-    }
-}
-
-/// Turns a response message into the caller's outcome.
-fn outcome(mut message: Value) -> Result<Value, UpstreamError> {
-    let obj = message
-        .as_object_mut()
-        .ok_or_else(|| UpstreamError::Protocol("a response must be an object".into()))?;
-    if let Some(result) = obj.remove("result") {
-        return Ok(result);
-    }
-    match obj.remove("error") {
-        Some(error) => Err(UpstreamError::Rpc(
-            serde_json::from_value(error).unwrap_or_else(|_| {
-                RpcError::new(codes::UPSTREAM_ERROR, "the upstream sent a malformed error")
-            }),
-        )),
-        None => Err(UpstreamError::Protocol(
-            "a response needs \"result\" or \"error\"".into(),
-        )),
-    }
-}
-
-/// The response id of a message, if it is a response (success or error).
-fn response_id(message: &Value) -> Option<&Value> {
-    match classify(message) {
-        Kind::Response { id } | Kind::Error { id } => Some(id),
-        _ => None,
     }
 }
 
