@@ -279,6 +279,13 @@ pub fn validate(r: &TargetRecord) -> Result<(), ServiceError> {
                 "is required for kubernetes targets",
             ));
         }
+        // Refused rather than stored and ignored: nothing runs pods yet.
+        Transport::Kubernetes => {
+            return Err(ServiceError::invalid(
+                "transport_type",
+                "kubernetes targets are not supported yet (no pod runner is built); run the server as a stdio target or reach it over HTTP",
+            ));
+        }
         _ => {}
     }
     // A NUL cannot pass through execve: reject it here rather than at first spawn.

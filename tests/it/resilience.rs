@@ -249,3 +249,22 @@ async fn a_non_admin_sees_how_to_use_a_target_never_how_it_is_reached() {
     let (_, all) = gw.server.get("/api/targets", Some(&gw.admin)).await;
     assert_eq!(all[0]["cwd"], "/srv/private");
 }
+
+#[tokio::test]
+async fn a_kubernetes_target_is_refused_until_pods_can_run() {
+    let gw = Gw::start().await;
+    let (status, body) = gw
+        .server
+        .post(
+            "/api/targets",
+            Some(&gw.admin),
+            json!({"name": "k", "transport_type": "kubernetes", "image": "mcp/server:1"}),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    let message = body["error"].as_str().unwrap();
+    assert!(
+        message.contains("transport_type") && message.contains("not supported"),
+        "{message}"
+    );
+}

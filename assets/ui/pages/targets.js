@@ -4,7 +4,8 @@
 import { h, mount, get, post, put, del, table, badge, dialog, field, select, attempt, pageHeader, formValues, confirmAction, words } from '../lib.js';
 import { credentialsDialog, ownCredentialsDialog } from './credentials.js';
 
-const TRANSPORTS = ['streamable-http', 'sse', 'stdio', 'kubernetes'];
+// kubernetes is refused by the API until a pod runner exists.
+const TRANSPORTS = ['streamable-http', 'sse', 'stdio'];
 
 function lines(s) {
   return String(s || '').split('\n').map((l) => l.trim()).filter(Boolean);
