@@ -221,6 +221,14 @@ impl Store {
         let db = |e: sqlx::Error| E::from(StoreError::from(e));
         let count = on_pool!(self, |pool| {
             let mut tx = pool.begin().await.map_err(db)?;
+            // Write first: a SQLite transaction that reads and then writes cannot wait for the
+            // write lock (it fails at once with "database is locked" if another connection wrote
+            // in between, e.g. a running server during `rotate-key`); one that starts by writing
+            // waits for it under busy_timeout like any other write.
+            sqlx::query(BUMP_REVISION)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
             let rows = sqlx::query(select).fetch_all(&mut *tx).await.map_err(db)?;
             let mut records = Vec::with_capacity(rows.len());
             for row in &rows {
@@ -240,10 +248,6 @@ impl Store {
                 .await
                 .map_err(db)?;
             }
-            sqlx::query(BUMP_REVISION)
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?;
             tx.commit().await.map_err(db)?;
             records.len()
         });
