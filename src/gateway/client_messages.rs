@@ -7,7 +7,7 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use super::Gateway;
-use super::router::id_key;
+use crate::mcp::jsonrpc::id_key;
 use super::session::Session;
 
 impl Gateway {

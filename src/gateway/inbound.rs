@@ -13,7 +13,7 @@ use crate::upstream::{Inbound, StreamSignal};
 
 use super::lists::ListKind;
 use super::naming::expose_uri;
-use super::router::id_key;
+use crate::mcp::jsonrpc::id_key;
 use super::session::{STANDALONE, Session};
 use super::upstreams::UpstreamHandle;
 use super::{Gateway, Outgoing, Sink};

@@ -14,6 +14,7 @@ pub mod naming;
 mod orphans;
 mod processes;
 pub mod request_state;
+mod resolve;
 mod rewrite;
 mod router;
 pub mod session;

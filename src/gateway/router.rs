@@ -6,21 +6,17 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use crate::mcp::{RpcError, codes, jsonrpc};
-use crate::policy::{Decision, ItemType};
+use crate::mcp::jsonrpc::id_key;
+use crate::policy::ItemType;
 use crate::store::{AuditDecision, AuditRecord};
 
 use super::lists::ListKind;
-use super::naming::{match_prefix, match_uri_prefix};
+use super::resolve::{Failure, Item, Method, Resolved, unknown};
 use super::rewrite;
 use super::session::Session;
 use super::tasks;
 use super::upstreams::{InFlight, UpstreamHandle};
-use super::{Gateway, Outgoing, Sink, Target};
-
-/// Key of an id in our maps: its JSON text, so 1 and "1" stay distinct.
-pub(crate) fn id_key(id: &Value) -> String {
-    id.to_string()
-}
+use super::{Gateway, Outgoing, Sink};
 
 /// The request's params and the string field `key` of them, or the error naming what is missing.
 fn required_str(params: Option<Value>, key: &str) -> Result<(Value, String), RpcError> {
@@ -31,24 +27,6 @@ fn required_str(params: Option<Value>, key: &str) -> Result<(Value, String), Rpc
         .ok_or_else(|| RpcError::invalid_params(format!("params.{key} must be a string")))?
         .to_string();
     Ok((params, value))
-}
-
-/// Whether an error is the gateway refusing an item (unknown and denied look the same).
-fn is_refusal(message: &str) -> bool {
-    [
-        "unknown tool:",
-        "unknown prompt:",
-        "unknown task:",
-        "unknown resource",
-        "resource not found:",
-    ]
-    .iter()
-    .any(|p| message.starts_with(p))
-}
-
-fn unknown(what: &str, name: &str) -> RpcError {
-    // Same answer for "does not exist" and "not allowed": denied items look absent.
-    RpcError::invalid_params(format!("unknown {what}: {name}"))
 }
 
 impl Gateway {
@@ -63,37 +41,49 @@ impl Gateway {
         sink: Sink,
     ) {
         let started = std::time::Instant::now();
-        let (target, name, decision) = self.audit_subject(session, method, params.as_ref());
+        let resolved = self.resolve(session, method, params.as_ref());
         let arguments = match (&params, self.audit.log_arguments()) {
             (Some(p), true) => Some(crate::audit::redacted_arguments(p)),
             _ => None,
         };
-        let outcome = self.dispatch(session, &id, method, params, &sink).await;
-        let (status, error) = match &outcome {
-            Ok(_) => (0, None),
-            Err(e) => (e.code, Some(e.message.clone())),
+        let outcome = self
+            .dispatch(session, &id, method, &resolved, params, &sink)
+            .await;
+        let (status, error, refused) = match &outcome {
+            Ok(_) => (0, None, false),
+            Err(f) => (
+                f.rpc().code,
+                Some(f.rpc().message.clone()),
+                matches!(f, Failure::Refused(_)),
+            ),
         };
         let message = match outcome {
             Ok(result) => jsonrpc::response(id, result),
-            Err(e) => jsonrpc::error_response(id, &e),
+            Err(f) => jsonrpc::error_response(id, f.rpc()),
         };
         let _ = sink.send(Outgoing::Message(message));
-        let refused = error.as_deref().is_some_and(is_refusal)
-            || decision.as_ref().is_some_and(|d| !d.allowed);
+        let target_name = resolved.target_name();
+        let (name, policy) = match resolved.item {
+            Some(item) => (
+                Some(item.exposed),
+                item.decision.and_then(|d| d.policy).map(|p| p.name.to_string()),
+            ),
+            None => (None, None),
+        };
         self.audit
             .record(AuditRecord {
                 id: uuid::Uuid::new_v4(),
                 session_id: (!session.modern).then(|| session.id.clone()),
                 user_id: Some(session.principal.user_id),
                 method: method.to_string(),
-                target_name: target,
+                target_name,
                 name,
                 decision: if refused {
                     AuditDecision::Deny
                 } else {
                     AuditDecision::Allow
                 },
-                policy_name: decision.and_then(|d| d.policy).map(|p| p.name.to_string()),
+                policy_name: policy,
                 response_status: Some(status),
                 error,
                 duration_ms: started.elapsed().as_millis() as i64,
@@ -103,200 +93,67 @@ impl Gateway {
             .await;
     }
 
-    /// The item a request names (tool, prompt, URI, task), the target it belongs to, and the
-    /// policy decision about it (None when the request names no item).
-    fn audit_subject(
-        &self,
-        session: &Session,
-        method: &str,
-        params: Option<&Value>,
-    ) -> (Option<String>, Option<String>, Option<Decision>) {
-        let Some(p) = params else {
-            return (None, None, None);
-        };
-        let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_string);
-        let (name, item, located) = match method {
-            "tools/call" | "prompts/get" => {
-                let (kind, item) = if method == "tools/call" {
-                    (ListKind::Tools, ItemType::Tool)
-                } else {
-                    (ListKind::Prompts, ItemType::Prompt)
-                };
-                let n = text(p.get("name"));
-                let l = n
-                    .as_deref()
-                    .and_then(|n| self.locate_name(session, kind, n));
-                (n, item, l)
-            }
-            "resources/read" | "resources/subscribe" | "resources/unsubscribe" => {
-                let n = text(p.get("uri"));
-                let l = n.as_deref().and_then(|u| self.locate_uri(session, u));
-                (n, ItemType::Resource, l)
-            }
-            "tasks/get" | "tasks/result" | "tasks/cancel" | "tasks/update" => {
-                let n = text(p.get("taskId"));
-                let t = n
-                    .as_deref()
-                    .and_then(rewrite::split_task_id)
-                    .map(|(t, _)| t.to_string());
-                return (t, n, None);
-            }
-            "completion/complete" => {
-                return (
-                    None,
-                    text(p["ref"].get("name").or(p["ref"].get("uri"))),
-                    None,
-                );
-            }
-            _ => return (None, None, None),
-        };
-        match located {
-            Some((target, original)) => {
-                let decision = self.decide(&session.principal, &target, item, &original);
-                (Some(target.name.clone()), name, Some(decision))
-            }
-            // Unknown items (or targets the caller may not see) are denied by default.
-            None => (
-                None,
-                name,
-                Some(Decision {
-                    allowed: false,
-                    policy: None,
-                }),
-            ),
-        }
-    }
-
     async fn dispatch(
         self: &Arc<Self>,
         session: &Arc<Session>,
         id: &Value,
         method: &str,
+        resolved: &Resolved,
         params: Option<Value>,
         sink: &Sink,
-    ) -> Result<Value, RpcError> {
-        if let Some(kind) = ListKind::from_method(method) {
-            let (result, streamed) = self.list(session, kind, params.as_ref()).await?;
-            if streamed {
-                let _ = sink.send(Outgoing::Stream);
+    ) -> Result<Value, Failure> {
+        let item = resolved.item.as_ref();
+        match resolved.method {
+            Method::List(kind) => {
+                let (result, streamed) = self.list(session, kind, params.as_ref()).await?;
+                if streamed {
+                    let _ = sink.send(Outgoing::Stream);
+                }
+                Ok(result)
             }
-            return Ok(result);
-        }
-        match method {
-            "ping" => Ok(json!({})),
-            "initialize" => Err(RpcError::invalid_request(
+            Method::Ping => Ok(json!({})),
+            Method::Initialize => Err(RpcError::invalid_request(
                 "this session is already initialized",
-            )),
-            "tools/call" => {
-                self.call_named(session, id, method, ListKind::Tools, params, sink)
+            )
+            .into()),
+            Method::ToolsCall => {
+                self.call_named(session, id, method, ListKind::Tools, item, params, sink)
                     .await
             }
-            "prompts/get" => {
-                self.call_named(session, id, method, ListKind::Prompts, params, sink)
+            Method::PromptsGet => {
+                self.call_named(session, id, method, ListKind::Prompts, item, params, sink)
                     .await
             }
-            "resources/read" | "resources/subscribe" | "resources/unsubscribe" => {
-                self.call_uri(session, id, method, params, sink).await
+            Method::ResourcesRead | Method::ResourcesSubscribe | Method::ResourcesUnsubscribe => {
+                self.call_uri(session, id, method, item, params, sink).await
             }
-            "completion/complete" => self.complete(session, id, params, sink).await,
-            "logging/setLevel" => self.set_level(session, params).await,
-            // tasks/update exists only in the 2026 tasks extension.
-            "tasks/get" | "tasks/result" | "tasks/cancel" | "tasks/update" => {
-                self.call_task(session, id, method, params, sink).await
-            }
-            "tasks/list" => self.list_tasks(session).await,
-            m => Err(RpcError::method_not_found(m)),
+            Method::Complete => self.complete(session, id, item, params, sink).await,
+            Method::SetLogLevel => Ok(self.set_level(session, params).await?),
+            Method::Task => self.call_task(session, id, method, item, params, sink).await,
+            Method::TasksList => Ok(self.list_tasks(session).await?),
+            Method::Other => Err(RpcError::method_not_found(method).into()),
         }
     }
 
-    /// The target and original name behind an exposed tool or prompt name, if the caller's
-    /// policies allow it. A denied item resolves exactly like an unknown one: not at all.
-    fn resolve_name(
-        &self,
-        session: &Session,
-        kind: ListKind,
-        exposed: &str,
-    ) -> Option<(Arc<Target>, String)> {
-        let (target, original) = self.locate_name(session, kind, exposed)?;
-        let item = if kind == ListKind::Prompts {
-            ItemType::Prompt
-        } else {
-            ItemType::Tool
-        };
-        self.decide(&session.principal, &target, item, &original)
-            .allowed
-            .then_some((target, original))
-    }
-
-    /// Like `resolve_name` for URIs (resources and templates).
-    pub(crate) fn resolve_uri(
-        &self,
-        session: &Session,
-        exposed: &str,
-    ) -> Option<(Arc<Target>, String)> {
-        let (target, original) = self.locate_uri(session, exposed)?;
-        self.decide(&session.principal, &target, ItemType::Resource, &original)
-            .allowed
-            .then_some((target, original))
-    }
-
-    /// Finds the target and original name behind an exposed tool or prompt name (no policy).
-    fn locate_name(
-        &self,
-        session: &Session,
-        kind: ListKind,
-        exposed: &str,
-    ) -> Option<(Arc<Target>, String)> {
-        let targets = self.visible_targets(&session.principal);
-        if let Some((target_name, original)) = self
-            .names
-            .lock()
-            .unwrap()
-            .get(&(kind, exposed.to_string()))
-            .cloned()
-            && let Some(t) = targets.iter().find(|t| t.name == target_name)
-        {
-            return Some((t.clone(), original));
-        }
-        let (prefix, rest) = match_prefix(
-            exposed,
-            &self.opts.separator,
-            targets.iter().map(|t| t.prefix.as_str()),
-        )?;
-        let prefix = prefix.to_string();
-        targets
-            .into_iter()
-            .find(|t| t.prefix == prefix)
-            .map(|t| (t, rest))
-    }
-
-    fn locate_uri(&self, session: &Session, exposed: &str) -> Option<(Arc<Target>, String)> {
-        let targets = self.visible_targets(&session.principal);
-        let (prefix, rest) = match_uri_prefix(exposed, targets.iter().map(|t| t.prefix.as_str()))?;
-        let prefix = prefix.to_string();
-        targets
-            .into_iter()
-            .find(|t| t.prefix == prefix)
-            .map(|t| (t, rest))
-    }
-
+    #[allow(clippy::too_many_arguments)]
     async fn call_named(
         self: &Arc<Self>,
         session: &Arc<Session>,
         id: &Value,
         method: &str,
         kind: ListKind,
+        item: Option<&Item>,
         params: Option<Value>,
         sink: &Sink,
-    ) -> Result<Value, RpcError> {
+    ) -> Result<Value, Failure> {
         let (mut params, exposed) = required_str(params, "name")?;
         let what = if kind == ListKind::Tools {
             "tool"
         } else {
             "prompt"
         };
-        let (target, original) = self
-            .resolve_name(session, kind, &exposed)
+        let (target, original) = item
+            .and_then(Item::allowed)
             .ok_or_else(|| unknown(what, &exposed))?;
         params["name"] = Value::String(original);
         let handle = self.upstream(session, &target).await?;
@@ -326,31 +183,22 @@ impl Gateway {
         session: &Arc<Session>,
         id: &Value,
         method: &str,
+        item: Option<&Item>,
         params: Option<Value>,
         sink: &Sink,
-    ) -> Result<Value, RpcError> {
+    ) -> Result<Value, Failure> {
         let mut params = params.ok_or_else(|| RpcError::invalid_params("missing params"))?;
-        let exposed = params
-            .get("taskId")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
-        let targets = self.visible_targets(&session.principal);
-        let (target, task_id) = rewrite::split_task_id(&exposed)
-            .and_then(|(t, task)| {
-                targets
-                    .iter()
-                    .find(|x| x.name == t)
-                    .map(|x| (x.clone(), task.to_string()))
-            })
-            .ok_or_else(|| unknown("task", &exposed))?;
-        if let Some(owner) = self.task_owner(&exposed).await {
+        let exposed = item.map(|i| i.exposed.as_str()).unwrap_or_default();
+        let (target, task_id) = item
+            .and_then(|i| i.located.clone())
+            .ok_or_else(|| unknown("task", exposed))?;
+        if let Some(owner) = self.task_owner(exposed).await {
             let allowed = owner.user == session.principal.user_id
                 && self
                     .decide(&session.principal, &target, ItemType::Tool, &owner.tool)
                     .allowed;
             if !allowed {
-                return Err(unknown("task", &exposed));
+                return Err(unknown("task", exposed));
             }
         }
         params["taskId"] = Value::String(task_id);
@@ -361,8 +209,9 @@ impl Gateway {
         } else {
             method
         };
-        self.forward_exposed(session, &handle, id, method, params, sink, shape)
-            .await
+        Ok(self
+            .forward_exposed(session, &handle, id, method, params, sink, shape)
+            .await?)
     }
 
     /// Relays a request and gives the result the target's exposed URIs and task ids, rewriting
@@ -414,15 +263,16 @@ impl Gateway {
         session: &Arc<Session>,
         id: &Value,
         method: &str,
+        item: Option<&Item>,
         params: Option<Value>,
         sink: &Sink,
-    ) -> Result<Value, RpcError> {
+    ) -> Result<Value, Failure> {
         let (mut params, exposed) = required_str(params, "uri")?;
-        let (target, original) = self.resolve_uri(session, &exposed).ok_or_else(|| {
-            RpcError::new(
+        let (target, original) = item.and_then(Item::allowed).ok_or_else(|| {
+            Failure::Refused(RpcError::new(
                 codes::RESOURCE_NOT_FOUND,
                 format!("resource not found: {exposed}"),
-            )
+            ))
         })?;
         params["uri"] = Value::String(original.clone());
         let handle = self.upstream(session, &target).await?;
@@ -460,49 +310,37 @@ impl Gateway {
         self: &Arc<Self>,
         session: &Arc<Session>,
         id: &Value,
+        item: Option<&Item>,
         params: Option<Value>,
         sink: &Sink,
-    ) -> Result<Value, RpcError> {
+    ) -> Result<Value, Failure> {
         let mut params = params.ok_or_else(|| RpcError::invalid_params("missing params"))?;
-        let reference = params.get("ref").cloned().unwrap_or(Value::Null);
-        let (target, original, field) = match reference.get("type").and_then(Value::as_str) {
-            Some("ref/prompt") => {
-                let name = reference
-                    .get("name")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default();
-                let (t, o) = self
-                    .resolve_name(session, ListKind::Prompts, name)
-                    .ok_or_else(|| unknown("prompt", name))?;
-                (t, o, "name")
-            }
-            Some("ref/resource") => {
-                let uri = reference
-                    .get("uri")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default();
-                let (t, o) = self
-                    .resolve_uri(session, uri)
-                    .ok_or_else(|| unknown("resource template", uri))?;
-                (t, o, "uri")
-            }
+        let (what, field) = match params["ref"]["type"].as_str() {
+            Some("ref/prompt") => ("prompt", "name"),
+            Some("ref/resource") => ("resource template", "uri"),
             _ => {
                 return Err(RpcError::invalid_params(
                     "params.ref.type must be ref/prompt or ref/resource",
-                ));
+                )
+                .into());
             }
         };
+        let exposed = params["ref"][field].as_str().unwrap_or_default().to_string();
+        let (target, original) = item
+            .and_then(Item::allowed)
+            .ok_or_else(|| unknown(what, &exposed))?;
         params["ref"][field] = Value::String(original);
         let handle = self.upstream(session, &target).await?;
-        self.forward(
-            session,
-            &handle,
-            id,
-            "completion/complete",
-            Some(params),
-            sink,
-        )
-        .await
+        Ok(self
+            .forward(
+                session,
+                &handle,
+                id,
+                "completion/complete",
+                Some(params),
+                sink,
+            )
+            .await?)
     }
 
     /// Relays one request to `handle`, remapping its id and progress token, and waits for the

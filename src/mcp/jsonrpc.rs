@@ -114,6 +114,11 @@ pub fn classify(v: &Value) -> Kind<'_> {
     }
 }
 
+/// The map key of a JSON-RPC id: its JSON text, so `1` and `"1"` stay distinct.
+pub fn id_key(id: &Value) -> String {
+    id.to_string()
+}
+
 pub fn request(id: Value, method: &str, params: Option<Value>) -> Value {
     let mut m = Map::new();
     m.insert("jsonrpc".into(), "2.0".into());

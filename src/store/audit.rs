@@ -71,36 +71,41 @@ const COLUMNS: &str = "id, session_id, user_id, method, target_name, name, decis
                        CAST(response_status AS BIGINT) AS response_status, error, duration_ms, \
                        request_body, created_at";
 
-const INSERT: &str = "INSERT INTO audit_log (id, session_id, user_id, method, target_name, name, decision, \
-    policy_name, response_status, error, duration_ms, request_body, created_at) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
+const INSERT_INTO: &str = "INSERT INTO audit_log (id, session_id, user_id, method, target_name, name, \
+    decision, policy_name, response_status, error, duration_ms, request_body, created_at) ";
+
+/// Rows per INSERT statement: 13 bind parameters each stays far below SQLite's 32,766 and
+/// Postgres's 65,535 parameters per statement.
+const ROWS_PER_STATEMENT: usize = 500;
 
 impl Store {
-    /// Writes a batch in one transaction: all rows land or none do.
+    /// Writes a batch in one transaction, one multi-row INSERT per 500 rows: all rows land or
+    /// none do.
     pub async fn insert_audit(&self, rows: &[AuditRecord]) -> Result<(), StoreError> {
         on_pool!(self, |pool| {
             let mut tx = pool.begin().await?;
-            for r in rows {
-                sqlx::query(INSERT)
-                    .bind(r.id)
-                    .bind(r.session_id.as_deref())
-                    .bind(r.user_id.map(|u| u.as_uuid()))
-                    .bind(&r.method)
-                    .bind(r.target_name.as_deref())
-                    .bind(r.name.as_deref())
-                    .bind(r.decision.as_str())
-                    .bind(r.policy_name.as_deref())
-                    // The column is INTEGER on both backends; JSON-RPC codes fit in 32 bits.
-                    .bind(
-                        r.response_status
-                            .map(|c| c.clamp(i32::MIN as i64, i32::MAX as i64) as i32),
-                    )
-                    .bind(r.error.as_deref())
-                    .bind(r.duration_ms)
-                    .bind(r.request_body.as_deref())
-                    .bind(r.created_at)
-                    .execute(&mut *tx)
-                    .await?;
+            for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+                let mut insert = sqlx::QueryBuilder::new(INSERT_INTO);
+                insert.push_values(chunk, |mut b, r| {
+                    b.push_bind(r.id)
+                        .push_bind(r.session_id.as_deref())
+                        .push_bind(r.user_id.map(|u| u.as_uuid()))
+                        .push_bind(r.method.as_str())
+                        .push_bind(r.target_name.as_deref())
+                        .push_bind(r.name.as_deref())
+                        .push_bind(r.decision.as_str())
+                        .push_bind(r.policy_name.as_deref())
+                        // The column is INTEGER on both backends; JSON-RPC codes fit in 32 bits.
+                        .push_bind(
+                            r.response_status
+                                .map(|c| c.clamp(i32::MIN as i64, i32::MAX as i64) as i32),
+                        )
+                        .push_bind(r.error.as_deref())
+                        .push_bind(r.duration_ms)
+                        .push_bind(r.request_body.as_deref())
+                        .push_bind(r.created_at);
+                });
+                insert.build().execute(&mut *tx).await?;
             }
             tx.commit().await?;
         });

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
+pub(super) use crate::mcp::jsonrpc::id_key;
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -94,11 +95,6 @@ impl Core {
 /// Requests waiting for a response that arrives on a stream shared by all of them (legacy SSE).
 #[derive(Default)]
 pub(super) struct Pending(pub(super) Mutex<HashMap<String, oneshot::Sender<Value>>>);
-
-/// The map key of a JSON-RPC id: its JSON text, so `1` and `"1"` stay distinct.
-pub(super) fn id_key(id: &Value) -> String {
-    id.to_string()
-}
 
 impl Pending {
     pub(super) fn insert(&self, id: &Value) -> (PendingGuard<'_>, oneshot::Receiver<Value>) {

@@ -271,3 +271,85 @@ async fn audit_loses_no_row_under_load() {
     .await;
     assert_eq!(counted, Some(CALLS), "every call has exactly one audit row");
 }
+
+/// The audit decision comes from what happened, not from the error's wording: an upstream
+/// error that reads like the gateway's own refusal ("unknown tool: …") is an allowed call that
+/// failed upstream, and a call refused by policy is a deny naming the policy.
+#[tokio::test]
+async fn audit_tells_a_policy_refusal_from_an_upstream_error() {
+    let gw = Gw::start().await;
+    let _up = gw
+        .upstream(
+            "svc",
+            None,
+            UpstreamConfig {
+                failing_tool: Some(("explode".into(), "unknown tool: explode is resting".into())),
+                ..UpstreamConfig::tools("svc", ["secret_op", "echo"])
+            },
+        )
+        .await;
+    let token = dev_user(&gw).await;
+    add_policy(
+        &gw,
+        json!({"name": "dev-svc", "target": "svc", "resource_type": "all", "effect": "allow",
+               "priority": 100, "subjects": [{"subject_type": "role", "subject_value": "dev"}]}),
+    )
+    .await;
+    add_policy(
+        &gw,
+        json!({"name": "no-secret", "target": "svc", "resource_type": "tool", "resource_pattern": "secret_.*",
+               "effect": "deny", "priority": 200, "subjects": [{"subject_type": "role", "subject_value": "dev"}]}),
+    )
+    .await;
+    let mut dev = McpClient::new(&gw.server, &token);
+    dev.initialize().await;
+    let failed = dev
+        .exchange("tools/call", json!({"name": "svc__explode", "arguments": {}}))
+        .await
+        .response;
+    assert_eq!(
+        failed["error"]["message"], "unknown tool: explode is resting",
+        "the upstream's own error reaches the client: {failed}"
+    );
+    let denied = dev
+        .exchange("tools/call", json!({"name": "svc__secret_op", "arguments": {}}))
+        .await
+        .response;
+    assert_eq!(
+        denied["error"]["message"], "unknown tool: svc__secret_op",
+        "{denied}"
+    );
+    let rows = eventually(Duration::from_secs(3), || async {
+        let (_, rows) = gw
+            .server
+            .get("/api/logs?method=tools/call&limit=50", Some(&gw.admin))
+            .await;
+        let rows = rows.as_array().cloned().unwrap_or_default();
+        (rows.len() >= 2).then_some(rows)
+    })
+    .await
+    .expect("two tools/call rows are written");
+    let row = |name: &str| rows.iter().find(|r| r["name"] == name).cloned().unwrap();
+    let up = row("svc__explode");
+    assert_eq!(
+        (
+            up["decision"].as_str(),
+            up["policy_name"].as_str(),
+            up["target_name"].as_str(),
+            up["response_status"].as_i64()
+        ),
+        (Some("allow"), Some("dev-svc"), Some("svc"), Some(-32602)),
+        "{up}"
+    );
+    assert_eq!(up["error"], "unknown tool: explode is resting", "{up}");
+    let refused = row("svc__secret_op");
+    assert_eq!(
+        (
+            refused["decision"].as_str(),
+            refused["policy_name"].as_str(),
+            refused["target_name"].as_str()
+        ),
+        (Some("deny"), Some("no-secret"), Some("svc")),
+        "{refused}"
+    );
+}

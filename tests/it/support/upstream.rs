@@ -60,6 +60,9 @@ pub struct UpstreamConfig {
     /// Answer a request for an unknown session as the TypeScript SDK does after a restart (400
     /// "Bad Request: No valid session ID provided") instead of the spec's 404.
     pub lost_session_as_400: bool,
+    /// A listed tool that answers every call with a JSON-RPC error (invalid params) carrying
+    /// this message.
+    pub failing_tool: Option<(String, String)>,
 }
 
 impl UpstreamConfig {
@@ -128,6 +131,11 @@ impl Handler {
                 cfg.elicit_tool
                     .iter()
                     .map(|n| Tool::new(n.clone(), "asks the user", object_schema())),
+            )
+            .chain(
+                cfg.failing_tool
+                    .iter()
+                    .map(|(n, _)| Tool::new(n.clone(), "always fails", object_schema())),
             )
             .chain(
                 cfg.change_tool
@@ -238,6 +246,9 @@ impl ServerHandler for Handler {
         let name = request.name.to_string();
         self.log.lock().unwrap().calls.push(name.clone());
         let cfg = &self.cfg;
+        if let Some((_, message)) = cfg.failing_tool.as_ref().filter(|(n, _)| *n == name) {
+            return Err(McpError::invalid_params(message.clone(), None));
+        }
         if cfg.progress_tool.as_deref() == Some(name.as_str()) {
             let token = context.meta.get_progress_token().ok_or_else(|| {
                 McpError::invalid_params("the progress tool needs _meta.progressToken", None)
