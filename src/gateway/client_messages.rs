@@ -7,8 +7,8 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use super::Gateway;
-use crate::mcp::jsonrpc::id_key;
 use super::session::Session;
+use crate::mcp::jsonrpc::id_key;
 
 impl Gateway {
     /// A notification from the client.

@@ -13,10 +13,10 @@ use crate::upstream::{Inbound, StreamSignal};
 
 use super::lists::ListKind;
 use super::naming::expose_uri;
-use crate::mcp::jsonrpc::id_key;
 use super::session::{STANDALONE, Session};
 use super::upstreams::UpstreamHandle;
 use super::{Gateway, Outgoing, Sink};
+use crate::mcp::jsonrpc::id_key;
 
 /// Client capability each relayed server→client request needs.
 pub(crate) fn required_capability(method: &str) -> Option<&'static str> {

@@ -105,7 +105,7 @@ impl Gateway {
                 "closed idle shared upstream connections"
             );
         }
-        self.names.lock().unwrap().shrink_to_fit();
+        self.names.shrink();
         release_free_memory();
         idle.len()
     }
@@ -134,6 +134,8 @@ pub struct Footprint {
     pub shared_connections: usize,
     /// Learned exposed tool and prompt names.
     pub learned_names: usize,
+    /// Items held in callers' merged lists.
+    pub cached_list_items: usize,
 }
 
 impl Gateway {
@@ -141,7 +143,8 @@ impl Gateway {
         Footprint {
             sessions: self.sessions.len(),
             shared_connections: self.pool.shared_len(),
-            learned_names: self.names.lock().unwrap().len(),
+            learned_names: self.names.len(),
+            cached_list_items: self.list_cache.len(),
         }
     }
 }

@@ -10,10 +10,9 @@ use serde_json::{Value, json};
 use crate::mcp::RpcError;
 use crate::policy::ItemType;
 
-/// Learned exposed names kept at most (tools and prompts of every target, many times over).
-const MAX_LEARNED_NAMES: usize = 100_000;
-
+use super::list_cache::{Merged, Sources};
 use super::naming::{expose, expose_uri};
+use super::policies::Compiled;
 use super::session::Session;
 use super::upstreams::UpstreamHandle;
 use super::{Gateway, Target};
@@ -200,6 +199,7 @@ impl Gateway {
             Some(Value::String(c)) => self.cursors.decode(kind.method(), c)?,
             Some(_) => return Err(RpcError::invalid_params("cursor must be a string")),
         };
+        let policies = self.policies.load();
         let targets = self.visible_targets(&session.principal);
         let fetches = targets.iter().map(|t| async move {
             let result = match tokio::time::timeout(t.timeout, async {
@@ -221,44 +221,81 @@ impl Gateway {
             };
             (t.clone(), result)
         });
+        let mut upstream = Vec::new();
+        let mut streamed = false;
+        for (target, result) in join_all(fetches).await {
+            match result {
+                Ok((items, streams)) => {
+                    streamed |= streams;
+                    upstream.push((target, items));
+                }
+                Err(e) => {
+                    tracing::warn!(target = %target.name, list = kind.method(), error = %e.message, "partial list: target failed");
+                }
+            }
+        }
+        let sources = Sources {
+            policy_revision: policies.revision,
+            principal: session.principal.clone(),
+            upstream,
+        };
+        let merged = match self.list_cache.get(kind, &sources) {
+            Some(m) => m,
+            None => {
+                let m = Arc::new(self.merge(kind, &policies, sources));
+                self.list_cache.put(kind, m.clone());
+                m
+            }
+        };
+        let merged = &merged.items;
+        let end = (offset + self.opts.page_size).min(merged.len());
+        let total = merged.len();
+        let page: Vec<Value> = if offset < end {
+            merged[offset..end].to_vec()
+        } else {
+            Vec::new()
+        };
+        let mut result = serde_json::Map::new();
+        result.insert(kind.key().into(), Value::Array(page));
+        if end < total {
+            result.insert(
+                "nextCursor".into(),
+                Value::String(self.cursors.encode(kind.method(), end)),
+            );
+        }
+        Ok((Value::Object(result), streamed))
+    }
+
+    /// Filters, renames and merges the upstream lists in `sources` for its caller, and teaches
+    /// the name map the shortened names it shows.
+    fn merge(&self, kind: ListKind, policies: &Compiled, sources: Sources) -> Merged {
         let mut merged = Vec::new();
         let mut learned = Vec::new();
-        let mut streamed = false;
         let mut seen: HashMap<String, String> = HashMap::new();
         let field = match kind {
             ListKind::Tools | ListKind::Prompts => "name",
             ListKind::Resources => "uri",
             ListKind::ResourceTemplates => "uriTemplate",
         };
-        for (target, result) in join_all(fetches).await {
-            let items = match result {
-                Ok((items, streams)) => {
-                    streamed |= streams;
-                    items
-                }
-                Err(e) => {
-                    tracing::warn!(target = %target.name, list = kind.method(), error = %e.message, "partial list: target failed");
-                    continue;
-                }
-            };
-            let item_type = match kind {
-                ListKind::Tools => ItemType::Tool,
-                ListKind::Prompts => ItemType::Prompt,
-                ListKind::Resources | ListKind::ResourceTemplates => ItemType::Resource,
-            };
+        let item_type = match kind {
+            ListKind::Tools => ItemType::Tool,
+            ListKind::Prompts => ItemType::Prompt,
+            ListKind::Resources | ListKind::ResourceTemplates => ItemType::Resource,
+        };
+        for (target, items) in &sources.upstream {
             for raw in items.iter() {
                 // Decided before anything is copied: denied items are simply absent, as if the
                 // upstream did not have them.
                 let Some(original) = raw.get(field).and_then(Value::as_str) else {
                     continue;
                 };
-                if !self
-                    .decide(&session.principal, &target, item_type, original)
+                if !policies
+                    .decide(&sources.principal, target.id, item_type, original)
                     .allowed
                 {
                     continue;
                 }
-                let item = self.expose_item(&target, kind, raw, original);
+                let item = self.expose_item(target, kind, raw, original);
                 let key = item
                     .get(field)
                     .and_then(Value::as_str)
@@ -280,31 +317,10 @@ impl Gateway {
                 merged.push(item);
             }
         }
-        // One lock for the whole list rather than one per item. Upstreams whose names keep
-        // changing cannot grow the map without bound: past the cap it starts over (lists
-        // teach the names again; unshortened names route by prefix anyway).
-        {
-            let mut names = self.names.lock().unwrap();
-            if names.len() + learned.len() > MAX_LEARNED_NAMES {
-                names.clear();
-            }
-            names.extend(learned);
+        self.names.learn(learned);
+        Merged {
+            sources,
+            items: merged,
         }
-        let end = (offset + self.opts.page_size).min(merged.len());
-        let total = merged.len();
-        let page: Vec<Value> = if offset < end {
-            merged.drain(offset..end).collect()
-        } else {
-            Vec::new()
-        };
-        let mut result = serde_json::Map::new();
-        result.insert(kind.key().into(), Value::Array(page));
-        if end < total {
-            result.insert(
-                "nextCursor".into(),
-                Value::String(self.cursors.encode(kind.method(), end)),
-            );
-        }
-        Ok((Value::Object(result), streamed))
     }
 }

@@ -5,13 +5,16 @@ mod client_messages;
 mod cursor;
 mod inbound;
 mod isolation;
+mod learned_names;
 mod lifecycle;
+mod list_cache;
 mod listen;
 mod lists;
 mod log_level;
 mod modern;
 pub mod naming;
 mod orphans;
+mod policies;
 mod processes;
 pub mod request_state;
 mod resolve;
@@ -22,7 +25,6 @@ mod targets;
 mod tasks;
 mod upstreams;
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -36,17 +38,8 @@ pub use targets::Target;
 
 use crate::auth::Principal;
 use crate::credentials::CredentialSnapshot;
-use crate::policy::{Decision, ItemType, PolicySet, Subject};
-use crate::store::PolicyRecord;
+use crate::policy::{Decision, ItemType};
 
-fn subject(p: &Principal) -> Subject<'_> {
-    Subject {
-        user_id: p.user_id,
-        email: p.email.as_str(),
-        role: p.role.as_str(),
-        groups: &p.groups,
-    }
-}
 use crate::config::Settings;
 use crate::mcp::{self, RpcError};
 use crate::store::{Store, StoreError};
@@ -106,8 +99,9 @@ pub enum SessionError {
 
 pub struct Gateway {
     opts: GatewayOptions,
-    policies: ArcSwap<PolicySet>,
-    policy_records: tokio::sync::Mutex<Vec<PolicyRecord>>,
+    policies: policies::Policies,
+    /// Each caller's last merged lists, valid while policies, targets and upstream lists stay.
+    list_cache: list_cache::ListCache,
     audit: Arc<crate::audit::AuditLog>,
     /// Upstream credentials, swapped by the app on every reload.
     credentials: Arc<ArcSwap<CredentialSnapshot>>,
@@ -118,7 +112,7 @@ pub struct Gateway {
     cursors: Cursors,
     /// Exposed tool/prompt name → (target name, original name), learned while listing, so
     /// shortened names map back.
-    names: Mutex<HashMap<(ListKind, String), (String, String)>>,
+    names: learned_names::LearnedNames,
     /// Stored sessions ended since this time have been checked against the in-memory ones.
     ended_checked_at: tokio::sync::Mutex<chrono::DateTime<chrono::Utc>>,
     /// Sealed `requestState` and the upstream requests parked behind it (2026-07-28).
@@ -153,10 +147,8 @@ impl Gateway {
         processes.mark_stale_instances().await;
         let gw = Arc::new(Self {
             opts: opts.clone(),
-            policies: ArcSwap::from_pointee(
-                PolicySet::compile(&[]).expect("an empty set compiles"),
-            ),
-            policy_records: tokio::sync::Mutex::new(Vec::new()),
+            policies: policies::Policies::new(),
+            list_cache: list_cache::ListCache::default(),
             audit,
             credentials,
             store,
@@ -164,7 +156,7 @@ impl Gateway {
             sessions: SessionRegistry::default(),
             pool: UpstreamPool::new(http, processes),
             cursors: Cursors::new(encryption_key),
-            names: Mutex::new(HashMap::new()),
+            names: learned_names::LearnedNames::default(),
             ended_checked_at: tokio::sync::Mutex::new(chrono::Utc::now()),
             request_states: request_state::RequestStates::new(
                 encryption_key,
@@ -186,6 +178,7 @@ impl Gateway {
         let policies_changed = self.reload_policies().await?;
         let targets_changed = self.reload_targets().await?;
         if policies_changed || targets_changed {
+            self.list_cache.clear();
             self.tell_listeners_everything_changed();
             for session in self.sessions.all() {
                 for kind in [ListKind::Tools, ListKind::Prompts, ListKind::Resources] {
@@ -199,23 +192,8 @@ impl Gateway {
         Ok(())
     }
 
-    /// Compiles the policies into a new snapshot; true if they changed.
     async fn reload_policies(&self) -> Result<bool, StoreError> {
-        let records = self.store.list_policies().await?;
-        let mut last = self.policy_records.lock().await;
-        if *last == records {
-            return Ok(false);
-        }
-        match PolicySet::compile(&records) {
-            Ok(set) => self.policies.store(Arc::new(set)),
-            // Validation keeps bad policies out; if one got in anyway, keep the last good set.
-            Err(e) => {
-                tracing::error!(error = %e, "policies do not compile; keeping the previous set");
-                return Ok(false);
-            }
-        }
-        *last = records;
-        Ok(true)
+        self.policies.reload(&self.store).await
     }
 
     /// Re-reads the targets; true if they changed.
@@ -244,7 +222,8 @@ impl Gateway {
         new.sort_by(|a, b| a.name.cmp(&b.name));
         self.targets.store(Arc::new(new));
         // Learned names may now point at changed targets; lists will teach them again.
-        self.names.lock().unwrap().clear();
+        self.names.clear();
+        self.list_cache.clear();
         for t in &stale {
             self.pool.drop_target(t.id, &self.sessions.all()).await;
         }
@@ -255,11 +234,10 @@ impl Gateway {
     /// collisions and name resolution all follow this one order.
     pub fn visible_targets(&self, principal: &Principal) -> Vec<Arc<Target>> {
         let policies = self.policies.load();
-        let subject = subject(principal);
         self.targets
             .load()
             .iter()
-            .filter(|t| policies.target_visible(&subject, t.id))
+            .filter(|t| policies.target_visible(principal, t.id))
             .cloned()
             .collect()
     }
@@ -274,7 +252,7 @@ impl Gateway {
     ) -> Decision {
         self.policies
             .load()
-            .decide(&subject(principal), target.id, item, name)
+            .decide(principal, target.id, item, name)
     }
 
     /// A new, not yet initialized session (legacy SSE clients get one when they connect).

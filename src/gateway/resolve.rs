@@ -139,7 +139,9 @@ impl Gateway {
         let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_string);
         let named = |field: &str| params.and_then(|p| text(p.get(field)));
         let item = match method {
-            Method::ToolsCall => named("name").map(|n| self.item_named(session, ListKind::Tools, n)),
+            Method::ToolsCall => {
+                named("name").map(|n| self.item_named(session, ListKind::Tools, n))
+            }
             Method::PromptsGet => {
                 named("name").map(|n| self.item_named(session, ListKind::Prompts, n))
             }
@@ -150,8 +152,9 @@ impl Gateway {
                 let reference = params.and_then(|p| p.get("ref"));
                 let field = |f: &str| text(reference.and_then(|r| r.get(f)));
                 match text(reference.and_then(|r| r.get("type"))).as_deref() {
-                    Some("ref/prompt") => field("name")
-                        .map(|n| self.item_named(session, ListKind::Prompts, n)),
+                    Some("ref/prompt") => {
+                        field("name").map(|n| self.item_named(session, ListKind::Prompts, n))
+                    }
                     Some("ref/resource") => field("uri").map(|u| self.item_uri(session, u)),
                     _ => None,
                 }
@@ -230,12 +233,7 @@ impl Gateway {
         exposed: &str,
     ) -> Option<(Arc<Target>, String)> {
         let targets = self.visible_targets(&session.principal);
-        if let Some((target_name, original)) = self
-            .names
-            .lock()
-            .unwrap()
-            .get(&(kind, exposed.to_string()))
-            .cloned()
+        if let Some((target_name, original)) = self.names.get(kind, exposed)
             && let Some(t) = targets.iter().find(|t| t.name == target_name)
         {
             return Some((t.clone(), original));

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
-use crate::mcp::{RpcError, codes, jsonrpc};
 use crate::mcp::jsonrpc::id_key;
+use crate::mcp::{RpcError, codes, jsonrpc};
 use crate::policy::ItemType;
 use crate::store::{AuditDecision, AuditRecord};
 
@@ -66,7 +66,9 @@ impl Gateway {
         let (name, policy) = match resolved.item {
             Some(item) => (
                 Some(item.exposed),
-                item.decision.and_then(|d| d.policy).map(|p| p.name.to_string()),
+                item.decision
+                    .and_then(|d| d.policy)
+                    .map(|p| p.name.to_string()),
             ),
             None => (None, None),
         };
@@ -112,10 +114,9 @@ impl Gateway {
                 Ok(result)
             }
             Method::Ping => Ok(json!({})),
-            Method::Initialize => Err(RpcError::invalid_request(
-                "this session is already initialized",
-            )
-            .into()),
+            Method::Initialize => {
+                Err(RpcError::invalid_request("this session is already initialized").into())
+            }
             Method::ToolsCall => {
                 self.call_named(session, id, method, ListKind::Tools, item, params, sink)
                     .await
@@ -129,7 +130,10 @@ impl Gateway {
             }
             Method::Complete => self.complete(session, id, item, params, sink).await,
             Method::SetLogLevel => Ok(self.set_level(session, params).await?),
-            Method::Task => self.call_task(session, id, method, item, params, sink).await,
+            Method::Task => {
+                self.call_task(session, id, method, item, params, sink)
+                    .await
+            }
             Method::TasksList => Ok(self.list_tasks(session).await?),
             Method::Other => Err(RpcError::method_not_found(method).into()),
         }
@@ -325,7 +329,10 @@ impl Gateway {
                 .into());
             }
         };
-        let exposed = params["ref"][field].as_str().unwrap_or_default().to_string();
+        let exposed = params["ref"][field]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         let (target, original) = item
             .and_then(Item::allowed)
             .ok_or_else(|| unknown(what, &exposed))?;

@@ -304,7 +304,10 @@ async fn audit_tells_a_policy_refusal_from_an_upstream_error() {
     let mut dev = McpClient::new(&gw.server, &token);
     dev.initialize().await;
     let failed = dev
-        .exchange("tools/call", json!({"name": "svc__explode", "arguments": {}}))
+        .exchange(
+            "tools/call",
+            json!({"name": "svc__explode", "arguments": {}}),
+        )
         .await
         .response;
     assert_eq!(
@@ -312,7 +315,10 @@ async fn audit_tells_a_policy_refusal_from_an_upstream_error() {
         "the upstream's own error reaches the client: {failed}"
     );
     let denied = dev
-        .exchange("tools/call", json!({"name": "svc__secret_op", "arguments": {}}))
+        .exchange(
+            "tools/call",
+            json!({"name": "svc__secret_op", "arguments": {}}),
+        )
         .await
         .response;
     assert_eq!(
