@@ -413,6 +413,13 @@ impl Gateway {
         handle.relayed_up_to_now().await;
         handle.in_flight.lock().unwrap().remove(&key);
         session.in_flight.lock().unwrap().remove(&dkey);
-        result.map_err(|e| e.to_rpc(&handle.target.name))
+        let mut result = result.map_err(|e| e.to_rpc(&handle.target.name))?;
+        if !session.modern
+            && let Some(r) = result.as_object_mut()
+        {
+            // A 2026-07-28 field a modern upstream adds; a legacy result has no such member.
+            r.remove("resultType");
+        }
+        Ok(result)
     }
 }

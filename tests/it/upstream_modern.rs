@@ -297,6 +297,10 @@ async fn legacy_client_lists_calls_reads_and_gets_prompts_on_a_modern_upstream()
         tool_text(&r),
         json!("This is a simple text response for testing.")
     );
+    assert!(
+        r.get("resultType").is_none(),
+        "no 2026-07-28 member in a legacy result: {r}"
+    );
     // The fixture rejects a call whose Mcp-Param-Region header is missing or differs (-32020):
     // success proves reflow mirrored the x-mcp-header argument.
     let r = c
