@@ -128,6 +128,9 @@ impl Gateway {
             error_type.as_deref(),
         );
         let elapsed = started.elapsed();
+        span.span.in_scope(|| {
+            tracing::debug!(target: "reflow::mcp", method, status, ms = elapsed.as_millis() as u64, "request done");
+        });
         self.metrics.observe_server(
             &ServerLabels {
                 mcp_method_name: metric_method(resolved.method, method),

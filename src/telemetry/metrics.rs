@@ -43,6 +43,17 @@ pub struct TargetLabel {
     pub target: String,
 }
 
+/// Every `outcome` of a requestState redemption (see `StateError::outcome`).
+pub const REDEMPTION_OUTCOMES: [&str; 7] = [
+    "accepted",
+    "tampered",
+    "foreign",
+    "mismatch",
+    "expired",
+    "replayed",
+    "missing_response",
+];
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OutcomeLabel {
     pub outcome: &'static str,
@@ -120,6 +131,18 @@ impl Metrics {
             "2026-07-28 requestState redemptions by outcome",
             redemptions.clone(),
         );
+        // Closed label sets start at zero, so rate() and alerts work from the first scrape.
+        for decision in ["allow", "deny"] {
+            for resource_type in ["tool", "prompt", "resource"] {
+                decisions.get_or_create(&DecisionLabels {
+                    decision,
+                    resource_type,
+                });
+            }
+        }
+        for outcome in REDEMPTION_OUTCOMES {
+            redemptions.get_or_create(&OutcomeLabel { outcome });
+        }
         let live: Arc<OnceLock<LiveFn>> = Arc::default();
         registry.register_collector(Box::new(LiveCollector(live.clone())));
         Self {

@@ -249,3 +249,84 @@ async fn public_metrics_need_no_token_and_the_tool_label_is_opt_in() {
     assert!(text.contains("mcp_method_name=\"other\""), "{text}");
     assert!(!text.contains("no/such-method"), "{text}");
 }
+
+/// Every `mcp_*` / `reflow_*` metric a dashboard panel or alert rule names.
+fn referenced_metrics(text: &str) -> std::collections::BTreeSet<String> {
+    let re = regex::Regex::new(r"\b((?:mcp|reflow)_[a-z_]+)").unwrap();
+    re.captures_iter(text)
+        .map(|c| c[1].to_string())
+        // Label values and the dashboard's uid are not metrics.
+        .filter(|m| {
+            m != "reflow_gateway"
+                && !m.starts_with("mcp_method_name")
+                && !m.starts_with("mcp_protocol_version")
+        })
+        .map(|m| {
+            for suffix in ["_bucket", "_count", "_sum"] {
+                if let Some(base) = m.strip_suffix(suffix) {
+                    return base.to_string();
+                }
+            }
+            m
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn dashboards_and_alert_rules_reference_only_exported_metrics() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy");
+    let dashboard = std::fs::read_to_string(root.join("grafana/reflow-dashboard.json")).unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&dashboard).expect("the dashboard is JSON");
+    let exprs: Vec<&str> = doc["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["targets"].as_array().into_iter().flatten())
+        .filter_map(|t| t["expr"].as_str())
+        .collect();
+    assert!(exprs.len() >= 10, "{exprs:?}");
+    let alerts = std::fs::read_to_string(root.join("prometheus/reflow-alerts.yaml")).unwrap();
+    let rules: serde_json::Value = serde_saphyr::from_str(&alerts).expect("the rules are YAML");
+    let rules = rules["groups"][0]["rules"].as_array().unwrap().clone();
+    for wanted in [
+        "ReflowHighErrorRate",
+        "ReflowSlowRequests",
+        "ReflowTargetFailing",
+        "ReflowDenialSpike",
+        "ReflowAuditRowsDropped",
+    ] {
+        assert!(rules.iter().any(|r| r["alert"] == wanted), "{wanted}");
+    }
+    let mut referenced = referenced_metrics(&exprs.join("\n"));
+    for r in &rules {
+        referenced.extend(referenced_metrics(r["expr"].as_str().unwrap()));
+    }
+
+    // What /metrics exports after one call (families with labels appear with their first
+    // sample; closed label sets such as decisions start at zero).
+    let gw = Gw::start().await;
+    let up = UpstreamServer::start(UpstreamConfig::tools("svc", ["echo"])).await;
+    gw.target_for_everyone(json!({"name": "svc", "url": up.url}))
+        .await;
+    let mut c = McpClient::new(&gw.server, &gw.admin);
+    c.initialize().await;
+    c.result("tools/call", json!({"name": "svc__echo", "arguments": {}}))
+        .await;
+    let (status, text) = scrape(&gw, Some(&gw.admin)).await;
+    assert_eq!(status, 200);
+    let exported: std::collections::BTreeSet<String> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split_whitespace().next())
+        .map(str::to_string)
+        .collect();
+    let missing: Vec<&String> = referenced
+        .iter()
+        .filter(|m| !exported.contains(*m))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "referenced but not exported: {missing:?}\nexported: {exported:?}"
+    );
+    assert!(referenced.len() >= 10, "{referenced:?}");
+}

@@ -491,3 +491,78 @@ async fn an_unknown_telemetry_protocol_stops_the_start_naming_the_key() {
         .await;
     out.fails(1, "OTEL_EXPORTER_OTLP_PROTOCOL");
 }
+
+#[tokio::test]
+async fn json_logs_carry_the_trace_and_span_ids() {
+    use tokio::io::AsyncBufReadExt;
+    let up = UpstreamServer::start(UpstreamConfig::tools("svc", ["echo"])).await;
+    let db = test_db().await;
+    let cli = CliTarget::of(&db);
+    let mut child = cli.spawn_with_env(
+        &["serve", "--port", "0"],
+        &[
+            ("REFLOW_LOGGING_FORMAT", "json"),
+            ("REFLOW_LOGGING_LEVEL", "info,reflow::mcp=debug"),
+        ],
+    );
+    let stderr = child.stderr.take().unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Value>();
+    tokio::spawn(async move {
+        let mut lines = tokio::io::BufReader::new(stderr).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            let _ = tx.send(serde_json::from_str(&line).unwrap_or(Value::String(line)));
+        }
+    });
+    let base = loop {
+        let line = tokio::time::timeout(Duration::from_secs(60), rx.recv())
+            .await
+            .expect("reflow logs within 60 s")
+            .expect("reflow serve exited");
+        let message = line["fields"]["message"].as_str().unwrap_or_default();
+        if let Some(at) = message.find("http://127.0.0.1:") {
+            let url = &message[at..];
+            break url[..url.find("/mcp").unwrap()].to_string();
+        }
+    };
+    let body: Value = reqwest::Client::new()
+        .post(format!("{base}/api/auth/register"))
+        .json(&json!({"email": "admin@example.com", "password": PW}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = body["token"].as_str().unwrap();
+    post(
+        &base,
+        token,
+        "/api/targets",
+        json!({"name": "svc", "url": up.url}),
+    )
+    .await;
+    let mut c = McpClient::at(&base, token);
+    c.initialize().await;
+    let id = c.next_id();
+    c.exchange_with(
+        &id,
+        json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+               "params": {"name": "svc__echo", "arguments": {}}}),
+        &[("traceparent", traceparent(TRACE[0]).as_str())],
+    )
+    .await;
+    let done = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let line = rx.recv().await.expect("reflow serve exited");
+            if line["fields"]["message"] == "request done" {
+                return line;
+            }
+        }
+    })
+    .await
+    .expect("a `request done` line within 10 s");
+    assert_eq!(done["span"]["trace_id"], TRACE[0], "{done}");
+    let span_id = done["span"]["span_id"].as_str().unwrap_or_default();
+    assert!(span_id.len() == 16 && span_id != PARENT, "{done}");
+    assert_eq!(done["fields"]["method"], "tools/call", "{done}");
+}
