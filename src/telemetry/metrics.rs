@@ -134,14 +134,14 @@ impl Metrics {
         // Closed label sets start at zero, so rate() and alerts work from the first scrape.
         for decision in ["allow", "deny"] {
             for resource_type in ["tool", "prompt", "resource"] {
-                decisions.get_or_create(&DecisionLabels {
+                let _ = decisions.get_or_create(&DecisionLabels {
                     decision,
                     resource_type,
                 });
             }
         }
         for outcome in REDEMPTION_OUTCOMES {
-            redemptions.get_or_create(&OutcomeLabel { outcome });
+            let _ = redemptions.get_or_create(&OutcomeLabel { outcome });
         }
         let live: Arc<OnceLock<LiveFn>> = Arc::default();
         registry.register_collector(Box::new(LiveCollector(live.clone())));
