@@ -566,3 +566,94 @@ async fn json_logs_carry_the_trace_and_span_ids() {
     assert!(span_id.len() == 16 && span_id != PARENT, "{done}");
     assert_eq!(done["fields"]["method"], "tools/call", "{done}");
 }
+
+/// An OTLP/gRPC trace receiver (tonic) on 127.0.0.1:0.
+struct GrpcReceiver(Received);
+
+#[tonic::async_trait]
+impl opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::TraceService
+    for GrpcReceiver
+{
+    async fn export(
+        &self,
+        request: tonic::Request<ExportTraceServiceRequest>,
+    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        for rs in request.into_inner().resource_spans {
+            for ss in rs.scope_spans {
+                for span in ss.spans {
+                    self.0.lock().unwrap().push((String::new(), span));
+                }
+            }
+        }
+        Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
+    }
+}
+
+#[tokio::test]
+async fn spans_export_over_grpc_too() {
+    use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::TraceServiceServer;
+    let received: Received = Arc::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let service = TraceServiceServer::new(GrpcReceiver(received.clone()));
+    tokio::spawn(async move {
+        tonic::transport::Server::builder()
+            .add_service(service)
+            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))
+            .await
+            .unwrap();
+    });
+    let up = UpstreamServer::start(UpstreamConfig::tools("svc", ["echo"])).await;
+    let db = test_db().await;
+    let cli = CliTarget::of(&db);
+    let (_child, base) = cli
+        .serve_with_env(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &format!("http://{addr}")),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+        ])
+        .await;
+    let body: Value = reqwest::Client::new()
+        .post(format!("{base}/api/auth/register"))
+        .json(&json!({"email": "admin@example.com", "password": PW}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = body["token"].as_str().unwrap();
+    post(
+        &base,
+        token,
+        "/api/targets",
+        json!({"name": "svc", "url": up.url}),
+    )
+    .await;
+    let mut c = McpClient::at(&base, token);
+    c.initialize().await;
+    let id = c.next_id();
+    c.exchange_with(
+        &id,
+        json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+               "params": {"name": "svc__echo", "arguments": {}}}),
+        &[("traceparent", traceparent(TRACE[1]).as_str())],
+    )
+    .await;
+    let spans = eventually(Duration::from_secs(15), || async {
+        let spans = received.lock().unwrap().clone();
+        let kinds: Vec<i32> = spans
+            .iter()
+            .filter(|(_, s)| hex::encode(&s.trace_id) == TRACE[1])
+            .map(|(_, s)| s.kind)
+            .collect();
+        (kinds.contains(&2) && kinds.contains(&3)).then_some(spans)
+    })
+    .await
+    .expect("the SERVER and CLIENT spans arrive over gRPC");
+    let server = spans
+        .iter()
+        .map(|(_, s)| s)
+        .find(|s| s.kind == 2 && hex::encode(&s.trace_id) == TRACE[1])
+        .unwrap();
+    assert_eq!(server.name, "tools/call svc__echo");
+}
