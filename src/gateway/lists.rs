@@ -130,11 +130,12 @@ impl Gateway {
         let mut cursor: Option<Value> = None;
         for _ in 0..MAX_UPSTREAM_PAGES {
             let params = cursor.take().map(|c| json!({ "cursor": c }));
-            let page = handle
-                .conn
-                .request(kind.method(), params)
-                .await
-                .map_err(|e| e.to_rpc(&handle.target.name))?;
+            let page = handle.conn.request(kind.method(), params).await;
+            if !handle.is_stdio() {
+                self.breakers
+                    .record(handle.target.id, page.as_ref().map(|_| ()));
+            }
+            let page = page.map_err(|e| e.to_rpc(&handle.target.name))?;
             if let Some(Value::Array(page_items)) = page.get(kind.key()) {
                 items.extend(page_items.iter().cloned());
             }

@@ -1,6 +1,7 @@
 //! The MCP data path: downstream sessions, the upstream pool, and the router that fans out,
 //! merges, renames and relays between them (DESIGN §3).
 
+mod breaker;
 mod client_messages;
 mod cursor;
 mod inbound;
@@ -105,6 +106,8 @@ pub struct Gateway {
     audit: Arc<crate::audit::AuditLog>,
     /// Prometheus metrics, recorded from the resolved request and each upstream call.
     metrics: Arc<crate::telemetry::Metrics>,
+    /// Targets that cannot be reached right now: their callers fail fast.
+    breakers: breaker::Breakers,
     /// Upstream credentials, swapped by the app on every reload.
     credentials: Arc<ArcSwap<CredentialSnapshot>>,
     store: Store,
@@ -154,6 +157,7 @@ impl Gateway {
             list_cache: list_cache::ListCache::default(),
             audit,
             metrics,
+            breakers: breaker::Breakers::default(),
             credentials,
             store,
             targets: ArcSwap::from_pointee(Vec::new()),
@@ -229,6 +233,8 @@ impl Gateway {
         self.names.clear();
         self.list_cache.clear();
         for t in &stale {
+            // A changed target is a new chance: its old failures say nothing about it.
+            self.breakers.forget(t.id);
             self.pool.drop_target(t.id, &self.sessions.all()).await;
         }
         Ok(true)
@@ -445,6 +451,17 @@ impl Gateway {
     /// `stdio.gc_interval`.
     pub async fn collect_processes(&self) {
         self.pool.processes.collect().await;
+    }
+
+    /// Targets whose circuit breaker is open, by name, for `reflow_upstream_breaker_open`.
+    pub fn open_breakers(&self) -> Vec<String> {
+        let open = self.breakers.open();
+        self.targets
+            .load()
+            .iter()
+            .filter(|t| open.contains(&t.id))
+            .map(|t| t.name.clone())
+            .collect()
     }
 
     /// Stdio processes by target name and state, for `reflow_stdio_processes`.

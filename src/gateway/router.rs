@@ -499,6 +499,10 @@ impl Gateway {
         handle.relayed_up_to_now().await;
         handle.in_flight.lock().unwrap().remove(&key);
         session.in_flight.lock().unwrap().remove(&dkey);
+        if !handle.is_stdio() {
+            self.breakers
+                .record(handle.target.id, result.as_ref().map(|_| ()));
+        }
         let (error_type, reached) = match &result {
             Ok(r) if r.get("isError").and_then(Value::as_bool) == Some(true) => {
                 ("tool_error".to_string(), true)

@@ -236,8 +236,12 @@ impl Gateway {
         target: &Arc<Target>,
     ) -> Result<Arc<UpstreamHandle>, RpcError> {
         if let Some(cmd) = target.stdio() {
+            // Processes have their own crash backoff (processes.rs): a dead child is restarted
+            // at once, then after growing delays.
             return self.stdio_upstream(session, target, cmd).await;
         }
+        self.breakers
+            .admit(target.id, &target.name, target.timeout)?;
         let creds = self.credentialed(session, target)?;
         // Modern (stateless) requests use the shared pool even for stateful targets.
         if target.per_session() && !session.modern {
@@ -347,10 +351,12 @@ impl Gateway {
             Ok(Ok(pair)) => pair,
             Ok(Err(e)) => {
                 tracing::warn!(target = %target.name, error = %e, "upstream connect failed");
+                self.breakers.record(target.id, Err(&e));
                 return Err(e.to_rpc(&target.name));
             }
             Err(_) => {
-                tracing::warn!(target = %target.name, "upstream connect timed out");
+                let wait = self.breakers.failure(target.id);
+                tracing::warn!(target = %target.name, retry_in_ms = wait.as_millis() as u64, "upstream connect timed out; failing fast until the retry");
                 return Err(UpstreamError::Timeout.to_rpc(&target.name));
             }
         };

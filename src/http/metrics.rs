@@ -67,6 +67,7 @@ impl AppState {
             audit_dropped: self.audit.failed.load(Relaxed),
             audit_backpressure: self.audit.backpressure.load(Relaxed),
             spans_dropped,
+            breakers_open: self.gateway.open_breakers(),
         }
     }
 }

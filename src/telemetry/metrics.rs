@@ -71,6 +71,8 @@ pub struct Live {
     pub audit_dropped: u64,
     pub audit_backpressure: u64,
     pub spans_dropped: u64,
+    /// Targets whose circuit breaker is open.
+    pub breakers_open: Vec<String>,
 }
 
 type LiveFn = Box<dyn Fn() -> Live + Send + Sync>;
@@ -284,6 +286,15 @@ impl prometheus_client::collector::Collector for LiveCollector {
             c.encode(enc.encode_descriptor(name, help, None, c.metric_type())?)?;
         }
         let probe = ConstGauge::new(0i64);
+        let mut m = enc.encode_descriptor(
+            "reflow_upstream_breaker_open",
+            "1 while a target's circuit breaker is open: its calls fail fast, lists skip it",
+            None,
+            probe.metric_type(),
+        )?;
+        for target in live.breakers_open {
+            ConstGauge::new(1i64).encode(m.encode_family(&TargetLabel { target })?)?;
+        }
         let mut m = enc.encode_descriptor(
             "reflow_stdio_processes",
             "Stdio upstream processes by target and state",

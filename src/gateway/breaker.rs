@@ -1,0 +1,188 @@
+//! A circuit breaker per target: when an upstream cannot be reached (refused, timed out, closed,
+//! 5xx), callers stop waiting for the same failure. The target is left out of lists and its calls
+//! fail at once, for a backoff that doubles from 1 s to 30 s; then one caller's request goes
+//! through as a probe (half-open), and its outcome closes the breaker or opens it again.
+//! Failures that belong to one caller (4xx, a JSON-RPC error) never open it.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use crate::domain::TargetId;
+use crate::mcp::{RpcError, codes};
+use crate::upstream::UpstreamError;
+
+const FIRST_BACKOFF: Duration = Duration::from_secs(1);
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+#[derive(Debug, Default)]
+struct State {
+    /// Failures in a row.
+    failures: u32,
+    open_until: Option<Instant>,
+    /// A probe is out since then; others keep failing fast until it reports (or is overdue).
+    probe_since: Option<Instant>,
+}
+
+#[derive(Debug, Default)]
+pub struct Breakers {
+    states: Mutex<HashMap<TargetId, State>>,
+}
+
+/// Whether an upstream failure says the target is unwell (rather than that this caller erred).
+pub fn target_at_fault(e: &UpstreamError) -> bool {
+    match e {
+        UpstreamError::Connect(_)
+        | UpstreamError::Timeout
+        | UpstreamError::Closed
+        | UpstreamError::Exited(_)
+        | UpstreamError::Protocol(_) => true,
+        UpstreamError::Status { status, .. } => *status >= 500,
+        UpstreamError::Rpc(_) => false,
+    }
+}
+
+fn backoff(failures: u32) -> Duration {
+    FIRST_BACKOFF
+        .saturating_mul(1 << failures.saturating_sub(1).min(5))
+        .min(MAX_BACKOFF)
+}
+
+impl Breakers {
+    /// May a request to the target go out now? `probe_overdue`: how long a probe may take before
+    /// another caller may probe instead (the target's timeout).
+    pub fn admit(
+        &self,
+        target: TargetId,
+        name: &str,
+        probe_overdue: Duration,
+    ) -> Result<(), RpcError> {
+        let mut states = self.states.lock().unwrap();
+        let Some(s) = states.get_mut(&target) else {
+            return Ok(());
+        };
+        let now = Instant::now();
+        match s.open_until {
+            None => Ok(()),
+            Some(until) if now < until => Err(unavailable(name, until - now)),
+            Some(_) => match s.probe_since {
+                Some(since) if now.duration_since(since) < probe_overdue => {
+                    Err(unavailable(name, Duration::ZERO))
+                }
+                _ => {
+                    s.probe_since = Some(now);
+                    Ok(())
+                }
+            },
+        }
+    }
+
+    pub fn success(&self, target: TargetId) {
+        let mut states = self.states.lock().unwrap();
+        if states.contains_key(&target) {
+            states.remove(&target);
+        }
+    }
+
+    /// Opens (or re-opens, longer) the breaker; returns the backoff.
+    pub fn failure(&self, target: TargetId) -> Duration {
+        let mut states = self.states.lock().unwrap();
+        let s = states.entry(target).or_default();
+        s.failures = s.failures.saturating_add(1);
+        let wait = backoff(s.failures);
+        s.open_until = Some(Instant::now() + wait);
+        s.probe_since = None;
+        wait
+    }
+
+    /// Records the outcome of a request that went out (HTTP targets; stdio processes have their
+    /// own crash backoff).
+    pub fn record(&self, target: TargetId, outcome: Result<(), &UpstreamError>) {
+        match outcome {
+            Ok(()) => self.success(target),
+            Err(e) if target_at_fault(e) => {
+                self.failure(target);
+            }
+            Err(_) => self.success(target),
+        }
+    }
+
+    /// Targets whose breaker is open now (for metrics).
+    pub fn open(&self) -> Vec<TargetId> {
+        let now = Instant::now();
+        self.states
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, s)| s.open_until.is_some_and(|u| u > now) || s.probe_since.is_some())
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
+    pub fn forget(&self, target: TargetId) {
+        self.states.lock().unwrap().remove(&target);
+    }
+}
+
+fn unavailable(name: &str, retry_in: Duration) -> RpcError {
+    let when = if retry_in.is_zero() {
+        "a probe is under way".to_string()
+    } else {
+        format!("next try in {} ms", retry_in.as_millis().max(1))
+    };
+    RpcError::new(
+        codes::UPSTREAM_ERROR,
+        format!("upstream {name} is unavailable: its last requests failed ({when})"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn opens_on_target_faults_only_then_lets_one_probe_through() {
+        let b = Breakers::default();
+        let t = TargetId::new();
+        let slow = Duration::from_secs(60);
+        assert!(b.admit(t, "t", slow).is_ok());
+        b.record(
+            t,
+            Err(&UpstreamError::Status {
+                status: 401,
+                body: String::new(),
+            }),
+        );
+        assert!(
+            b.admit(t, "t", slow).is_ok(),
+            "a caller's 401 is not the target's fault"
+        );
+        b.record(t, Err(&UpstreamError::Timeout));
+        let e = b.admit(t, "t", slow).unwrap_err();
+        assert!(
+            e.message.contains("upstream t is unavailable"),
+            "{}",
+            e.message
+        );
+        // Backoff passed: exactly one probe.
+        b.states.lock().unwrap().get_mut(&t).unwrap().open_until = Some(Instant::now());
+        assert!(b.admit(t, "t", slow).is_ok(), "the probe");
+        assert!(
+            b.admit(t, "t", slow).is_err(),
+            "others fail fast while it runs"
+        );
+        b.record(t, Err(&UpstreamError::Closed));
+        assert_eq!(b.states.lock().unwrap()[&t].failures, 2);
+        b.success(t);
+        assert!(b.admit(t, "t", slow).is_ok());
+        assert!(b.open().is_empty());
+    }
+
+    #[test]
+    fn backoff_doubles_to_a_cap() {
+        assert_eq!(backoff(1), Duration::from_secs(1));
+        assert_eq!(backoff(2), Duration::from_secs(2));
+        assert_eq!(backoff(5), Duration::from_secs(16));
+        assert_eq!(backoff(9), Duration::from_secs(30));
+    }
+}

@@ -1,0 +1,135 @@
+//! The circuit breaker: an upstream that accepts connections and never answers costs its callers
+//! one timeout, not one each; meanwhile lists leave it out at once and calls to it fail at once
+//! with a clear error; when it answers again, a probe closes the breaker.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::response::Response;
+use serde_json::json;
+
+use crate::support::gw::{Gw, all_tool_names, eventually};
+use crate::support::upstream::{UpstreamConfig, UpstreamServer};
+
+/// A front for `upstream` that hangs every request (accepts, never answers) while `hang` is set,
+/// and otherwise passes requests and streamed answers through.
+async fn front(upstream: String, hang: Arc<AtomicBool>) -> String {
+    let client = reqwest::Client::new();
+    let app = axum::Router::new().fallback(move |req: Request| {
+        let (client, upstream, hang) = (client.clone(), upstream.clone(), hang.clone());
+        async move {
+            if hang.load(Ordering::SeqCst) {
+                std::future::pending::<()>().await;
+            }
+            let (parts, body) = req.into_parts();
+            let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+            let mut out = client.request(parts.method, &upstream).body(body);
+            for (k, v) in &parts.headers {
+                if k != "host" && k != "content-length" {
+                    out = out.header(k, v);
+                }
+            }
+            let res = out.send().await.unwrap();
+            let mut builder = Response::builder().status(res.status().as_u16());
+            for (k, v) in res.headers() {
+                builder = builder.header(k, v);
+            }
+            builder.body(Body::from_stream(res.bytes_stream())).unwrap()
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}/mcp")
+}
+
+async fn metric_line(gw: &Gw, name: &str) -> Option<String> {
+    let text = gw
+        .server
+        .http
+        .get(gw.server.url("/metrics"))
+        .bearer_auth(&gw.admin)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find(|l| l.starts_with(name))
+        .map(str::to_string)
+}
+
+#[tokio::test]
+async fn a_hung_upstream_is_failed_fast_then_a_probe_closes_its_breaker() {
+    let gw = Gw::start().await;
+    let good = UpstreamServer::start(UpstreamConfig::tools("good", ["echo"])).await;
+    gw.target_for_everyone(json!({"name": "good", "url": good.url}))
+        .await;
+    let real = UpstreamServer::start(UpstreamConfig::tools("flaky", ["echo"])).await;
+    let hang = Arc::new(AtomicBool::new(true));
+    let url = front(real.url.clone(), hang.clone()).await;
+    gw.target_for_everyone(json!({"name": "flaky", "url": url, "timeout": 1}))
+        .await;
+    // The session's start and first list wait for the hung target once (its 1 s timeout), not
+    // once each, and leave it out.
+    let started = Instant::now();
+    let client = gw.admin_client().await;
+    assert_eq!(all_tool_names(&client).await, ["good__echo"]);
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(900) && waited < Duration::from_millis(1900),
+        "{waited:?}"
+    );
+    // Then nobody waits for it: lists skip it and calls fail at once, saying why.
+    let started = Instant::now();
+    assert_eq!(all_tool_names(&client).await, ["good__echo"]);
+    let failed = client
+        .request(
+            "tools/call",
+            json!({"name": "flaky__echo", "arguments": {}}),
+        )
+        .await;
+    assert!(
+        started.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        started.elapsed()
+    );
+    let message = failed["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("upstream flaky is unavailable"),
+        "{failed}"
+    );
+    assert_eq!(
+        metric_line(&gw, "reflow_upstream_breaker_open")
+            .await
+            .as_deref(),
+        Some("reflow_upstream_breaker_open{target=\"flaky\"} 1")
+    );
+    // The good target was never affected.
+    let ok = client
+        .result("tools/call", json!({"name": "good__echo", "arguments": {}}))
+        .await;
+    assert!(ok.to_string().contains("good"), "{ok}");
+
+    // The upstream recovers: after the backoff one request probes it and closes the breaker.
+    hang.store(false, Ordering::SeqCst);
+    let names = eventually(Duration::from_secs(10), || async {
+        let names = all_tool_names(&client).await;
+        (names.len() == 2).then_some(names)
+    })
+    .await
+    .expect("the recovered target is listed again within 10 s");
+    assert_eq!(names, ["flaky__echo", "good__echo"]);
+    let ok = client
+        .result(
+            "tools/call",
+            json!({"name": "flaky__echo", "arguments": {"x": 1}}),
+        )
+        .await;
+    assert!(ok.to_string().contains("flaky"), "{ok}");
+    assert_eq!(metric_line(&gw, "reflow_upstream_breaker_open").await, None);
+}
