@@ -39,7 +39,7 @@ pub async fn run(mut ctx: Context, args: ServeArgs) -> anyhow::Result<()> {
     app.serve(listener, shutdown_signal()).await
 }
 
-async fn shutdown_signal() {
+pub(super) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

@@ -2,6 +2,7 @@
 
 mod auth_api;
 mod auth_surface;
+mod bridge;
 mod churn;
 mod cli;
 mod credential_rules;
