@@ -3,6 +3,7 @@
 mod auth_api;
 mod auth_surface;
 mod bridge;
+mod bridge_sdk;
 mod churn;
 mod cli;
 mod credential_rules;
