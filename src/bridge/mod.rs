@@ -14,9 +14,11 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::Json;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::post;
+use axum::routing::{get, post};
+use serde_json::json;
 use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;
 
@@ -29,6 +31,8 @@ use crate::upstream::StdioSpec;
 
 /// The largest request body accepted (a tool call's arguments), as the stdio transport's line cap.
 const MAX_BODY: usize = 16 * 1024 * 1024;
+/// Liveness and readiness, without a token.
+pub const HEALTH_PATH: &str = "/health";
 /// After the shutdown signal, in-flight HTTP requests get this long before the bridge exits.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
@@ -66,7 +70,7 @@ pub fn router(options: BridgeOptions) -> (Router, Arc<Sessions>) {
         token: options.token,
         host_guard: options.host_guard,
     });
-    let router = Router::new()
+    let mcp = Router::new()
         .route(
             &options.path,
             post(handlers::post)
@@ -74,11 +78,15 @@ pub fn router(options: BridgeOptions) -> (Router, Arc<Sessions>) {
                 .delete(handlers::delete),
         )
         .layer(DefaultBodyLimit::max(MAX_BODY))
-        // Outermost first: Host/Origin before the token, so a rebinding page learns nothing.
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             access::check_token,
-        ))
+        ));
+    let router = Router::new()
+        .merge(mcp)
+        // For probes (a kubelet has no token); says nothing but "the bridge is up".
+        .route(HEALTH_PATH, get(|| async { Json(json!({"status": "ok"})) }))
+        // Host/Origin before the token, so a rebinding page learns nothing.
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             access::check_host,

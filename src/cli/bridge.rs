@@ -21,7 +21,7 @@ pub struct BridgeArgs {
     /// the bridge runs the server's tools for whoever reaches it.
     #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
     listen: SocketAddr,
-    /// The endpoint path.
+    /// The endpoint path (`/health` answers probes without a token).
     #[arg(long, default_value = "/mcp", value_name = "PATH")]
     path: String,
     /// Require `Authorization: Bearer <value of this environment variable>`. The variable is
@@ -77,8 +77,12 @@ pub async fn run(ctx: Context, args: BridgeArgs) -> anyhow::Result<()> {
             args.listen
         );
     }
-    if !args.path.starts_with('/') {
-        bail!("--path must start with '/': {:?}", args.path);
+    if !args.path.starts_with('/') || args.path == bridge::HEALTH_PATH {
+        bail!(
+            "--path must start with '/' and not be {}: {:?}",
+            bridge::HEALTH_PATH,
+            args.path
+        );
     }
     if args.max_sessions == 0 {
         bail!("--max-sessions must be at least 1");

@@ -282,12 +282,49 @@ async fn sessions_are_bounded_and_sigterm_stops_every_child() {
         )
         .await;
     assert_eq!(status, 503, "over --max-sessions: {body}");
+    // Probes need no token.
+    let health = reqwest::get(format!("{}/health", b.base)).await.unwrap();
+    assert_eq!(health.status(), 200);
+
+    // An open GET stream and a call in progress must not hold the shutdown up.
+    let mut listening = a.get_stream(None).await;
+    assert_eq!(listening.status, 200);
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("sleeping");
+    let marker_arg = marker.to_str().unwrap().to_string();
+    let slow = tokio::spawn(async move {
+        c.raw_post(
+            json!({"jsonrpc": "2.0", "id": 77, "method": "tools/call",
+                   "params": {"name": "sleep", "arguments": {"ms": 60000, "marker": marker_arg}}})
+            .to_string(),
+            &[],
+        )
+        .await
+    });
+    eventually(Duration::from_secs(10), || async {
+        marker.exists().then_some(())
+    })
+    .await
+    .expect("the slow call reached the process");
+    let started = std::time::Instant::now();
 
     let status = b
         .terminate(Duration::from_secs(15))
         .await
         .expect("the bridge exits after SIGTERM");
     assert!(status.success(), "{status:?}: {}", b.log());
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "open streams held the shutdown for {:?}",
+        started.elapsed()
+    );
+    assert!(listening.try_next(Duration::from_secs(1)).await.is_none());
+    // The call in progress ended with the bridge (an error answer or a closed connection).
+    assert!(
+        tokio::time::timeout(Duration::from_secs(5), slow)
+            .await
+            .is_ok()
+    );
     for p in [pa, pc] {
         assert!(
             until_gone(p, Duration::from_secs(5)).await,
