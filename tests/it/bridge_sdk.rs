@@ -255,6 +255,29 @@ async fn sdk_clients_use_server_memory_through_reflow_and_the_bridge() {
             "{entity} missing from {graph}"
         );
     }
+    // A 2026-07-28 client reaches the same stdio server: reflow bridges the eras, the bridge
+    // speaks the session era behind it.
+    let out = run_client(
+        &python(),
+        &[
+            &format!("{CLIENTS}/era_py.py"),
+            &url,
+            "--token",
+            &gw.admin,
+            "--mode",
+            "2026-07-28",
+            "--tool",
+            "mem__read_graph",
+            "--expect-tool",
+            "mem__read_graph",
+        ],
+    )
+    .await;
+    assert_eq!(out["protocol_version"], "2026-07-28", "{out}");
+    let text = out["call"]["text"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(text.contains("ts-entity"), "{out}");
     let stored = std::fs::read_to_string(&file).unwrap();
     assert!(
         written.iter().all(|e| stored.contains(e.as_str())),
