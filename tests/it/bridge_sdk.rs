@@ -354,6 +354,28 @@ async fn sdk_clients_connect_to_the_bridge_directly() {
         out["graph"].as_str().unwrap().contains("direct-py-auto"),
         "{out}"
     );
+    // The TypeScript client 2.x in auto mode probes too, and falls back the same way.
+    let out = run_client(
+        &node,
+        &[
+            &format!("{CLIENTS}/era_ts_v2.mjs"),
+            &b.url(),
+            TOKEN,
+            "auto",
+            "read_graph",
+            "{}",
+            "",
+            "read_graph",
+        ],
+    )
+    .await;
+    assert_eq!(out["protocol_version"], "2025-11-25", "{out}");
+    assert!(
+        out["call"]["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("direct-ts")),
+        "{out}"
+    );
     // A client without the token is turned away before any process starts.
     let out = run_client(
         &python(),
