@@ -1629,7 +1629,7 @@ _reflow() {
             return 0
             ;;
         reflow__subcmd__logs)
-            opts="-f -c -h -V --follow --user --target --method --decision --since --limit --config --data-dir --database-url --json --help --version"
+            opts="-f -c -h -V --follow --user --target --method --decision --since --trace-id --limit --config --data-dir --database-url --json --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1652,6 +1652,10 @@ _reflow() {
                     return 0
                     ;;
                 --since)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --trace-id)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -488,6 +488,7 @@ complete -c reflow -n "__fish_reflow_using_subcommand logs" -l target -d 'Only e
 complete -c reflow -n "__fish_reflow_using_subcommand logs" -l method -d 'Only this MCP method, e.g. tools/call' -r
 complete -c reflow -n "__fish_reflow_using_subcommand logs" -l decision -d 'Only allowed or only denied requests: allow or deny' -r
 complete -c reflow -n "__fish_reflow_using_subcommand logs" -l since -d 'Only entries since this time: a duration back from now ("1h", "2d") or RFC 3339' -r
+complete -c reflow -n "__fish_reflow_using_subcommand logs" -l trace-id -d 'Only the entry of this request: its W3C trace id (32 hex digits), as in a trace viewer' -r
 complete -c reflow -n "__fish_reflow_using_subcommand logs" -l limit -d 'How many of the most recent entries to print first (1 to 1000)' -r
 complete -c reflow -n "__fish_reflow_using_subcommand logs" -s c -l config -d 'Config file (YAML). Also REFLOW_CONFIG. Without one, defaults and REFLOW_* variables apply' -r -F
 complete -c reflow -n "__fish_reflow_using_subcommand logs" -l data-dir -d 'Data directory for the SQLite database and generated secrets (default ./reflow-data)' -r -F

@@ -343,6 +343,7 @@ mod tests {
             error: None,
             duration_ms: ms,
             request_body: None,
+            trace_id: None,
             created_at: chrono::DateTime::from_timestamp(at, 0).unwrap(),
         }
     }

@@ -21,6 +21,7 @@ use crate::gateway::{Gateway, GatewayOptions};
 use crate::http::{self, AppState, HostGuard};
 use crate::service::{CredentialService, PolicyService, TargetService, TokenService, UserService};
 use crate::store::{Backend, Store};
+use crate::telemetry::{Metrics, Tracing};
 
 /// Audit rows queued before requests start waiting for the writer (backpressure).
 const AUDIT_QUEUE: usize = 10_000;
@@ -131,7 +132,12 @@ pub struct App {
 }
 
 impl App {
+    /// The app without span export (tests, benches): spans still get ids for audit rows.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        Self::build_with(settings, Tracing::default()).await
+    }
+
+    pub async fn build_with(settings: Settings, tracing: Tracing) -> anyhow::Result<Self> {
         let secrets = Secrets::load_or_generate(&settings)?;
         for path in &secrets.generated {
             tracing::info!(path = %path.display(), "generated a new secret (keep this file; losing it invalidates tokens or stored credentials)");
@@ -175,9 +181,11 @@ impl App {
         let (audit, audit_writer) =
             AuditLog::start(store.clone(), AUDIT_QUEUE, settings.audit.log_arguments);
         let credentials = Arc::new(arc_swap::ArcSwap::from_pointee(credentials));
+        let metrics = Arc::new(Metrics::new(settings.metrics.tool_label));
         let gateway = Gateway::new(
             GatewayOptions::from_settings(&settings),
             audit.clone(),
+            metrics.clone(),
             credentials.clone(),
             store.clone(),
             &secrets.encryption_key,
@@ -187,6 +195,7 @@ impl App {
         let state = Arc::new(AppState {
             gateway,
             audit,
+            metrics,
             host_guard: HostGuard::from_settings(&settings),
             revision: std::sync::atomic::AtomicI64::new(revision),
             activity: Arc::new(crate::activity::Activity::default()),
@@ -204,6 +213,13 @@ impl App {
             store,
             settings: Arc::new(settings),
         });
+        {
+            let weak = Arc::downgrade(&state);
+            state.metrics.set_live(move || match weak.upgrade() {
+                Some(s) => s.live_metrics(tracing.dropped_spans()),
+                None => Default::default(),
+            });
+        }
         Ok(Self {
             state,
             audit_writer,
@@ -234,6 +250,21 @@ impl App {
                 .clone()
                 .run(self.state.audit.subscribe()),
         ));
+        let _scrape = match &self.state.settings.metrics.listen {
+            Some(addr) => {
+                let l = TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("cannot listen on metrics.listen {addr}"))?;
+                tracing::info!(address = %l.local_addr()?, "serving /metrics for scrapers");
+                let router = http::metrics::scrape_router(self.state.clone());
+                Some(AbortOnDrop(tokio::spawn(async move {
+                    if let Err(e) = http::serve(l, router, std::future::pending()).await {
+                        tracing::error!(error = %e, "the metrics listener failed");
+                    }
+                })))
+            }
+            None => None,
+        };
         let grace = self.state.settings.server.shutdown_grace;
         let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
         let gateway = self.state.gateway.clone();

@@ -17,4 +17,5 @@ pub mod mcp;
 pub mod policy;
 pub mod service;
 pub mod store;
+pub mod telemetry;
 pub mod upstream;

@@ -39,6 +39,9 @@ pub struct LogsArgs {
     /// Only entries since this time: a duration back from now ("1h", "2d") or RFC 3339.
     #[arg(long)]
     since: Option<String>,
+    /// Only the entry of this request: its W3C trace id (32 hex digits), as in a trace viewer.
+    #[arg(long, value_name = "ID")]
+    trace_id: Option<String>,
     /// How many of the most recent entries to print first (1 to 1000).
     #[arg(long, default_value_t = 50)]
     limit: i64,
@@ -92,6 +95,7 @@ async fn print_logs(
         method: args.method,
         decision: args.decision,
         since: args.since,
+        trace_id: args.trace_id,
         ..LogQuery::default()
     };
     let mut rows = audit.query(&query).await?;
@@ -153,7 +157,7 @@ struct Printer {
     header_done: bool,
 }
 
-const COLUMNS: [(&str, usize); 9] = [
+const COLUMNS: [(&str, usize); 10] = [
     ("TIME", 20),
     ("USER", 24),
     ("METHOD", 16),
@@ -162,7 +166,8 @@ const COLUMNS: [(&str, usize); 9] = [
     ("DECISION", 8),
     ("POLICY", 16),
     ("STATUS", 6),
-    ("MS", 0),
+    ("MS", 6),
+    ("TRACE", 0),
 ];
 
 impl Printer {
@@ -206,6 +211,7 @@ impl Printer {
                         .map(|s| s.to_string())
                         .unwrap_or_else(dash),
                     r.duration_ms.to_string(),
+                    r.trace_id.clone().unwrap_or_else(dash),
                 ])
             );
         }
@@ -213,7 +219,7 @@ impl Printer {
     }
 }
 
-fn line(cells: [String; 9]) -> String {
+fn line(cells: [String; 10]) -> String {
     let mut out = String::new();
     for ((_, width), cell) in COLUMNS.iter().zip(cells) {
         out.push_str(&format!("{cell:<width$} "));

@@ -22,7 +22,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::config::{LogFormat, Overrides, Settings};
+use crate::config::{Overrides, Settings};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -143,20 +143,7 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
-/// Logging for `serve` follows the config; admin commands only report warnings on stderr.
+/// Logging for admin commands: warnings only, on stderr; nothing exported.
 pub fn init_logging(settings: &Settings, quiet: bool) {
-    use tracing_subscriber::EnvFilter;
-    let level = if quiet {
-        "warn"
-    } else {
-        settings.logging.level.as_str()
-    };
-    let filter = EnvFilter::try_new(level).unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = match settings.logging.format {
-        LogFormat::Json => builder.json().try_init(),
-        LogFormat::Text => builder.try_init(),
-    };
+    let _ = crate::telemetry::install(settings, quiet, false);
 }

@@ -20,9 +20,13 @@ pub async fn run(mut ctx: Context, args: ServeArgs) -> anyhow::Result<()> {
     ctx.overrides.host = args.host;
     ctx.overrides.port = args.port;
     let settings = ctx.settings()?;
-    super::init_logging(&settings, false);
+    let tracing = crate::telemetry::install(&settings, false, true)?;
+    if tracing.exporting() {
+        tracing::info!(endpoint = ?settings.telemetry.exporter_endpoint(), protocol = ?settings.telemetry.protocol, "exporting traces over OTLP");
+    }
     let addr = format!("{}:{}", settings.server.host, settings.server.port);
-    let app = App::build(settings).await?;
+    let grace = settings.server.shutdown_grace;
+    let app = App::build_with(settings, tracing.clone()).await?;
     let listener = TcpListener::bind(&addr).await.map_err(|e| {
         anyhow::anyhow!("cannot listen on {addr}: {e} (choose another with --port)")
     })?;
@@ -36,7 +40,9 @@ pub async fn run(mut ctx: Context, args: ServeArgs) -> anyhow::Result<()> {
         Ok(_) => {}
         Err(e) => tracing::warn!(error = %e, "cannot count users"),
     }
-    app.serve(listener, shutdown_signal()).await
+    let served = app.serve(listener, shutdown_signal()).await;
+    tracing.shutdown(grace).await;
+    served
 }
 
 pub(super) async fn shutdown_signal() {

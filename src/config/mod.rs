@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use layers::*;
+pub use telemetry::{MetricsSettings, TelemetryProtocol, TelemetrySettings};
 
 /// A value that must never reach logs or API responses.
 #[derive(Clone, PartialEq, Eq, Deserialize)]
@@ -54,6 +55,8 @@ macro_rules! section {
     };
 }
 
+mod telemetry;
+
 section!(
     /// Everything reflow can be configured with; config.example.yaml documents each key.
     Settings {
@@ -69,6 +72,7 @@ section!(
     kubernetes: KubernetesSettings = KubernetesSettings::default(),
     audit: AuditSettings = AuditSettings::default(),
     telemetry: TelemetrySettings = TelemetrySettings::default(),
+    metrics: MetricsSettings = MetricsSettings::default(),
     logging: LoggingSettings = LoggingSettings::default(),
 });
 
@@ -178,22 +182,6 @@ section!(AuditSettings {
     #[serde(with = "duration_str")]
     retention: Duration = Duration::from_secs(30 * 86400),
 });
-
-section!(TelemetrySettings {
-    enabled: bool = false,
-    endpoint: Option<String> = None,
-    protocol: TelemetryProtocol = TelemetryProtocol::HttpProtobuf,
-    service_name: String = "reflow".into(),
-});
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub enum TelemetryProtocol {
-    #[default]
-    #[serde(rename = "http/protobuf")]
-    HttpProtobuf,
-    #[serde(rename = "grpc")]
-    Grpc,
-}
 
 section!(LoggingSettings {
     level: String = "info".into(),
@@ -321,7 +309,7 @@ impl Settings {
             }
         }
 
-        let settings: Settings = serde_path_to_error::deserialize(merged).map_err(|e| {
+        let mut settings: Settings = serde_path_to_error::deserialize(merged).map_err(|e| {
             let key = e.path().to_string();
             let layer = layer_of(&sources, &key).map(|l| l.to_string());
             ConfigError::Value {
@@ -330,6 +318,11 @@ impl Settings {
                 layer,
             }
         })?;
+        let mut problems = Vec::new();
+        settings.telemetry.apply_otel_env(env, &mut problems);
+        if !problems.is_empty() {
+            return Err(ConfigError::Invalid(problems));
+        }
         settings.validate()?;
         Ok(settings)
     }
@@ -352,11 +345,8 @@ impl Settings {
     pub fn validate(&self) -> Result<(), ConfigError> {
         let mut problems = Vec::new();
         // Sections for features not built yet: refused rather than accepted and ignored.
-        if self.telemetry != TelemetrySettings::default() {
-            problems.push(
-                "telemetry: OpenTelemetry export is not built yet; leave the telemetry section at its defaults (remove it)".into(),
-            );
-        }
+        self.telemetry.validate(&mut problems);
+        self.metrics.validate(&mut problems);
         if self.kubernetes != KubernetesSettings::default() {
             problems.push(
                 "kubernetes: Kubernetes targets are not built yet; leave the kubernetes section at its defaults (remove it)".into(),

@@ -254,14 +254,54 @@ fn example_file_matches_defaults() {
 
 #[test]
 fn sections_of_features_not_built_are_refused_not_ignored() {
-    let err = error_text(load_yaml("tel", "telemetry:\n  enabled: true\n"));
-    assert!(
-        err.contains("telemetry") && err.contains("not built"),
-        "{err}"
-    );
     let err = error_text(load_yaml("k8s", "kubernetes:\n  namespace: mcp\n"));
     assert!(
         err.contains("kubernetes") && err.contains("not built"),
         "{err}"
     );
+}
+
+#[test]
+fn telemetry_protocol_and_endpoint_are_checked_by_name() {
+    let err = error_text(load_yaml("telp", "telemetry:\n  protocol: bogus\n"));
+    assert!(err.contains("telemetry.protocol"), "{err}");
+    let err = error_text(load_yaml(
+        "tele",
+        "telemetry:\n  endpoint: localhost:4318\n",
+    ));
+    assert!(err.contains("telemetry.endpoint"), "{err}");
+    let err = error_text(with_env(&[("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")]));
+    assert!(err.contains("OTEL_EXPORTER_OTLP_PROTOCOL"), "{err}");
+    let err = error_text(load_yaml("mtok", "metrics:\n  token: short\n"));
+    assert!(err.contains("metrics.token"), "{err}");
+}
+
+#[test]
+fn standard_otel_variables_layer_over_the_file() {
+    let s = with_env(&[]).unwrap();
+    assert!(!s.telemetry.enabled);
+    let s = with_env(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4317"),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+        ("OTEL_SERVICE_NAME", "edge-gw"),
+    ])
+    .unwrap();
+    assert!(s.telemetry.enabled);
+    assert_eq!(
+        s.telemetry.endpoint.as_deref(),
+        Some("http://127.0.0.1:4317")
+    );
+    assert_eq!(s.telemetry.protocol, TelemetryProtocol::Grpc);
+    assert_eq!(s.telemetry.service_name, "edge-gw");
+    let s = with_env(&[
+        ("REFLOW_TELEMETRY_ENABLED", "true"),
+        ("OTEL_SDK_DISABLED", "true"),
+    ])
+    .unwrap();
+    assert!(
+        !s.telemetry.enabled,
+        "OTEL_SDK_DISABLED switches export off"
+    );
+    let s = with_env(&[("REFLOW_TELEMETRY_ENABLED", "true")]).unwrap();
+    assert!(s.telemetry.enabled);
 }

@@ -103,6 +103,8 @@ pub struct Gateway {
     /// Each caller's last merged lists, valid while policies, targets and upstream lists stay.
     list_cache: list_cache::ListCache,
     audit: Arc<crate::audit::AuditLog>,
+    /// Prometheus metrics, recorded from the resolved request and each upstream call.
+    metrics: Arc<crate::telemetry::Metrics>,
     /// Upstream credentials, swapped by the app on every reload.
     credentials: Arc<ArcSwap<CredentialSnapshot>>,
     store: Store,
@@ -135,6 +137,7 @@ impl Gateway {
     pub async fn new(
         opts: GatewayOptions,
         audit: Arc<crate::audit::AuditLog>,
+        metrics: Arc<crate::telemetry::Metrics>,
         credentials: Arc<ArcSwap<CredentialSnapshot>>,
         store: Store,
         encryption_key: &[u8; 32],
@@ -150,6 +153,7 @@ impl Gateway {
             policies: policies::Policies::new(),
             list_cache: list_cache::ListCache::default(),
             audit,
+            metrics,
             credentials,
             store,
             targets: ArcSwap::from_pointee(Vec::new()),
@@ -441,6 +445,20 @@ impl Gateway {
     /// `stdio.gc_interval`.
     pub async fn collect_processes(&self) {
         self.pool.processes.collect().await;
+    }
+
+    /// Stdio processes by target name and state, for `reflow_stdio_processes`.
+    pub fn process_census(&self) -> Vec<(String, &'static str, i64)> {
+        let targets = self.targets.load();
+        self.pool
+            .processes
+            .census()
+            .into_iter()
+            .filter_map(|((id, state), n)| {
+                let t = targets.iter().find(|t| t.id == id)?;
+                Some((t.name.clone(), state, n))
+            })
+            .collect()
     }
 
     pub fn stdio_gc_interval(&self) -> Duration {

@@ -20,6 +20,7 @@ use super::lists::ListKind;
 use super::request_state::{Parked, StateError};
 use super::session::Session;
 use super::{Gateway, Outgoing};
+use crate::telemetry::spans::Origin;
 
 /// One message for the client's stream of a modern request.
 #[derive(Debug)]
@@ -265,9 +266,10 @@ impl Gateway {
         id: Value,
         method: &str,
         params: Option<Value>,
+        origin: Origin,
     ) -> Call {
         let upstream = upstream_params(params.clone());
-        self.spawn_call(session, id, method, params, upstream)
+        self.spawn_call(session, id, method, params, upstream, origin)
     }
 
     /// Runs `upstream` (the params as sent on) in the router; `params` (as the client sent
@@ -279,6 +281,7 @@ impl Gateway {
         method: &str,
         params: Option<Value>,
         upstream: Option<Value>,
+        origin: Origin,
     ) -> Call {
         let (tx, rx) = unbounded_channel();
         let log_level = log_level_of(params.as_ref());
@@ -292,7 +295,8 @@ impl Gateway {
             );
             let params = upstream;
             tokio::spawn(async move {
-                gw.handle_request(&session, id, &method, params, tx).await;
+                gw.handle_request(&session, id, &method, params, &origin, tx)
+                    .await;
             });
         }
         Call {
@@ -317,6 +321,7 @@ impl Gateway {
         id: Value,
         method: &str,
         params: Option<Value>,
+        origin: Origin,
     ) -> Result<Call, RpcError> {
         let p = params.as_ref().unwrap_or(&Value::Null);
         let token = p["requestState"]
@@ -325,12 +330,18 @@ impl Gateway {
         let claims = self
             .request_states
             .redeem(token, &session.principal, method, params.as_ref())
-            .map_err(|e| e.to_rpc())?;
+            .map_err(|e| {
+                self.metrics.redemption(e.outcome());
+                e.to_rpc()
+            })?;
         // Usable once in the whole deployment: another replica may have redeemed it already.
         let expires = chrono::DateTime::from_timestamp_millis(claims.exp).unwrap_or_default();
         match self.store.claim_request_state(&claims.sid, expires).await {
-            Ok(true) => {}
-            Ok(false) => return Err(StateError::Replayed.to_rpc()),
+            Ok(true) => self.metrics.redemption("accepted"),
+            Ok(false) => {
+                self.metrics.redemption(StateError::Replayed.outcome());
+                return Err(StateError::Replayed.to_rpc());
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "recording a requestState's use failed");
                 return Err(RpcError::internal(
@@ -349,7 +360,7 @@ impl Gateway {
                     p.insert("requestState".into(), json!(state));
                 }
             }
-            return Ok(self.spawn_call(session, id, method, params, upstream));
+            return Ok(self.spawn_call(session, id, method, params, upstream, origin));
         }
         let responses = p.get("inputResponses").cloned().unwrap_or(Value::Null);
         let mut answers = Vec::new();
@@ -386,7 +397,7 @@ impl Gateway {
             "requestState not parked here: re-issuing the request upstream"
         );
         *session.prefilled.lock().unwrap() = answers.into_iter().map(|(_, m, a)| (m, a)).collect();
-        Ok(self.start_call(session, id, method, params))
+        Ok(self.start_call(session, id, method, params, origin))
     }
 
     /// Keeps a waiting upstream request until the retry or the state's expiry, whichever

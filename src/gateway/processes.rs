@@ -171,6 +171,22 @@ impl ProcessPool {
             .count()
     }
 
+    /// How many processes each target has in each state (metrics): `running`, `starting` (the
+    /// slot is busy starting or stopping one) and `backoff` (crashed, waiting to restart).
+    pub(crate) fn census(&self) -> HashMap<(TargetId, &'static str), i64> {
+        let mut out = HashMap::new();
+        for (key, slot) in self.slots() {
+            let state = match slot.try_lock() {
+                Ok(e) if e.handle.as_ref().is_some_and(|h| !h.conn.is_closed()) => "running",
+                Ok(e) if e.retry_at.is_some_and(|t| t > Instant::now()) => "backoff",
+                Ok(_) => continue,
+                Err(_) => "starting",
+            };
+            *out.entry((key.target, state)).or_insert(0) += 1;
+        }
+        out
+    }
+
     /// Stops the process of one slot and records it; waits until it is reaped.
     async fn stop_entry(&self, entry: &mut Entry, status: InstanceStatus) {
         if let Some(h) = entry.handle.take() {

@@ -68,6 +68,18 @@ pub enum StateError {
 }
 
 impl StateError {
+    /// The `outcome` label of `reflow_request_state_redemptions_total`.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            Self::Tampered => "tampered",
+            Self::Foreign => "foreign",
+            Self::Mismatch => "mismatch",
+            Self::Expired => "expired",
+            Self::Replayed => "replayed",
+            Self::MissingResponse(_) => "missing_response",
+        }
+    }
+
     pub fn to_rpc(&self) -> RpcError {
         RpcError::invalid_params(self.to_string())
             .with_data(json!({ "reason": "invalid_request_state" }))

@@ -195,6 +195,7 @@ impl Gateway {
                 policy: None,
             },
         };
+        self.metrics.decision(decision.allowed, item.as_str());
         Item {
             exposed,
             located,

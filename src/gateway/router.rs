@@ -17,6 +17,31 @@ use super::session::Session;
 use super::tasks;
 use super::upstreams::{InFlight, UpstreamHandle};
 use super::{Gateway, Outgoing, Sink};
+use crate::telemetry::context::trace_id_hex;
+use crate::telemetry::metrics::{ClientLabels, ServerLabels};
+use crate::telemetry::spans::{ClientSpan, Origin, ServerRequest, ServerSpan};
+use crate::upstream::{Era, HttpTransport, UpstreamError};
+
+/// The `reflow.upstream.transport` of a client span.
+fn transport_label(handle: &UpstreamHandle) -> &'static str {
+    if handle.is_stdio() {
+        return "stdio";
+    }
+    match handle.conn.server().transport {
+        HttpTransport::Sse => "sse",
+        _ => "streamable-http",
+    }
+}
+
+/// The method label of a metric: the client's method for the ones the gateway knows, a fixed
+/// word otherwise (a client must not be able to mint label values).
+fn metric_method(parsed: Method, method: &str) -> String {
+    if parsed == Method::Other {
+        "other".into()
+    } else {
+        method.to_string()
+    }
+}
 
 /// The request's params and the string field `key` of them, or the error naming what is missing.
 fn required_str(params: Option<Value>, key: &str) -> Result<(Value, String), RpcError> {
@@ -31,13 +56,15 @@ fn required_str(params: Option<Value>, key: &str) -> Result<(Value, String), Rpc
 
 impl Gateway {
     /// Handles one request and sends its response (and anything before it) into `sink`, then
-    /// queues its audit row (after the response, so the client never waits for it).
+    /// records its span, metrics and audit row (after the response, so the client never waits).
+    #[allow(clippy::too_many_arguments)]
     pub async fn handle_request(
         self: &Arc<Self>,
         session: &Arc<Session>,
         id: Value,
         method: &str,
         params: Option<Value>,
+        origin: &Origin,
         sink: Sink,
     ) {
         let started = std::time::Instant::now();
@@ -46,8 +73,20 @@ impl Gateway {
             (Some(p), true) => Some(crate::audit::redacted_arguments(p)),
             _ => None,
         };
-        let outcome = self
-            .dispatch(session, &id, method, &resolved, params, &sink)
+        let protocol = session.protocol_version.lock().unwrap().clone();
+        let exposed = resolved.item.as_ref().map(|i| i.exposed.as_str());
+        let request = ServerRequest {
+            method,
+            tool: exposed.filter(|_| resolved.method == Method::ToolsCall),
+            prompt: exposed.filter(|_| resolved.method == Method::PromptsGet),
+            session_id: (!session.modern).then_some(session.id.as_str()),
+            protocol_version: &protocol,
+            request_id: &id,
+            user_id: session.principal.user_id.to_string(),
+        };
+        let span = ServerSpan::start(&request, origin);
+        let outcome = span
+            .run(self.dispatch(session, &id, method, &resolved, params, &sink))
             .await;
         let (status, error, refused) = match &outcome {
             Ok(_) => (0, None, false),
@@ -56,6 +95,13 @@ impl Gateway {
                 Some(f.rpc().message.clone()),
                 matches!(f, Failure::Refused(_)),
             ),
+        };
+        let error_type = match &outcome {
+            Ok(r) if r.get("isError").and_then(Value::as_bool) == Some(true) => {
+                Some("tool_error".to_string())
+            }
+            Ok(_) => None,
+            Err(_) => Some(status.to_string()),
         };
         let message = match outcome {
             Ok(result) => jsonrpc::response(id, result),
@@ -72,6 +118,32 @@ impl Gateway {
             ),
             None => (None, None),
         };
+        let decision = if refused {
+            AuditDecision::Deny
+        } else {
+            AuditDecision::Allow
+        };
+        span.finish(
+            Some((decision.as_str(), policy.as_deref().unwrap_or_default())),
+            error_type.as_deref(),
+        );
+        let elapsed = started.elapsed();
+        span.span.in_scope(|| {
+            tracing::debug!(target: "reflow::mcp", method, status, ms = elapsed.as_millis() as u64, "request done");
+        });
+        self.metrics.observe_server(
+            &ServerLabels {
+                mcp_method_name: metric_method(resolved.method, method),
+                target: target_name.clone().unwrap_or_default(),
+                mcp_protocol_version: protocol,
+                error_type: error_type.unwrap_or_default(),
+                gen_ai_tool_name: match (&name, resolved.method) {
+                    (Some(n), Method::ToolsCall) if self.metrics.tool_label() => n.clone(),
+                    _ => String::new(),
+                },
+            },
+            elapsed.as_secs_f64(),
+        );
         self.audit
             .record(AuditRecord {
                 id: uuid::Uuid::new_v4(),
@@ -80,16 +152,13 @@ impl Gateway {
                 method: method.to_string(),
                 target_name,
                 name,
-                decision: if refused {
-                    AuditDecision::Deny
-                } else {
-                    AuditDecision::Allow
-                },
+                decision,
                 policy_name: policy,
                 response_status: Some(status),
                 error,
-                duration_ms: started.elapsed().as_millis() as i64,
+                duration_ms: elapsed.as_millis() as i64,
                 request_body: arguments,
+                trace_id: Some(trace_id_hex(span.context.trace_id())),
                 created_at: chrono::Utc::now(),
             })
             .await;
@@ -397,22 +466,59 @@ impl Gateway {
             .lock()
             .unwrap()
             .insert(dkey.clone(), (handle.clone(), upstream_id.clone()));
+        let client = ClientSpan::start(
+            method,
+            &handle.target.name,
+            transport_label(handle),
+            match handle.conn.server().era() {
+                Era::Modern => "2026-07-28",
+                Era::Legacy => "legacy",
+            },
+        );
+        if let Some(out) = &client.outgoing {
+            out.inject_meta(&mut params);
+        }
+        let sent = std::time::Instant::now();
         // A 2026-07-28 client answers a modern upstream's `input_required` itself: pass it
         // through (the retry carries its `inputResponses` back) instead of bridging it.
-        let result = if session.modern {
-            handle
-                .conn
-                .request_passthrough(upstream_id, method, params, handle.target.timeout)
-                .await
-        } else {
-            handle
-                .conn
-                .request_with_id(upstream_id, method, params, handle.target.timeout)
-                .await
-        };
+        let result = client
+            .run(async {
+                if session.modern {
+                    handle
+                        .conn
+                        .request_passthrough(upstream_id, method, params, handle.target.timeout)
+                        .await
+                } else {
+                    handle
+                        .conn
+                        .request_with_id(upstream_id, method, params, handle.target.timeout)
+                        .await
+                }
+            })
+            .await;
         handle.relayed_up_to_now().await;
         handle.in_flight.lock().unwrap().remove(&key);
         session.in_flight.lock().unwrap().remove(&dkey);
+        let (error_type, reached) = match &result {
+            Ok(r) if r.get("isError").and_then(Value::as_bool) == Some(true) => {
+                ("tool_error".to_string(), true)
+            }
+            Ok(_) => (String::new(), true),
+            Err(UpstreamError::Rpc(e)) => (e.code.to_string(), true),
+            Err(e) => (e.to_rpc(&handle.target.name).code.to_string(), false),
+        };
+        if !error_type.is_empty() {
+            client.fail(&error_type);
+        }
+        self.metrics.observe_client(
+            &ClientLabels {
+                target: handle.target.name.clone(),
+                mcp_method_name: method.to_string(),
+                error_type,
+            },
+            sent.elapsed().as_secs_f64(),
+            reached,
+        );
         let mut result = result.map_err(|e| e.to_rpc(&handle.target.name))?;
         if !session.modern
             && let Some(r) = result.as_object_mut()

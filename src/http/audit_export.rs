@@ -104,7 +104,7 @@ async fn export(
         .into_response())
 }
 
-const CSV_COLUMNS: [&str; 12] = [
+const CSV_COLUMNS: [&str; 13] = [
     "id",
     "created_at",
     "user_id",
@@ -117,6 +117,7 @@ const CSV_COLUMNS: [&str; 12] = [
     "response_status",
     "error",
     "duration_ms",
+    "trace_id",
 ];
 
 /// RFC 4180 quoting; a leading `=`, `+`, `-` or `@` is prefixed with `'` so a spreadsheet does
@@ -152,6 +153,7 @@ fn to_csv(rows: &[AuditRecord]) -> String {
             r.response_status.map(|s| s.to_string()).unwrap_or_default(),
             opt(&r.error),
             r.duration_ms.to_string(),
+            opt(&r.trace_id),
         ];
         let line: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
         out.push_str(&line.join(","));

@@ -28,6 +28,7 @@ struct Params {
     decision: Option<String>,
     since: Option<String>,
     until: Option<String>,
+    trace_id: Option<String>,
 }
 
 async fn list(
@@ -54,6 +55,7 @@ async fn list(
         decision: p.decision,
         since: p.since,
         until: p.until,
+        trace_id: p.trace_id,
     };
     Ok(Json(
         AuditService::new(state.store.clone()).query(&query).await?,

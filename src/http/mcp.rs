@@ -19,10 +19,11 @@ use serde_json::Value;
 use tokio_stream::wrappers::UnboundedReceiverStream;
 
 use super::AppState;
-use super::extract::Caller;
+use super::extract::{Caller, ClientIp};
 use crate::gateway::session::{STANDALONE, event_id, parse_event_id};
 use crate::gateway::{Outgoing, Session, SessionTransport};
 use crate::mcp::{Kind, RpcError, classify, codes, headers, jsonrpc};
+use crate::telemetry::spans::Origin;
 
 pub fn routes() -> Router<Arc<AppState>> {
     Router::new()
@@ -94,6 +95,7 @@ fn is_final(message: &Value, id: &Value) -> bool {
 async fn post_mcp(
     State(state): State<Arc<AppState>>,
     Caller(caller): Caller,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
@@ -132,7 +134,7 @@ async fn post_mcp(
         header_str(&headers, headers::PROTOCOL_VERSION),
         session_header(&headers).is_some(),
     ) {
-        return super::modern::post(&state, caller, &headers, message).await;
+        return super::modern::post(&state, caller, &headers, ip, message).await;
     }
     if let Some(version) = header_str(&headers, headers::PROTOCOL_VERSION)
         && !crate::mcp::LEGACY_VERSIONS.contains(&version)
@@ -196,7 +198,8 @@ async fn post_mcp(
             let id = id.clone();
             let method = method.to_string();
             let params = message.get("params").cloned();
-            relay_request(&state, session, id, method, params).await
+            let origin = Origin::of(&headers, params.as_ref(), ip);
+            relay_request(&state, session, id, method, params, origin).await
         }
         Kind::Notification { method } => {
             let method = method.to_string();
@@ -225,6 +228,7 @@ async fn relay_request(
     id: Value,
     method: String,
     params: Option<Value>,
+    origin: Origin,
 ) -> Response {
     let (sink, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let gateway = state.gateway.clone();
@@ -232,7 +236,7 @@ async fn relay_request(
         let (session, id) = (session.clone(), id.clone());
         tokio::spawn(async move {
             gateway
-                .handle_request(&session, id, &method, params, sink)
+                .handle_request(&session, id, &method, params, &origin, sink)
                 .await
         });
     }
@@ -420,6 +424,8 @@ struct SessionQuery {
 async fn legacy_message(
     State(state): State<Arc<AppState>>,
     Caller(caller): Caller,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
     Query(q): Query<SessionQuery>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
@@ -472,6 +478,7 @@ async fn legacy_message(
         Kind::Request { id, method } => {
             let (id, method) = (id.clone(), method.to_string());
             let params = message.get("params").cloned();
+            let origin = Origin::of(&headers, params.as_ref(), ip);
             tokio::spawn(async move {
                 if method == "initialize" {
                     let reply = match gateway
@@ -496,7 +503,7 @@ async fn legacy_message(
                     })
                 };
                 gateway
-                    .handle_request(&session, id, &method, params, sink)
+                    .handle_request(&session, id, &method, params, &origin, sink)
                     .await;
                 let _ = forward.await;
             });

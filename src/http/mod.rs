@@ -12,6 +12,7 @@ mod guard;
 mod health;
 mod logs;
 mod mcp;
+pub mod metrics;
 mod modern;
 mod observability;
 pub mod openapi;
@@ -63,6 +64,7 @@ pub struct AppState {
     pub limiter: LoginLimiter,
     pub gateway: Arc<Gateway>,
     pub audit: Arc<crate::audit::AuditLog>,
+    pub metrics: Arc<crate::telemetry::Metrics>,
     pub host_guard: guard::HostGuard,
     /// The store revision this process last loaded.
     pub revision: std::sync::atomic::AtomicI64,
@@ -133,6 +135,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     let max_body = state.settings.server.max_body_bytes;
     Router::new()
         .merge(health::routes())
+        .merge(metrics::routes())
         .merge(auth_api::routes())
         .merge(users::routes())
         .merge(sessions::routes())

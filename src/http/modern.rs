@@ -19,6 +19,7 @@ use crate::auth::Principal;
 use crate::gateway::{Call, Session, Step};
 use crate::mcp::modern::{self as wire};
 use crate::mcp::{Kind, RpcError, classify, codes, headers, jsonrpc};
+use crate::telemetry::spans::Origin;
 
 fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
     h.get(name).and_then(|v| v.to_str().ok())
@@ -51,7 +52,13 @@ fn accepts_sse(h: &HeaderMap) -> bool {
 }
 
 /// Handles one modern POST (the caller has parsed the body and checked content types).
-pub async fn post(state: &AppState, caller: Principal, h: &HeaderMap, message: Value) -> Response {
+pub async fn post(
+    state: &AppState,
+    caller: Principal,
+    h: &HeaderMap,
+    ip: std::net::IpAddr,
+    message: Value,
+) -> Response {
     let (id, method) = match classify(&message) {
         Kind::Request { id, method } => (id.clone(), method.to_string()),
         // No client→server notification means anything here (cancelling is closing the
@@ -100,6 +107,7 @@ pub async fn post(state: &AppState, caller: Principal, h: &HeaderMap, message: V
         envelope.client_capabilities,
     ));
     let params = message.get("params").cloned();
+    let origin = Origin::of(h, params.as_ref(), ip);
     if wire::task_method(&method)
         && !wire::declares_tasks(&session.client_capabilities.lock().unwrap())
     {
@@ -124,14 +132,14 @@ pub async fn post(state: &AppState, caller: Principal, h: &HeaderMap, message: V
             .is_some_and(|p| p.get("requestState").is_some());
     let call = if resuming {
         match gateway
-            .resume_call(session, id.clone(), &method, params)
+            .resume_call(session, id.clone(), &method, params, origin)
             .await
         {
             Ok(call) => call,
             Err(e) => return error(id, e),
         }
     } else {
-        gateway.start_call(session, id, &method, params)
+        gateway.start_call(session, id, &method, params, origin)
     };
     respond(call, accepts_sse(h)).await
 }

@@ -21,6 +21,8 @@ pub struct LogQuery {
     pub since: Option<String>,
     /// RFC 3339 time or a duration back from now: rows before it.
     pub until: Option<String>,
+    /// A W3C trace id: 32 hex digits.
+    pub trace_id: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -88,6 +90,21 @@ impl AuditService {
                             ),
                         )
                     })
+                })
+                .transpose()?,
+            trace_id: q
+                .trace_id
+                .as_deref()
+                .map(|t| {
+                    let t = t.trim().to_ascii_lowercase();
+                    if t.len() == 32 && t.bytes().all(|b| b.is_ascii_hexdigit()) {
+                        Ok(t)
+                    } else {
+                        Err(ServiceError::invalid(
+                            "trace_id",
+                            "must be a W3C trace id: 32 hex digits",
+                        ))
+                    }
                 })
                 .transpose()?,
         };

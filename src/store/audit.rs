@@ -49,6 +49,8 @@ pub struct AuditRecord {
     /// The request's params, only with `audit.log_arguments`, secret-looking values redacted.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_body: Option<String>,
+    /// The W3C trace id (32 hex digits) shared by the request's spans and its upstream calls.
+    pub trace_id: Option<String>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -63,18 +65,19 @@ pub struct AuditFilter {
     pub since: Option<DateTime<Utc>>,
     /// Rows strictly before this time.
     pub until: Option<DateTime<Utc>>,
+    pub trace_id: Option<String>,
 }
 
 /// `response_status` is INTEGER, which Postgres makes 32-bit: widened so both backends decode
 /// it as i64.
 const COLUMNS: &str = "id, session_id, user_id, method, target_name, name, decision, policy_name, \
                        CAST(response_status AS BIGINT) AS response_status, error, duration_ms, \
-                       request_body, created_at";
+                       request_body, trace_id, created_at";
 
 const INSERT_INTO: &str = "INSERT INTO audit_log (id, session_id, user_id, method, target_name, name, \
-    decision, policy_name, response_status, error, duration_ms, request_body, created_at) ";
+    decision, policy_name, response_status, error, duration_ms, request_body, trace_id, created_at) ";
 
-/// Rows per INSERT statement: 13 bind parameters each stays far below SQLite's 32,766 and
+/// Rows per INSERT statement: 14 bind parameters each stays far below SQLite's 32,766 and
 /// Postgres's 65,535 parameters per statement.
 const ROWS_PER_STATEMENT: usize = 500;
 
@@ -103,6 +106,7 @@ impl Store {
                         .push_bind(r.error.as_deref())
                         .push_bind(r.duration_ms)
                         .push_bind(r.request_body.as_deref())
+                        .push_bind(r.trace_id.as_deref())
                         .push_bind(r.created_at);
                 });
                 insert.build().execute(&mut *tx).await?;
@@ -117,7 +121,7 @@ impl Store {
         let sql = sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM audit_log WHERE ($1 IS NULL OR user_id = $1) AND ($2 IS NULL OR target_name = $2) \
              AND ($3 IS NULL OR method = $3) AND ($4 IS NULL OR decision = $4) AND ($5 IS NULL OR created_at >= $5) \
-             AND ($8 IS NULL OR created_at < $8) ORDER BY created_at DESC, id LIMIT $6 OFFSET $7"
+             AND ($8 IS NULL OR created_at < $8) AND ($9 IS NULL OR trace_id = $9) ORDER BY created_at DESC, id LIMIT $6 OFFSET $7"
         ));
         Ok(on_pool!(self, |pool| {
             let rows = sqlx::query(sql)
@@ -129,6 +133,7 @@ impl Store {
                 .bind(f.limit)
                 .bind(f.offset)
                 .bind(f.until)
+                .bind(f.trace_id.as_deref())
                 .fetch_all(pool)
                 .await?;
             let mut out = Vec::with_capacity(rows.len());
@@ -150,6 +155,7 @@ impl Store {
                     error: row.try_get("error")?,
                     duration_ms: row.try_get("duration_ms")?,
                     request_body: row.try_get("request_body")?,
+                    trace_id: row.try_get("trace_id")?,
                     created_at: row.try_get("created_at")?,
                 });
             }

@@ -151,6 +151,7 @@ impl HttpConn {
     ) -> impl Future<Output = reqwest::Result<reqwest::Response>> + use<> {
         let mut h = self.post_headers.clone();
         session_headers(&mut h, session);
+        crate::telemetry::spans::add_trace_headers(&mut h);
         self.client
             .post(self.url.clone())
             .headers(h)

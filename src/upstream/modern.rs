@@ -250,7 +250,8 @@ impl ModernConn {
         method: &str,
         params: Value,
     ) -> Result<Value, UpstreamError> {
-        let headers = self.request_headers(method, &params)?;
+        let mut headers = self.request_headers(method, &params)?;
+        crate::telemetry::spans::add_trace_headers(&mut headers);
         let body = serialize(&jsonrpc::request(id.clone(), method, Some(params)));
         let resp = self
             .client

@@ -125,10 +125,12 @@ impl SseConn {
     /// POSTs one message to the endpoint (the server answers 202; the response, if any, comes on
     /// the stream).
     pub(super) async fn send(&self, body: Bytes) -> Result<(), UpstreamError> {
+        let mut headers = self.post_headers.clone();
+        crate::telemetry::spans::add_trace_headers(&mut headers);
         let resp = self
             .client
             .post(self.endpoint.clone())
-            .headers(self.post_headers.clone())
+            .headers(headers)
             .body(body)
             .send()
             .await

@@ -331,10 +331,22 @@ async function main() {
       await fill(page, 'Method', 'tools/call', 'main form.filters');
       await clickText(page, 'main button', 'Apply');
       await page.waitForFunction(() => [...document.querySelectorAll('main tbody tr')].every((r) => r.textContent.includes('tools/call')) && document.querySelectorAll('main tbody tr').length >= 2);
+      // Each row links to its trace: filtering by one row's trace id leaves that row.
+      const trace = await page.$eval('main tbody tr code[title]', (e) => e.title);
+      assert.match(trace, /^[0-9a-f]{32}$/);
+      await fill(page, 'Trace id', trace, 'main form.filters');
+      await clickText(page, 'main button', 'Apply');
+      await page.waitForFunction((t) => {
+        const rows = [...document.querySelectorAll('main tbody tr')];
+        return rows.length === 1 && rows[0].querySelector('code[title]')?.title === t;
+      }, {}, trace);
+      await fill(page, 'Trace id', '', 'main form.filters');
+      await clickText(page, 'main button', 'Apply');
       const csv = await page.evaluate(async () => (await fetch('/api/logs/export?format=csv&method=tools/call')).text());
       const lines = csv.trim().split('\r\n');
       assert.ok(lines[0].startsWith('id,created_at,user_id'), lines[0]);
       assert.ok(lines.length >= 3 && lines.slice(1).every((l) => l.includes('tools/call')), csv);
+      assert.ok(lines[0].endsWith(',trace_id'), lines[0]);
       const json = await page.evaluate(async () => (await fetch('/api/logs/export?format=json&decision=deny')).json());
       assert.ok(json.every((r) => r.decision === 'deny'));
       await shoot(page, 'audit');

@@ -154,7 +154,8 @@ async fn logs_show_mcp_calls_with_filters() {
     assert_eq!(
         header,
         [
-            "TIME", "USER", "METHOD", "TARGET", "NAME", "DECISION", "POLICY", "STATUS", "MS"
+            "TIME", "USER", "METHOD", "TARGET", "NAME", "DECISION", "POLICY", "STATUS", "MS",
+            "TRACE"
         ]
     );
     let body: Vec<&str> = rows.collect();

@@ -18,6 +18,7 @@ fn row(user: UserId, method: &str, decision: AuditDecision, at: DateTime<Utc>) -
         error: Some("unknown tool: github__x".into()),
         duration_ms: 12,
         request_body: None,
+        trace_id: Some(format!("{:032x}", at.timestamp_micros())),
         created_at: DateTime::from_timestamp_micros(at.timestamp_micros()).unwrap(),
     }
 }
@@ -94,6 +95,17 @@ async fn audit_rows_round_trip_filter_and_prune() {
         assert_eq!(
             store.query_audit(&recent).await.unwrap().len(),
             2,
+            "{}",
+            db.label
+        );
+        let by_trace = AuditFilter {
+            limit: 10,
+            trace_id: rows[1].trace_id.clone(),
+            ..Default::default()
+        };
+        assert_eq!(
+            store.query_audit(&by_trace).await.unwrap(),
+            vec![rows[1].clone()],
             "{}",
             db.label
         );

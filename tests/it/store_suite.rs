@@ -63,7 +63,12 @@ async fn migrations_apply_once_and_report_status() {
             .collect();
         assert_eq!(
             known,
-            [(1, "init"), (2, "modern state"), (3, "user credentials")],
+            [
+                (1, "init"),
+                (2, "modern state"),
+                (3, "user credentials"),
+                (4, "audit trace id")
+            ],
             "[{label}] the known migrations: {status:?}"
         );
         assert!(
@@ -88,7 +93,7 @@ async fn migrations_apply_once_and_report_status() {
         store.migrate().await.unwrap();
         store.migrate().await.unwrap();
         let again = store.migration_status().await.unwrap();
-        assert_eq!(again.len(), 3, "[{label}] {again:?}");
+        assert_eq!(again.len(), 4, "[{label}] {again:?}");
         assert_eq!(
             again[0].applied_at,
             Some(applied),
@@ -122,7 +127,7 @@ async fn connect_without_migrate_reports_pending() {
         let label = db.label;
         let store = Store::connect(&db.url, 2).await.unwrap();
         let status = store.migration_status().await.unwrap();
-        assert_eq!(status.len(), 3, "[{label}] {status:?}");
+        assert_eq!(status.len(), 4, "[{label}] {status:?}");
         assert!(
             status.iter().all(|m| m.applied_at.is_none()),
             "[{label}] nothing applied before migrate: {status:?}"

@@ -1,4 +1,4 @@
-// Audit log: filters (user, target, method, decision, time range), paging, a live tail from
+// Audit log: filters (user, target, method, decision, time range, trace id), paging, a live tail from
 // the activity stream, and export of the filtered rows as CSV or JSON.
 
 import { h, mount, get, table, badge, when, field, select, attempt, pageHeader, formValues } from '../lib.js';
@@ -14,6 +14,7 @@ function query(v, extra = {}) {
   if (v.decision) q.set('decision', v.decision);
   if (v.since) q.set('since', new Date(v.since).toISOString());
   if (v.until) q.set('until', new Date(v.until).toISOString());
+  if (v.trace_id) q.set('trace_id', v.trace_id.trim());
   for (const [k, val] of Object.entries(extra)) q.set(k, val);
   return q;
 }
@@ -35,6 +36,7 @@ export function render(main, { admin }) {
   field('Decision', select('decision', [['', 'Any'], ['allow', 'allow'], ['deny', 'deny']], '')),
   field('From', { name: 'since', type: 'datetime-local' }),
   field('To', { name: 'until', type: 'datetime-local' }),
+  field('Trace id', { name: 'trace_id', autocomplete: 'off', placeholder: '32 hex digits', pattern: '[0-9a-fA-F]{32}' }),
   h('div', { class: 'buttons' }, h('button', { type: 'submit', class: 'primary' }, 'Apply')));
 
   const columns = [
@@ -47,6 +49,7 @@ export function render(main, { admin }) {
     ['Policy', (r) => r.policy_name || '—'],
     ['Status', (r) => (r.response_status === 0 ? 'ok' : (r.error || r.response_status))],
     ['Duration', (r) => `${r.duration_ms} ms`],
+    ['Trace', (r) => (r.trace_id ? h('code', { title: r.trace_id }, r.trace_id.slice(0, 8)) : '—')],
   ];
 
   async function load() {

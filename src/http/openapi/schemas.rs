@@ -145,7 +145,7 @@ pub fn components() -> Value {
             ("method", s("string")), ("target_name", nullable("string")), ("name", nullable("string")),
             ("decision", enum_of(&["allow", "deny"])), ("policy_name", nullable("string")),
             ("response_status", nullable("integer")), ("error", nullable("string")), ("duration_ms", s("integer")),
-            ("request_body", s("string")), ("created_at", time()),
+            ("request_body", s("string")), ("trace_id", nullable("string")), ("created_at", time()),
         ], &["id", "method", "decision", "duration_ms", "created_at"]),
         "Stats": object(&[
             ("rps", s("number")), ("p50_ms", nullable("integer")), ("p95_ms", nullable("integer")),

@@ -130,15 +130,20 @@ impl Target {
     /// Starts `reflow serve --port 0` on this database; returns the process (killed when
     /// dropped) and its base URL once it listens. Its log is drained so it never blocks.
     pub async fn serve(&self) -> (tokio::process::Child, String) {
+        self.serve_with_env(&[]).await
+    }
+
+    /// `serve` with extra environment variables (the rest of the environment is cleared).
+    pub async fn serve_with_env(&self, env: &[(&str, &str)]) -> (tokio::process::Child, String) {
         use tokio::io::AsyncBufReadExt;
-        let mut child = self.spawn(&["serve", "--port", "0"]);
+        let mut child = self.spawn_with_env(&["serve", "--port", "0"], env);
         let stderr = child.stderr.take().expect("piped stderr");
         let (tx, rx) = tokio::sync::oneshot::channel();
         tokio::spawn(async move {
             let mut lines = tokio::io::BufReader::new(stderr).lines();
             let mut tx = Some(tx);
             while let Ok(Some(line)) = lines.next_line().await {
-                if let Some(at) = line.find("http://127.0.0.1:")
+                if let Some(at) = line.find("MCP endpoint http://127.0.0.1:").map(|i| i + 13)
                     && let Some(tx) = tx.take()
                 {
                     let url = &line[at..];
@@ -156,6 +161,10 @@ impl Target {
 
     /// Starts `reflow` with this database and piped stdout, for long-running commands.
     pub fn spawn(&self, args: &[&str]) -> tokio::process::Child {
+        self.spawn_with_env(args, &[])
+    }
+
+    pub fn spawn_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> tokio::process::Child {
         let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_reflow"));
         cmd.arg("--database-url")
             .arg(&self.url)
@@ -168,6 +177,9 @@ impl Target {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
         cmd.spawn().expect("spawn reflow")
     }
 }

@@ -26,6 +26,8 @@ pub struct TestServerOptions {
     pub stdio: Option<reflow::config::StdioSettings>,
     /// `session.timeout` (None: the default).
     pub session_timeout: Option<std::time::Duration>,
+    /// `metrics` (None: the default: admins only).
+    pub metrics: Option<reflow::config::MetricsSettings>,
 }
 
 impl Default for TestServerOptions {
@@ -41,6 +43,7 @@ impl Default for TestServerOptions {
             request_state_ttl: std::time::Duration::from_secs(300),
             stdio: None,
             session_timeout: None,
+            metrics: None,
         }
     }
 }
@@ -84,6 +87,9 @@ impl TestServer {
         settings.gateway.request_state_ttl = opts.request_state_ttl;
         if let Some(stdio) = opts.stdio {
             settings.stdio = stdio;
+        }
+        if let Some(m) = opts.metrics {
+            settings.metrics = m;
         }
         if let Some(t) = opts.session_timeout {
             settings.session.timeout = t;

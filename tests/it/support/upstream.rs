@@ -63,6 +63,8 @@ pub struct UpstreamConfig {
     /// A listed tool that answers every call with a JSON-RPC error (invalid params) carrying
     /// this message.
     pub failing_tool: Option<(String, String)>,
+    /// A listed tool that answers with the request's `_meta`, as JSON text.
+    pub meta_tool: Option<String>,
 }
 
 impl UpstreamConfig {
@@ -80,7 +82,7 @@ impl UpstreamConfig {
 pub struct UpstreamLog {
     pub calls: Vec<String>,
     pub lists: usize,
-    /// `Authorization` and `X-Env-*` headers of every HTTP request, as received.
+    /// `Authorization`, `traceparent` and `X-Env-*` headers of every HTTP request, as received.
     pub headers: Vec<(String, String)>,
     /// The request id of every notifications/cancelled received, as JSON text.
     pub cancelled: Vec<String>,
@@ -136,6 +138,11 @@ impl Handler {
                 cfg.failing_tool
                     .iter()
                     .map(|(n, _)| Tool::new(n.clone(), "always fails", object_schema())),
+            )
+            .chain(
+                cfg.meta_tool
+                    .iter()
+                    .map(|n| Tool::new(n.clone(), "shows its _meta", object_schema())),
             )
             .chain(
                 cfg.change_tool
@@ -248,6 +255,10 @@ impl ServerHandler for Handler {
         let cfg = &self.cfg;
         if let Some((_, message)) = cfg.failing_tool.as_ref().filter(|(n, _)| *n == name) {
             return Err(McpError::invalid_params(message.clone(), None));
+        }
+        if cfg.meta_tool.as_deref() == Some(name.as_str()) {
+            let meta = serde_json::to_string(&context.meta).unwrap_or_default();
+            return Ok(CallToolResult::success(vec![ContentBlock::text(meta)]).into());
         }
         if cfg.progress_tool.as_deref() == Some(name.as_str()) {
             let token = context.meta.get_progress_token().ok_or_else(|| {
@@ -478,7 +489,7 @@ impl UpstreamServer {
                         async move {
                             for (name, value) in req.headers() {
                                 let n = name.as_str();
-                                if n == "authorization" || n.starts_with("x-env-") {
+                                if n == "authorization" || n == "traceparent" || n.starts_with("x-env-") {
                                     seen.lock().unwrap().headers.push((
                                         n.to_string(),
                                         value.to_str().unwrap_or("").to_string(),

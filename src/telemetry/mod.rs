@@ -1,0 +1,106 @@
+//! Observability: the `tracing` subscriber (logs, and the spans that OTLP exports), Prometheus
+//! metrics, and the W3C trace context that links a client's call, reflow's spans, the audit row
+//! and the upstream's request.
+
+pub mod context;
+pub mod metrics;
+#[cfg(feature = "otel")]
+mod otlp;
+pub mod spans;
+
+use std::time::Duration;
+
+use tracing_subscriber::Layer;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+
+use crate::config::{LogFormat, Settings};
+
+pub use metrics::Metrics;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TelemetryError {
+    #[cfg(feature = "otel")]
+    #[error(transparent)]
+    Export(#[from] otlp::ExportError),
+}
+
+/// What `install` started; `shutdown` flushes queued spans within the grace period.
+#[derive(Clone, Default)]
+pub struct Tracing {
+    #[cfg(feature = "otel")]
+    pipeline: Option<otlp::Pipeline>,
+}
+
+impl Tracing {
+    pub fn exporting(&self) -> bool {
+        #[cfg(feature = "otel")]
+        return self.pipeline.is_some();
+        #[cfg(not(feature = "otel"))]
+        false
+    }
+
+    pub fn dropped_spans(&self) -> u64 {
+        #[cfg(feature = "otel")]
+        if let Some(p) = &self.pipeline {
+            return p.dropped.load(std::sync::atomic::Ordering::Relaxed);
+        }
+        0
+    }
+
+    pub async fn shutdown(self, grace: Duration) {
+        #[cfg(feature = "otel")]
+        if let Some(p) = self.pipeline {
+            p.shutdown(grace).await;
+        }
+        let _ = grace;
+    }
+}
+
+/// Installs the process's subscriber: logs per `logging.*` (admin commands: warnings only), and
+/// with `export`, spans of target `reflow::otel` to OTLP when `telemetry.enabled`. The log
+/// level never filters what is exported, and export never sees anything but MCP spans.
+pub fn install(settings: &Settings, quiet: bool, export: bool) -> Result<Tracing, TelemetryError> {
+    use tracing_subscriber::EnvFilter;
+    let level = if quiet {
+        "warn"
+    } else {
+        settings.logging.level.as_str()
+    };
+    let filter = EnvFilter::try_new(level).unwrap_or_else(|_| EnvFilter::new("info"));
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let fmt = match settings.logging.format {
+        LogFormat::Json => fmt.json().with_current_span(true).boxed(),
+        LogFormat::Text => fmt.boxed(),
+    }
+    .with_filter(filter);
+    let tracing = Tracing::default();
+    #[cfg(feature = "otel")]
+    let (tracing, otel) = if export && settings.telemetry.enabled {
+        let pipeline = otlp::Pipeline::start(&settings.telemetry)?;
+        let layer = tracing_opentelemetry::layer()
+            .with_tracer(pipeline.tracer())
+            .with_filter(
+                tracing_subscriber::filter::Targets::new()
+                    .with_target(spans::TARGET, tracing::Level::INFO),
+            );
+        (
+            Tracing {
+                pipeline: Some(pipeline),
+            },
+            Some(layer),
+        )
+    } else {
+        (tracing, None)
+    };
+    #[cfg(not(feature = "otel"))]
+    let otel: Option<tracing_subscriber::layer::Identity> = {
+        let _ = export;
+        None
+    };
+    let _ = tracing_subscriber::registry()
+        .with(fmt)
+        .with(otel)
+        .try_init();
+    Ok(tracing)
+}
