@@ -16,6 +16,9 @@ _reflow() {
             ",$1")
                 cmd="reflow"
                 ;;
+            reflow,bridge)
+                cmd="reflow__subcmd__bridge"
+                ;;
             reflow,completions)
                 cmd="reflow__subcmd__completions"
                 ;;
@@ -81,6 +84,9 @@ _reflow() {
                 ;;
             reflow__subcmd__db__subcmd__help,status)
                 cmd="reflow__subcmd__db__subcmd__help__subcmd__status"
+                ;;
+            reflow__subcmd__help,bridge)
+                cmd="reflow__subcmd__help__subcmd__bridge"
                 ;;
             reflow__subcmd__help,completions)
                 cmd="reflow__subcmd__help__subcmd__completions"
@@ -497,12 +503,74 @@ _reflow() {
 
     case "${cmd}" in
         reflow)
-            opts="-c -h -V --config --data-dir --database-url --json --help --version serve user target policy token secret logs db config completions probe help"
+            opts="-c -h -V --config --data-dir --database-url --json --help --version serve user target policy token secret logs db config completions bridge probe help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --data-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --database-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        reflow__subcmd__bridge)
+            opts="-c -h -V --listen --path --token-env --idle-timeout --max-sessions --request-timeout --allow-host --allow-origin --config --data-dir --database-url --json --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --listen)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --path)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token-env)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --idle-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-sessions)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --request-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --allow-host)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --allow-origin)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -805,8 +873,22 @@ _reflow() {
             return 0
             ;;
         reflow__subcmd__help)
-            opts="serve user target policy token secret logs db config completions probe help"
+            opts="serve user target policy token secret logs db config completions bridge probe help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        reflow__subcmd__help__subcmd__bridge)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

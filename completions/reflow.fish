@@ -40,6 +40,7 @@ complete -c reflow -n "__fish_reflow_needs_command" -f -a "logs" -d 'Show the au
 complete -c reflow -n "__fish_reflow_needs_command" -f -a "db" -d 'Database migrations'
 complete -c reflow -n "__fish_reflow_needs_command" -f -a "config" -d 'Inspect the configuration'
 complete -c reflow -n "__fish_reflow_needs_command" -f -a "completions" -d 'Print a shell completion script'
+complete -c reflow -n "__fish_reflow_needs_command" -f -a "bridge" -d 'Serve one stdio MCP server over Streamable HTTP (one process per session)'
 complete -c reflow -n "__fish_reflow_needs_command" -f -a "probe" -d 'Connect to one HTTP MCP upstream, list what it serves, optionally call a tool'
 complete -c reflow -n "__fish_reflow_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c reflow -n "__fish_reflow_using_subcommand serve" -l host -d 'Address to bind (default 127.0.0.1; use 0.0.0.0 to accept remote clients)' -r
@@ -542,6 +543,20 @@ complete -c reflow -n "__fish_reflow_using_subcommand completions" -l database-u
 complete -c reflow -n "__fish_reflow_using_subcommand completions" -l json -d 'Print machine-readable JSON instead of tables'
 complete -c reflow -n "__fish_reflow_using_subcommand completions" -s h -l help -d 'Print help'
 complete -c reflow -n "__fish_reflow_using_subcommand completions" -s V -l version -d 'Print version'
+complete -c reflow -n "__fish_reflow_using_subcommand bridge" -l listen -d 'Address to listen on. Loopback by default; any other address needs --token-env, since the bridge runs the server\'s tools for whoever reaches it' -r
+complete -c reflow -n "__fish_reflow_using_subcommand bridge" -l path -d 'The endpoint path (`/health` answers probes without a token)' -r
+complete -c reflow -n "__fish_reflow_using_subcommand bridge" -l token-env -d 'Require `Authorization: Bearer <value of this environment variable>`. The variable is not passed on to the stdio server' -r
+complete -c reflow -n "__fish_reflow_using_subcommand bridge" -l idle-timeout -d 'End a session (and its process) after this long without requests or an open GET stream' -r
+complete -c reflow -n "__fish_reflow_using_subcommand bridge" -l max-sessions -d 'At most this many sessions (processes) at once; more `initialize`s get HTTP 503' -r
+complete -c reflow -n "__fish_reflow_using_subcommand bridge" -l request-timeout -d 'How long one request may wait for the stdio server\'s answer' -r
+complete -c reflow -n "__fish_reflow_using_subcommand bridge" -l allow-host -d 'Another Host name clients use for the bridge (repeatable). Loopback names are always allowed on a loopback listener; naming any host turns the check on for other listeners' -r
+complete -c reflow -n "__fish_reflow_using_subcommand bridge" -l allow-origin -d 'A browser Origin allowed besides those of the allowed hosts (repeatable)' -r
+complete -c reflow -n "__fish_reflow_using_subcommand bridge" -s c -l config -d 'Config file (YAML). Also REFLOW_CONFIG. Without one, defaults and REFLOW_* variables apply' -r -F
+complete -c reflow -n "__fish_reflow_using_subcommand bridge" -l data-dir -d 'Data directory for the SQLite database and generated secrets (default ./reflow-data)' -r -F
+complete -c reflow -n "__fish_reflow_using_subcommand bridge" -l database-url -d 'Database URL: sqlite://PATH or postgres://USER@HOST/DB (overrides the config)' -r
+complete -c reflow -n "__fish_reflow_using_subcommand bridge" -l json -d 'Print machine-readable JSON instead of tables'
+complete -c reflow -n "__fish_reflow_using_subcommand bridge" -s h -l help -d 'Print help'
+complete -c reflow -n "__fish_reflow_using_subcommand bridge" -s V -l version -d 'Print version'
 complete -c reflow -n "__fish_reflow_using_subcommand probe" -l transport -d 'auto: probe the era (2026-07-28 `server/discover`, then legacy `initialize`, then legacy SSE); streamable-http: legacy Streamable HTTP only; sse: legacy HTTP+SSE only' -r -f -a "auto\t''
 streamable-http\t''
 sse\t''"
@@ -557,18 +572,19 @@ complete -c reflow -n "__fish_reflow_using_subcommand probe" -l call-each -d 'Ca
 complete -c reflow -n "__fish_reflow_using_subcommand probe" -l json -d 'Print machine-readable JSON instead of tables'
 complete -c reflow -n "__fish_reflow_using_subcommand probe" -s h -l help -d 'Print help'
 complete -c reflow -n "__fish_reflow_using_subcommand probe" -s V -l version -d 'Print version'
-complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user target policy token secret logs db config completions probe help" -f -a "serve" -d 'Run the gateway: MCP endpoint, admin API and health checks on one port'
-complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user target policy token secret logs db config completions probe help" -f -a "user" -d 'Manage user accounts'
-complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user target policy token secret logs db config completions probe help" -f -a "target" -d 'Manage targets: the upstream MCP servers behind the gateway'
-complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user target policy token secret logs db config completions probe help" -f -a "policy" -d 'Manage access policies: who may use which tools, resources and prompts'
-complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user target policy token secret logs db config completions probe help" -f -a "token" -d 'Manage API tokens for MCP clients'
-complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user target policy token secret logs db config completions probe help" -f -a "secret" -d 'Manage upstream credentials: target tokens and env entries, and key rotation'
-complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user target policy token secret logs db config completions probe help" -f -a "logs" -d 'Show the audit log: who called what, and the policy decision'
-complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user target policy token secret logs db config completions probe help" -f -a "db" -d 'Database migrations'
-complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user target policy token secret logs db config completions probe help" -f -a "config" -d 'Inspect the configuration'
-complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user target policy token secret logs db config completions probe help" -f -a "completions" -d 'Print a shell completion script'
-complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user target policy token secret logs db config completions probe help" -f -a "probe" -d 'Connect to one HTTP MCP upstream, list what it serves, optionally call a tool'
-complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user target policy token secret logs db config completions probe help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user target policy token secret logs db config completions bridge probe help" -f -a "serve" -d 'Run the gateway: MCP endpoint, admin API and health checks on one port'
+complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user target policy token secret logs db config completions bridge probe help" -f -a "user" -d 'Manage user accounts'
+complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user target policy token secret logs db config completions bridge probe help" -f -a "target" -d 'Manage targets: the upstream MCP servers behind the gateway'
+complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user target policy token secret logs db config completions bridge probe help" -f -a "policy" -d 'Manage access policies: who may use which tools, resources and prompts'
+complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user target policy token secret logs db config completions bridge probe help" -f -a "token" -d 'Manage API tokens for MCP clients'
+complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user target policy token secret logs db config completions bridge probe help" -f -a "secret" -d 'Manage upstream credentials: target tokens and env entries, and key rotation'
+complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user target policy token secret logs db config completions bridge probe help" -f -a "logs" -d 'Show the audit log: who called what, and the policy decision'
+complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user target policy token secret logs db config completions bridge probe help" -f -a "db" -d 'Database migrations'
+complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user target policy token secret logs db config completions bridge probe help" -f -a "config" -d 'Inspect the configuration'
+complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user target policy token secret logs db config completions bridge probe help" -f -a "completions" -d 'Print a shell completion script'
+complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user target policy token secret logs db config completions bridge probe help" -f -a "bridge" -d 'Serve one stdio MCP server over Streamable HTTP (one process per session)'
+complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user target policy token secret logs db config completions bridge probe help" -f -a "probe" -d 'Connect to one HTTP MCP upstream, list what it serves, optionally call a tool'
+complete -c reflow -n "__fish_reflow_using_subcommand help; and not __fish_seen_subcommand_from serve user target policy token secret logs db config completions bridge probe help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c reflow -n "__fish_reflow_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "add" -d 'Create an account. The password is prompted for, or read from stdin with --password-stdin'
 complete -c reflow -n "__fish_reflow_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "list" -d 'List accounts'
 complete -c reflow -n "__fish_reflow_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "show" -d 'Show one account (by email or id) and its API tokens'

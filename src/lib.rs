@@ -5,6 +5,7 @@ pub mod activity;
 pub mod app;
 pub mod audit;
 pub mod auth;
+pub mod bridge;
 pub mod cli;
 pub mod config;
 pub mod credentials;

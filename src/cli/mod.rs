@@ -1,5 +1,6 @@
 //! The command line: global options, one module per subcommand group, and error → exit code.
 
+mod bridge;
 mod completions;
 mod config;
 mod db;
@@ -69,6 +70,8 @@ enum Command {
     Config(config::ConfigArgs),
     /// Print a shell completion script.
     Completions(completions::CompletionsArgs),
+    /// Serve one stdio MCP server over Streamable HTTP (one process per session).
+    Bridge(bridge::BridgeArgs),
     /// Connect to one HTTP MCP upstream, list what it serves, optionally call a tool.
     #[command(hide = true)]
     Probe(probe::ProbeArgs),
@@ -119,6 +122,7 @@ pub fn main() -> ExitCode {
                     Command::Db(args) => db::run(&ctx, args).await,
                     Command::Logs(args) => logs::run(&ctx, args).await,
                     Command::Probe(args) => probe::run(&ctx, args).await,
+                    Command::Bridge(args) => bridge::run(ctx, args).await,
                     Command::Completions(_) | Command::Config(_) => unreachable!("handled above"),
                 }
             })

@@ -45,7 +45,7 @@ pub async fn run(mut ctx: Context, args: ServeArgs) -> anyhow::Result<()> {
     served
 }
 
-async fn shutdown_signal() {
+pub(super) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

@@ -21,6 +21,9 @@ use serde_json::Value;
 pub struct HostGuard {
     hosts: Vec<String>,
     origins: Vec<String>,
+    /// Where a refused name can be allowed, named in the refusal (a setting or a flag).
+    hosts_option: &'static str,
+    origins_option: &'static str,
 }
 
 fn host_only(authority: &str) -> String {
@@ -35,6 +38,20 @@ fn host_only(authority: &str) -> String {
 }
 
 impl HostGuard {
+    /// A guard over explicit names (`reflow bridge`, which has no `Settings`): host names with
+    /// or without a port, origins as `scheme://host[:port]`.
+    pub fn new(hosts: &[String], origins: &[String]) -> Self {
+        Self {
+            hosts: hosts.iter().map(|h| host_only(h)).collect(),
+            origins: origins
+                .iter()
+                .map(|o| o.trim_end_matches('/').to_ascii_lowercase())
+                .collect(),
+            hosts_option: "--allow-host",
+            origins_option: "--allow-origin",
+        }
+    }
+
     pub fn from_settings(s: &Settings) -> Self {
         let mut hosts: Vec<String> = s
             .server
@@ -60,21 +77,35 @@ impl HostGuard {
             .iter()
             .map(|o| o.trim_end_matches('/').to_ascii_lowercase())
             .collect();
-        Self { hosts, origins }
+        Self {
+            hosts,
+            origins,
+            hosts_option: "server.allowed_hosts",
+            origins_option: "server.allowed_origins",
+        }
     }
 
     /// `strict`: the request changes state or speaks MCP, so an opaque `Origin: null` (a
     /// sandboxed frame, a file:// page) is refused too, unless "null" is an allowed origin.
-    fn check(&self, host: Option<&str>, origin: Option<&str>, strict: bool) -> Result<(), String> {
+    pub fn check(
+        &self,
+        host: Option<&str>,
+        origin: Option<&str>,
+        strict: bool,
+    ) -> Result<(), String> {
         let host = host.ok_or("missing Host header")?;
         if !self.hosts.contains(&host_only(host)) {
             return Err(format!(
-                "Host {host:?} is not allowed (DNS-rebinding protection); add it to server.allowed_hosts"
+                "Host {host:?} is not allowed (DNS-rebinding protection); add it to {}",
+                self.hosts_option
             ));
         }
         if origin == Some("null") {
             if strict && !self.origins.iter().any(|o| o == "null") {
-                return Err("Origin \"null\" (a sandboxed frame or a file:// page) may not change state or call MCP; add \"null\" to server.allowed_origins to allow it".into());
+                return Err(format!(
+                    "Origin \"null\" (a sandboxed frame or a file:// page) may not change state or call MCP; add \"null\" to {} to allow it",
+                    self.origins_option
+                ));
             }
             return Ok(());
         }
@@ -87,7 +118,8 @@ impl HostGuard {
                 || origin_host.is_some_and(|h| self.hosts.contains(&h));
             if !ok {
                 return Err(format!(
-                    "Origin {origin:?} is not allowed; add it to server.allowed_origins"
+                    "Origin {origin:?} is not allowed; add it to {}",
+                    self.origins_option
                 ));
             }
         }

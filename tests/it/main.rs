@@ -3,6 +3,8 @@
 mod auth_api;
 mod auth_surface;
 mod breaker;
+mod bridge;
+mod bridge_sdk;
 mod churn;
 mod cli;
 mod credential_rules;

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod bridge;
 pub mod cli;
 pub mod db;
 pub mod fixture;
