@@ -19,7 +19,9 @@ use serde_json::Value;
 use tokio_stream::wrappers::UnboundedReceiverStream;
 
 use super::AppState;
+use super::edge_audit::{self, Note};
 use super::extract::{Caller, ClientIp};
+use crate::auth::Principal;
 use crate::gateway::session::{STANDALONE, event_id, parse_event_id};
 use crate::gateway::{Outgoing, Session, SessionTransport};
 use crate::mcp::{Kind, RpcError, classify, codes, headers, jsonrpc};
@@ -79,6 +81,17 @@ fn session_header(headers: &HeaderMap) -> Option<&str> {
     header_str(headers, headers::SESSION_ID)
 }
 
+/// Refuses a message with `status` and `error`, noting it for the audit log.
+fn refuse(
+    note: &mut Option<Note>,
+    message: Option<&Value>,
+    status: StatusCode,
+    error: RpcError,
+) -> Response {
+    *note = Some(Note::refused(message, status, &error));
+    rpc_error(status, message.and_then(|m| m.get("id")).cloned(), error)
+}
+
 /// The 404 that tells the client its session is gone and it must initialize again.
 fn session_gone(e: crate::gateway::SessionError) -> Response {
     rpc_error(
@@ -99,49 +112,72 @@ async fn post_mcp(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    let started = std::time::Instant::now();
+    let mut note = None;
+    let res = post_legacy(&state, &caller, ip, &headers, body, &mut note).await;
+    if let Some(note) = note {
+        edge_audit::record(&state, &caller, &headers, ip, started, note).await;
+    }
+    res
+}
+
+/// Sets `note` when the answer is the endpoint's own (not the router's): the audit row says so.
+async fn post_legacy(
+    state: &Arc<AppState>,
+    caller: &Principal,
+    ip: std::net::IpAddr,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+    note: &mut Option<Note>,
+) -> Response {
+    let caller = caller.clone();
     let body = match body {
         Ok(b) => b,
-        Err(e) => return body_rejected(&state, e),
+        Err(e) => return body_rejected(state, e),
     };
-    if !(accepts(&headers, "application/json") && accepts(&headers, "text/event-stream")) {
-        return rpc_error(
-            StatusCode::NOT_ACCEPTABLE,
+    if !(accepts(headers, "application/json") && accepts(headers, "text/event-stream")) {
+        return refuse(
+            note,
             None,
+            StatusCode::NOT_ACCEPTABLE,
             RpcError::invalid_request(
                 "Accept must list both application/json and text/event-stream",
             ),
         );
     }
-    if !header_str(&headers, "content-type").is_some_and(|c| c.starts_with("application/json")) {
-        return rpc_error(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+    if !header_str(headers, "content-type").is_some_and(|c| c.starts_with("application/json")) {
+        return refuse(
+            note,
             None,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
             RpcError::invalid_request("Content-Type must be application/json"),
         );
     }
     let message: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
         Err(e) => {
-            return rpc_error(
-                StatusCode::BAD_REQUEST,
+            return refuse(
+                note,
                 None,
+                StatusCode::BAD_REQUEST,
                 RpcError::new(codes::PARSE_ERROR, format!("parse error: {e}")),
             );
         }
     };
     if crate::mcp::modern::is_modern(
         &message,
-        header_str(&headers, headers::PROTOCOL_VERSION),
-        session_header(&headers).is_some(),
+        header_str(headers, headers::PROTOCOL_VERSION),
+        session_header(headers).is_some(),
     ) {
-        return super::modern::post(&state, caller, &headers, ip, message).await;
+        return super::modern::post(state, caller, headers, ip, message, note).await;
     }
-    if let Some(version) = header_str(&headers, headers::PROTOCOL_VERSION)
+    if let Some(version) = header_str(headers, headers::PROTOCOL_VERSION)
         && !crate::mcp::LEGACY_VERSIONS.contains(&version)
     {
-        return rpc_error(
+        return refuse(
+            note,
+            Some(&message),
             StatusCode::BAD_REQUEST,
-            message.get("id").cloned(),
             RpcError::invalid_request(format!(
                 "unsupported MCP-Protocol-Version {version:?}; supported: {}",
                 crate::mcp::LEGACY_VERSIONS.join(", ")
@@ -160,8 +196,14 @@ async fn post_mcp(
             .create_session(caller, SessionTransport::StreamableHttp);
         let params = message.get("params").cloned().unwrap_or(Value::Null);
         let reply = match state.gateway.initialize(&session, &params).await {
-            Ok(result) => jsonrpc::response(id, result),
-            Err(e) => jsonrpc::error_response(id, &e),
+            Ok(result) => {
+                *note = Some(Note::served("initialize", Some(&session.id), None));
+                jsonrpc::response(id, result)
+            }
+            Err(e) => {
+                *note = Some(Note::served("initialize", Some(&session.id), Some(&e)));
+                jsonrpc::error_response(id, &e)
+            }
         };
         let mut res = Json(reply).into_response();
         res.headers_mut().insert(
@@ -171,37 +213,34 @@ async fn post_mcp(
         return res;
     }
     if let Kind::Invalid(reason) = &kind {
-        return rpc_error(
-            StatusCode::BAD_REQUEST,
-            message.get("id").cloned(),
-            RpcError::invalid_request(reason.clone()),
-        );
+        let error = RpcError::invalid_request(reason.clone());
+        return refuse(note, Some(&message), StatusCode::BAD_REQUEST, error);
     }
-    let Some(session_id) = session_header(&headers) else {
-        return rpc_error(
+    let Some(session_id) = session_header(headers) else {
+        return refuse(
+            note,
+            Some(&message),
             StatusCode::BAD_REQUEST,
-            message.get("id").cloned(),
             RpcError::invalid_request("missing Mcp-Session-Id header: send initialize first"),
         );
     };
-    let session = match state
-        .gateway
-        .session(session_id, &caller)
-        .await
-        .map_err(session_gone)
-    {
+    let session = match state.gateway.session(session_id, &caller).await {
         Ok(s) => s,
-        Err(res) => return res,
+        Err(e) => {
+            let error = RpcError::new(codes::INVALID_REQUEST, e.to_string());
+            return refuse(note, Some(&message), StatusCode::NOT_FOUND, error);
+        }
     };
     match kind {
         Kind::Request { id, method } => {
             let id = id.clone();
             let method = method.to_string();
             let params = message.get("params").cloned();
-            let origin = Origin::of(&headers, params.as_ref(), ip);
-            relay_request(&state, session, id, method, params, origin).await
+            let origin = Origin::of(headers, params.as_ref(), ip);
+            relay_request(state, session, id, method, params, origin).await
         }
         Kind::Notification { method } => {
+            *note = Some(Note::served(method, Some(&session.id), None));
             let method = method.to_string();
             let gateway = state.gateway.clone();
             let params = message.get("params").cloned();

@@ -5,6 +5,7 @@ mod accounts;
 mod audit_export;
 mod auth_api;
 mod credentials;
+mod edge_audit;
 mod error;
 mod explorer;
 mod extract;

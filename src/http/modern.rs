@@ -21,6 +21,8 @@ use crate::mcp::modern::{self as wire};
 use crate::mcp::{Kind, RpcError, classify, codes, headers, jsonrpc};
 use crate::telemetry::spans::Origin;
 
+use super::edge_audit::Note;
+
 fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
     h.get(name).and_then(|v| v.to_str().ok())
 }
@@ -42,6 +44,13 @@ fn error(id: Value, e: RpcError) -> Response {
     reply(jsonrpc::error_response(id, &e))
 }
 
+/// An error the endpoint answers itself, before the router: noted for the audit log.
+fn refuse(note: &mut Option<Note>, message: &Value, id: Value, e: RpcError) -> Response {
+    let status = StatusCode::from_u16(wire::http_status(e.code)).unwrap_or(StatusCode::BAD_REQUEST);
+    *note = Some(Note::refused(Some(message), status, &e));
+    error(id, e)
+}
+
 fn accepts_sse(h: &HeaderMap) -> bool {
     header(h, "accept").is_some_and(|a| {
         a.split(',').any(|p| {
@@ -58,20 +67,28 @@ pub async fn post(
     h: &HeaderMap,
     ip: std::net::IpAddr,
     message: Value,
+    note: &mut Option<Note>,
 ) -> Response {
     let (id, method) = match classify(&message) {
         Kind::Request { id, method } => (id.clone(), method.to_string()),
         // No client→server notification means anything here (cancelling is closing the
         // stream); acknowledged and dropped like the reference servers do.
-        Kind::Notification { .. } => return StatusCode::ACCEPTED.into_response(),
+        Kind::Notification { method } => {
+            *note = Some(Note::served(method, None, None));
+            return StatusCode::ACCEPTED.into_response();
+        }
         Kind::Invalid(reason) => {
-            return error(
+            return refuse(
+                note,
+                &message,
                 message.get("id").cloned().unwrap_or(Value::Null),
                 RpcError::invalid_request(reason),
             );
         }
         Kind::Response { .. } | Kind::Error { .. } => {
-            return error(
+            return refuse(
+                note,
+                &message,
                 Value::Null,
                 RpcError::invalid_request(
                     "a 2026-07-28 POST carries one request or notification, never a response",
@@ -80,11 +97,13 @@ pub async fn post(
         }
     };
     if wire::REMOVED_METHODS.contains(&method.as_str()) {
-        return error(id, RpcError::method_not_found(&method));
+        return refuse(note, &message, id, RpcError::method_not_found(&method));
     }
     for name in [headers::PROTOCOL_VERSION, headers::METHOD, headers::NAME] {
         if h.get_all(name).iter().count() > 1 {
-            return error(
+            return refuse(
+                note,
+                &message,
                 id,
                 RpcError::new(
                     codes::HEADER_MISMATCH,
@@ -95,10 +114,10 @@ pub async fn post(
     }
     let envelope = match wire::check_envelope(&message, |n| header(h, n)) {
         Ok(e) => e,
-        Err(e) => return error(id, e),
+        Err(e) => return refuse(note, &message, id, e),
     };
     if !wire::METHODS.contains(&method.as_str()) {
-        return error(id, RpcError::method_not_found(&method));
+        return refuse(note, &message, id, RpcError::method_not_found(&method));
     }
     let gateway = state.gateway.clone();
     let session = Arc::new(Session::modern(
@@ -111,7 +130,7 @@ pub async fn post(
     if wire::task_method(&method)
         && !wire::declares_tasks(&session.client_capabilities.lock().unwrap())
     {
-        return error(id, missing_tasks_extension(&method));
+        return refuse(note, &message, id, missing_tasks_extension(&method));
     }
     match method.as_str() {
         "server/discover" => {
@@ -121,7 +140,7 @@ pub async fn post(
         "subscriptions/listen" => return listen(state, &session, id, params.as_ref(), h).await,
         "tools/call" => {
             if let Err(e) = check_params(state, &session, params.as_ref(), h).await {
-                return error(id, e);
+                return refuse(note, &message, id, e);
             }
         }
         _ => {}
@@ -136,7 +155,7 @@ pub async fn post(
             .await
         {
             Ok(call) => call,
-            Err(e) => return error(id, e),
+            Err(e) => return refuse(note, &message, id, e),
         }
     } else {
         gateway.start_call(session, id, &method, params, origin)

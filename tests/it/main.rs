@@ -11,6 +11,7 @@ mod credential_rules;
 mod credentials_api;
 mod credentials_validation;
 mod default_targets;
+mod edge_audit;
 mod gateway;
 mod gateway_credentials;
 mod gateway_policies;

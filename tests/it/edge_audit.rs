@@ -1,0 +1,103 @@
+//! Every MCP message that reaches `/mcp` leaves an audit row, also those the endpoint answers
+//! itself: `initialize`, notifications, and requests refused for bad input, an unsupported
+//! version or an unknown session, each with its reason.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::support::gw::{Gw, eventually};
+use crate::support::mcp_client::{McpClient, ModernClient};
+
+async fn rows(gw: &Gw, want: usize) -> Vec<Value> {
+    let last = std::sync::Mutex::new(Value::Null);
+    let found = eventually(Duration::from_secs(5), || async {
+        let (_, rows) = gw.server.get("/api/logs?limit=100", Some(&gw.admin)).await;
+        let n = rows.as_array().map_or(0, Vec::len);
+        *last.lock().unwrap() = rows.clone();
+        (n >= want).then_some(rows)
+    })
+    .await;
+    found
+        .unwrap_or_else(|| panic!("fewer than {want} rows: {}", last.lock().unwrap()))
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+fn find<'a>(rows: &'a [Value], method: &str, error_has: &str) -> &'a Value {
+    rows.iter()
+        .find(|r| {
+            r["method"] == method && r["error"].as_str().unwrap_or_default().contains(error_has)
+        })
+        .unwrap_or_else(|| panic!("no {method} row with {error_has:?}: {rows:#?}"))
+}
+
+#[tokio::test]
+async fn initialize_notifications_and_refusals_are_audited_with_their_reason() {
+    let gw = Gw::start().await;
+    let mut c = McpClient::new(&gw.server, &gw.admin);
+    let session = c.initialize().await; // initialize + notifications/initialized
+
+    // Refused: no session, an unknown session, malformed JSON, an unsupported version.
+    let list = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/list"}).to_string();
+    let (status, _) = c.raw_post_without_session(list.clone()).await;
+    assert_eq!(status, 400);
+    let mut stranger = McpClient::new(&gw.server, &gw.admin);
+    stranger.session = Some("0".repeat(32));
+    let (status, _) = stranger.raw_post(list.clone(), &[]).await;
+    assert_eq!(status, 404);
+    let (status, _) = c.raw_post("{not json", &[]).await;
+    assert_eq!(status, 400);
+    let (status, _) = c
+        .raw_post(list.clone(), &[("mcp-protocol-version", "1999-01-01")])
+        .await;
+    assert_eq!(status, 400);
+    // The 2026 era: a notification is acknowledged, a request without its envelope refused.
+    let modern = ModernClient::new(&gw.server, &gw.admin);
+    let (status, _) = modern
+        .inner
+        .raw_post_without_session(
+            json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
+                   "params": {"requestId": 1, "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28"}}})
+            .to_string(),
+        )
+        .await;
+    assert_eq!(status, 202);
+
+    let rows = rows(&gw, 7).await;
+    let init = rows
+        .iter()
+        .find(|r| r["method"] == "initialize")
+        .expect("an initialize row");
+    assert_eq!(init["decision"], "allow");
+    assert_eq!(init["response_status"], 0);
+    assert_eq!(init["session_id"], session);
+    assert!(
+        init["trace_id"].as_str().is_some_and(|t| t.len() == 32),
+        "{init}"
+    );
+    let initialized = rows
+        .iter()
+        .find(|r| r["method"] == "notifications/initialized")
+        .expect("a notifications/initialized row");
+    assert_eq!(initialized["decision"], "allow");
+    assert_eq!(initialized["session_id"], session);
+    let missing = find(&rows, "tools/list", "HTTP 400: missing Mcp-Session-Id");
+    assert_eq!(missing["decision"], "deny");
+    assert_eq!(missing["response_status"], -32600);
+    let gone = find(&rows, "tools/list", "HTTP 404");
+    assert_eq!(gone["decision"], "deny");
+    let parse = find(&rows, "(none)", "parse error");
+    assert_eq!(parse["response_status"], -32700);
+    find(&rows, "tools/list", "unsupported MCP-Protocol-Version");
+    let cancelled = rows
+        .iter()
+        .find(|r| r["method"] == "notifications/cancelled")
+        .expect("the 2026 notification's row");
+    assert_eq!(cancelled["decision"], "allow");
+    assert!(
+        rows.iter().all(|r| r["user_id"].is_string()),
+        "every row names the caller"
+    );
+}
