@@ -15,6 +15,8 @@ pub mod gateway;
 pub mod http;
 pub mod mcp;
 pub mod policy;
+#[cfg(test)]
+mod proptests;
 pub mod service;
 pub mod store;
 pub mod telemetry;

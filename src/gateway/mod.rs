@@ -3,7 +3,7 @@
 
 mod breaker;
 mod client_messages;
-mod cursor;
+pub(crate) mod cursor;
 mod inbound;
 mod isolation;
 mod learned_names;
@@ -356,8 +356,10 @@ impl Gateway {
             return Err(SessionError::NotFound);
         }
         let idle = session.idle_secs() > self.opts.session_timeout.as_secs() as i64;
-        if idle || session::principal_hash(&session.principal) != session::principal_hash(principal)
-        {
+        // What principal_hash covers (role and groups), compared directly: no hashing per request.
+        let rebound = session.principal.role != principal.role
+            || session.principal.groups != principal.groups;
+        if idle || rebound {
             self.end_session(&session).await;
             return Err(SessionError::NotFound);
         }

@@ -167,6 +167,23 @@ pub struct Envelope {
     pub client_info: Value,
 }
 
+/// A header value as the 2026 era writes it: as is when it is visible ASCII without edge
+/// spaces (and does not look like the sentinel), else `=?base64?…?=`. `decode_header_value`
+/// reverses it; the two are the one codec of `Mcp-Name` / `Mcp-Param-*`.
+pub fn encode_header_value(v: &str) -> String {
+    let safe = v.bytes().all(|b| (0x20..=0x7e).contains(&b))
+        && v.trim() == v
+        && !(v.starts_with("=?base64?") && v.ends_with("?="));
+    if safe {
+        v.to_string()
+    } else {
+        format!(
+            "=?base64?{}?=",
+            base64::engine::general_purpose::STANDARD.encode(v.as_bytes())
+        )
+    }
+}
+
 /// Decodes a header value that may use the `=?base64?…?=` sentinel; None when malformed.
 pub fn decode_header_value(raw: &str) -> Option<String> {
     let Some(payload) = raw

@@ -14,20 +14,7 @@ pub(super) fn header_value(v: &str) -> Result<HeaderValue, UpstreamError> {
 
 /// Printable ASCII without edge whitespace passes verbatim; anything else is sent as
 /// `=?base64?…?=` so the server recovers the exact text (SEP-2243).
-pub(super) fn encode_header_value(v: &str) -> String {
-    use base64::Engine as _;
-    let safe = v.bytes().all(|b| (0x20..=0x7e).contains(&b))
-        && v.trim() == v
-        && !(v.starts_with("=?base64?") && v.ends_with("?="));
-    if safe {
-        v.to_string()
-    } else {
-        format!(
-            "=?base64?{}?=",
-            base64::engine::general_purpose::STANDARD.encode(v.as_bytes())
-        )
-    }
-}
+pub(super) use crate::mcp::modern::encode_header_value;
 
 pub(super) fn lookup<'a>(args: &'a Value, path: &[String]) -> Option<&'a Value> {
     path.iter().try_fold(args, |v, k| v.get(k))
