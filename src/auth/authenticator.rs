@@ -50,6 +50,7 @@ struct UserView {
     email: Email,
     role: Role,
     groups: Vec<GroupName>,
+    session_generation: i64,
 }
 
 #[derive(Debug, Default)]
@@ -126,6 +127,7 @@ impl Authenticator {
                             email: u.email,
                             role: u.role,
                             groups: u.groups,
+                            session_generation: u.session_generation,
                         },
                     )
                 })
@@ -193,6 +195,10 @@ impl Authenticator {
             }
         };
         let user = snap.users.get(&user_id).ok_or(AuthError::UnknownUser)?;
+        // A password or role change, or a logout, ended the login sessions issued before it.
+        if method == AuthMethod::Session && claims.generation != user.session_generation {
+            return Err(AuthError::Revoked);
+        }
         Ok(Principal {
             user_id,
             email: user.email.clone(),
@@ -232,6 +238,11 @@ pub fn claims_for(
         groups: user.groups.iter().map(ToString::to_string).collect(),
         iat: now.timestamp(),
         exp: expires_at.map(|e| e.timestamp()),
+        generation: if typ == TokenKind::Session {
+            user.session_generation
+        } else {
+            0
+        },
         jti,
         typ,
     }

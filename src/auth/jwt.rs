@@ -30,6 +30,14 @@ pub struct Claims {
     pub exp: Option<i64>,
     pub jti: String,
     pub typ: TokenKind,
+    /// Login sessions: the user's session generation when issued (see `users.session_generation`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(rename = "gen")]
+    pub generation: i64,
+}
+
+fn is_zero(n: &i64) -> bool {
+    *n == 0
 }
 
 pub struct JwtKeys {
@@ -97,6 +105,7 @@ mod tests {
             exp,
             jti: "j".into(),
             typ,
+            generation: 0,
         }
     }
 

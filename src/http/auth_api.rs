@@ -22,8 +22,20 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/api/auth/register", post(register))
         .route("/api/auth/login", post(login))
         .route("/api/auth/me", get(me))
+        .route("/api/auth/logout", post(logout))
         .route("/api/auth/tokens", get(list_tokens).post(create_token))
         .route("/api/auth/tokens/{id}", delete(revoke_token))
+}
+
+/// Ends every login session of the caller, on every replica (API tokens stay valid).
+async fn logout(
+    State(state): State<Arc<AppState>>,
+    Caller(caller): Caller,
+) -> Result<StatusCode, ApiError> {
+    state.users.end_sessions(caller.user_id).await?;
+    state.refresh().await;
+    tracing::info!(user = %caller.email, "signed out everywhere");
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[derive(Deserialize)]

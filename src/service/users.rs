@@ -105,6 +105,7 @@ impl UserService {
             groups,
             created_at: now,
             updated_at: now,
+            session_generation: 0,
         };
         user.role = self.store.insert_user(&user, first_is_admin).await?;
         Ok(user)
@@ -166,10 +167,13 @@ impl UserService {
         if role.as_ref().is_some_and(|r| !r.is_admin()) {
             self.ensure_not_last_admin(id).await?;
         }
+        // Sessions stay: role and groups are read from the live snapshot on every request, never
+        // from the token, so a change applies at once to tokens already issued.
         let patch = UserPatch {
             role,
             groups: groups.map(parse_groups).transpose()?,
             password_hash: None,
+            end_sessions: false,
         };
         self.store
             .update_user(id, &patch)
@@ -192,14 +196,29 @@ impl UserService {
         Ok(())
     }
 
+    /// Ends every login session of the user (logout everywhere); API tokens stay.
+    pub async fn end_sessions(&self, id: UserId) -> Result<(), ServiceError> {
+        let patch = UserPatch {
+            end_sessions: true,
+            ..UserPatch::default()
+        };
+        self.store
+            .update_user(id, &patch)
+            .await?
+            .map(|_| ())
+            .ok_or_else(|| ServiceError::NotFound(format!("user {id}")))
+    }
+
     pub async fn set_password(&self, id: UserId, password: &str) -> Result<(), ServiceError> {
         check_password(password)?;
         let password = password.to_string();
         let hash = blocking(move || hash_password(&password))
             .await?
             .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        // Whoever knew the old password may hold a login token: those end now.
         let patch = UserPatch {
             password_hash: Some(hash),
+            end_sessions: true,
             ..UserPatch::default()
         };
         self.store

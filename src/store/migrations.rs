@@ -34,6 +34,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0004_audit_trace_id.sql"),
         include_str!("../../migrations/postgres/0004_audit_trace_id.sql"),
     ),
+    (
+        5,
+        "session generation",
+        include_str!("../../migrations/sqlite/0005_session_generation.sql"),
+        include_str!("../../migrations/postgres/0005_session_generation.sql"),
+    ),
 ];
 
 fn migrator(postgres: bool) -> Migrator {

@@ -27,6 +27,8 @@ pub struct UserRecord {
     pub groups: Vec<GroupName>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Carried by the user's login JWTs; one that differs is no longer accepted.
+    pub session_generation: i64,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -34,9 +36,12 @@ pub struct UserPatch {
     pub role: Option<Role>,
     pub groups: Option<Vec<GroupName>>,
     pub password_hash: Option<String>,
+    /// End every login session of the user (a new session generation).
+    pub end_sessions: bool,
 }
 
-const USER_COLUMNS: &str = "id, email, password_hash, role, groups, created_at, updated_at";
+const USER_COLUMNS: &str = "id, email, password_hash, role, groups, created_at, updated_at, \
+                            CAST(session_generation AS BIGINT) AS session_generation";
 
 macro_rules! user_from_row {
     ($row:expr) => {{
@@ -56,6 +61,7 @@ macro_rules! user_from_row {
                 .map_err(|e| StoreError::Corrupt(e.to_string()))?,
             created_at: row.try_get("created_at")?,
             updated_at: row.try_get("updated_at")?,
+            session_generation: row.try_get("session_generation")?,
         }
     }};
 }
@@ -160,13 +166,16 @@ impl Store {
             let mut tx = pool.begin().await?;
             let n = sqlx::query(
                 "UPDATE users SET role = COALESCE($2, role), groups = COALESCE($3, groups), \
-                 password_hash = COALESCE($4, password_hash), updated_at = $5 WHERE id = $1",
+                 password_hash = COALESCE($4, password_hash), updated_at = $5, \
+                 session_generation = session_generation + CASE WHEN $6 THEN 1 ELSE 0 END \
+                 WHERE id = $1",
             )
             .bind(id.as_uuid())
             .bind(patch.role.as_ref().map(Role::as_str))
             .bind(patch.groups.as_deref().map(group_strings))
             .bind(patch.password_hash.as_deref())
             .bind(now)
+            .bind(patch.end_sessions)
             .execute(&mut *tx)
             .await?
             .rows_affected();

@@ -220,6 +220,7 @@ async fn forged_expired_and_garbage_tokens_are_401_with_json() {
         exp: Some(now - 10),
         jti: "x".into(),
         typ: TokenKind::Session,
+        generation: 0,
     };
     let keys = data_dir_keys(&s);
     let expired = keys.sign(&claims);
@@ -562,4 +563,91 @@ async fn registration_can_be_disabled_and_probes_answer() {
     assert!(body["error"].as_str().unwrap().contains("/api/nope"));
     let (status, _) = s.send(Method::DELETE, "/api/auth/login", None, None).await;
     assert_eq!(status, 405);
+}
+
+#[tokio::test]
+async fn logout_and_password_changes_end_earlier_login_sessions() {
+    let s = TestServer::start().await;
+    let (admin, _) = s.register("root@example.com", PW).await;
+    let (first, user) = s.register("a@example.com", PW).await;
+    let login = |password: &'static str| {
+        let s = &s;
+        async move {
+            s.post(
+                "/api/auth/login",
+                None,
+                json!({"email": "a@example.com", "password": password}),
+            )
+            .await
+        }
+    };
+    let (_, second) = login(PW).await;
+    let second = second["token"].as_str().unwrap().to_string();
+    let (status, api) = s
+        .post("/api/auth/tokens", Some(&second), json!({"name": "ci"}))
+        .await;
+    assert_eq!(status, 201, "{api}");
+    let api = api["token"].as_str().unwrap().to_string();
+
+    // Logout ends every login session of the caller, at once; the API token stays.
+    let (status, _) = s.post("/api/auth/logout", Some(&second), json!({})).await;
+    assert_eq!(status, 204);
+    assert_eq!(s.get("/api/auth/me", Some(&second)).await.0, 401);
+    assert_eq!(
+        s.get("/api/auth/me", Some(&first)).await.0,
+        401,
+        "every session, not one"
+    );
+    assert_eq!(s.get("/api/auth/me", Some(&api)).await.0, 200);
+    assert_eq!(
+        s.get("/api/auth/me", Some(&admin)).await.0,
+        200,
+        "other users keep theirs"
+    );
+    let (status, third) = login(PW).await;
+    assert_eq!(status, 200);
+    let third = third["token"].as_str().unwrap().to_string();
+    assert_eq!(
+        s.get("/api/auth/me", Some(&third)).await.0,
+        200,
+        "a new login works"
+    );
+
+    // `reflow user passwd` on the same database: the running server refuses the old session.
+    let cli = crate::support::cli::Target::of(&s.db);
+    cli.run_stdin(
+        &["user", "passwd", "a@example.com", "--password-stdin"],
+        "a new long password\n",
+    )
+    .await
+    .ok();
+    let ended = crate::support::gw::eventually(Duration::from_secs(3), || async {
+        (s.get("/api/auth/me", Some(&third)).await.0 == 401).then_some(())
+    })
+    .await;
+    assert!(
+        ended.is_some(),
+        "the old login still works after a password change"
+    );
+    assert_eq!(s.get("/api/auth/me", Some(&api)).await.0, 200);
+    assert_eq!(login(PW).await.0, 401);
+    let (status, fourth) = login("a new long password").await;
+    assert_eq!(status, 200);
+    let fourth = fourth["token"].as_str().unwrap().to_string();
+
+    // A role change does not end them: it applies to them at once (roles are read per request).
+    let id = user["id"].as_str().unwrap();
+    let (status, body) = s
+        .send(
+            Method::PUT,
+            &format!("/api/users/{id}"),
+            Some(&admin),
+            Some(json!({"role": "ops"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, me) = s.get("/api/auth/me", Some(&fourth)).await;
+    assert_eq!((status, me["role"].as_str()), (200, Some("ops")), "{me}");
+    // Logging out needs a caller.
+    assert_eq!(s.post("/api/auth/logout", None, json!({})).await.0, 401);
 }

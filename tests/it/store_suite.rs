@@ -25,6 +25,7 @@ fn user_record(email: &str, role: &str, group_names: &[&str], at: DateTime<Utc>)
         groups: groups(group_names),
         created_at: at,
         updated_at: at,
+        session_generation: 0,
     }
 }
 
@@ -67,7 +68,8 @@ async fn migrations_apply_once_and_report_status() {
                 (1, "init"),
                 (2, "modern state"),
                 (3, "user credentials"),
-                (4, "audit trace id")
+                (4, "audit trace id"),
+                (5, "session generation")
             ],
             "[{label}] the known migrations: {status:?}"
         );
@@ -93,7 +95,7 @@ async fn migrations_apply_once_and_report_status() {
         store.migrate().await.unwrap();
         store.migrate().await.unwrap();
         let again = store.migration_status().await.unwrap();
-        assert_eq!(again.len(), 4, "[{label}] {again:?}");
+        assert_eq!(again.len(), 5, "[{label}] {again:?}");
         assert_eq!(
             again[0].applied_at,
             Some(applied),
@@ -127,7 +129,7 @@ async fn connect_without_migrate_reports_pending() {
         let label = db.label;
         let store = Store::connect(&db.url, 2).await.unwrap();
         let status = store.migration_status().await.unwrap();
-        assert_eq!(status.len(), 4, "[{label}] {status:?}");
+        assert_eq!(status.len(), 5, "[{label}] {status:?}");
         assert!(
             status.iter().all(|m| m.applied_at.is_none()),
             "[{label}] nothing applied before migrate: {status:?}"
@@ -343,6 +345,7 @@ async fn update_and_delete_users() {
             role: Some(Role::parse("dev").unwrap()),
             groups: Some(groups(&["a", "b"])),
             password_hash: Some("$argon2id$new".into()),
+            end_sessions: true,
         };
         let before = Utc::now();
         let updated = store
@@ -358,6 +361,7 @@ async fn update_and_delete_users() {
         assert_eq!(updated.role, Role::parse("dev").unwrap(), "[{label}]");
         assert_eq!(updated.groups, groups(&["a", "b"]), "[{label}]");
         assert_eq!(updated.password_hash, "$argon2id$new", "[{label}]");
+        assert_eq!(updated.session_generation, 1, "[{label}] sessions ended");
         assert_eq!(updated.email, u.email, "[{label}]");
         assert_eq!(updated.created_at, t0, "[{label}] created_at is kept");
         assert!(

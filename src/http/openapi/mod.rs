@@ -78,6 +78,7 @@ const T: &str = "/api/targets/{id}";
 pub const OPS: &[Op] = &[
     op("get", "/health", "health", "Liveness", Public, None, 200, Some("Health")),
     op("get", "/ready", "health", "Readiness (checks the database)", Public, None, 200, Some("Health")),
+    op("post", "/api/auth/logout", "auth", "End every login session of the caller (API tokens stay valid)", Any, None, 204, None),
     op("get", "/metrics", "health", "Prometheus metrics (text format 0.0.4): an admin's token or metrics.token; anyone with metrics.public", Admin, None, 200, Some("text/plain")),
     op("get", "/.well-known/oauth-protected-resource", "health", "RFC 9728 protected-resource metadata", Public, None, 200, Some("object")),
     op("get", "/.well-known/oauth-protected-resource/mcp", "health", "RFC 9728 metadata for /mcp", Public, None, 200, Some("object")),
