@@ -257,8 +257,10 @@ impl App {
                     .with_context(|| format!("cannot listen on metrics.listen {addr}"))?;
                 tracing::info!(address = %l.local_addr()?, "serving /metrics for scrapers");
                 let router = http::metrics::scrape_router(self.state.clone());
+                let state_settings = self.state.settings.clone();
                 Some(AbortOnDrop(tokio::spawn(async move {
-                    if let Err(e) = http::serve(l, router, std::future::pending()).await {
+                    let limits = http::Limits::from_settings(&state_settings.server);
+                    if let Err(e) = http::serve(l, router, std::future::pending(), limits).await {
                         tracing::error!(error = %e, "the metrics listener failed");
                     }
                 })))
@@ -275,7 +277,8 @@ impl App {
             gateway.close_modern_streams();
             let _ = stopping_tx.send(());
         };
-        let server = http::serve(listener, self.router(), signal);
+        let limits = http::Limits::from_settings(&self.state.settings.server);
+        let server = http::serve(listener, self.router(), signal, limits);
         tokio::pin!(server);
         tokio::select! {
             result = &mut server => result.context("HTTP server failed")?,

@@ -85,6 +85,13 @@ section!(ServerSettings {
     allowed_hosts: Vec<String> = Vec::new(),
     max_body_bytes: usize = 4 * 1024 * 1024,
     #[serde(with = "duration_str")] shutdown_grace: Duration = Duration::from_secs(10),
+    /// Open connections at most; more wait in the kernel's accept backlog.
+    max_connections: usize = 4096,
+    /// Open connections from one client address at most (0: no limit); more are closed at once.
+    /// Behind a load balancer every client has its address: raise it, or set 0.
+    max_connections_per_ip: usize = 512,
+    /// How long a client may take to send a request's headers before the connection is closed.
+    #[serde(with = "duration_str")] header_read_timeout: Duration = Duration::from_secs(10),
 });
 
 section!(DatabaseSettings {

@@ -11,6 +11,7 @@ mod explorer;
 mod extract;
 mod guard;
 mod health;
+mod listener;
 mod logs;
 mod mcp;
 pub mod metrics;
@@ -25,14 +26,11 @@ mod ui;
 mod users;
 pub mod well_known;
 
-use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{Method, Uri};
-use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;
 
 pub use error::{ApiError, ApiJson};
@@ -180,16 +178,4 @@ async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
     )
 }
 
-/// Serves `router` on `listener` until `shutdown` resolves; in-flight requests finish first.
-pub async fn serve(
-    listener: TcpListener,
-    router: Router,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
-}
+pub use listener::{Limits, serve};

@@ -268,3 +268,65 @@ async fn a_kubernetes_target_is_refused_until_pods_can_run() {
         "{message}"
     );
 }
+
+/// Reads until the server closes the connection; None if it is still open after `wait`.
+async fn closed_within(
+    stream: &mut tokio::net::TcpStream,
+    wait: std::time::Duration,
+) -> Option<()> {
+    let mut buf = [0u8; 1024];
+    tokio::time::timeout(wait, async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await
+    .ok()
+}
+
+#[tokio::test]
+async fn slow_headers_are_cut_off_and_one_address_cannot_take_every_connection() {
+    use std::time::{Duration, Instant};
+    let gw = Gw::start_with(TestServerOptions {
+        connection_limits: Some((Duration::from_secs(1), 4)),
+        ..TestServerOptions::default()
+    })
+    .await;
+    let addr = gw.server.addr;
+    // Four slowloris clients: headers trickle in and never end.
+    let mut slow = Vec::new();
+    for _ in 0..4 {
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        s.write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+            .await
+            .unwrap();
+        slow.push(s);
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // A fifth connection from the same address is closed at once.
+    let mut fifth = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let _ = fifth
+        .write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .await;
+    assert!(
+        closed_within(&mut fifth, Duration::from_millis(500))
+            .await
+            .is_some(),
+        "the fifth connection from one address was served"
+    );
+    // The slow ones are closed by the header deadline (1 s), not held for ever.
+    let started = Instant::now();
+    for s in &mut slow {
+        assert!(
+            closed_within(s, Duration::from_secs(3)).await.is_some(),
+            "a client trickling headers kept its connection"
+        );
+    }
+    assert!(started.elapsed() < Duration::from_secs(3));
+    // Their slots are free again: a normal request is served.
+    let (status, _) = gw.server.get("/health", None).await;
+    assert_eq!(status, 200);
+}

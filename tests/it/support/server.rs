@@ -28,6 +28,8 @@ pub struct TestServerOptions {
     pub session_timeout: Option<std::time::Duration>,
     /// `metrics` (None: the default: admins only).
     pub metrics: Option<reflow::config::MetricsSettings>,
+    /// `server.header_read_timeout` and `server.max_connections_per_ip` (None: the defaults).
+    pub connection_limits: Option<(std::time::Duration, usize)>,
 }
 
 impl Default for TestServerOptions {
@@ -44,6 +46,7 @@ impl Default for TestServerOptions {
             stdio: None,
             session_timeout: None,
             metrics: None,
+            connection_limits: None,
         }
     }
 }
@@ -87,6 +90,10 @@ impl TestServer {
         settings.gateway.request_state_ttl = opts.request_state_ttl;
         if let Some(stdio) = opts.stdio {
             settings.stdio = stdio;
+        }
+        if let Some((headers, per_ip)) = opts.connection_limits {
+            settings.server.header_read_timeout = headers;
+            settings.server.max_connections_per_ip = per_ip;
         }
         if let Some(m) = opts.metrics {
             settings.metrics = m;
