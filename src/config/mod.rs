@@ -142,6 +142,8 @@ section!(SessionSettings {
     timeout: Duration = Duration::from_secs(3600),
     #[serde(with = "duration_str")]
     cleanup_interval: Duration = Duration::from_secs(300),
+    /// Legacy sessions one user may hold at once; a new one ends their least recently used.
+    max_per_user: usize = 100,
 });
 
 section!(NamingSettings {
@@ -381,6 +383,9 @@ impl Settings {
                 "naming.max_length is {}; it must be between 16 and 128",
                 self.naming.max_length
             ));
+        }
+        if self.session.max_per_user == 0 {
+            problems.push("session.max_per_user must be at least 1".into());
         }
         if self.gateway.page_size == 0 {
             problems.push("gateway.page_size must be at least 1".into());

@@ -73,6 +73,7 @@ pub struct GatewayOptions {
     pub default_timeout: Duration,
     pub list_cache_ttl: Duration,
     pub session_timeout: Duration,
+    pub max_sessions_per_user: usize,
     pub request_state_ttl: Duration,
     pub stdio: crate::config::StdioSettings,
 }
@@ -86,6 +87,7 @@ impl GatewayOptions {
             default_timeout: s.gateway.request_timeout,
             list_cache_ttl: s.gateway.list_cache_ttl,
             session_timeout: s.session.timeout,
+            max_sessions_per_user: s.session.max_per_user,
             request_state_ttl: s.gateway.request_state_ttl,
             stdio: s.stdio.clone(),
         }
@@ -266,11 +268,31 @@ impl Gateway {
     }
 
     /// A new, not yet initialized session (legacy SSE clients get one when they connect).
+    /// A new legacy session. A user at `session.max_per_user` loses their least recently used
+    /// one (ended as by DELETE), so one client in a loop cannot fill the gateway's memory.
     pub fn create_session(
-        &self,
+        self: &Arc<Self>,
         principal: Principal,
         transport: SessionTransport,
     ) -> Arc<Session> {
+        let mut own = self.sessions.of_user(principal.user_id);
+        if own.len() >= self.opts.max_sessions_per_user {
+            own.sort_by_key(|s| std::cmp::Reverse(s.idle_secs()));
+            let excess = own.len() + 1 - self.opts.max_sessions_per_user;
+            let evicted: Vec<Arc<Session>> = own.into_iter().take(excess).collect();
+            for s in &evicted {
+                // Ended now (the count is right for the next initialize); the store and the
+                // upstream sessions follow in the background.
+                self.end_session_now(s);
+            }
+            tracing::info!(user = %principal.email, evicted = evicted.len(), max = self.opts.max_sessions_per_user, "session.max_per_user reached; ending the least recently used");
+            let gw = self.clone();
+            tokio::spawn(async move {
+                for s in evicted {
+                    gw.end_session(&s).await;
+                }
+            });
+        }
         let session = Arc::new(Session::new(principal, transport));
         self.sessions.insert(session.clone());
         session

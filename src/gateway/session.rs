@@ -324,6 +324,17 @@ impl SessionRegistry {
         self.sessions.lock().unwrap().len()
     }
 
+    /// The live sessions of one user.
+    pub fn of_user(&self, user: crate::domain::UserId) -> Vec<Arc<Session>> {
+        self.sessions
+            .lock()
+            .unwrap()
+            .values()
+            .filter(|s| s.principal.user_id == user && !s.is_ended())
+            .cloned()
+            .collect()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

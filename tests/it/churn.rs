@@ -33,6 +33,8 @@ async fn secret_changes_and_sessions_leave_nothing_behind() {
     let timeout = Duration::from_secs(3);
     let gw = Gw::start_with(TestServerOptions {
         session_timeout: Some(timeout),
+        // One user opens them all: what is measured is the footprint, not the per-user cap.
+        sessions_per_user: Some(SESSIONS),
         ..TestServerOptions::default()
     })
     .await;

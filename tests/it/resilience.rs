@@ -330,3 +330,43 @@ async fn slow_headers_are_cut_off_and_one_address_cannot_take_every_connection()
     let (status, _) = gw.server.get("/health", None).await;
     assert_eq!(status, 200);
 }
+
+#[tokio::test]
+async fn a_user_over_the_session_cap_loses_their_least_recently_used_session() {
+    let gw = Gw::start_with(TestServerOptions {
+        sessions_per_user: Some(3),
+        ..TestServerOptions::default()
+    })
+    .await;
+    let mut clients = Vec::new();
+    for _ in 0..3 {
+        let mut c = McpClient::new(&gw.server, &gw.admin);
+        c.initialize().await;
+        clients.push(c);
+    }
+    // The first session is used again: the second is now the least recently used.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    clients[0].result("ping", json!({})).await;
+    clients[2].result("ping", json!({})).await;
+    let mut fourth = McpClient::new(&gw.server, &gw.admin);
+    fourth.initialize().await;
+    let (status, body) = clients[1]
+        .raw_post(
+            json!({"jsonrpc": "2.0", "id": 9, "method": "ping"}).to_string(),
+            &[],
+        )
+        .await;
+    assert_eq!(status, 404, "the least recently used session ended: {body}");
+    for c in [&clients[0], &clients[2], &fourth] {
+        c.result("ping", json!({})).await;
+    }
+    // Another user is not affected by this one's sessions.
+    let (other, _) = gw
+        .server
+        .register("other@example.com", crate::support::gw::PW)
+        .await;
+    let mut theirs = McpClient::new(&gw.server, &other);
+    theirs.initialize().await;
+    theirs.result("ping", json!({})).await;
+    clients[0].result("ping", json!({})).await;
+}

@@ -28,6 +28,8 @@ pub struct TestServerOptions {
     pub session_timeout: Option<std::time::Duration>,
     /// `metrics` (None: the default: admins only).
     pub metrics: Option<reflow::config::MetricsSettings>,
+    /// `session.max_per_user` (None: the default).
+    pub sessions_per_user: Option<usize>,
     /// `server.header_read_timeout` and `server.max_connections_per_ip` (None: the defaults).
     pub connection_limits: Option<(std::time::Duration, usize)>,
 }
@@ -47,6 +49,7 @@ impl Default for TestServerOptions {
             session_timeout: None,
             metrics: None,
             connection_limits: None,
+            sessions_per_user: None,
         }
     }
 }
@@ -90,6 +93,9 @@ impl TestServer {
         settings.gateway.request_state_ttl = opts.request_state_ttl;
         if let Some(stdio) = opts.stdio {
             settings.stdio = stdio;
+        }
+        if let Some(n) = opts.sessions_per_user {
+            settings.session.max_per_user = n;
         }
         if let Some((headers, per_ip)) = opts.connection_limits {
             settings.server.header_read_timeout = headers;
