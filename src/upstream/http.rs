@@ -275,7 +275,7 @@ impl HttpConn {
                 "unexpected content type {ct:?} for a request"
             )));
         }
-        let bytes = resp.bytes().await.map_err(send_error)?;
+        let bytes = super::limits::body(resp).await?;
         let message: Value = serde_json::from_slice(&bytes)
             .map_err(|e| UpstreamError::Protocol(format!("the response is not JSON: {e}")))?;
         match response_id(&message) {

@@ -9,6 +9,7 @@ mod child;
 mod core;
 mod era;
 mod http;
+mod limits;
 mod modern;
 pub mod probe;
 mod sse;
@@ -260,7 +261,7 @@ type Events = std::pin::Pin<Box<dyn Stream<Item = eventsource_stream::Event> + S
 fn events(resp: reqwest::Response) -> Events {
     use eventsource_stream::Eventsource;
     Box::pin(
-        resp.bytes_stream()
+        limits::bounded_stream(resp)
             .eventsource()
             .take_while(|ev| std::future::ready(ev.is_ok()))
             .filter_map(|ev| std::future::ready(ev.ok())),

@@ -266,7 +266,7 @@ impl ModernConn {
         if !status.is_success() {
             // Modern servers answer protocol errors with HTTP 4xx and a JSON-RPC error body.
             if ct.starts_with("application/json") {
-                let bytes = resp.bytes().await.map_err(send_error)?;
+                let bytes = super::limits::body(resp).await?;
                 if let Ok(message) = serde_json::from_slice::<Value>(&bytes)
                     && message.get("error").is_some()
                 {
@@ -303,7 +303,7 @@ impl ModernConn {
                 "unexpected content type {ct:?} for a request"
             )));
         }
-        let bytes = resp.bytes().await.map_err(send_error)?;
+        let bytes = super::limits::body(resp).await?;
         let message: Value = serde_json::from_slice(&bytes)
             .map_err(|e| UpstreamError::Protocol(format!("the response is not JSON: {e}")))?;
         match response_id(&message) {

@@ -35,7 +35,7 @@ const STDERR_LINE_MAX: usize = 4096;
 /// At most this many stderr bytes per second reach the log.
 const STDERR_BYTES_PER_SEC: usize = 64 * 1024;
 /// A stdout line longer than this is not a message we accept (and would exhaust memory).
-const MAX_LINE: usize = 16 * 1024 * 1024;
+const MAX_LINE: usize = super::limits::MAX_MESSAGE;
 
 /// What to run for one stdio upstream. Debug never shows env values.
 #[derive(Clone)]
@@ -196,14 +196,14 @@ impl StdioConn {
         let closed = self.core.closed_signal();
         let work = async {
             loop {
-                buf.clear();
-                match lines.read_until(b'\n', &mut buf).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(_) if buf.len() > MAX_LINE => {
-                        tracing::warn!(target: "reflow::upstream", upstream = %self.core.name, "dropping an oversized line from the child's stdout");
+                // Bounded: an endless line is read and thrown away, never held whole.
+                match read_line_bounded(&mut lines, MAX_LINE + 1, &mut buf).await {
+                    Ok(None) | Err(_) => break,
+                    Ok(Some(total)) if total > MAX_LINE => {
+                        tracing::warn!(target: "reflow::upstream", upstream = %self.core.name, bytes = total, "dropping a stdout line over the 16 MiB message limit");
                         continue;
                     }
-                    Ok(_) => {}
+                    Ok(Some(_)) => {}
                 }
                 let text = String::from_utf8_lossy(&buf);
                 let text = text.trim();

@@ -370,3 +370,64 @@ async fn a_user_over_the_session_cap_loses_their_least_recently_used_session() {
     theirs.result("ping", json!({})).await;
     clients[0].result("ping", json!({})).await;
 }
+
+/// A fault-injecting upstream (not a real server): speaks just enough legacy Streamable HTTP
+/// for reflow to connect, and answers `tools/call` with a JSON body of `size` bytes.
+async fn oversized_upstream(size: usize) -> String {
+    use axum::http::StatusCode;
+    let app = axum::Router::new().route(
+        "/mcp",
+        axum::routing::post(move |axum::Json(msg): axum::Json<Value>| async move {
+            let id = msg["id"].clone();
+            let reply = |result: Value| {
+                axum::response::IntoResponse::into_response(axum::Json(
+                    json!({"jsonrpc": "2.0", "id": id, "result": result}),
+                ))
+            };
+            match msg["method"].as_str().unwrap_or_default() {
+                "initialize" => reply(json!({"protocolVersion": "2025-11-25",
+                    "capabilities": {"tools": {}}, "serverInfo": {"name": "big", "version": "0"}})),
+                "tools/list" => {
+                    reply(json!({"tools": [{"name": "big", "inputSchema": {"type": "object"}}]}))
+                }
+                "tools/call" => {
+                    reply(json!({"content": [{"type": "text", "text": "x".repeat(size)}]}))
+                }
+                m if m.starts_with("notifications/") => {
+                    axum::response::IntoResponse::into_response(StatusCode::ACCEPTED)
+                }
+                _ => axum::response::IntoResponse::into_response((
+                    StatusCode::BAD_REQUEST,
+                    axum::Json(json!({"jsonrpc": "2.0", "id": id,
+                        "error": {"code": -32601, "message": "method not found"}})),
+                )),
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}/mcp")
+}
+
+#[tokio::test]
+async fn an_oversized_upstream_answer_is_refused_with_an_error_naming_the_limit() {
+    let gw = Gw::start().await;
+    let big = oversized_upstream(17 * 1024 * 1024).await;
+    gw.target_for_everyone(json!({"name": "huge", "url": big, "statefulness": "stateful"}))
+        .await;
+    let small = oversized_upstream(1024).await;
+    gw.target_for_everyone(json!({"name": "fine", "url": small, "statefulness": "stateful"}))
+        .await;
+    let c = gw.admin_client().await;
+    let failed = c
+        .request("tools/call", json!({"name": "huge__big", "arguments": {}}))
+        .await;
+    let message = failed["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("larger than 16 MiB"), "{failed}");
+    // The same upstream's small answers, and other targets, still work.
+    let ok = c
+        .result("tools/call", json!({"name": "fine__big", "arguments": {}}))
+        .await;
+    assert_eq!(tool_text(&ok).as_str().map(str::len), Some(1024), "{ok}");
+}
