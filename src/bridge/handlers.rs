@@ -22,33 +22,10 @@ use tokio_stream::wrappers::UnboundedReceiverStream;
 use super::BridgeState;
 use super::registry::OpenError;
 use super::session::SessionId;
+pub(super) use crate::http::wire::rpc_error;
+use crate::http::wire::{accepts, header_str};
 use crate::mcp::{Kind, LEGACY_VERSIONS, RpcError, classify, codes, headers, jsonrpc};
 use crate::upstream::{Handshake, UpstreamError};
-
-/// A JSON-RPC error as an HTTP response.
-pub(super) fn rpc_error(status: StatusCode, id: Option<Value>, error: RpcError) -> Response {
-    (
-        status,
-        Json(jsonrpc::error_response(id.unwrap_or(Value::Null), &error)),
-    )
-        .into_response()
-}
-
-fn header_str<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    h.get(name).and_then(|v| v.to_str().ok())
-}
-
-fn accepts(h: &HeaderMap, mime: &str) -> bool {
-    header_str(h, "accept").is_some_and(|a| {
-        a.split(',')
-            .map(|p| p.split(';').next().unwrap_or("").trim())
-            .any(|m| {
-                m == mime
-                    || m == "*/*"
-                    || (m.ends_with("/*") && mime.starts_with(&m[..m.len() - 1]))
-            })
-    })
-}
 
 fn session_id(h: &HeaderMap) -> Option<SessionId> {
     header_str(h, headers::SESSION_ID).map(SessionId::parse)

@@ -21,6 +21,7 @@ use tokio_stream::wrappers::UnboundedReceiverStream;
 use super::AppState;
 use super::edge_audit::{self, Note};
 use super::extract::{Caller, ClientIp};
+use super::wire::{accepts, header_str, rpc_error};
 use crate::auth::Principal;
 use crate::gateway::session::{STANDALONE, event_id, parse_event_id};
 use crate::gateway::{Outgoing, Session, SessionTransport};
@@ -37,15 +38,6 @@ pub fn routes() -> Router<Arc<AppState>> {
 /// How long a client waits before reconnecting a broken stream.
 const RETRY: Duration = Duration::from_millis(1000);
 
-/// A JSON-RPC error as an HTTP response (no session is harmed by it).
-fn rpc_error(status: StatusCode, id: Option<Value>, error: RpcError) -> Response {
-    (
-        status,
-        Json(jsonrpc::error_response(id.unwrap_or(Value::Null), &error)),
-    )
-        .into_response()
-}
-
 /// A body that could not be read (too large, cut off) as a JSON-RPC error, like every other
 /// answer of the MCP endpoints, naming the limit and the setting behind it.
 fn body_rejected(state: &AppState, e: BytesRejection) -> Response {
@@ -59,22 +51,6 @@ fn body_rejected(state: &AppState, e: BytesRejection) -> Response {
         format!("the request body could not be read: {}", e.body_text())
     };
     rpc_error(status, None, RpcError::invalid_request(message))
-}
-
-fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers.get(name).and_then(|v| v.to_str().ok())
-}
-
-fn accepts(headers: &HeaderMap, mime: &str) -> bool {
-    header_str(headers, "accept").is_some_and(|a| {
-        a.split(',')
-            .map(|p| p.split(';').next().unwrap_or("").trim())
-            .any(|m| {
-                m == mime
-                    || m == "*/*"
-                    || (m.ends_with("/*") && mime.starts_with(&m[..m.len() - 1]))
-            })
-    })
 }
 
 fn session_header(headers: &HeaderMap) -> Option<&str> {

@@ -25,6 +25,7 @@ mod targets;
 mod ui;
 mod users;
 pub mod well_known;
+pub mod wire;
 
 use std::sync::Arc;
 
