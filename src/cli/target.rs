@@ -209,7 +209,7 @@ async fn run_command(
                 &[
                     "ID",
                     "KEY",
-                    "PID",
+                    "PID / POD",
                     "STATUS",
                     "STARTED",
                     "LAST USED",
@@ -221,7 +221,11 @@ async fn run_command(
                         vec![
                             r.id.to_string(),
                             r.isolation_key.clone(),
-                            r.pid.map_or("-".into(), |p| p.to_string()),
+                            match (&r.pod, r.pid) {
+                                (Some(pod), _) => pod.clone(),
+                                (None, Some(p)) => p.to_string(),
+                                (None, None) => "-".into(),
+                            },
                             r.status.to_string(),
                             output::time(&r.started_at),
                             output::time(&r.last_used_at),
@@ -356,9 +360,9 @@ async fn run_command(
 
 async fn stdio_target(targets: &TargetService, key: &str) -> anyhow::Result<TargetRecord> {
     let t = targets.find(key).await?;
-    if t.transport != crate::domain::Transport::Stdio {
+    if !t.transport.runs_instances() {
         anyhow::bail!(
-            "target {} is a {} target; only stdio targets have process instances",
+            "target {} is a {} target; only stdio and kubernetes targets have instances (processes, pods)",
             t.name,
             t.transport
         );

@@ -62,6 +62,11 @@ impl Transport {
     pub fn is_http(self) -> bool {
         matches!(self, Transport::StreamableHttp | Transport::Sse)
     }
+
+    /// Runs instances reflow starts and stops (stdio processes, Kubernetes pods).
+    pub fn runs_instances(self) -> bool {
+        matches!(self, Transport::Stdio | Transport::Kubernetes)
+    }
 }
 
 /// A target name: `[a-z0-9-]`, 1–48 characters, starting with a letter or digit. It is the

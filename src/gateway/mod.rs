@@ -14,6 +14,8 @@ mod log_level;
 mod modern;
 pub mod naming;
 mod orphans;
+#[cfg(feature = "kubernetes")]
+mod pods;
 mod policies;
 mod processes;
 pub mod request_state;
@@ -74,6 +76,7 @@ pub struct GatewayOptions {
     pub session_timeout: Duration,
     pub request_state_ttl: Duration,
     pub stdio: crate::config::StdioSettings,
+    pub kubernetes: crate::config::KubernetesSettings,
 }
 
 impl GatewayOptions {
@@ -87,6 +90,7 @@ impl GatewayOptions {
             session_timeout: s.session.timeout,
             request_state_ttl: s.gateway.request_state_ttl,
             stdio: s.stdio.clone(),
+            kubernetes: s.kubernetes.clone(),
         }
     }
 }
@@ -145,6 +149,15 @@ impl Gateway {
             .map_err(|e| StoreError::Corrupt(format!("HTTP client: {e}")))?;
         let processes = processes::ProcessPool::new(opts.stdio.clone(), store.clone());
         processes.mark_stale_instances().await;
+        #[cfg(feature = "kubernetes")]
+        let pods = pods::PodPool::new(
+            opts.kubernetes.clone(),
+            store.clone(),
+            processes.replica().to_string(),
+            encryption_key,
+        )
+        .await
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let gw = Arc::new(Self {
             opts: opts.clone(),
             policies: policies::Policies::new(),
@@ -154,7 +167,12 @@ impl Gateway {
             store,
             targets: ArcSwap::from_pointee(Vec::new()),
             sessions: SessionRegistry::default(),
-            pool: UpstreamPool::new(http, processes),
+            pool: UpstreamPool::new(
+                http,
+                processes,
+                #[cfg(feature = "kubernetes")]
+                pods,
+            ),
             cursors: Cursors::new(encryption_key),
             names: learned_names::LearnedNames::default(),
             ended_checked_at: tokio::sync::Mutex::new(chrono::Utc::now()),
@@ -166,6 +184,8 @@ impl Gateway {
             task_owners: tasks::TaskOwners::default(),
         });
         gw.reload().await?;
+        #[cfg(feature = "kubernetes")]
+        pods::spawn_background(&gw);
         Ok(gw)
     }
 
@@ -175,6 +195,8 @@ impl Gateway {
     pub async fn reload(self: &Arc<Self>) -> Result<(), StoreError> {
         self.end_sessions_ended_elsewhere().await?;
         self.pool.processes.apply_stop_requests().await;
+        #[cfg(feature = "kubernetes")]
+        self.apply_pod_stop_requests().await;
         let policies_changed = self.reload_policies().await?;
         let targets_changed = self.reload_targets().await?;
         if policies_changed || targets_changed {
@@ -226,6 +248,12 @@ impl Gateway {
         self.list_cache.clear();
         for t in &stale {
             self.pool.drop_target(t.id, &self.sessions.all()).await;
+        }
+        // Pods of changed or removed targets go now rather than at the next GC tick.
+        #[cfg(feature = "kubernetes")]
+        if self.pool.pods.enabled() && stale.iter().any(|t| t.pod().is_some()) {
+            let gw = self.clone();
+            tokio::spawn(async move { gw.collect_pods().await });
         }
         Ok(true)
     }
@@ -455,6 +483,8 @@ impl Gateway {
     ) -> Result<u64, StoreError> {
         let n = self.store.request_instance_stop(target).await?;
         self.pool.processes.apply_stop_requests().await;
+        #[cfg(feature = "kubernetes")]
+        self.apply_pod_stop_requests().await;
         Ok(n)
     }
 
@@ -468,6 +498,8 @@ impl Gateway {
                 let era = match &t.endpoint {
                     targets::Endpoint::Http(url) => self.pool.era_of(url),
                     targets::Endpoint::Stdio(_) => Some(crate::upstream::Era::Legacy),
+                    #[cfg(feature = "kubernetes")]
+                    targets::Endpoint::Pod(_) => None,
                 };
                 (t.name.clone(), era.map(|e| e.as_str()))
             })

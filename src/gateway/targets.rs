@@ -27,7 +27,21 @@ pub struct Target {
 pub enum Endpoint {
     Http(url::Url),
     Stdio(StdioCommand),
+    /// A pod per isolation key, run by this gateway (`transport: kubernetes`).
+    #[cfg(feature = "kubernetes")]
+    Pod(PodTarget),
 }
+
+/// A kubernetes target: what its pods run and who shares one.
+#[cfg(feature = "kubernetes")]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PodTarget {
+    pub template: crate::upstream::kubernetes::PodTemplate,
+    pub isolation: IsolationBoundary,
+}
+
+/// The port a kubernetes target's server listens on when the target names none.
+pub const DEFAULT_POD_PORT: u16 = 8080;
 
 /// A stdio target's process: what to run, with which non-secret env, and who shares it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -53,6 +67,22 @@ impl Target {
                 cwd: r.cwd.clone(),
                 isolation: r.isolation_boundary,
             }),
+            #[cfg(feature = "kubernetes")]
+            Transport::Kubernetes => Endpoint::Pod(PodTarget {
+                template: crate::upstream::kubernetes::PodTemplate {
+                    image: r.image.clone().filter(|i| !i.is_empty())?,
+                    port: r.port.unwrap_or(DEFAULT_POD_PORT),
+                    health_path: r.health_path.clone(),
+                    command: r.command.clone().filter(|c| !c.is_empty()),
+                    args: r.args.clone(),
+                    working_dir: r.cwd.clone(),
+                    env: r.env.clone(),
+                },
+                isolation: r.isolation_boundary,
+            }),
+            // Refused by the target service in such a build; a database written by another
+            // build may still hold one.
+            #[cfg(not(feature = "kubernetes"))]
             Transport::Kubernetes => return None,
         };
         Some(Self {
@@ -77,7 +107,15 @@ impl Target {
     pub fn stdio(&self) -> Option<&StdioCommand> {
         match &self.endpoint {
             Endpoint::Stdio(c) => Some(c),
-            Endpoint::Http(_) => None,
+            _ => None,
+        }
+    }
+
+    #[cfg(feature = "kubernetes")]
+    pub fn pod(&self) -> Option<&PodTarget> {
+        match &self.endpoint {
+            Endpoint::Pod(p) => Some(p),
+            _ => None,
         }
     }
 }

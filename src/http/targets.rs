@@ -28,14 +28,14 @@ pub fn routes() -> Router<Arc<AppState>> {
         )
 }
 
-/// A stdio target, or a 400 that says this target has no processes.
+/// A stdio or kubernetes target, or a 400 that says this target has no instances.
 async fn stdio_target(state: &AppState, key: &str) -> Result<crate::store::TargetRecord, ApiError> {
     let target = state.targets.find(key).await?;
-    if target.transport != crate::domain::Transport::Stdio {
+    if !target.transport.runs_instances() {
         return Err(ServiceError::invalid(
             "target",
             format!(
-                "target {} is a {} target; only stdio targets have process instances",
+                "target {} is a {} target; only stdio and kubernetes targets have instances (processes, pods)",
                 target.name, target.transport
             ),
         )

@@ -279,13 +279,14 @@ pub fn validate(r: &TargetRecord) -> Result<(), ServiceError> {
                 "is required for kubernetes targets",
             ));
         }
-        // Refused rather than stored and ignored: nothing runs pods yet.
-        Transport::Kubernetes => {
+        // Refused rather than stored and ignored: this build has no pod runner.
+        Transport::Kubernetes if !cfg!(feature = "kubernetes") => {
             return Err(ServiceError::invalid(
                 "transport_type",
-                "kubernetes targets are not supported yet (no pod runner is built); run the server as a stdio target or reach it over HTTP",
+                "kubernetes targets need a reflow built with the `kubernetes` feature (on by default); run the server as a stdio target or reach it over HTTP",
             ));
         }
+        Transport::Kubernetes => check_pod_target(r)?,
         _ => {}
     }
     // A NUL cannot pass through execve: reject it here rather than at first spawn.
@@ -384,6 +385,26 @@ fn check_url(raw: &str) -> Result<(), ServiceError> {
     }
     if url.host_str().is_none_or(str::is_empty) {
         return Err(ServiceError::invalid("url", format!("{raw:?} has no host")));
+    }
+    Ok(())
+}
+
+/// What only a kubernetes target needs: an image reference, and no URL (each pod is reached
+/// at its own address).
+fn check_pod_target(r: &TargetRecord) -> Result<(), ServiceError> {
+    if r.url.is_some() {
+        return Err(ServiceError::invalid(
+            "url",
+            "is not used by kubernetes targets: reflow reaches each pod at http://<pod>:<port>/mcp; remove it",
+        ));
+    }
+    if let Some(image) = &r.image
+        && (image.is_empty() || image.len() > 512 || image.chars().any(|c| c.is_whitespace() || c.is_control()))
+    {
+        return Err(ServiceError::invalid(
+            "image",
+            format!("{image:?} is not an image reference"),
+        ));
     }
     Ok(())
 }

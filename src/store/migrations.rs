@@ -28,6 +28,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0003_user_credentials.sql"),
         include_str!("../../migrations/postgres/0003_user_credentials.sql"),
     ),
+    (
+        4,
+        "instance pods",
+        include_str!("../../migrations/sqlite/0004_instance_pods.sql"),
+        include_str!("../../migrations/postgres/0004_instance_pods.sql"),
+    ),
 ];
 
 fn migrator(postgres: bool) -> Migrator {

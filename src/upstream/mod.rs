@@ -9,6 +9,8 @@ mod child;
 mod core;
 mod era;
 mod http;
+#[cfg(feature = "kubernetes")]
+pub mod kubernetes;
 mod modern;
 pub mod probe;
 mod sse;
@@ -172,6 +174,9 @@ pub enum UpstreamError {
     /// A stdio upstream's process ended; says how (exit code or signal).
     #[error("the upstream process exited ({0})")]
     Exited(String),
+    /// What serves the upstream went away under the request (a pod deleted or evicted).
+    #[error("the upstream went away ({0})")]
+    Gone(String),
 }
 
 impl UpstreamError {
@@ -206,6 +211,10 @@ impl UpstreamError {
                 format!(
                     "the process of upstream {target} exited ({status}); it restarts on the next call"
                 ),
+            ),
+            UpstreamError::Gone(why) => (
+                codes::UPSTREAM_ERROR,
+                format!("upstream {target} went away ({why}); it is started again on the next call"),
             ),
         };
         let mut err = RpcError::new(code, message);
@@ -354,6 +363,9 @@ pub struct UpstreamConnection {
     server: ServerInfo,
     timeout: Duration,
     transport: Transport,
+    /// Set (with why) by `lose`: requests in flight fail at once instead of waiting for a
+    /// server that is gone (a deleted pod's TCP peer may never answer or reset).
+    lost: tokio::sync::watch::Sender<Option<String>>,
 }
 
 impl UpstreamConnection {
@@ -385,6 +397,7 @@ impl UpstreamConnection {
             server,
             timeout: spec.timeout,
             transport,
+            lost: tokio::sync::watch::Sender::new(None),
         });
         match &conn.transport {
             Transport::Http(h) => h.start_get_stream().await,
@@ -407,6 +420,7 @@ impl UpstreamConnection {
             server,
             timeout: spec.timeout,
             transport: Transport::Stdio(conn),
+            lost: tokio::sync::watch::Sender::new(None),
         });
         Ok((conn, rx))
     }
@@ -445,6 +459,9 @@ impl UpstreamConnection {
         params: Option<Value>,
         timeout: Duration,
     ) -> Result<Value, UpstreamError> {
+        if let Some(why) = self.lost.borrow().clone() {
+            return Err(UpstreamError::Gone(why));
+        }
         if self.core.is_closed() {
             return Err(match self.exit_status() {
                 Some(status) => UpstreamError::Exited(status),
@@ -453,18 +470,41 @@ impl UpstreamConnection {
         }
         if let Transport::Modern(m) = &self.transport {
             // Giving up drops the request, which closes its stream: that is the cancellation.
-            return tokio::time::timeout(timeout, m.request(id, method, params, true))
+            return self
+                .unless_lost(tokio::time::timeout(
+                    timeout,
+                    m.request(id, method, params, true),
+                ))
                 .await
-                .unwrap_or(Err(UpstreamError::Timeout));
+                .and_then(|r| r.unwrap_or(Err(UpstreamError::Timeout)));
         }
         let body = serialize(&jsonrpc::request(id.clone(), method, params));
-        match tokio::time::timeout(timeout, self.transport.call(&id, body)).await {
+        let call = tokio::time::timeout(timeout, self.transport.call(&id, body));
+        match self.unless_lost(call).await? {
             Ok(outcome) => outcome,
             Err(_) => {
                 self.cancel_in_background(id);
                 Err(UpstreamError::Timeout)
             }
         }
+    }
+
+    /// Runs `fut` unless the connection is lost first (see `lose`).
+    async fn unless_lost<T>(&self, fut: impl Future<Output = T>) -> Result<T, UpstreamError> {
+        let mut lost = self.lost.subscribe();
+        tokio::select! {
+            out = fut => Ok(out),
+            why = lost.wait_for(Option::is_some) => Err(UpstreamError::Gone(
+                why.ok().and_then(|w| w.clone()).unwrap_or_else(|| "closed".into()),
+            )),
+        }
+    }
+
+    /// What serves this upstream is gone (its pod was deleted or ended): every request in
+    /// flight fails now with `Gone(why)`, and the connection is closed.
+    pub async fn lose(&self, why: &str) {
+        self.lost.send_replace(Some(why.to_string()));
+        self.close().await;
     }
 
     /// For a 2026-07-28 client: like `request_with_id`, except that a modern upstream's
@@ -479,11 +519,13 @@ impl UpstreamConnection {
         timeout: Duration,
     ) -> Result<Value, UpstreamError> {
         match &self.transport {
-            Transport::Modern(m) if !self.core.is_closed() => {
-                tokio::time::timeout(timeout, m.request(id, method, params, false))
-                    .await
-                    .unwrap_or(Err(UpstreamError::Timeout))
-            }
+            Transport::Modern(m) if !self.core.is_closed() => self
+                .unless_lost(tokio::time::timeout(
+                    timeout,
+                    m.request(id, method, params, false),
+                ))
+                .await
+                .and_then(|r| r.unwrap_or(Err(UpstreamError::Timeout))),
             _ => self.request_with_id(id, method, params, timeout).await,
         }
     }

@@ -14,6 +14,7 @@ mod gateway_policies;
 mod gateway_sessions;
 mod gateway_wire;
 mod key_rotation;
+mod kube_contract;
 mod logs_cli;
 mod modern_bridge;
 mod modern_sdk;

@@ -187,6 +187,7 @@ async fn stdio_gateway_shutdown_leaves_no_child_alive() {
         isolation_key: "shared:fx".into(),
         replica,
         pid: Some(4_000_000),
+        pod: None,
         status: InstanceStatus::Running,
         started_at: chrono::Utc::now(),
         last_used_at: chrono::Utc::now(),

@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod db;
 pub mod fixture;
+pub mod kmock;
 pub mod gw;
 pub mod mcp_client;
 pub mod server;

@@ -26,6 +26,8 @@ pub struct TestServerOptions {
     pub stdio: Option<reflow::config::StdioSettings>,
     /// `session.timeout` (None: the default).
     pub session_timeout: Option<std::time::Duration>,
+    /// `kubernetes` (None: the default, pods off).
+    pub kubernetes: Option<reflow::config::KubernetesSettings>,
 }
 
 impl Default for TestServerOptions {
@@ -41,6 +43,7 @@ impl Default for TestServerOptions {
             request_state_ttl: std::time::Duration::from_secs(300),
             stdio: None,
             session_timeout: None,
+            kubernetes: None,
         }
     }
 }
@@ -88,6 +91,23 @@ impl TestServer {
         if let Some(t) = opts.session_timeout {
             settings.session.timeout = t;
         }
+        if let Some(k) = opts.kubernetes {
+            settings.kubernetes = k;
+        }
+        Self::run(db, settings).await
+    }
+
+    /// A second replica: another server on the same database and data dir (so the same keys).
+    pub async fn replica(&self) -> Self {
+        let db = TestDb {
+            url: self.db.url.clone(),
+            label: self.db.label,
+            dir: tempfile::tempdir().unwrap(),
+        };
+        Self::run(db, self.settings.clone()).await
+    }
+
+    async fn run(db: TestDb, settings: Settings) -> Self {
         let app = App::build(settings.clone()).await.expect("app builds");
         let state = app.state().clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -63,6 +63,9 @@ pub struct UpstreamConfig {
     /// A listed tool that answers every call with a JSON-RPC error (invalid params) carrying
     /// this message.
     pub failing_tool: Option<(String, String)>,
+    /// Where to listen (None: 127.0.0.1 on a free port). The Kubernetes contract tests give
+    /// each pod its own loopback address, as a cluster gives each pod its own IP.
+    pub bind: Option<std::net::SocketAddr>,
 }
 
 impl UpstreamConfig {
@@ -430,6 +433,7 @@ impl UpstreamServer {
     pub async fn start(cfg: UpstreamConfig) -> Self {
         let cfg_json = cfg.json_response;
         let cfg_as_400 = cfg.lost_session_as_400;
+        let cfg_bind = cfg.bind;
         let cfg = Arc::new(cfg);
         let log = Arc::new(Mutex::new(UpstreamLog::default()));
         let sessions = Arc::new(LocalSessionManager::default());
@@ -442,6 +446,10 @@ impl UpstreamServer {
         let mut config = StreamableHttpServerConfig::default();
         config.json_response = cfg_json;
         config.legacy_session_mode = !cfg_json;
+        if let Some(addr) = cfg_bind {
+            // rmcp accepts only well-known loopback names by default; a "pod" has its own.
+            config.allowed_hosts.push(addr.ip().to_string());
+        }
         let service = StreamableHttpService::new(
             move || {
                 Ok(Handler {
@@ -489,7 +497,8 @@ impl UpstreamServer {
                         }
                     },
                 ));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let bind = cfg_bind.unwrap_or_else(|| ([127, 0, 0, 1], 0).into());
+        let listener = tokio::net::TcpListener::bind(bind).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let handle = tokio::spawn(async move {
             axum::serve(listener, app).await.unwrap();

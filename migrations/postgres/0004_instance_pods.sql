@@ -1,0 +1,4 @@
+-- Kubernetes pods are instances too: `namespace/name` of the pod, NULL for stdio processes
+-- (which have a pid instead). Pods are shared by every replica, so their rows are not tied to
+-- the replica that created them.
+ALTER TABLE instances ADD COLUMN pod TEXT;

@@ -1,0 +1,327 @@
+//! The Pod and Secret reflow creates for one (target, isolation key, credential set): their
+//! deterministic name, labels, and a locked-down pod spec. Pure: no API calls here.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::{
+    Capabilities, Container, ContainerPort, EmptyDirVolumeSource, EnvFromSource, EnvVar,
+    HTTPGetAction, LocalObjectReference, Pod, PodSecurityContext, PodSpec, Probe,
+    ResourceRequirements, SeccompProfile, Secret, SecretEnvSource, SecurityContext,
+    TCPSocketAction, Toleration, Volume, VolumeMount,
+};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use sha2::{Digest, Sha256};
+
+use crate::config::{PodDefaults, Secret as SecretValue};
+
+/// Every object reflow manages carries this label (`app.kubernetes.io/managed-by: reflow`):
+/// replicas and restarted gateways find their pods by it.
+pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "reflow");
+pub const LABEL_TARGET: &str = "reflow.dev/target";
+pub const LABEL_TARGET_NAME: &str = "reflow.dev/target-name";
+pub const LABEL_ISOLATION: &str = "reflow.dev/isolation";
+pub const LABEL_FINGERPRINT: &str = "reflow.dev/fingerprint";
+pub const LABEL_SPEC: &str = "reflow.dev/spec";
+/// RFC 3339; set by reflow (not every API server fills `creationTimestamp` the same way).
+pub const ANNOTATION_CREATED: &str = "reflow.dev/created-at";
+/// The isolation key in clear (`user:<id>`, `role:<r>`…), for `kubectl describe`; label
+/// values cannot hold it (charset, length), so the label is its hash.
+pub const ANNOTATION_ISOLATION: &str = "reflow.dev/isolation-key";
+pub const CONTAINER: &str = "mcp";
+/// A non-root uid/gid (distroless' "nonroot"): runAsNonRoot needs a numeric user to verify.
+const RUN_AS: i64 = 65532;
+
+/// What the pod of one target runs (the target's configuration, no credentials).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct PodTemplate {
+    pub image: String,
+    pub port: u16,
+    pub health_path: Option<String>,
+    /// Overrides the image's entrypoint when set.
+    pub command: Option<String>,
+    pub args: Vec<String>,
+    pub working_dir: Option<String>,
+    /// Non-secret environment (the target's `env`), in the pod spec in clear.
+    pub env: BTreeMap<String, String>,
+}
+
+impl PodTemplate {
+    /// A short hash of everything that shapes the pod: a changed target gets new pods.
+    pub fn spec_hash(&self, defaults: &PodDefaults) -> String {
+        let mut h = Sha256::new();
+        h.update(format!("{self:?}|{defaults:?}").as_bytes());
+        hex::encode(&h.finalize()[..6])
+    }
+}
+
+/// One pod to run: where, for whom (hashed), with which credentials.
+pub struct PodPlan<'a> {
+    pub namespace: &'a str,
+    pub target_id: String,
+    pub target_name: &'a str,
+    pub isolation_key: &'a str,
+    /// Stable across replicas (keyed by the shared encryption key), unlike connection-pool ones.
+    pub fingerprint: &'a str,
+    pub template: &'a PodTemplate,
+    pub defaults: &'a PodDefaults,
+    /// Env entries for the container, stored only in the Secret.
+    pub secret_env: &'a BTreeMap<String, SecretValue>,
+}
+
+pub fn short_hash(s: &str) -> String {
+    hex::encode(&Sha256::digest(s.as_bytes())[..8])
+}
+
+impl PodPlan<'_> {
+    /// `reflow-<target>-<hash>`: the same inputs give the same name on every replica, so a
+    /// second replica's create answers AlreadyExists and it uses the first one's pod.
+    pub fn name(&self) -> String {
+        let spec = self.template.spec_hash(self.defaults);
+        let digest = Sha256::digest(
+            format!(
+                "{}\n{}\n{}\n{spec}",
+                self.target_id, self.isolation_key, self.fingerprint
+            )
+            .as_bytes(),
+        );
+        let mut target: String = self.target_name.chars().take(44).collect();
+        while target.ends_with('-') {
+            target.pop();
+        }
+        format!("reflow-{target}-{}", &hex::encode(digest)[..10])
+    }
+
+    pub fn labels(&self) -> BTreeMap<String, String> {
+        BTreeMap::from([
+            (MANAGED_BY.0.into(), MANAGED_BY.1.into()),
+            (LABEL_TARGET.into(), self.target_id.clone()),
+            (LABEL_TARGET_NAME.into(), self.target_name.into()),
+            (LABEL_ISOLATION.into(), short_hash(self.isolation_key)),
+            (LABEL_FINGERPRINT.into(), self.fingerprint.into()),
+            (
+                LABEL_SPEC.into(),
+                self.template.spec_hash(self.defaults),
+            ),
+        ])
+    }
+
+    fn meta(&self, name: &str) -> ObjectMeta {
+        ObjectMeta {
+            name: Some(name.into()),
+            namespace: Some(self.namespace.into()),
+            labels: Some(self.labels()),
+            ..ObjectMeta::default()
+        }
+    }
+
+    /// The Secret holding the resolved credentials; None when there are none.
+    pub fn secret(&self, name: &str) -> Option<Secret> {
+        if self.secret_env.is_empty() {
+            return None;
+        }
+        let data = self
+            .secret_env
+            .iter()
+            .map(|(k, v)| (k.clone(), ByteString(v.expose().as_bytes().to_vec())))
+            .collect();
+        Some(Secret {
+            metadata: self.meta(name),
+            data: Some(data),
+            type_: Some("Opaque".into()),
+            immutable: Some(true),
+            ..Secret::default()
+        })
+    }
+
+    /// The pod: one container, credentials only by reference to the Secret, and the
+    /// restricted security profile (non-root, read-only root, no capabilities, RuntimeDefault
+    /// seccomp, no service-account token).
+    pub fn pod(&self, name: &str, created_at: &str) -> Pod {
+        let t = self.template;
+        let d = self.defaults;
+        let mut meta = self.meta(name);
+        meta.annotations = Some(BTreeMap::from([
+            (ANNOTATION_CREATED.into(), created_at.into()),
+            (ANNOTATION_ISOLATION.into(), self.isolation_key.into()),
+        ]));
+        let mut env: BTreeMap<String, String> =
+            BTreeMap::from([("HOME".into(), "/tmp".into())]);
+        env.extend(t.env.clone());
+        let probe_handler = match &t.health_path {
+            Some(path) => Probe {
+                http_get: Some(HTTPGetAction {
+                    path: Some(path.clone()),
+                    port: IntOrString::Int(t.port.into()),
+                    ..HTTPGetAction::default()
+                }),
+                ..Probe::default()
+            },
+            None => Probe {
+                tcp_socket: Some(TCPSocketAction {
+                    port: IntOrString::Int(t.port.into()),
+                    ..TCPSocketAction::default()
+                }),
+                ..Probe::default()
+            },
+        };
+        let container = Container {
+            name: CONTAINER.into(),
+            image: Some(t.image.clone()),
+            command: t.command.clone().map(|c| vec![c]),
+            args: (!t.args.is_empty()).then(|| t.args.clone()),
+            working_dir: t.working_dir.clone(),
+            ports: Some(vec![ContainerPort {
+                name: Some("mcp".into()),
+                container_port: t.port.into(),
+                protocol: Some("TCP".into()),
+                ..ContainerPort::default()
+            }]),
+            env: Some(
+                env.into_iter()
+                    .map(|(name, value)| EnvVar {
+                        name,
+                        value: Some(value),
+                        ..EnvVar::default()
+                    })
+                    .collect(),
+            ),
+            env_from: (!self.secret_env.is_empty()).then(|| {
+                vec![EnvFromSource {
+                    secret_ref: Some(SecretEnvSource {
+                        name: name.into(),
+                        optional: Some(false),
+                    }),
+                    ..EnvFromSource::default()
+                }]
+            }),
+            readiness_probe: Some(Probe {
+                period_seconds: Some(2),
+                failure_threshold: Some(3),
+                timeout_seconds: Some(2),
+                ..probe_handler
+            }),
+            resources: Some(resources(d)),
+            security_context: Some(SecurityContext {
+                allow_privilege_escalation: Some(false),
+                read_only_root_filesystem: Some(true),
+                run_as_non_root: Some(true),
+                capabilities: Some(Capabilities {
+                    drop: Some(vec!["ALL".into()]),
+                    ..Capabilities::default()
+                }),
+                ..SecurityContext::default()
+            }),
+            // A read-only root needs somewhere to write: HOME and TMPDIR are /tmp.
+            volume_mounts: Some(vec![VolumeMount {
+                name: "tmp".into(),
+                mount_path: "/tmp".into(),
+                ..VolumeMount::default()
+            }]),
+            ..Container::default()
+        };
+        Pod {
+            metadata: meta,
+            spec: Some(PodSpec {
+                automount_service_account_token: Some(false),
+                enable_service_links: Some(false),
+                restart_policy: Some("Always".into()),
+                security_context: Some(PodSecurityContext {
+                    run_as_non_root: Some(true),
+                    run_as_user: Some(RUN_AS),
+                    run_as_group: Some(RUN_AS),
+                    fs_group: Some(RUN_AS),
+                    seccomp_profile: Some(SeccompProfile {
+                        type_: "RuntimeDefault".into(),
+                        ..SeccompProfile::default()
+                    }),
+                    ..PodSecurityContext::default()
+                }),
+                containers: vec![container],
+                volumes: Some(vec![Volume {
+                    name: "tmp".into(),
+                    empty_dir: Some(EmptyDirVolumeSource::default()),
+                    ..Volume::default()
+                }]),
+                node_selector: d.node_selector.clone(),
+                tolerations: (!d.tolerations.is_empty()).then(|| {
+                    d.tolerations
+                        .iter()
+                        .map(|t| Toleration {
+                            key: t.key.clone(),
+                            operator: t.operator.clone(),
+                            value: t.value.clone(),
+                            effect: t.effect.clone(),
+                            toleration_seconds: t.toleration_seconds,
+                        })
+                        .collect()
+                }),
+                runtime_class_name: d.runtime_class_name.clone(),
+                image_pull_secrets: (!d.image_pull_secrets.is_empty()).then(|| {
+                    d.image_pull_secrets
+                        .iter()
+                        .map(|n| LocalObjectReference { name: n.clone() })
+                        .collect()
+                }),
+                ..PodSpec::default()
+            }),
+            status: None,
+        }
+    }
+}
+
+fn resources(d: &PodDefaults) -> ResourceRequirements {
+    let q = |m: BTreeMap<String, String>| {
+        (!m.is_empty()).then(|| m.into_iter().map(|(k, v)| (k, Quantity(v))).collect())
+    };
+    ResourceRequirements {
+        requests: q(d.resources.requests.to_map()),
+        limits: q(d.resources.limits.to_map()),
+        ..ResourceRequirements::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn template() -> PodTemplate {
+        PodTemplate {
+            image: "ghcr.io/example/mcp:1".into(),
+            port: 8000,
+            health_path: Some("/healthz".into()),
+            command: None,
+            args: vec!["--http".into()],
+            working_dir: None,
+            env: BTreeMap::from([("REGION".into(), "eu".into())]),
+        }
+    }
+
+    #[test]
+    fn names_are_deterministic_and_change_with_credentials() {
+        let t = template();
+        let d = PodDefaults::default();
+        let env = BTreeMap::from([("API_KEY".to_string(), SecretValue::new("s3cret".into()))]);
+        let plan = |fp| PodPlan {
+            namespace: "mcp",
+            target_id: "0b8f".into(),
+            target_name: "github",
+            isolation_key: "user:1",
+            fingerprint: fp,
+            template: &t,
+            defaults: &d,
+            secret_env: &env,
+        };
+        assert_eq!(plan("aa").name(), plan("aa").name());
+        assert_ne!(plan("aa").name(), plan("bb").name());
+        assert!(plan("aa").name().starts_with("reflow-github-"));
+        assert!(crate::config::is_dns_label(&plan("aa").name()));
+        let pod = serde_json::to_string(&plan("aa").pod("n", "now")).unwrap();
+        assert!(!pod.contains("s3cret"), "{pod}");
+        assert!(pod.contains("\"secretRef\":{\"name\":\"n\""), "{pod}");
+        let secret = serde_json::to_value(plan("aa").secret("n").unwrap()).unwrap();
+        assert_eq!(secret["data"]["API_KEY"], "czNjcmV0");
+    }
+}
