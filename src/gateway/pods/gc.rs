@@ -218,13 +218,13 @@ impl Gateway {
             };
             tracing::info!(pod = %p.name, why, "deleting a pod");
             pool.forget_pod(&p.name, why, false);
+            // The row first: the watch reports the deletion as a pod gone, and a row ends once.
+            if let Some(r) = row {
+                pool.end_rows(&[r.id], InstanceStatus::Stopped).await;
+            }
             if let Err(e) = cluster.delete(&p.name).await {
                 tracing::warn!(pod = %p.name, error = %e, "deleting a pod failed");
                 live.push(p.name.clone());
-                continue;
-            }
-            if let Some(r) = row {
-                pool.end_rows(&[r.id], InstanceStatus::Stopped).await;
             }
         }
         // Rows whose pod is gone (deleted by hand, by another gateway, or while this one was down).
@@ -288,6 +288,8 @@ impl Gateway {
             .into_iter()
             .filter(|r| r.status == InstanceStatus::StopRequested)
             .collect();
+        let ids: Vec<InstanceId> = rows.iter().map(|r| r.id).collect();
+        pool.end_rows(&ids, InstanceStatus::Stopped).await;
         for r in &rows {
             let Some(name) = r.pod.as_deref().and_then(|q| q.split('/').nth(1)) else {
                 continue;
@@ -298,8 +300,6 @@ impl Gateway {
                 Err(e) => tracing::warn!(pod = %name, error = %e, "deleting a pod failed"),
             }
         }
-        let ids: Vec<InstanceId> = rows.iter().map(|r| r.id).collect();
-        pool.end_rows(&ids, InstanceStatus::Stopped).await;
     }
 }
 

@@ -147,7 +147,7 @@ impl Cluster {
         if self.create_pod(plan, &name).await? {
             return Ok((name, true));
         }
-        let Some(existing) = self.pods.get_opt(&name).await.map_err(api_error)? else {
+        let Some(existing) = self.get_pod(&name).await? else {
             // Deleted between the two calls: make it anew.
             return Ok((name.clone(), self.create_pod(plan, &name).await?));
         };
@@ -158,7 +158,7 @@ impl Cluster {
             self.delete_pod(&name).await?;
         }
         let deadline = Instant::now() + timeout;
-        while self.pods.get_opt(&name).await.map_err(api_error)?.is_some() {
+        while self.get_pod(&name).await?.is_some() {
             if Instant::now() >= deadline {
                 return Err(KubeError::NotReady {
                     namespace: self.namespace.clone(),
@@ -170,6 +170,16 @@ impl Cluster {
             tokio::time::sleep(READY_POLL).await;
         }
         Ok((name.clone(), self.create_pod(plan, &name).await?))
+    }
+
+    /// The pod, or None if absent. By status code: kube's `get_opt` also wants the reason
+    /// `NotFound`, which not every API server (or emulator) spells that way.
+    async fn get_pod(&self, name: &str) -> Result<Option<Pod>, KubeError> {
+        match self.pods.get(name).await {
+            Ok(p) => Ok(Some(p)),
+            Err(e) if status_code(&e) == Some(404) => Ok(None),
+            Err(e) => Err(api_error(e)),
+        }
     }
 
     /// Creates the pod; false if one of that name exists.
@@ -199,7 +209,7 @@ impl Cluster {
     pub async fn wait_ready(&self, name: &str, timeout: Duration) -> Result<String, KubeError> {
         let deadline = Instant::now() + timeout;
         let mut why = loop {
-            let why = match self.pods.get_opt(name).await.map_err(api_error)? {
+            let why = match self.get_pod(name).await? {
                 None => {
                     return Err(self.finished(name, "it was deleted while starting".into()));
                 }

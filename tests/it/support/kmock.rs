@@ -139,13 +139,15 @@ impl Kubelet {
                     tokio::time::sleep(Duration::from_millis(100)).await;
                     continue;
                 };
-                let names: Vec<String> =
-                    list.items.iter().filter_map(|p| p.metadata.name.clone()).collect();
-                running.retain(|n, _| names.contains(n));
+                // By uid: a pod deleted and created again under its name is a new pod.
+                let uids: Vec<String> =
+                    list.items.iter().filter_map(|p| p.metadata.uid.clone()).collect();
+                running.retain(|uid, _| uids.contains(uid));
                 for pod in &list.items {
                     let name = pod.metadata.name.clone().unwrap_or_default();
+                    let uid = pod.metadata.uid.clone().unwrap_or_default();
                     let has_status = pod.status.as_ref().is_some_and(|s| s.phase.is_some());
-                    if running.contains_key(&name) || has_status {
+                    if running.contains_key(&uid) || has_status {
                         continue;
                     }
                     if node == Node::ImagePullBackOff {
@@ -192,7 +194,7 @@ impl Kubelet {
                     }))
                     .await;
                     running.insert(
-                        name,
+                        uid,
                         Running {
                             addr,
                             _server: server,
