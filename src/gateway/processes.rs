@@ -85,6 +85,7 @@ impl ProcessPool {
     }
 
     /// This gateway process, as `instances.replica` names it.
+    #[cfg(feature = "kubernetes")]
     pub fn replica(&self) -> &str {
         &self.replica
     }

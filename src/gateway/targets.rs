@@ -41,6 +41,7 @@ pub struct PodTarget {
 }
 
 /// The port a kubernetes target's server listens on when the target names none.
+#[cfg(feature = "kubernetes")]
 pub const DEFAULT_POD_PORT: u16 = 8080;
 
 /// A stdio target's process: what to run, with which non-secret env, and who shares it.

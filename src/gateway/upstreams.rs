@@ -229,10 +229,12 @@ impl UpstreamPool {
         self.pods.close_all().await;
     }
 
+    #[cfg(feature = "kubernetes")]
     pub(super) fn http(&self) -> &reqwest::Client {
         &self.http
     }
 
+    #[cfg(feature = "kubernetes")]
     pub(super) fn eras(&self) -> &crate::upstream::EraCache {
         &self.eras
     }

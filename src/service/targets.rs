@@ -399,7 +399,9 @@ fn check_pod_target(r: &TargetRecord) -> Result<(), ServiceError> {
         ));
     }
     if let Some(image) = &r.image
-        && (image.is_empty() || image.len() > 512 || image.chars().any(|c| c.is_whitespace() || c.is_control()))
+        && (image.is_empty()
+            || image.len() > 512
+            || image.chars().any(|c| c.is_whitespace() || c.is_control()))
     {
         return Err(ServiceError::invalid(
             "image",

@@ -214,7 +214,9 @@ impl UpstreamError {
             ),
             UpstreamError::Gone(why) => (
                 codes::UPSTREAM_ERROR,
-                format!("upstream {target} went away ({why}); it is started again on the next call"),
+                format!(
+                    "upstream {target} went away ({why}); it is started again on the next call"
+                ),
             ),
         };
         let mut err = RpcError::new(code, message);

@@ -57,7 +57,10 @@ impl Cluster {
     }
 }
 
-fn options(k: &Kmock, tweak: impl FnOnce(&mut reflow::config::KubernetesSettings)) -> TestServerOptions {
+fn options(
+    k: &Kmock,
+    tweak: impl FnOnce(&mut reflow::config::KubernetesSettings),
+) -> TestServerOptions {
     let mut settings = k.settings();
     tweak(&mut settings);
     TestServerOptions {
@@ -122,11 +125,33 @@ async fn per_user_gives_two_users_two_pods_shared_gives_one_and_credentials_go_t
     let shared = pod_target(&gw, "team", "shared").await;
     let (user_token, user) = gw.server.register("bob@example.com", PW).await;
     let (_, me) = gw.server.get("/api/auth/me", Some(&gw.admin)).await;
-    let admin_id = me["id"].as_str().or(me["user"]["id"].as_str()).unwrap().to_string();
+    let admin_id = me["id"]
+        .as_str()
+        .or(me["user"]["id"].as_str())
+        .unwrap()
+        .to_string();
     let bob_id = user["id"].as_str().unwrap().to_string();
-    set_env(&gw, &mine, &format!("user/{admin_id}"), json!({"API_KEY": "admin-key-1"})).await;
-    set_env(&gw, &mine, &format!("user/{bob_id}"), json!({"API_KEY": "bob-key-2"})).await;
-    set_env(&gw, &shared, "default", json!({"TEAM_TOKEN": "team-secret-3"})).await;
+    set_env(
+        &gw,
+        &mine,
+        &format!("user/{admin_id}"),
+        json!({"API_KEY": "admin-key-1"}),
+    )
+    .await;
+    set_env(
+        &gw,
+        &mine,
+        &format!("user/{bob_id}"),
+        json!({"API_KEY": "bob-key-2"}),
+    )
+    .await;
+    set_env(
+        &gw,
+        &shared,
+        "default",
+        json!({"TEAM_TOKEN": "team-secret-3"}),
+    )
+    .await;
 
     let admin = client_of(&gw, &gw.admin).await;
     let bob = client_of(&gw, &user_token).await;
@@ -149,7 +174,10 @@ async fn per_user_gives_two_users_two_pods_shared_gives_one_and_credentials_go_t
     let text = serde_json::to_string_pretty(&manifest).unwrap();
     eprintln!("the pod reflow created for a per_user target:\n{text}");
     for secret in ["admin-key-1", "bob-key-2", "team-secret-3"] {
-        assert!(!text.contains(secret), "a credential in the pod spec: {text}");
+        assert!(
+            !text.contains(secret),
+            "a credential in the pod spec: {text}"
+        );
     }
     let labels = &manifest["metadata"]["labels"];
     assert_eq!(labels["app.kubernetes.io/managed-by"], "reflow");
@@ -157,7 +185,10 @@ async fn per_user_gives_two_users_two_pods_shared_gives_one_and_credentials_go_t
     let spec = &manifest["spec"];
     assert_eq!(spec["automountServiceAccountToken"], false);
     assert_eq!(spec["securityContext"]["runAsNonRoot"], true);
-    assert_eq!(spec["securityContext"]["seccompProfile"]["type"], "RuntimeDefault");
+    assert_eq!(
+        spec["securityContext"]["seccompProfile"]["type"],
+        "RuntimeDefault"
+    );
     let c = &spec["containers"][0];
     assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true);
     assert_eq!(c["securityContext"]["capabilities"]["drop"], json!(["ALL"]));
@@ -181,7 +212,10 @@ async fn per_user_gives_two_users_two_pods_shared_gives_one_and_credentials_go_t
         .filter_map(|r| r["pod"].as_str())
         .collect();
     assert_eq!(pods.len(), 2, "{rows}");
-    assert!(pods.iter().all(|p| p.starts_with("mcp/reflow-mine-")), "{rows}");
+    assert!(
+        pods.iter().all(|p| p.starts_with("mcp/reflow-mine-")),
+        "{rows}"
+    );
 }
 
 #[tokio::test]
@@ -200,7 +234,11 @@ async fn idle_pods_and_their_secrets_are_deleted() {
         (k.pod_names().await.is_empty() && k.secret_names().await.is_empty()).then_some(())
     })
     .await;
-    assert!(gone.is_some(), "idle pod still there: {:?}", k.pod_names().await);
+    assert!(
+        gone.is_some(),
+        "idle pod still there: {:?}",
+        k.pod_names().await
+    );
     let (_, rows) = gw
         .server
         .get(&format!("/api/targets/{t}/instances"), Some(&gw.admin))
@@ -279,7 +317,11 @@ async fn a_pod_deleted_under_a_call_fails_it_promptly_and_the_next_call_recreate
     // The slow tool would have run ~10 s more.
     assert!(took < Duration::from_secs(3), "failed after {took:?}");
     let again = whoami(&admin, "frail__echo").await;
-    assert_eq!(again["pod"], pod.as_str(), "the same deterministic name, a new pod");
+    assert_eq!(
+        again["pod"],
+        pod.as_str(),
+        "the same deterministic name, a new pod"
+    );
     assert_eq!(k.pod_names().await, [pod]);
 }
 
@@ -302,7 +344,11 @@ async fn a_second_replica_uses_the_first_ones_pod() {
         .server
         .get(&format!("/api/targets/{t}/instances"), Some(&gw.admin))
         .await;
-    assert_eq!(rows.as_array().unwrap().len(), 1, "one row for the shared pod: {rows}");
+    assert_eq!(
+        rows.as_array().unwrap().len(),
+        1,
+        "one row for the shared pod: {rows}"
+    );
 }
 
 #[tokio::test]
@@ -324,13 +370,22 @@ async fn a_pod_that_never_becomes_ready_fails_clearly_within_the_timeout() {
     let started = Instant::now();
     admin.initialize().await;
     let answer = admin
-        .request("tools/call", json!({"name": "stuck__echo", "arguments": {}}))
+        .request(
+            "tools/call",
+            json!({"name": "stuck__echo", "arguments": {}}),
+        )
         .await;
     let took = started.elapsed();
-    let message = answer["error"]["message"].as_str().unwrap_or_default().to_string();
+    let message = answer["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     let pod = k.pod_names().await.pop().expect("the pod was created");
     assert!(message.contains(&format!("{NAMESPACE}/{pod}")), "{answer}");
-    assert!(message.contains("did not become Ready within 2s"), "{message}");
+    assert!(
+        message.contains("did not become Ready within 2s"),
+        "{message}"
+    );
     assert!(message.contains("ImagePullBackOff"), "{message}");
     assert!(message.contains("Failed to pull image"), "{message}");
     // initialize waited once (2 s), the call fails at once (backoff) or waits once more.

@@ -276,7 +276,13 @@ async fn a_kubernetes_target_says_what_it_needs_when_pods_are_off() {
     // is off answers calls to it with the key to set.
     if !cfg!(feature = "kubernetes") {
         assert_eq!(status, 422, "{body}");
-        assert!(body["error"].as_str().unwrap().contains("`kubernetes` feature"), "{body}");
+        assert!(
+            body["error"]
+                .as_str()
+                .unwrap()
+                .contains("`kubernetes` feature"),
+            "{body}"
+        );
         return;
     }
     assert_eq!(status, 201, "{body}");
@@ -292,7 +298,10 @@ async fn a_kubernetes_target_says_what_it_needs_when_pods_are_off() {
     assert_eq!(status, 201, "{p}");
     let client = gw.admin_client().await;
     let answer = client
-        .request("tools/call", json!({"name": "k__anything", "arguments": {}}))
+        .request(
+            "tools/call",
+            json!({"name": "k__anything", "arguments": {}}),
+        )
         .await;
     let text = answer.to_string();
     assert!(text.contains("kubernetes.enabled"), "{text}");

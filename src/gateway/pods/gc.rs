@@ -123,7 +123,10 @@ impl PodPool {
         for (key, slot) in self.slots() {
             let Ok(mut e) = slot.try_lock() else { continue };
             let Some(s) = &e.serving else {
-                let stale = e.failures.retry_at.is_none_or(|at| at.elapsed() >= HEALTHY_RUN);
+                let stale = e
+                    .failures
+                    .retry_at
+                    .is_none_or(|at| at.elapsed() >= HEALTHY_RUN);
                 if e.retired || stale {
                     drop(e);
                     self.entries.lock().unwrap().remove(&key);

@@ -348,7 +348,9 @@ impl Gateway {
                     "target {target}: cannot start another pod, the limit of {max} (kubernetes.max_instances) is reached; retry when one is idle"
                 ),
             );
-            e.data = Some(json!({ "target": target, "limit": "kubernetes.max_instances", "max_instances": max }));
+            e.data = Some(
+                json!({ "target": target, "limit": "kubernetes.max_instances", "max_instances": max }),
+            );
             return Err(e);
         }
         let timeout = pool.settings.ready_timeout;

@@ -101,10 +101,7 @@ impl PodPlan<'_> {
             (LABEL_TARGET_NAME.into(), self.target_name.into()),
             (LABEL_ISOLATION.into(), short_hash(self.isolation_key)),
             (LABEL_FINGERPRINT.into(), self.fingerprint.into()),
-            (
-                LABEL_SPEC.into(),
-                self.template.spec_hash(self.defaults),
-            ),
+            (LABEL_SPEC.into(), self.template.spec_hash(self.defaults)),
         ])
     }
 
@@ -147,8 +144,7 @@ impl PodPlan<'_> {
             (ANNOTATION_CREATED.into(), created_at.into()),
             (ANNOTATION_ISOLATION.into(), self.isolation_key.into()),
         ]));
-        let mut env: BTreeMap<String, String> =
-            BTreeMap::from([("HOME".into(), "/tmp".into())]);
+        let mut env: BTreeMap<String, String> = BTreeMap::from([("HOME".into(), "/tmp".into())]);
         env.extend(t.env.clone());
         let probe_handler = match &t.health_path {
             Some(path) => Probe {

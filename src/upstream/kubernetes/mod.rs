@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 use futures_util::{Stream, StreamExt};
 use k8s_openapi::api::core::v1::{Event, Pod, Secret};
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
-use kube::runtime::watcher;
 use kube::runtime::WatchStreamExt;
+use kube::runtime::watcher;
 
 pub use forward::Forward;
 pub use manifest::{PodPlan, PodTemplate};
@@ -110,7 +110,8 @@ impl Cluster {
                 .await
                 .map_err(|e| KubeError::Config(e.to_string()))?,
         };
-        let client = kube::Client::try_from(config).map_err(|e| KubeError::Config(e.to_string()))?;
+        let client =
+            kube::Client::try_from(config).map_err(|e| KubeError::Config(e.to_string()))?;
         let ns = settings.namespace.as_str();
         Ok(Self {
             pods: Api::namespaced(client.clone(), ns),
@@ -341,7 +342,12 @@ impl Cluster {
                     .and_then(|a| a.get(ANNOTATION_CREATED))
                     .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
                     .map(|t| t.with_timezone(&chrono::Utc))
-                    .or_else(|| p.metadata.creation_timestamp.as_ref().and_then(|t| chrono::DateTime::from_timestamp(t.0.as_second(), 0)));
+                    .or_else(|| {
+                        p.metadata
+                            .creation_timestamp
+                            .as_ref()
+                            .and_then(|t| chrono::DateTime::from_timestamp(t.0.as_second(), 0))
+                    });
                 ManagedPod {
                     name: p.metadata.name.clone().unwrap_or_default(),
                     target_id: label(LABEL_TARGET),

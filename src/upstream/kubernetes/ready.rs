@@ -7,7 +7,9 @@ use k8s_openapi::api::core::v1::Pod;
 /// One look at a pod.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PodState {
-    Ready { ip: String },
+    Ready {
+        ip: String,
+    },
     /// Not Ready yet; says why as far as the status tells.
     Pending(String),
     /// Ended (phase Failed/Succeeded) or being deleted: it never serves again.
@@ -134,7 +136,10 @@ mod tests {
             panic!()
         };
         assert!(why.contains("Ready=False (ContainersNotReady)"), "{why}");
-        assert!(why.contains("container mcp waiting: ImagePullBackOff"), "{why}");
+        assert!(
+            why.contains("container mcp waiting: ImagePullBackOff"),
+            "{why}"
+        );
         let failed = pod(serde_json::json!({"phase": "Failed", "reason": "Evicted"}));
         assert!(matches!(state(&failed), PodState::Finished(w) if w.contains("Evicted")));
     }

@@ -140,8 +140,11 @@ impl Kubelet {
                     continue;
                 };
                 // By uid: a pod deleted and created again under its name is a new pod.
-                let uids: Vec<String> =
-                    list.items.iter().filter_map(|p| p.metadata.uid.clone()).collect();
+                let uids: Vec<String> = list
+                    .items
+                    .iter()
+                    .filter_map(|p| p.metadata.uid.clone())
+                    .collect();
                 running.retain(|uid, _| uids.contains(uid));
                 for pod in &list.items {
                     let name = pod.metadata.name.clone().unwrap_or_default();
@@ -151,16 +154,20 @@ impl Kubelet {
                         continue;
                     }
                     if node == Node::ImagePullBackOff {
-                        patch_status(&pods, &name, json!({
-                            "phase": "Pending",
-                            "conditions": [{"type": "Ready", "status": "False",
-                                "reason": "ContainersNotReady",
-                                "message": "containers with unready status: [mcp]"}],
-                            "containerStatuses": [{"name": "mcp", "ready": false,
-                                "restartCount": 0, "image": "x", "imageID": "",
-                                "state": {"waiting": {"reason": "ImagePullBackOff",
-                                    "message": "Back-off pulling image"}}}],
-                        }))
+                        patch_status(
+                            &pods,
+                            &name,
+                            json!({
+                                "phase": "Pending",
+                                "conditions": [{"type": "Ready", "status": "False",
+                                    "reason": "ContainersNotReady",
+                                    "message": "containers with unready status: [mcp]"}],
+                                "containerStatuses": [{"name": "mcp", "ready": false,
+                                    "restartCount": 0, "image": "x", "imageID": "",
+                                    "state": {"waiting": {"reason": "ImagePullBackOff",
+                                        "message": "Back-off pulling image"}}}],
+                            }),
+                        )
                         .await;
                         let event: Event = serde_json::from_value(json!({
                             "metadata": {"name": format!("{name}.pull"), "namespace": NAMESPACE},
@@ -187,11 +194,15 @@ impl Kubelet {
                     })
                     .await;
                     seen.lock().unwrap().insert(name.clone(), env);
-                    patch_status(&pods, &name, json!({
-                        "phase": "Running",
-                        "podIP": addr.ip().to_string(),
-                        "conditions": [{"type": "Ready", "status": "True"}],
-                    }))
+                    patch_status(
+                        &pods,
+                        &name,
+                        json!({
+                            "phase": "Running",
+                            "podIP": addr.ip().to_string(),
+                            "conditions": [{"type": "Ready", "status": "True"}],
+                        }),
+                    )
                     .await;
                     running.insert(
                         uid,

@@ -6,8 +6,8 @@
 pub mod cli;
 pub mod db;
 pub mod fixture;
-pub mod kmock;
 pub mod gw;
+pub mod kmock;
 pub mod mcp_client;
 pub mod server;
 pub mod stdio;
