@@ -428,7 +428,7 @@ async fn db_status_and_migrate() {
     let rows = status
         .as_array()
         .unwrap_or_else(|| panic!("array: {status}"));
-    assert_eq!(rows.len(), 3, "{status}");
+    assert_eq!(rows.len(), 4, "{status}");
     assert_eq!(rows[0]["version"], 1, "{status}");
     assert_eq!(rows[1]["version"], 2, "{status}");
     assert_eq!(rows[2]["version"], 3, "{status}");

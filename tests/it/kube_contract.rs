@@ -391,3 +391,95 @@ async fn a_pod_that_never_becomes_ready_fails_clearly_within_the_timeout() {
     // initialize waited once (2 s), the call fails at once (backoff) or waits once more.
     assert!(took < Duration::from_secs(8), "took {took:?}");
 }
+
+#[tokio::test]
+#[ignore = "needs kmock (tests/kube/setup; REFLOW_KMOCK_PYTHON)"]
+async fn restart_deletes_the_pods_and_max_instances_bounds_them() {
+    let k = Cluster::start().await;
+    let _kubelet = Kubelet::start(k.kmock.client().await, Node::Healthy, &["echo"], "slow");
+    let gw = Gw::start_with(options(&k.kmock, |s| s.max_instances = 1)).await;
+    let t = pod_target(&gw, "one", "per_user").await;
+    let (bob_token, _) = gw.server.register("bob@example.com", PW).await;
+    let admin = client_of(&gw, &gw.admin).await;
+    let first = whoami(&admin, "one__echo").await;
+    // A second user's pod would be the second in the namespace.
+    let bob = client_of(&gw, &bob_token).await;
+    let refused = bob
+        .request("tools/call", json!({"name": "one__echo", "arguments": {}}))
+        .await;
+    let message = refused["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("kubernetes.max_instances"), "{refused}");
+    assert_eq!(k.pod_names().await.len(), 1);
+
+    let (status, body) = gw
+        .server
+        .post(
+            &format!("/api/targets/{t}/restart-instances"),
+            Some(&gw.admin),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["stopped"], 1, "{body}");
+    assert!(k.pod_names().await.is_empty(), "restart deletes the pod");
+    assert!(k.secret_names().await.is_empty());
+    let again = whoami(&admin, "one__echo").await;
+    assert_eq!(again["pod"], first["pod"], "recreated under its name");
+    let (_, rows) = gw
+        .server
+        .get(&format!("/api/targets/{t}/instances"), Some(&gw.admin))
+        .await;
+    let statuses: Vec<&str> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["running", "stopped"], "{rows}");
+}
+
+#[tokio::test]
+#[ignore = "needs kmock (tests/kube/setup; REFLOW_KMOCK_PYTHON)"]
+async fn a_restarted_gateway_uses_its_pods_and_deletes_those_of_a_changed_target() {
+    let k = Cluster::start().await;
+    let _kubelet = Kubelet::start(k.kmock.client().await, Node::Healthy, &["echo"], "slow");
+    let opts = || options(&k.kmock, |_| {});
+    let gw = Gw::start_with(opts()).await;
+    let t = pod_target(&gw, "keep", "shared").await;
+    let before = whoami(&client_of(&gw, &gw.admin).await, "keep__echo").await;
+    let admin = gw.admin.clone();
+    let db = gw.server.stop().await;
+
+    let server = crate::support::TestServer::start_on(db, opts()).await;
+    let mut c = McpClient::new(&server, &admin);
+    c.initialize().await;
+    let after = whoami(&c, "keep__echo").await;
+    assert_eq!(
+        before["pod"], after["pod"],
+        "the pod outlived the gateway and is used again"
+    );
+    assert_eq!(k.pod_names().await.len(), 1);
+
+    // A changed target gets new pods; the old one is deleted at once, not at the next GC.
+    let (status, body) = server
+        .send(
+            reqwest::Method::PUT,
+            &format!("/api/targets/{t}"),
+            Some(&admin),
+            Some(json!({"image": "ghcr.io/example/mcp-server:1.3"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let old = before["pod"].as_str().unwrap().to_string();
+    let deleted = eventually(Duration::from_secs(5), || async {
+        (!k.pod_names().await.contains(&old)).then_some(())
+    })
+    .await;
+    assert!(deleted.is_some(), "{:?}", k.pod_names().await);
+    let newer = eventually(Duration::from_secs(5), || async {
+        let w = whoami(&c, "keep__echo").await;
+        (w["pod"] != before["pod"]).then_some(w)
+    })
+    .await;
+    assert!(newer.is_some());
+}

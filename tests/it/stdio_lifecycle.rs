@@ -289,7 +289,7 @@ async fn stdio_instances_and_restart_through_the_api_and_the_cli() {
         .ok();
     cli.run(&["target", "restart", "web"])
         .await
-        .fails(1, "only stdio targets have process instances");
+        .fails(1, "only stdio and kubernetes targets have instances");
 }
 
 #[tokio::test]

@@ -63,7 +63,12 @@ async fn migrations_apply_once_and_report_status() {
             .collect();
         assert_eq!(
             known,
-            [(1, "init"), (2, "modern state"), (3, "user credentials")],
+            [
+                (1, "init"),
+                (2, "modern state"),
+                (3, "user credentials"),
+                (4, "instance pods")
+            ],
             "[{label}] the known migrations: {status:?}"
         );
         assert!(
@@ -122,7 +127,7 @@ async fn connect_without_migrate_reports_pending() {
         let label = db.label;
         let store = Store::connect(&db.url, 2).await.unwrap();
         let status = store.migration_status().await.unwrap();
-        assert_eq!(status.len(), 3, "[{label}] {status:?}");
+        assert_eq!(status.len(), 4, "[{label}] {status:?}");
         assert!(
             status.iter().all(|m| m.applied_at.is_none()),
             "[{label}] nothing applied before migrate: {status:?}"

@@ -24,17 +24,19 @@ const HEALTHY_RUN: Duration = Duration::from_secs(30);
 impl PodPool {
     /// Fails the calls on `name`'s connections at once (`why`), closes them, and forgets the
     /// pod in whichever slot serves it (unless that slot is busy starting: it notices the
-    /// closed connections on its next use). Returns whether a slot was serving it.
-    fn forget_pod(&self, name: &str, why: &str, crashed: bool) -> bool {
-        let handles: Vec<Arc<UpstreamHandle>> = self
-            .by_pod
-            .lock()
-            .unwrap()
-            .remove(name)
-            .unwrap_or_default()
-            .iter()
-            .filter_map(Weak::upgrade)
-            .collect();
+    /// closed connections on its next use). With `uid`, only that incarnation of the pod.
+    /// Returns whether a slot was serving it.
+    fn forget_pod(&self, name: &str, uid: Option<&str>, why: &str, crashed: bool) -> bool {
+        let same = |u: &Option<String>| uid.is_none() || u.is_none() || u.as_deref() == uid;
+        let handles: Vec<Arc<UpstreamHandle>> = {
+            let mut by_pod = self.by_pod.lock().unwrap();
+            let list = by_pod.remove(name).unwrap_or_default();
+            let (gone, kept): (Vec<_>, Vec<_>) = list.into_iter().partition(|(u, _)| same(u));
+            if !kept.is_empty() {
+                by_pod.insert(name.to_string(), kept);
+            }
+            gone.iter().filter_map(|(_, w)| w.upgrade()).collect()
+        };
         for h in handles {
             let why = why.to_string();
             tokio::spawn(async move { h.conn.lose(&why).await });
@@ -42,7 +44,10 @@ impl PodPool {
         let mut found = false;
         for (_, slot) in self.slots() {
             let Ok(mut e) = slot.try_lock() else { continue };
-            if e.serving.as_ref().is_some_and(|s| s.name == name) {
+            if e.serving
+                .as_ref()
+                .is_some_and(|s| s.name == name && same(&s.uid))
+            {
                 let s = e.serving.take().expect("checked");
                 found = true;
                 if crashed {
@@ -79,7 +84,7 @@ impl PodPool {
             });
         }
         for n in names {
-            self.forget_pod(&n, "its target changed", false);
+            self.forget_pod(&n, None, "its target changed", false);
         }
     }
 
@@ -88,7 +93,7 @@ impl PodPool {
     pub async fn close_all(&self) {
         let names: Vec<String> = self.by_pod.lock().unwrap().keys().cloned().collect();
         for n in names {
-            self.forget_pod(&n, "the gateway is shutting down", false);
+            self.forget_pod(&n, None, "the gateway is shutting down", false);
         }
         self.entries.lock().unwrap().clear();
     }
@@ -146,7 +151,7 @@ impl PodPool {
                     retired.push(name.clone());
                 }
                 drop(e);
-                self.forget_pod(&name, "it was idle", false);
+                self.forget_pod(&name, None, "it was idle", false);
                 self.entries.lock().unwrap().remove(&key);
                 continue;
             }
@@ -220,7 +225,7 @@ impl Gateway {
                 continue;
             };
             tracing::info!(pod = %p.name, why, "deleting a pod");
-            pool.forget_pod(&p.name, why, false);
+            pool.forget_pod(&p.name, None, why, false);
             // The row first: the watch reports the deletion as a pod gone, and a row ends once.
             if let Some(r) = row {
                 pool.end_rows(&[r.id], InstanceStatus::Stopped).await;
@@ -266,8 +271,15 @@ impl Gateway {
     /// call starts it again (after a backoff if it keeps going away).
     pub(crate) async fn on_pod_gone(&self, gone: PodGone) {
         let pool = &self.pool.pods;
-        if pool.forget_pod(&gone.name, &gone.why, true) {
+        if pool.forget_pod(&gone.name, gone.uid.as_deref(), &gone.why, true) {
             tracing::warn!(pod = %gone.name, why = %gone.why, "a pod in use went away");
+        }
+        // A late event about an earlier pod of this name: the row is the new pod's.
+        if let (Some(cluster), Some(uid)) = (&pool.cluster, &gone.uid)
+            && let Ok(Some(now)) = cluster.current_uid(&gone.name).await
+            && now != *uid
+        {
+            return;
         }
         let qualified = pool.qualified(&gone.name);
         let ids: Vec<InstanceId> = pool
@@ -297,7 +309,7 @@ impl Gateway {
             let Some(name) = r.pod.as_deref().and_then(|q| q.split('/').nth(1)) else {
                 continue;
             };
-            pool.forget_pod(name, "it was restarted", false);
+            pool.forget_pod(name, None, "it was restarted", false);
             match cluster.delete(name).await {
                 Ok(()) => tracing::info!(pod = %name, "deleted a pod asked to restart"),
                 Err(e) => tracing::warn!(pod = %name, error = %e, "deleting a pod failed"),

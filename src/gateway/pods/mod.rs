@@ -40,6 +40,7 @@ struct PodKey {
 /// A Ready pod this replica talks to.
 struct Serving {
     name: String,
+    uid: Option<String>,
     started: Instant,
     url: url::Url,
     /// Keeps a port-forward open (`connect: port_forward`).
@@ -80,7 +81,8 @@ pub(crate) struct PodPool {
     entries: Mutex<HashMap<PodKey, Slot>>,
     /// Connections by pod name, so a pod that goes away fails its calls without waiting for
     /// a slot lock (a slot is held while a pod starts).
-    by_pod: Mutex<HashMap<String, Vec<Weak<UpstreamHandle>>>>,
+    /// With the pod's uid: a late event about an earlier pod of the same name spares these.
+    by_pod: Mutex<HashMap<String, Vec<(Option<String>, Weak<UpstreamHandle>)>>>,
 }
 
 impl PodPool {
@@ -312,7 +314,7 @@ impl Gateway {
             .unwrap()
             .entry(serving.name.clone())
             .or_default()
-            .push(Arc::downgrade(&handle));
+            .push((serving.uid.clone(), Arc::downgrade(&handle)));
         drop(entry);
         drop(slot);
         handle.attach(session);
@@ -355,13 +357,14 @@ impl Gateway {
         }
         let timeout = pool.settings.ready_timeout;
         let (name, created) = cluster.ensure(plan, timeout).await.map_err(fail)?;
-        let ip = cluster.wait_ready(&name, timeout).await.map_err(fail)?;
+        let (ip, uid) = cluster.wait_ready(&name, timeout).await.map_err(fail)?;
         let port = plan.template.port;
         let (url, forward) = cluster.endpoint(&name, &ip, port).await.map_err(fail)?;
         tracing::info!(target = %target, key = %key.isolation, pod = %name, created, "using a pod");
         let instance = self.record_pod(key, &name).await;
         Ok(Serving {
             name,
+            uid,
             started: Instant::now(),
             url,
             _forward: forward,

@@ -78,6 +78,8 @@ pub struct ManagedPod {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PodGone {
     pub name: String,
+    /// Which incarnation: a pod deleted and created again under its name is another pod.
+    pub uid: Option<String>,
     pub why: String,
 }
 
@@ -183,6 +185,11 @@ impl Cluster {
         }
     }
 
+    /// The uid of the pod of that name now, if there is one.
+    pub async fn current_uid(&self, name: &str) -> Result<Option<String>, KubeError> {
+        Ok(self.get_pod(name).await?.and_then(|p| p.metadata.uid))
+    }
+
     /// Creates the pod; false if one of that name exists.
     async fn create_pod(&self, plan: &PodPlan<'_>, name: &str) -> Result<bool, KubeError> {
         let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
@@ -205,9 +212,13 @@ impl Cluster {
         }
     }
 
-    /// Waits until the pod is Ready and returns its IP; a clear error naming the pod and what
-    /// its status says when it is not Ready in `timeout`, or ended.
-    pub async fn wait_ready(&self, name: &str, timeout: Duration) -> Result<String, KubeError> {
+    /// Waits until the pod is Ready and returns its IP and uid; a clear error naming the pod
+    /// and what its status says when it is not Ready in `timeout`, or ended.
+    pub async fn wait_ready(
+        &self,
+        name: &str,
+        timeout: Duration,
+    ) -> Result<(String, Option<String>), KubeError> {
         let deadline = Instant::now() + timeout;
         let mut why = loop {
             let why = match self.get_pod(name).await? {
@@ -215,7 +226,7 @@ impl Cluster {
                     return Err(self.finished(name, "it was deleted while starting".into()));
                 }
                 Some(pod) => match ready::state(&pod) {
-                    PodState::Ready { ip } => return Ok(ip),
+                    PodState::Ready { ip } => return Ok((ip, pod.metadata.uid.clone())),
                     PodState::Finished(w) => return Err(self.finished(name, w)),
                     PodState::Pending(w) => w,
                 },
@@ -402,14 +413,16 @@ impl Cluster {
                     return None;
                 }
                 let name = pod.metadata.name.clone()?;
+                let uid = pod.metadata.uid.clone();
                 if deleted {
                     return Some(PodGone {
                         name,
+                        uid,
                         why: "the pod was deleted".into(),
                     });
                 }
                 match ready::state(&pod) {
-                    PodState::Finished(why) => Some(PodGone { name, why }),
+                    PodState::Finished(why) => Some(PodGone { name, uid, why }),
                     _ => None,
                 }
             })
