@@ -93,7 +93,7 @@ async fn migrations_apply_once_and_report_status() {
         store.migrate().await.unwrap();
         store.migrate().await.unwrap();
         let again = store.migration_status().await.unwrap();
-        assert_eq!(again.len(), 3, "[{label}] {again:?}");
+        assert_eq!(again.len(), 4, "[{label}] {again:?}");
         assert_eq!(
             again[0].applied_at,
             Some(applied),

@@ -70,6 +70,9 @@ struct Entry {
 
 type Slot = Arc<tokio::sync::Mutex<Entry>>;
 
+/// A connection to a pod, with the uid of the pod it was made to.
+type PodConn = (Option<String>, Weak<UpstreamHandle>);
+
 pub(crate) struct PodPool {
     settings: KubernetesSettings,
     /// None while `kubernetes.enabled` is false: kubernetes targets then fail with that reason.
@@ -82,7 +85,7 @@ pub(crate) struct PodPool {
     /// Connections by pod name, so a pod that goes away fails its calls without waiting for
     /// a slot lock (a slot is held while a pod starts).
     /// With the pod's uid: a late event about an earlier pod of the same name spares these.
-    by_pod: Mutex<HashMap<String, Vec<(Option<String>, Weak<UpstreamHandle>)>>>,
+    by_pod: Mutex<HashMap<String, Vec<PodConn>>>,
 }
 
 impl PodPool {
