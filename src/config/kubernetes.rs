@@ -23,6 +23,9 @@ section!(KubernetesSettings {
     /// How long a new pod may take to become Ready before its call fails.
     #[serde(with = "duration_str")] ready_timeout: Duration = Duration::from_secs(120),
     pod_defaults: PodDefaults = PodDefaults::default(),
+    /// The reflow image whose binary runs stdio targets' commands (`reflow bridge`); needed
+    /// only by kubernetes targets without a port.
+    bridge_image: Option<String> = None,
 });
 
 /// How the gateway reaches a pod's MCP endpoint.

@@ -34,15 +34,14 @@ pub enum Endpoint {
 
 /// A kubernetes target: what its pods run and who shares one.
 #[cfg(feature = "kubernetes")]
+use crate::upstream::kubernetes::manifest::Serve;
+
+#[cfg(feature = "kubernetes")]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PodTarget {
     pub template: crate::upstream::kubernetes::PodTemplate,
     pub isolation: IsolationBoundary,
 }
-
-/// The port a kubernetes target's server listens on when the target names none.
-#[cfg(feature = "kubernetes")]
-pub const DEFAULT_POD_PORT: u16 = 8080;
 
 /// A stdio target's process: what to run, with which non-secret env, and who shares it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -72,8 +71,14 @@ impl Target {
             Transport::Kubernetes => Endpoint::Pod(PodTarget {
                 template: crate::upstream::kubernetes::PodTemplate {
                     image: r.image.clone().filter(|i| !i.is_empty())?,
-                    port: r.port.unwrap_or(DEFAULT_POD_PORT),
-                    health_path: r.health_path.clone(),
+                    // No port: the image's command speaks stdio, under `reflow bridge`.
+                    serve: match r.port {
+                        Some(port) => Serve::Http {
+                            port,
+                            health_path: r.health_path.clone(),
+                        },
+                        None => Serve::Stdio,
+                    },
                     command: r.command.clone().filter(|c| !c.is_empty()),
                     args: r.args.clone(),
                     working_dir: r.cwd.clone(),

@@ -398,6 +398,20 @@ fn check_pod_target(r: &TargetRecord) -> Result<(), ServiceError> {
             "is not used by kubernetes targets: reflow reaches each pod at http://<pod>:<port>/mcp; remove it",
         ));
     }
+    // Without a port the image's command is a stdio server run under `reflow bridge`: it must
+    // be named, since the bridge cannot read the image's entrypoint.
+    if r.port.is_none() && r.command.is_none() {
+        return Err(ServiceError::invalid(
+            "port",
+            "is required for a kubernetes target whose image serves HTTP; a stdio server needs no port but its command (run under reflow bridge)",
+        ));
+    }
+    if r.port.is_none() && r.health_path.is_some() {
+        return Err(ServiceError::invalid(
+            "health_path",
+            "a kubernetes target without a port runs under reflow bridge, which is probed at its own /health; remove it",
+        ));
+    }
     if let Some(image) = &r.image
         && (image.is_empty()
             || image.len() > 512

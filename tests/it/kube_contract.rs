@@ -483,3 +483,58 @@ async fn a_restarted_gateway_uses_its_pods_and_deletes_those_of_a_changed_target
     .await;
     assert!(newer.is_some());
 }
+
+#[tokio::test]
+#[ignore = "needs kmock (tests/kube/setup; REFLOW_KMOCK_PYTHON)"]
+async fn a_target_without_a_port_runs_its_command_under_the_bridge_with_a_per_pod_token() {
+    let k = Cluster::start().await;
+    let kubelet = Kubelet::start(k.kmock.client().await, Node::Healthy, &["echo"], "slow");
+    let gw = Gw::start_with(options(&k.kmock, |s| {
+        s.bridge_image = Some("ghcr.io/example/reflow:0.1.0".into())
+    }))
+    .await;
+    gw.target_for_everyone(json!({
+        "name": "memory",
+        "transport_type": "kubernetes",
+        "image": "node:22-bookworm-slim",
+        "command": "npx",
+        "args": ["-y", "@modelcontextprotocol/server-memory"],
+        "isolation_boundary": "shared",
+    }))
+    .await;
+    let admin = client_of(&gw, &gw.admin).await;
+    // The test kubelet cannot run the bridge; it serves MCP where the bridge would (port 8080).
+    let pod = whoami(&admin, "memory__echo").await["pod"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let manifest = serde_json::to_value(k.pods.get(&pod).await.unwrap()).unwrap();
+    let spec = &manifest["spec"];
+    assert_eq!(
+        spec["initContainers"][0]["image"],
+        "ghcr.io/example/reflow:0.1.0"
+    );
+    let c = &spec["containers"][0];
+    assert_eq!(c["command"], json!(["/reflow-bridge/reflow"]));
+    assert_eq!(c["args"][0], "bridge");
+    assert_eq!(c["args"][6], "npx");
+    let token = kubelet.envs.lock().unwrap()[&pod]["REFLOW_BRIDGE_TOKEN"].clone();
+    assert!(
+        !manifest.to_string().contains(&token),
+        "the token is only in the Secret"
+    );
+    let log = kubelet.logs.lock().unwrap()[&pod].clone();
+    let auth: Vec<String> = log
+        .lock()
+        .unwrap()
+        .headers
+        .iter()
+        .filter(|(n, _)| n == "authorization")
+        .map(|(_, v)| v.clone())
+        .collect();
+    assert!(!auth.is_empty());
+    assert!(
+        auth.iter().all(|a| *a == format!("Bearer {token}")),
+        "{auth:?}"
+    );
+}

@@ -196,7 +196,10 @@ impl Gateway {
                 let p = t.pod()?;
                 Some((
                     t.id.to_string(),
-                    p.template.spec_hash(&pool.settings.pod_defaults),
+                    p.template.spec_hash(
+                        &pool.settings.pod_defaults,
+                        pool.settings.bridge_image.as_deref(),
+                    ),
                 ))
             })
             .collect();

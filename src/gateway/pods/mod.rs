@@ -20,6 +20,7 @@ use crate::credentials::{Resolved, denied_env_key};
 use crate::domain::{InstanceId, InstanceStatus, TargetId};
 use crate::mcp::{RpcError, codes};
 use crate::store::{InstanceRecord, Store};
+use crate::upstream::kubernetes::manifest::{BRIDGE_TOKEN_ENV, Serve};
 use crate::upstream::kubernetes::{Cluster, Forward, KubeError, PodPlan, PodState};
 use crate::upstream::{Handshake, HttpTransport, UpstreamConnection, UpstreamSpec};
 
@@ -136,6 +137,16 @@ impl PodPool {
         hex::encode(&h.finalize()[..8])
     }
 
+    /// The bearer token of a stdio pod's bridge: the same on every replica (keyed like the
+    /// fingerprint), different for every pod, never stored outside the pod's Secret.
+    fn bridge_token(&self, key: &PodKey) -> String {
+        let mut h = Sha256::new();
+        h.update(self.fingerprint_key);
+        h.update(b"\nbridge\n");
+        h.update(format!("{}\n{}\n{}", key.target, key.isolation, key.fingerprint).as_bytes());
+        hex::encode(h.finalize())
+    }
+
     fn slot_for(&self, key: &PodKey) -> Slot {
         let mut entries = self.entries.lock().unwrap();
         if !entries.contains_key(key) {
@@ -209,12 +220,23 @@ impl Gateway {
             .credentials
             .load()
             .resolve(target.id, p.user_id, &p.role, &p.groups);
-        let env = secret_env(&target.name, &resolved);
+        let mut env = secret_env(&target.name, &resolved);
         let key = PodKey {
             target: target.id,
             isolation: isolation_key(target, pod.isolation, p, &resolved),
             fingerprint: pool.fingerprint(&env),
         };
+        let stdio = pod.template.serve == Serve::Stdio;
+        let bridge_image = pool.settings.bridge_image.as_deref();
+        if stdio && bridge_image.is_none() {
+            return Err(RpcError::new(
+                codes::UPSTREAM_ERROR,
+                format!(
+                    "target {} has no port, so its command runs under reflow bridge: set kubernetes.bridge_image to a reflow image",
+                    target.name
+                ),
+            ));
+        }
         let (caps_key, capabilities) = super::upstreams::pool_key(session, "");
         let (slot, mut entry) = loop {
             let slot = pool.slot_for(&key);
@@ -260,6 +282,12 @@ impl Gateway {
                     ),
                 ));
             }
+            if stdio {
+                env.insert(
+                    BRIDGE_TOKEN_ENV.into(),
+                    Secret::new(pool.bridge_token(&key)),
+                );
+            }
             let plan = PodPlan {
                 namespace: cluster.namespace(),
                 target_id: target.id.to_string(),
@@ -269,6 +297,7 @@ impl Gateway {
                 template: &pod.template,
                 defaults: &pool.settings.pod_defaults,
                 secret_env: &env,
+                bridge_image,
             };
             match self.start_pod(cluster, &plan, &key).await {
                 Ok(serving) => {
@@ -291,12 +320,17 @@ impl Gateway {
             capabilities,
             client_info: crate::mcp::implementation_info(),
         };
-        // No credential headers: the pod's own environment holds them (the Secret).
+        // No credential headers: the pod's own environment holds them (the Secret). A stdio
+        // pod's bridge wants its own token.
+        let mut headers = reqwest::header::HeaderMap::new();
+        if stdio && let Ok(v) = format!("Bearer {}", pool.bridge_token(&key)).parse() {
+            headers.insert(reqwest::header::AUTHORIZATION, v);
+        }
         let spec = UpstreamSpec {
             name: target.name.clone(),
             url: serving.url.clone(),
             transport: HttpTransport::Auto,
-            headers: Default::default(),
+            headers,
             timeout: target.timeout,
         };
         let connect = UpstreamConnection::connect_cached(
@@ -361,7 +395,7 @@ impl Gateway {
         let timeout = pool.settings.ready_timeout;
         let (name, created) = cluster.ensure(plan, timeout).await.map_err(fail)?;
         let (ip, uid) = cluster.wait_ready(&name, timeout).await.map_err(fail)?;
-        let port = plan.template.port;
+        let port = plan.template.port();
         let (url, forward) = cluster.endpoint(&name, &ip, port).await.map_err(fail)?;
         tracing::info!(target = %target, key = %key.isolation, pod = %name, created, "using a pod");
         let instance = self.record_pod(key, &name).await;

@@ -33,14 +33,34 @@ pub const ANNOTATION_ISOLATION: &str = "reflow.dev/isolation-key";
 pub const CONTAINER: &str = "mcp";
 /// A non-root uid/gid (distroless' "nonroot"): runAsNonRoot needs a numeric user to verify.
 const RUN_AS: i64 = 65532;
+/// Where `reflow bridge` listens in a stdio pod (`/health` answers its readiness probe).
+pub const BRIDGE_PORT: u16 = 8080;
+/// The Secret key of the bridge's bearer token (`reflow bridge --token-env`); the bridge keeps
+/// it from the stdio server.
+pub const BRIDGE_TOKEN_ENV: &str = "REFLOW_BRIDGE_TOKEN";
+/// Where the init container puts the reflow binary, and where it is in the reflow image.
+const BRIDGE_DIR: &str = "/reflow-bridge";
+const REFLOW_IN_IMAGE: &str = "/usr/local/bin/reflow";
+
+/// How the pod's server speaks MCP.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Serve {
+    /// The image serves Streamable HTTP itself on `port` at `/mcp`.
+    Http {
+        port: u16,
+        health_path: Option<String>,
+    },
+    /// The image's command speaks stdio: it runs under `reflow bridge`, copied into the pod
+    /// from `kubernetes.bridge_image` by an init container.
+    Stdio,
+}
 
 /// What the pod of one target runs (the target's configuration, no credentials).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct PodTemplate {
     pub image: String,
-    pub port: u16,
-    pub health_path: Option<String>,
-    /// Overrides the image's entrypoint when set.
+    pub serve: Serve,
+    /// Overrides the image's entrypoint when set (required for `Serve::Stdio`).
     pub command: Option<String>,
     pub args: Vec<String>,
     pub working_dir: Option<String>,
@@ -49,10 +69,24 @@ pub struct PodTemplate {
 }
 
 impl PodTemplate {
-    /// A short hash of everything that shapes the pod: a changed target gets new pods.
-    pub fn spec_hash(&self, defaults: &PodDefaults) -> String {
+    /// The port the pod's MCP endpoint listens on.
+    pub fn port(&self) -> u16 {
+        match &self.serve {
+            Serve::Http { port, .. } => *port,
+            Serve::Stdio => BRIDGE_PORT,
+        }
+    }
+
+    /// A short hash of everything that shapes the pod: a changed target gets new pods. The
+    /// bridge image counts for stdio pods only.
+    pub fn spec_hash(&self, defaults: &PodDefaults, bridge_image: Option<&str>) -> String {
+        let bridge = if self.serve == Serve::Stdio {
+            bridge_image
+        } else {
+            None
+        };
         let mut h = Sha256::new();
-        h.update(format!("{self:?}|{defaults:?}").as_bytes());
+        h.update(format!("{self:?}|{defaults:?}|{bridge:?}").as_bytes());
         hex::encode(&h.finalize()[..6])
     }
 }
@@ -69,6 +103,8 @@ pub struct PodPlan<'a> {
     pub defaults: &'a PodDefaults,
     /// Env entries for the container, stored only in the Secret.
     pub secret_env: &'a BTreeMap<String, SecretValue>,
+    /// `kubernetes.bridge_image`, for `Serve::Stdio` pods.
+    pub bridge_image: Option<&'a str>,
 }
 
 pub fn short_hash(s: &str) -> String {
@@ -79,7 +115,7 @@ impl PodPlan<'_> {
     /// `reflow-<target>-<hash>`: the same inputs give the same name on every replica, so a
     /// second replica's create answers AlreadyExists and it uses the first one's pod.
     pub fn name(&self) -> String {
-        let spec = self.template.spec_hash(self.defaults);
+        let spec = self.template.spec_hash(self.defaults, self.bridge_image);
         let digest = Sha256::digest(
             format!(
                 "{}\n{}\n{}\n{spec}",
@@ -101,7 +137,10 @@ impl PodPlan<'_> {
             (LABEL_TARGET_NAME.into(), self.target_name.into()),
             (LABEL_ISOLATION.into(), short_hash(self.isolation_key)),
             (LABEL_FINGERPRINT.into(), self.fingerprint.into()),
-            (LABEL_SPEC.into(), self.template.spec_hash(self.defaults)),
+            (
+                LABEL_SPEC.into(),
+                self.template.spec_hash(self.defaults, self.bridge_image),
+            ),
         ])
     }
 
@@ -146,32 +185,99 @@ impl PodPlan<'_> {
         ]));
         let mut env: BTreeMap<String, String> = BTreeMap::from([("HOME".into(), "/tmp".into())]);
         env.extend(t.env.clone());
-        let probe_handler = match &t.health_path {
+        let port = t.port();
+        let health = match &t.serve {
+            Serve::Http { health_path, .. } => health_path.clone(),
+            Serve::Stdio => Some("/health".into()),
+        };
+        let probe_handler = match health {
             Some(path) => Probe {
                 http_get: Some(HTTPGetAction {
-                    path: Some(path.clone()),
-                    port: IntOrString::Int(t.port.into()),
+                    path: Some(path),
+                    port: IntOrString::Int(port.into()),
                     ..HTTPGetAction::default()
                 }),
                 ..Probe::default()
             },
             None => Probe {
                 tcp_socket: Some(TCPSocketAction {
-                    port: IntOrString::Int(t.port.into()),
+                    port: IntOrString::Int(port.into()),
                     ..TCPSocketAction::default()
                 }),
                 ..Probe::default()
             },
         };
+        let (command, args) = match &t.serve {
+            Serve::Http { .. } => (
+                t.command.clone().map(|c| vec![c]),
+                (!t.args.is_empty()).then(|| t.args.clone()),
+            ),
+            // The bridge runs the server's command; the token keeps others in the cluster
+            // network from running its tools.
+            Serve::Stdio => {
+                let mut args = vec![
+                    "bridge".to_string(),
+                    "--listen".into(),
+                    format!("0.0.0.0:{BRIDGE_PORT}"),
+                    "--token-env".into(),
+                    BRIDGE_TOKEN_ENV.into(),
+                    "--".into(),
+                ];
+                args.extend(t.command.clone());
+                args.extend(t.args.iter().cloned());
+                (Some(vec![format!("{BRIDGE_DIR}/reflow")]), Some(args))
+            }
+        };
+        let mut mounts = vec![VolumeMount {
+            name: "tmp".into(),
+            mount_path: "/tmp".into(),
+            ..VolumeMount::default()
+        }];
+        let mut volumes = vec![Volume {
+            name: "tmp".into(),
+            empty_dir: Some(EmptyDirVolumeSource::default()),
+            ..Volume::default()
+        }];
+        let mut init = None;
+        if t.serve == Serve::Stdio {
+            mounts.push(VolumeMount {
+                name: "reflow-bridge".into(),
+                mount_path: BRIDGE_DIR.into(),
+                read_only: Some(true),
+                ..VolumeMount::default()
+            });
+            volumes.push(Volume {
+                name: "reflow-bridge".into(),
+                empty_dir: Some(EmptyDirVolumeSource::default()),
+                ..Volume::default()
+            });
+            init = Some(vec![Container {
+                name: "reflow-bridge".into(),
+                image: self.bridge_image.map(str::to_string),
+                command: Some(vec![
+                    "cp".into(),
+                    REFLOW_IN_IMAGE.into(),
+                    format!("{BRIDGE_DIR}/reflow"),
+                ]),
+                volume_mounts: Some(vec![VolumeMount {
+                    name: "reflow-bridge".into(),
+                    mount_path: BRIDGE_DIR.into(),
+                    ..VolumeMount::default()
+                }]),
+                resources: Some(resources(d)),
+                security_context: Some(restricted()),
+                ..Container::default()
+            }]);
+        }
         let container = Container {
             name: CONTAINER.into(),
             image: Some(t.image.clone()),
-            command: t.command.clone().map(|c| vec![c]),
-            args: (!t.args.is_empty()).then(|| t.args.clone()),
+            command,
+            args,
             working_dir: t.working_dir.clone(),
             ports: Some(vec![ContainerPort {
                 name: Some("mcp".into()),
-                container_port: t.port.into(),
+                container_port: port.into(),
                 protocol: Some("TCP".into()),
                 ..ContainerPort::default()
             }]),
@@ -200,22 +306,9 @@ impl PodPlan<'_> {
                 ..probe_handler
             }),
             resources: Some(resources(d)),
-            security_context: Some(SecurityContext {
-                allow_privilege_escalation: Some(false),
-                read_only_root_filesystem: Some(true),
-                run_as_non_root: Some(true),
-                capabilities: Some(Capabilities {
-                    drop: Some(vec!["ALL".into()]),
-                    ..Capabilities::default()
-                }),
-                ..SecurityContext::default()
-            }),
+            security_context: Some(restricted()),
             // A read-only root needs somewhere to write: HOME and TMPDIR are /tmp.
-            volume_mounts: Some(vec![VolumeMount {
-                name: "tmp".into(),
-                mount_path: "/tmp".into(),
-                ..VolumeMount::default()
-            }]),
+            volume_mounts: Some(mounts),
             ..Container::default()
         };
         Pod {
@@ -235,12 +328,9 @@ impl PodPlan<'_> {
                     }),
                     ..PodSecurityContext::default()
                 }),
+                init_containers: init,
                 containers: vec![container],
-                volumes: Some(vec![Volume {
-                    name: "tmp".into(),
-                    empty_dir: Some(EmptyDirVolumeSource::default()),
-                    ..Volume::default()
-                }]),
+                volumes: Some(volumes),
                 node_selector: d.node_selector.clone(),
                 tolerations: (!d.tolerations.is_empty()).then(|| {
                     d.tolerations
@@ -268,6 +358,20 @@ impl PodPlan<'_> {
     }
 }
 
+/// Every container's: no privilege escalation, read-only root, non-root, no capabilities.
+fn restricted() -> SecurityContext {
+    SecurityContext {
+        allow_privilege_escalation: Some(false),
+        read_only_root_filesystem: Some(true),
+        run_as_non_root: Some(true),
+        capabilities: Some(Capabilities {
+            drop: Some(vec!["ALL".into()]),
+            ..Capabilities::default()
+        }),
+        ..SecurityContext::default()
+    }
+}
+
 fn resources(d: &PodDefaults) -> ResourceRequirements {
     let q = |m: BTreeMap<String, String>| {
         (!m.is_empty()).then(|| m.into_iter().map(|(k, v)| (k, Quantity(v))).collect())
@@ -282,12 +386,15 @@ fn resources(d: &PodDefaults) -> ResourceRequirements {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn template() -> PodTemplate {
         PodTemplate {
             image: "ghcr.io/example/mcp:1".into(),
-            port: 8000,
-            health_path: Some("/healthz".into()),
+            serve: Serve::Http {
+                port: 8000,
+                health_path: Some("/healthz".into()),
+            },
             command: None,
             args: vec!["--http".into()],
             working_dir: None,
@@ -309,6 +416,7 @@ mod tests {
             template: &t,
             defaults: &d,
             secret_env: &env,
+            bridge_image: None,
         };
         assert_eq!(plan("aa").name(), plan("aa").name());
         assert_ne!(plan("aa").name(), plan("bb").name());
@@ -319,5 +427,56 @@ mod tests {
         assert!(pod.contains("\"secretRef\":{\"name\":\"n\""), "{pod}");
         let secret = serde_json::to_value(plan("aa").secret("n").unwrap()).unwrap();
         assert_eq!(secret["data"]["API_KEY"], "czNjcmV0");
+    }
+
+    #[test]
+    fn a_stdio_pod_runs_its_command_under_the_bridge_copied_in_by_an_init_container() {
+        let t = PodTemplate {
+            serve: Serve::Stdio,
+            command: Some("npx".into()),
+            args: vec!["-y".into(), "@modelcontextprotocol/server-memory".into()],
+            ..template()
+        };
+        let d = PodDefaults::default();
+        let env = BTreeMap::from([(BRIDGE_TOKEN_ENV.to_string(), SecretValue::new("tok".into()))]);
+        let plan = PodPlan {
+            namespace: "mcp",
+            target_id: "1".into(),
+            target_name: "memory",
+            isolation_key: "shared:memory",
+            fingerprint: "ff",
+            template: &t,
+            defaults: &d,
+            secret_env: &env,
+            bridge_image: Some("ghcr.io/example/reflow:1"),
+        };
+        let pod = serde_json::to_value(plan.pod("p", "now")).unwrap();
+        let spec = &pod["spec"];
+        let init = &spec["initContainers"][0];
+        assert_eq!(init["image"], "ghcr.io/example/reflow:1");
+        assert_eq!(
+            init["command"],
+            json!(["cp", "/usr/local/bin/reflow", "/reflow-bridge/reflow"])
+        );
+        let c = &spec["containers"][0];
+        assert_eq!(c["command"], json!(["/reflow-bridge/reflow"]));
+        assert_eq!(
+            c["args"],
+            json!([
+                "bridge",
+                "--listen",
+                "0.0.0.0:8080",
+                "--token-env",
+                "REFLOW_BRIDGE_TOKEN",
+                "--",
+                "npx",
+                "-y",
+                "@modelcontextprotocol/server-memory"
+            ])
+        );
+        assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/health");
+        assert_eq!(c["ports"][0]["containerPort"], 8080);
+        assert_eq!(c["volumeMounts"][1]["readOnly"], true);
+        assert!(!pod.to_string().contains("\"tok\""));
     }
 }

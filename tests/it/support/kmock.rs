@@ -14,7 +14,7 @@ use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-use super::upstream::{UpstreamConfig, UpstreamServer};
+use super::upstream::{UpstreamConfig, UpstreamLog, UpstreamServer};
 
 pub const NAMESPACE: &str = "mcp";
 
@@ -112,6 +112,8 @@ pub struct Kubelet {
     task: tokio::task::JoinHandle<()>,
     /// Pod name → the env its server was started with (from the Secret and the pod spec).
     pub envs: Arc<Mutex<HashMap<String, BTreeMap<String, String>>>>,
+    /// Pod name → what its server saw (the headers of every request, among others).
+    pub logs: Arc<Mutex<HashMap<String, Arc<Mutex<UpstreamLog>>>>>,
 }
 
 impl Drop for Kubelet {
@@ -126,6 +128,8 @@ impl Kubelet {
     pub fn start(client: kube::Client, node: Node, tools: &[&str], slow: &str) -> Self {
         let envs: Arc<Mutex<HashMap<String, BTreeMap<String, String>>>> = Arc::default();
         let seen = envs.clone();
+        let logs: Arc<Mutex<HashMap<String, Arc<Mutex<UpstreamLog>>>>> = Arc::default();
+        let heard = logs.clone();
         let tools: Vec<String> = tools.iter().map(|t| t.to_string()).collect();
         let slow = slow.to_string();
         let task = tokio::spawn(async move {
@@ -194,6 +198,10 @@ impl Kubelet {
                     })
                     .await;
                     seen.lock().unwrap().insert(name.clone(), env);
+                    heard
+                        .lock()
+                        .unwrap()
+                        .insert(name.clone(), server.log.clone());
                     patch_status(
                         &pods,
                         &name,
@@ -215,7 +223,7 @@ impl Kubelet {
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         });
-        Self { task, envs }
+        Self { task, envs, logs }
     }
 }
 
