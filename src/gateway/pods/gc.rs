@@ -248,7 +248,11 @@ impl Gateway {
             .map(|r| r.id)
             .collect();
         pool.end_rows(&gone, InstanceStatus::Stopped).await;
-        match cluster.delete_orphan_secrets(&live).await {
+        // Pods this pass deleted took their Secret with them (`Cluster::delete`).
+        match cluster
+            .delete_orphan_secrets(&live, pool.settings.ready_timeout)
+            .await
+        {
             Ok(0) => {}
             Ok(n) => tracing::info!(secrets = n, "deleted Secrets whose pod is gone"),
             Err(e) => tracing::warn!(error = %e, "deleting orphan Secrets failed"),

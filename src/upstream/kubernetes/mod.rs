@@ -373,8 +373,14 @@ impl Cluster {
     }
 
     /// Secrets reflow made whose pod is gone (a pod deleted by hand, a crash between the two
-    /// creates): deleted, so credentials do not linger in the cluster.
-    pub async fn delete_orphan_secrets(&self, live_pods: &[String]) -> Result<usize, KubeError> {
+    /// creates): deleted, so credentials do not linger in the cluster. Secrets younger than
+    /// `min_age` are spared: their pod may be being created right now.
+    pub async fn delete_orphan_secrets(
+        &self,
+        live_pods: &[String],
+        min_age: Duration,
+    ) -> Result<usize, KubeError> {
+        let now = chrono::Utc::now().timestamp();
         let lp = ListParams::default().labels(&Self::selector());
         let secrets = self.secrets.list(&lp).await.map_err(api_error)?;
         let mut n = 0;
@@ -382,7 +388,12 @@ impl Cluster {
             let Some(name) = &s.metadata.name else {
                 continue;
             };
-            if Self::managed(s.metadata.labels.as_ref()) && !live_pods.contains(name) {
+            let young = s
+                .metadata
+                .creation_timestamp
+                .as_ref()
+                .is_none_or(|t| now - t.0.as_second() < min_age.as_secs() as i64);
+            if Self::managed(s.metadata.labels.as_ref()) && !live_pods.contains(name) && !young {
                 match self.secrets.delete(name, &DeleteParams::default()).await {
                     Ok(_) => n += 1,
                     Err(e) if status_code(&e) == Some(404) => {}
