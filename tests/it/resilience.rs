@@ -269,7 +269,7 @@ async fn a_kubernetes_target_says_what_it_needs_when_pods_are_off() {
         .post(
             "/api/targets",
             Some(&gw.admin),
-            json!({"name": "k", "transport_type": "kubernetes", "image": "mcp/server:1"}),
+            json!({"name": "k", "transport_type": "kubernetes", "image": "mcp/server:1", "port": 8080}),
         )
         .await;
     // Without the feature the target is refused; with it, a gateway whose kubernetes section
