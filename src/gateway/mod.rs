@@ -95,6 +95,17 @@ impl GatewayOptions {
     }
 }
 
+/// Why the gateway could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// `kubernetes.enabled` with a cluster configuration that cannot be loaded.
+    #[cfg(feature = "kubernetes")]
+    #[error(transparent)]
+    Kubernetes(#[from] crate::upstream::kubernetes::KubeError),
+}
+
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum SessionError {
     #[error("session not found: it expired or was ended; initialize a new one")]
@@ -142,7 +153,7 @@ impl Gateway {
         credentials: Arc<ArcSwap<CredentialSnapshot>>,
         store: Store,
         encryption_key: &[u8; 32],
-    ) -> Result<Arc<Self>, StoreError> {
+    ) -> Result<Arc<Self>, StartError> {
         let http = reqwest::Client::builder()
             .pool_idle_timeout(Duration::from_secs(90))
             .build()
@@ -156,8 +167,7 @@ impl Gateway {
             processes.replica().to_string(),
             encryption_key,
         )
-        .await
-        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        .await?;
         let gw = Arc::new(Self {
             opts: opts.clone(),
             policies: policies::Policies::new(),
