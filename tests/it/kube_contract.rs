@@ -538,3 +538,62 @@ async fn a_target_without_a_port_runs_its_command_under_the_bridge_with_a_per_po
         "{auth:?}"
     );
 }
+
+#[tokio::test]
+#[ignore = "needs kmock (tests/kube/setup; REFLOW_KMOCK_PYTHON)"]
+async fn an_evicted_pod_fails_its_call_and_a_pod_past_max_lifetime_is_replaced() {
+    let k = Cluster::start().await;
+    let _kubelet = Kubelet::start(k.kmock.client().await, Node::Healthy, &["echo"], "slow");
+    let gw = Gw::start_with(options(&k.kmock, |s| {
+        s.max_lifetime = Duration::from_secs(3)
+    }))
+    .await;
+    pod_target(&gw, "evict", "shared").await;
+    let mut admin = McpClient::new(&gw.server, &gw.admin);
+    let session = admin.initialize().await;
+    let pod = whoami(&admin, "evict__echo").await["pod"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let slow = {
+        let admin = McpClient::with_session(&gw.server, &gw.admin, &session);
+        tokio::spawn(async move {
+            admin
+                .request(
+                    "tools/call",
+                    json!({"name": "evict__slow", "arguments": {}, "_meta": {"progressToken": "p"}}),
+                )
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let evicted_at = Instant::now();
+    k.pods
+        .patch_status(
+            &pod,
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(json!({"status": {"phase": "Failed", "reason": "Evicted",
+                "message": "The node was low on resource: memory."}})),
+        )
+        .await
+        .unwrap();
+    let answer = slow.await.unwrap();
+    assert!(evicted_at.elapsed() < Duration::from_secs(3));
+    let message = answer["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("went away") && message.contains("Evicted"),
+        "{answer}"
+    );
+    // The next call replaces the ended pod (same name, a new pod).
+    let again = whoami(&admin, "evict__echo").await;
+    assert_eq!(again["pod"], pod.as_str());
+    let uid = k.pods.get(&pod).await.unwrap().metadata.uid;
+    // Past max_lifetime (3 s) and quiet, it is deleted; the next call makes a fresh one.
+    let replaced = eventually(Duration::from_secs(10), || async {
+        let now = k.pods.get_opt(&pod).await.ok().flatten();
+        now.is_none_or(|p| p.metadata.uid != uid).then_some(())
+    })
+    .await;
+    assert!(replaced.is_some(), "the pod outlived max_lifetime");
+    whoami(&admin, "evict__echo").await;
+}
