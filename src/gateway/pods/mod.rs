@@ -346,12 +346,13 @@ impl Gateway {
         };
         let handle = self.attach_upstream(target, conn, inbound, &key.fingerprint, None);
         serving.conns.insert(caps_key, handle.clone());
-        pool.by_pod
-            .lock()
-            .unwrap()
-            .entry(serving.name.clone())
-            .or_default()
-            .push((serving.uid.clone(), Arc::downgrade(&handle)));
+        {
+            let mut by_pod = pool.by_pod.lock().unwrap();
+            let list = by_pod.entry(serving.name.clone()).or_default();
+            // Connections replaced on the same pod leave dead entries: drop them here.
+            list.retain(|(_, w)| w.strong_count() > 0);
+            list.push((serving.uid.clone(), Arc::downgrade(&handle)));
+        }
         drop(entry);
         drop(slot);
         handle.attach(session);
