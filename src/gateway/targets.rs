@@ -83,6 +83,7 @@ impl Target {
                     args: r.args.clone(),
                     working_dir: r.cwd.clone(),
                     env: r.env.clone(),
+                    resources: r.resources.clone(),
                 },
                 isolation: r.isolation_boundary,
             }),

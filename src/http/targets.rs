@@ -233,6 +233,7 @@ struct TargetBody {
     tags: Option<Vec<String>>,
     user_env: Option<Vec<String>>,
     user_token: Option<bool>,
+    resources: Option<crate::domain::TargetResources>,
     // Read-only fields, accepted and ignored so a fetched target can be sent back as is.
     #[serde(default, rename = "id")]
     _id: Option<IgnoredAny>,
@@ -282,6 +283,7 @@ impl TargetBody {
             tags: self.tags,
             user_env: self.user_env,
             user_token: self.user_token,
+            resources: self.resources,
         })
     }
 }

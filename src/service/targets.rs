@@ -9,8 +9,11 @@ use serde::{Serialize, Serializer};
 
 use super::ServiceError;
 use super::credentials::validate_env_key;
+use super::pod_targets::{check_pod_target, check_resources};
 use crate::credentials::{AUTH_HEADER, BASE_URL, denied_env_key};
-use crate::domain::{AuthType, IsolationBoundary, Statefulness, TargetId, TargetName, Transport};
+use crate::domain::{
+    AuthType, IsolationBoundary, Statefulness, TargetId, TargetName, TargetResources, Transport,
+};
 use crate::store::{Store, TargetRecord};
 
 pub const MIN_TARGET_TIMEOUT: Duration = Duration::from_secs(1);
@@ -57,6 +60,7 @@ pub struct TargetInput {
     pub tags: Option<Vec<String>>,
     pub user_env: Option<Vec<String>>,
     pub user_token: Option<bool>,
+    pub resources: Option<TargetResources>,
 }
 
 #[derive(Clone, Debug)]
@@ -97,6 +101,7 @@ impl TargetService {
             tags: Vec::new(),
             user_env: Vec::new(),
             user_token: false,
+            resources: TargetResources::default(),
             created_at: now,
             updated_at: now,
         };
@@ -250,6 +255,9 @@ fn apply(r: &mut TargetRecord, p: TargetInput) -> Result<(), ServiceError> {
         keys.dedup();
         r.user_env = keys;
     }
+    if let Some(v) = p.resources {
+        r.resources = v;
+    }
     if let Some(v) = p.user_token {
         r.user_token = v;
     }
@@ -350,6 +358,7 @@ pub fn validate(r: &TargetRecord) -> Result<(), ServiceError> {
     check_auth_header(r)?;
     check_env(&r.env)?;
     check_user_env(&r.user_env)?;
+    check_resources(r)?;
     for tag in &r.tags {
         let ok = !tag.is_empty()
             && tag.len() <= 64
@@ -385,42 +394,6 @@ fn check_url(raw: &str) -> Result<(), ServiceError> {
     }
     if url.host_str().is_none_or(str::is_empty) {
         return Err(ServiceError::invalid("url", format!("{raw:?} has no host")));
-    }
-    Ok(())
-}
-
-/// What only a kubernetes target needs: an image reference, and no URL (each pod is reached
-/// at its own address).
-fn check_pod_target(r: &TargetRecord) -> Result<(), ServiceError> {
-    if r.url.is_some() {
-        return Err(ServiceError::invalid(
-            "url",
-            "is not used by kubernetes targets: reflow reaches each pod at http://<pod>:<port>/mcp; remove it",
-        ));
-    }
-    // Without a port the image's command is a stdio server run under `reflow bridge`: it must
-    // be named, since the bridge cannot read the image's entrypoint.
-    if r.port.is_none() && r.command.is_none() {
-        return Err(ServiceError::invalid(
-            "port",
-            "is required for a kubernetes target whose image serves HTTP; a stdio server needs no port but its command (run under reflow bridge)",
-        ));
-    }
-    if r.port.is_none() && r.health_path.is_some() {
-        return Err(ServiceError::invalid(
-            "health_path",
-            "a kubernetes target without a port runs under reflow bridge, which is probed at its own /health; remove it",
-        ));
-    }
-    if let Some(image) = &r.image
-        && (image.is_empty()
-            || image.len() > 512
-            || image.chars().any(|c| c.is_whitespace() || c.is_control()))
-    {
-        return Err(ServiceError::invalid(
-            "image",
-            format!("{image:?} is not an image reference"),
-        ));
     }
     Ok(())
 }
@@ -556,6 +529,7 @@ pub struct TargetView {
     pub tags: Vec<String>,
     pub user_env: Vec<String>,
     pub user_token: bool,
+    pub resources: TargetResources,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -592,6 +566,7 @@ impl From<&TargetRecord> for TargetView {
             tags: t.tags.clone(),
             user_env: t.user_env.clone(),
             user_token: t.user_token,
+            resources: t.resources.clone(),
             created_at: t.created_at,
             updated_at: t.updated_at,
         }

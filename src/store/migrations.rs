@@ -30,9 +30,9 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
     ),
     (
         4,
-        "instance pods",
-        include_str!("../../migrations/sqlite/0004_instance_pods.sql"),
-        include_str!("../../migrations/postgres/0004_instance_pods.sql"),
+        "kubernetes",
+        include_str!("../../migrations/sqlite/0004_kubernetes.sql"),
+        include_str!("../../migrations/postgres/0004_kubernetes.sql"),
     ),
 ];
 

@@ -67,7 +67,7 @@ async fn migrations_apply_once_and_report_status() {
                 (1, "init"),
                 (2, "modern state"),
                 (3, "user credentials"),
-                (4, "instance pods")
+                (4, "kubernetes")
             ],
             "[{label}] the known migrations: {status:?}"
         );

@@ -16,6 +16,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use sha2::{Digest, Sha256};
 
 use crate::config::{PodDefaults, Secret as SecretValue};
+use crate::domain::TargetResources;
 
 /// Every object reflow manages carries this label (`app.kubernetes.io/managed-by: reflow`):
 /// replicas and restarted gateways find their pods by it.
@@ -66,6 +67,8 @@ pub struct PodTemplate {
     pub working_dir: Option<String>,
     /// Non-secret environment (the target's `env`), in the pod spec in clear.
     pub env: BTreeMap<String, String>,
+    /// The target's own requests and limits, over the defaults key by key.
+    pub resources: TargetResources,
 }
 
 impl PodTemplate {
@@ -264,7 +267,7 @@ impl PodPlan<'_> {
                     mount_path: BRIDGE_DIR.into(),
                     ..VolumeMount::default()
                 }]),
-                resources: Some(resources(d)),
+                resources: Some(resources(d, &t.resources)),
                 security_context: Some(restricted()),
                 ..Container::default()
             }]);
@@ -305,7 +308,7 @@ impl PodPlan<'_> {
                 timeout_seconds: Some(2),
                 ..probe_handler
             }),
-            resources: Some(resources(d)),
+            resources: Some(resources(d, &t.resources)),
             security_context: Some(restricted()),
             // A read-only root needs somewhere to write: HOME and TMPDIR are /tmp.
             volume_mounts: Some(mounts),
@@ -372,13 +375,15 @@ fn restricted() -> SecurityContext {
     }
 }
 
-fn resources(d: &PodDefaults) -> ResourceRequirements {
-    let q = |m: BTreeMap<String, String>| {
+/// The defaults, with the target's own entries over them key by key.
+fn resources(d: &PodDefaults, target: &TargetResources) -> ResourceRequirements {
+    let q = |mut m: BTreeMap<String, String>, own: &BTreeMap<String, String>| {
+        m.extend(own.clone());
         (!m.is_empty()).then(|| m.into_iter().map(|(k, v)| (k, Quantity(v))).collect())
     };
     ResourceRequirements {
-        requests: q(d.resources.requests.to_map()),
-        limits: q(d.resources.limits.to_map()),
+        requests: q(d.resources.requests.to_map(), &target.requests),
+        limits: q(d.resources.limits.to_map(), &target.limits),
         ..ResourceRequirements::default()
     }
 }
@@ -399,6 +404,10 @@ mod tests {
             args: vec!["--http".into()],
             working_dir: None,
             env: BTreeMap::from([("REGION".into(), "eu".into())]),
+            resources: TargetResources {
+                limits: BTreeMap::from([("memory".into(), "1Gi".into())]),
+                ..TargetResources::default()
+            },
         }
     }
 
@@ -425,6 +434,10 @@ mod tests {
         let pod = serde_json::to_string(&plan("aa").pod("n", "now")).unwrap();
         assert!(!pod.contains("s3cret"), "{pod}");
         assert!(pod.contains("\"secretRef\":{\"name\":\"n\""), "{pod}");
+        let resources = &serde_json::to_value(plan("aa").pod("n", "now")).unwrap()["spec"]["containers"]
+            [0]["resources"];
+        assert_eq!(resources["limits"]["memory"], "1Gi", "the target's own");
+        assert_eq!(resources["requests"]["cpu"], "50m", "the default");
         let secret = serde_json::to_value(plan("aa").secret("n").unwrap()).unwrap();
         assert_eq!(secret["data"]["API_KEY"], "czNjcmV0");
     }
