@@ -2793,7 +2793,7 @@ _reflow() {
             return 0
             ;;
         reflow__subcmd__target__subcmd__add)
-            opts="-c -h -V --url --transport --prefix --timeout --statefulness --isolation --auth-type --auth-header-name --cwd --image --port --health-path --tag --env --user-env --no-user-env --user-token --stdio --disabled --config --data-dir --database-url --json --help --version"
+            opts="-c -h -V --url --transport --prefix --timeout --statefulness --isolation --auth-type --auth-header-name --cwd --image --port --health-path --tag --env --user-env --no-user-env --user-token --request --limit --stdio --disabled --config --data-dir --database-url --json --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2861,6 +2861,14 @@ _reflow() {
                     ;;
                 --user-token)
                     COMPREPLY=($(compgen -W "true false" -- "${cur}"))
+                    return 0
+                    ;;
+                --request)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --limit)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --config)
@@ -3295,7 +3303,7 @@ _reflow() {
             return 0
             ;;
         reflow__subcmd__target__subcmd__update)
-            opts="-c -h -V --name --url --transport --prefix --timeout --statefulness --isolation --auth-type --auth-header-name --cwd --image --port --health-path --tag --env --user-env --no-user-env --user-token --clear-prefix --config --data-dir --database-url --json --help --version"
+            opts="-c -h -V --name --url --transport --prefix --timeout --statefulness --isolation --auth-type --auth-header-name --cwd --image --port --health-path --tag --env --user-env --no-user-env --user-token --request --limit --clear-prefix --config --data-dir --database-url --json --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -3367,6 +3375,14 @@ _reflow() {
                     ;;
                 --user-token)
                     COMPREPLY=($(compgen -W "true false" -- "${cur}"))
+                    return 0
+                    ;;
+                --request)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --limit)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --config)

@@ -161,6 +161,8 @@ complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_su
 complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from add" -l user-env -d 'An env key users may set for themselves (`reflow secret set --user`, or their own user scope in the API); repeat for several. On update, replaces all. Admins may set any key; the deny-list (LD_*, NODE_OPTIONS, PATH, ...) binds everyone' -r
 complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from add" -l user-token -d 'Whether users may set their own token for this target (true or false)' -r -f -a "true\t''
 false\t''"
+complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from add" -l request -d 'A kubernetes target\'s pod resource request NAME=QUANTITY (cpu, memory, ephemeral-storage); repeat for several. On update, --request and --limit replace both' -r
+complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from add" -l limit -d 'A kubernetes target\'s pod resource limit NAME=QUANTITY; repeat for several' -r
 complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from add" -s c -l config -d 'Config file (YAML). Also REFLOW_CONFIG. Without one, defaults and REFLOW_* variables apply' -r -F
 complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from add" -l data-dir -d 'Data directory for the SQLite database and generated secrets (default ./reflow-data)' -r -F
 complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from add" -l database-url -d 'Database URL: sqlite://PATH or postgres://USER@HOST/DB (overrides the config)' -r
@@ -200,6 +202,8 @@ complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_su
 complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from update" -l user-env -d 'An env key users may set for themselves (`reflow secret set --user`, or their own user scope in the API); repeat for several. On update, replaces all. Admins may set any key; the deny-list (LD_*, NODE_OPTIONS, PATH, ...) binds everyone' -r
 complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from update" -l user-token -d 'Whether users may set their own token for this target (true or false)' -r -f -a "true\t''
 false\t''"
+complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from update" -l request -d 'A kubernetes target\'s pod resource request NAME=QUANTITY (cpu, memory, ephemeral-storage); repeat for several. On update, --request and --limit replace both' -r
+complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from update" -l limit -d 'A kubernetes target\'s pod resource limit NAME=QUANTITY; repeat for several' -r
 complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from update" -s c -l config -d 'Config file (YAML). Also REFLOW_CONFIG. Without one, defaults and REFLOW_* variables apply' -r -F
 complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from update" -l data-dir -d 'Data directory for the SQLite database and generated secrets (default ./reflow-data)' -r -F
 complete -c reflow -n "__fish_reflow_using_subcommand target; and __fish_seen_subcommand_from update" -l database-url -d 'Database URL: sqlite://PATH or postgres://USER@HOST/DB (overrides the config)' -r

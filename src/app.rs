@@ -191,7 +191,7 @@ impl App {
             &secrets.encryption_key,
         )
         .await
-        .context("cannot load targets")?;
+        .context("cannot start the gateway")?;
         let state = Arc::new(AppState {
             gateway,
             audit,

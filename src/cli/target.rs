@@ -97,6 +97,13 @@ struct FieldArgs {
     /// Whether users may set their own token for this target (true or false).
     #[arg(long, value_name = "BOOL")]
     user_token: Option<bool>,
+    /// A kubernetes target's pod resource request NAME=QUANTITY (cpu, memory,
+    /// ephemeral-storage); repeat for several. On update, --request and --limit replace both.
+    #[arg(long = "request", value_name = "NAME=QUANTITY")]
+    requests: Option<Vec<String>>,
+    /// A kubernetes target's pod resource limit NAME=QUANTITY; repeat for several.
+    #[arg(long = "limit", value_name = "NAME=QUANTITY")]
+    limits: Option<Vec<String>>,
 }
 
 #[derive(Args, Debug)]
@@ -133,18 +140,27 @@ struct UpdateArgs {
 
 impl FieldArgs {
     fn into_input(self) -> anyhow::Result<TargetInput> {
-        let env = match self.env {
-            None => None,
-            Some(pairs) => {
-                let mut map = BTreeMap::new();
-                for pair in pairs {
-                    let Some((k, v)) = pair.split_once('=') else {
-                        anyhow::bail!("env: {pair:?} is not KEY=VALUE");
-                    };
-                    map.insert(k.to_string(), v.to_string());
-                }
-                Some(map)
+        let pairs = |what: &str, list: Option<Vec<String>>| -> anyhow::Result<_> {
+            let Some(list) = list else { return Ok(None) };
+            let mut map = BTreeMap::new();
+            for pair in list {
+                let Some((k, v)) = pair.split_once('=') else {
+                    anyhow::bail!("{what}: {pair:?} is not KEY=VALUE");
+                };
+                map.insert(k.to_string(), v.to_string());
             }
+            Ok(Some(map))
+        };
+        let env = pairs("env", self.env)?;
+        let resources = match (
+            pairs("request", self.requests)?,
+            pairs("limit", self.limits)?,
+        ) {
+            (None, None) => None,
+            (requests, limits) => Some(crate::domain::TargetResources {
+                requests: requests.unwrap_or_default(),
+                limits: limits.unwrap_or_default(),
+            }),
         };
         Ok(TargetInput {
             url: self.url.map(Some),
@@ -167,6 +183,7 @@ impl FieldArgs {
                 self.user_env
             },
             user_token: self.user_token,
+            resources,
             ..TargetInput::default()
         })
     }
@@ -209,7 +226,7 @@ async fn run_command(
                 &[
                     "ID",
                     "KEY",
-                    "PID",
+                    "PID / POD",
                     "STATUS",
                     "STARTED",
                     "LAST USED",
@@ -221,7 +238,11 @@ async fn run_command(
                         vec![
                             r.id.to_string(),
                             r.isolation_key.clone(),
-                            r.pid.map_or("-".into(), |p| p.to_string()),
+                            match (&r.pod, r.pid) {
+                                (Some(pod), _) => pod.clone(),
+                                (None, Some(p)) => p.to_string(),
+                                (None, None) => "-".into(),
+                            },
                             r.status.to_string(),
                             output::time(&r.started_at),
                             output::time(&r.last_used_at),
@@ -317,6 +338,7 @@ async fn run_command(
                 ("tags", t.tags.join(",")),
                 ("user env keys", t.user_env.join(",")),
                 ("user token", t.user_token.to_string()),
+                ("resources", resources_text(&t.resources)),
                 ("created", output::time(&t.created_at)),
                 ("updated", output::time(&t.updated_at)),
             ]);
@@ -356,9 +378,9 @@ async fn run_command(
 
 async fn stdio_target(targets: &TargetService, key: &str) -> anyhow::Result<TargetRecord> {
     let t = targets.find(key).await?;
-    if t.transport != crate::domain::Transport::Stdio {
+    if !t.transport.runs_instances() {
         anyhow::bail!(
-            "target {} is a {} target; only stdio targets have process instances",
+            "target {} is a {} target; only stdio and kubernetes targets have instances (processes, pods)",
             t.name,
             t.transport
         );
@@ -405,5 +427,24 @@ fn auth(t: &TargetRecord) -> String {
     match &t.auth_header_name {
         Some(h) => format!("{} ({h})", t.auth_type),
         None => t.auth_type.to_string(),
+    }
+}
+
+/// `requests cpu=100m; limits memory=1Gi`, or `-`.
+fn resources_text(r: &crate::domain::TargetResources) -> String {
+    let part = |kind: &str, m: &BTreeMap<String, String>| {
+        (!m.is_empty()).then(|| {
+            let items: Vec<String> = m.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            format!("{kind} {}", items.join(" "))
+        })
+    };
+    let parts: Vec<String> = [part("requests", &r.requests), part("limits", &r.limits)]
+        .into_iter()
+        .flatten()
+        .collect();
+    if parts.is_empty() {
+        "-".into()
+    } else {
+        parts.join("; ")
     }
 }

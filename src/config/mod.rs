@@ -55,7 +55,12 @@ macro_rules! section {
     };
 }
 
+mod kubernetes;
 mod telemetry;
+pub use kubernetes::{
+    ConnectMode, KubernetesSettings, PodDefaults, PodResources, Quantities, TolerationSetting,
+    is_dns_label,
+};
 
 section!(
     /// Everything reflow can be configured with; config.example.yaml documents each key.
@@ -174,16 +179,6 @@ section!(StdioSettings {
     #[serde(with = "duration_str")]
     gc_interval: Duration = Duration::from_secs(30),
     max_processes: usize = 50,
-});
-
-section!(KubernetesSettings {
-    enabled: bool = false,
-    namespace: String = "default".into(),
-    kubeconfig: Option<PathBuf> = None,
-    #[serde(with = "duration_str")] idle_ttl: Duration = Duration::from_secs(1800),
-    #[serde(with = "duration_str")] max_lifetime: Duration = Duration::from_secs(24 * 3600),
-    #[serde(with = "duration_str")] gc_interval: Duration = Duration::from_secs(60),
-    max_instances: usize = 20,
 });
 
 section!(AuditSettings {
@@ -356,11 +351,7 @@ impl Settings {
         // Sections for features not built yet: refused rather than accepted and ignored.
         self.telemetry.validate(&mut problems);
         self.metrics.validate(&mut problems);
-        if self.kubernetes != KubernetesSettings::default() {
-            problems.push(
-                "kubernetes: Kubernetes targets are not built yet; leave the kubernetes section at its defaults (remove it)".into(),
-            );
-        }
+        self.kubernetes.problems(&mut problems);
         if let Some(secret) = &self.auth.jwt_secret {
             let n = secret.expose().len();
             if n < 32 {

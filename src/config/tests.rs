@@ -253,12 +253,39 @@ fn example_file_matches_defaults() {
 }
 
 #[test]
-fn sections_of_features_not_built_are_refused_not_ignored() {
-    let err = error_text(load_yaml("k8s", "kubernetes:\n  namespace: mcp\n"));
-    assert!(
-        err.contains("kubernetes") && err.contains("not built"),
-        "{err}"
+fn kubernetes_section_loads_from_file_and_env() {
+    let yaml = "kubernetes:\n  enabled: true\n  namespace: mcp\n  ready_timeout: 30s\n  pod_defaults:\n    node_selector: {disktype: ssd}\n    tolerations:\n      - {key: dedicated, operator: Equal, value: mcp, effect: NoSchedule}\n    resources:\n      limits: {cpu: 500m}\n    image_pull_secrets: [regcred]\n";
+    let s = load_yaml("k8s", yaml);
+    if !cfg!(feature = "kubernetes") {
+        let err = error_text(s);
+        assert!(err.contains("without the `kubernetes` feature"), "{err}");
+        return;
+    }
+    let s = s.unwrap();
+    assert_eq!(s.kubernetes.namespace, "mcp");
+    assert_eq!(s.kubernetes.ready_timeout, Duration::from_secs(30));
+    let d = &s.kubernetes.pod_defaults;
+    assert_eq!(d.node_selector.as_ref().unwrap()["disktype"], "ssd");
+    assert_eq!(d.tolerations[0].effect.as_deref(), Some("NoSchedule"));
+    // Keys not given keep their defaults, also inside a nested section.
+    assert_eq!(d.resources.limits.cpu.as_deref(), Some("500m"));
+    assert_eq!(d.resources.limits.memory.as_deref(), Some("512Mi"));
+    assert_eq!(d.image_pull_secrets, ["regcred"]);
+
+    let s = with_env(&[
+        ("REFLOW_KUBERNETES_CONNECT", "port_forward"),
+        ("REFLOW_KUBERNETES_KUBECONFIG", "/etc/reflow/kubeconfig"),
+    ])
+    .unwrap();
+    assert_eq!(s.kubernetes.connect, Some(ConnectMode::PortForward));
+    assert_eq!(
+        s.kubernetes.kubeconfig.as_deref(),
+        Some(std::path::Path::new("/etc/reflow/kubeconfig"))
     );
+    let err = error_text(with_env(&[("REFLOW_KUBERNETES_CONNECT", "tunnel")]));
+    assert!(err.starts_with("kubernetes.connect"), "{err}");
+    let err = error_text(with_env(&[("REFLOW_KUBERNETES_NAMESPACE", "MCP_servers")]));
+    assert!(err.contains("is not a namespace name"), "{err}");
 }
 
 #[test]

@@ -58,5 +58,6 @@ pub use ids::{ApiTokenId, CredentialId, InstanceId, PolicyId, PolicySubjectId, T
 pub use names::{Email, GroupName, NameError, Role, TokenName};
 pub use policy::{Effect, PolicyName, ResourceType, SubjectType};
 pub use target::{
-    AuthType, InstanceStatus, IsolationBoundary, Statefulness, TargetName, Transport,
+    AuthType, InstanceStatus, IsolationBoundary, Statefulness, TargetName, TargetResources,
+    Transport,
 };

@@ -1,5 +1,6 @@
 //! The closed sets that describe a target (an upstream MCP server) and its validated name.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -58,9 +59,32 @@ closed_enum!(
     }
 );
 
+/// A kubernetes target's own resource requests and limits, by resource name (`cpu`, `memory`,
+/// `ephemeral-storage`) to quantity; they override `kubernetes.pod_defaults.resources` key by
+/// key. Empty for other targets.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetResources {
+    #[serde(default)]
+    pub requests: BTreeMap<String, String>,
+    #[serde(default)]
+    pub limits: BTreeMap<String, String>,
+}
+
+impl TargetResources {
+    pub fn is_empty(&self) -> bool {
+        self.requests.is_empty() && self.limits.is_empty()
+    }
+}
+
 impl Transport {
     pub fn is_http(self) -> bool {
         matches!(self, Transport::StreamableHttp | Transport::Sse)
+    }
+
+    /// Runs instances reflow starts and stops (stdio processes, Kubernetes pods).
+    pub fn runs_instances(self) -> bool {
+        matches!(self, Transport::Stdio | Transport::Kubernetes)
     }
 }
 

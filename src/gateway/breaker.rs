@@ -38,7 +38,8 @@ pub fn target_at_fault(e: &UpstreamError) -> bool {
         | UpstreamError::Exited(_)
         | UpstreamError::Protocol(_) => true,
         UpstreamError::Status { status, .. } => *status >= 500,
-        UpstreamError::Rpc(_) => false,
+        // A pod that went away is recreated by the next call (gateway/pods): not a fault.
+        UpstreamError::Rpc(_) | UpstreamError::Gone(_) => false,
     }
 }
 

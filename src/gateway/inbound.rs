@@ -131,8 +131,8 @@ impl Gateway {
         if let Some(owner) = &handle.owner {
             return owner.upgrade().into_iter().collect();
         }
-        // A stdio process serves one isolation key: only the sessions that use it.
-        if handle.is_stdio() {
+        // A stdio process or a pod serves one isolation key: only the sessions that use it.
+        if handle.is_isolated() {
             return super::processes::live_sessions(&handle.attached);
         }
         self.sessions

@@ -131,7 +131,7 @@ impl Gateway {
         for _ in 0..MAX_UPSTREAM_PAGES {
             let params = cursor.take().map(|c| json!({ "cursor": c }));
             let page = handle.conn.request(kind.method(), params).await;
-            if !handle.is_stdio() {
+            if handle.target.is_http() {
                 self.breakers
                     .record(handle.target.id, page.as_ref().map(|_| ()));
             }

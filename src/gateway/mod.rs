@@ -15,6 +15,8 @@ mod log_level;
 mod modern;
 pub mod naming;
 mod orphans;
+#[cfg(feature = "kubernetes")]
+mod pods;
 mod policies;
 mod processes;
 pub mod request_state;
@@ -76,6 +78,7 @@ pub struct GatewayOptions {
     pub max_sessions_per_user: usize,
     pub request_state_ttl: Duration,
     pub stdio: crate::config::StdioSettings,
+    pub kubernetes: crate::config::KubernetesSettings,
 }
 
 impl GatewayOptions {
@@ -90,8 +93,20 @@ impl GatewayOptions {
             max_sessions_per_user: s.session.max_per_user,
             request_state_ttl: s.gateway.request_state_ttl,
             stdio: s.stdio.clone(),
+            kubernetes: s.kubernetes.clone(),
         }
     }
+}
+
+/// Why the gateway could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// `kubernetes.enabled` with a cluster configuration that cannot be loaded.
+    #[cfg(feature = "kubernetes")]
+    #[error(transparent)]
+    Kubernetes(#[from] crate::upstream::kubernetes::KubeError),
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -146,13 +161,21 @@ impl Gateway {
         credentials: Arc<ArcSwap<CredentialSnapshot>>,
         store: Store,
         encryption_key: &[u8; 32],
-    ) -> Result<Arc<Self>, StoreError> {
+    ) -> Result<Arc<Self>, StartError> {
         let http = reqwest::Client::builder()
             .pool_idle_timeout(Duration::from_secs(90))
             .build()
             .map_err(|e| StoreError::Corrupt(format!("HTTP client: {e}")))?;
         let processes = processes::ProcessPool::new(opts.stdio.clone(), store.clone());
         processes.mark_stale_instances().await;
+        #[cfg(feature = "kubernetes")]
+        let pods = pods::PodPool::new(
+            opts.kubernetes.clone(),
+            store.clone(),
+            processes.replica().to_string(),
+            encryption_key,
+        )
+        .await?;
         let gw = Arc::new(Self {
             opts: opts.clone(),
             policies: policies::Policies::new(),
@@ -164,7 +187,12 @@ impl Gateway {
             store,
             targets: ArcSwap::from_pointee(Vec::new()),
             sessions: SessionRegistry::default(),
-            pool: UpstreamPool::new(http, processes),
+            pool: UpstreamPool::new(
+                http,
+                processes,
+                #[cfg(feature = "kubernetes")]
+                pods,
+            ),
             cursors: Cursors::new(encryption_key),
             names: learned_names::LearnedNames::default(),
             ended_checked_at: tokio::sync::Mutex::new(chrono::Utc::now()),
@@ -176,6 +204,8 @@ impl Gateway {
             task_owners: tasks::TaskOwners::default(),
         });
         gw.reload().await?;
+        #[cfg(feature = "kubernetes")]
+        pods::spawn_background(&gw);
         Ok(gw)
     }
 
@@ -185,6 +215,8 @@ impl Gateway {
     pub async fn reload(self: &Arc<Self>) -> Result<(), StoreError> {
         self.end_sessions_ended_elsewhere().await?;
         self.pool.processes.apply_stop_requests().await;
+        #[cfg(feature = "kubernetes")]
+        self.apply_pod_stop_requests().await;
         let policies_changed = self.reload_policies().await?;
         let targets_changed = self.reload_targets().await?;
         if policies_changed || targets_changed {
@@ -238,6 +270,12 @@ impl Gateway {
             // A changed target is a new chance: its old failures say nothing about it.
             self.breakers.forget(t.id);
             self.pool.drop_target(t.id, &self.sessions.all()).await;
+        }
+        // Pods of changed or removed targets go now rather than at the next GC tick.
+        #[cfg(feature = "kubernetes")]
+        if self.pool.pods.enabled() && stale.iter().any(|t| t.pod().is_some()) {
+            let gw = self.clone();
+            tokio::spawn(async move { gw.collect_pods().await });
         }
         Ok(true)
     }
@@ -514,6 +552,8 @@ impl Gateway {
     ) -> Result<u64, StoreError> {
         let n = self.store.request_instance_stop(target).await?;
         self.pool.processes.apply_stop_requests().await;
+        #[cfg(feature = "kubernetes")]
+        self.apply_pod_stop_requests().await;
         Ok(n)
     }
 
@@ -527,6 +567,8 @@ impl Gateway {
                 let era = match &t.endpoint {
                     targets::Endpoint::Http(url) => self.pool.era_of(url),
                     targets::Endpoint::Stdio(_) => Some(crate::upstream::Era::Legacy),
+                    #[cfg(feature = "kubernetes")]
+                    targets::Endpoint::Pod(_) => None,
                 };
                 (t.name.clone(), era.map(|e| e.as_str()))
             })

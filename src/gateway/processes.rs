@@ -84,6 +84,12 @@ impl ProcessPool {
         self.settings.gc_interval
     }
 
+    /// This gateway process, as `instances.replica` names it.
+    #[cfg(feature = "kubernetes")]
+    pub fn replica(&self) -> &str {
+        &self.replica
+    }
+
     /// Marks rows of earlier runs stopped: rows of this host whose gateway process is gone (or
     /// is this process under an earlier run's nonce). Rows of other hosts are left to them.
     pub async fn mark_stale_instances(&self) {
@@ -97,6 +103,8 @@ impl ProcessPool {
         let host = self.replica.split(':').next().unwrap_or_default();
         let stale: Vec<&InstanceRecord> = rows
             .iter()
+            // Pods are shared by every replica; their rows belong to the pod pool.
+            .filter(|r| r.pod.is_none())
             .filter(|r| {
                 let mut parts = r.replica.split(':');
                 let (h, pid) = (
@@ -251,7 +259,11 @@ impl ProcessPool {
         };
         let wanted: Vec<InstanceId> = rows
             .iter()
-            .filter(|r| r.replica == self.replica && r.status == InstanceStatus::StopRequested)
+            .filter(|r| {
+                r.pod.is_none()
+                    && r.replica == self.replica
+                    && r.status == InstanceStatus::StopRequested
+            })
             .map(|r| r.id)
             .collect();
         if wanted.is_empty() {
@@ -352,7 +364,7 @@ impl ProcessPool {
     }
 }
 
-fn backoff(crashes: u32) -> Duration {
+pub(super) fn backoff(crashes: u32) -> Duration {
     if crashes <= 1 {
         return Duration::ZERO;
     }
@@ -484,6 +496,7 @@ impl Gateway {
             isolation_key: key.isolation.clone(),
             replica: pool.replica.clone(),
             pid: handle.conn.pid(),
+            pod: None,
             status: InstanceStatus::Running,
             started_at: now,
             last_used_at: now,

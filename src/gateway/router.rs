@@ -499,7 +499,7 @@ impl Gateway {
         handle.relayed_up_to_now().await;
         handle.in_flight.lock().unwrap().remove(&key);
         session.in_flight.lock().unwrap().remove(&dkey);
-        if !handle.is_stdio() {
+        if handle.target.is_http() {
             self.breakers
                 .record(handle.target.id, result.as_ref().map(|_| ()));
         }

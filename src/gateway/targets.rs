@@ -27,6 +27,20 @@ pub struct Target {
 pub enum Endpoint {
     Http(url::Url),
     Stdio(StdioCommand),
+    /// A pod per isolation key, run by this gateway (`transport: kubernetes`).
+    #[cfg(feature = "kubernetes")]
+    Pod(PodTarget),
+}
+
+/// A kubernetes target: what its pods run and who shares one.
+#[cfg(feature = "kubernetes")]
+use crate::upstream::kubernetes::manifest::Serve;
+
+#[cfg(feature = "kubernetes")]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PodTarget {
+    pub template: crate::upstream::kubernetes::PodTemplate,
+    pub isolation: IsolationBoundary,
 }
 
 /// A stdio target's process: what to run, with which non-secret env, and who shares it.
@@ -53,6 +67,29 @@ impl Target {
                 cwd: r.cwd.clone(),
                 isolation: r.isolation_boundary,
             }),
+            #[cfg(feature = "kubernetes")]
+            Transport::Kubernetes => Endpoint::Pod(PodTarget {
+                template: crate::upstream::kubernetes::PodTemplate {
+                    image: r.image.clone().filter(|i| !i.is_empty())?,
+                    // No port: the image's command speaks stdio, under `reflow bridge`.
+                    serve: match r.port {
+                        Some(port) => Serve::Http {
+                            port,
+                            health_path: r.health_path.clone(),
+                        },
+                        None => Serve::Stdio,
+                    },
+                    command: r.command.clone().filter(|c| !c.is_empty()),
+                    args: r.args.clone(),
+                    working_dir: r.cwd.clone(),
+                    env: r.env.clone(),
+                    resources: r.resources.clone(),
+                },
+                isolation: r.isolation_boundary,
+            }),
+            // Refused by the target service in such a build; a database written by another
+            // build may still hold one.
+            #[cfg(not(feature = "kubernetes"))]
             Transport::Kubernetes => return None,
         };
         Some(Self {
@@ -74,10 +111,24 @@ impl Target {
         self.statefulness == Statefulness::Stateful && matches!(self.endpoint, Endpoint::Http(_))
     }
 
+    /// A plain HTTP upstream: the one kind the circuit breaker guards (processes and pods have
+    /// their own restart backoff).
+    pub fn is_http(&self) -> bool {
+        matches!(self.endpoint, Endpoint::Http(_))
+    }
+
     pub fn stdio(&self) -> Option<&StdioCommand> {
         match &self.endpoint {
             Endpoint::Stdio(c) => Some(c),
-            Endpoint::Http(_) => None,
+            _ => None,
+        }
+    }
+
+    #[cfg(feature = "kubernetes")]
+    pub fn pod(&self) -> Option<&PodTarget> {
+        match &self.endpoint {
+            Endpoint::Pod(p) => Some(p),
+            _ => None,
         }
     }
 }

@@ -71,6 +71,16 @@ impl UpstreamHandle {
         self.target.stdio().is_some()
     }
 
+    /// Serves one isolation key (a stdio process or a pod), not every session that can see
+    /// the target.
+    pub fn is_isolated(&self) -> bool {
+        #[cfg(feature = "kubernetes")]
+        if self.target.pod().is_some() {
+            return true;
+        }
+        self.is_stdio()
+    }
+
     fn touch(&self) {
         *self.last_used.lock().unwrap() = Instant::now();
     }
@@ -113,6 +123,9 @@ pub(crate) struct UpstreamPool {
     http: reqwest::Client,
     /// Stdio targets: child processes by isolation key.
     pub processes: super::processes::ProcessPool,
+    /// Kubernetes targets: pods by isolation key and credentials.
+    #[cfg(feature = "kubernetes")]
+    pub pods: super::pods::PodPool,
     /// Keyed by target and credential fingerprint: callers with different credentials never
     /// share an upstream connection.
     shared: Mutex<HashMap<(TargetId, String), Slot>>,
@@ -121,10 +134,16 @@ pub(crate) struct UpstreamPool {
 }
 
 impl UpstreamPool {
-    pub fn new(http: reqwest::Client, processes: super::processes::ProcessPool) -> Self {
+    pub fn new(
+        http: reqwest::Client,
+        processes: super::processes::ProcessPool,
+        #[cfg(feature = "kubernetes")] pods: super::pods::PodPool,
+    ) -> Self {
         Self {
             http,
             processes,
+            #[cfg(feature = "kubernetes")]
+            pods,
             shared: Mutex::new(HashMap::new()),
             eras: Default::default(),
         }
@@ -133,6 +152,8 @@ impl UpstreamPool {
     /// Closes a target's connections after its configuration changed or it was removed.
     pub async fn drop_target(&self, id: TargetId, sessions: &[Arc<Session>]) {
         self.processes.stop_target(id).await;
+        #[cfg(feature = "kubernetes")]
+        self.pods.drop_target(id).await;
         let slots: Vec<Slot> = {
             let mut shared = self.shared.lock().unwrap();
             let keys: Vec<_> = shared.keys().filter(|(t, _)| *t == id).cloned().collect();
@@ -204,6 +225,18 @@ impl UpstreamPool {
             }
         }
         self.processes.stop_all().await;
+        #[cfg(feature = "kubernetes")]
+        self.pods.close_all().await;
+    }
+
+    #[cfg(feature = "kubernetes")]
+    pub(super) fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    #[cfg(feature = "kubernetes")]
+    pub(super) fn eras(&self) -> &crate::upstream::EraCache {
+        &self.eras
     }
 }
 
@@ -239,6 +272,10 @@ impl Gateway {
             // Processes have their own crash backoff (processes.rs): a dead child is restarted
             // at once, then after growing delays.
             return self.stdio_upstream(session, target, cmd).await;
+        }
+        #[cfg(feature = "kubernetes")]
+        if let Some(pod) = target.pod() {
+            return self.pod_upstream(session, target, pod).await;
         }
         self.breakers
             .admit(target.id, &target.name, target.timeout)?;
@@ -317,8 +354,8 @@ impl Gateway {
             })?,
             None => match &target.endpoint {
                 super::targets::Endpoint::Http(url) => url.clone(),
-                super::targets::Endpoint::Stdio(_) => {
-                    return Err(RpcError::internal("a stdio target has no URL"));
+                _ => {
+                    return Err(RpcError::internal("only HTTP targets have a URL"));
                 }
             },
         };
@@ -351,12 +388,18 @@ impl Gateway {
             Ok(Ok(pair)) => pair,
             Ok(Err(e)) => {
                 tracing::warn!(target = %target.name, error = %e, "upstream connect failed");
-                self.breakers.record(target.id, Err(&e));
+                if target.is_http() {
+                    self.breakers.record(target.id, Err(&e));
+                }
                 return Err(e.to_rpc(&target.name));
             }
             Err(_) => {
-                let wait = self.breakers.failure(target.id);
-                tracing::warn!(target = %target.name, retry_in_ms = wait.as_millis() as u64, "upstream connect timed out; failing fast until the retry");
+                if target.is_http() {
+                    let wait = self.breakers.failure(target.id);
+                    tracing::warn!(target = %target.name, retry_in_ms = wait.as_millis() as u64, "upstream connect timed out; failing fast until the retry");
+                } else {
+                    tracing::warn!(target = %target.name, "upstream connect timed out");
+                }
                 return Err(UpstreamError::Timeout.to_rpc(&target.name));
             }
         };

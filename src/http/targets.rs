@@ -28,14 +28,14 @@ pub fn routes() -> Router<Arc<AppState>> {
         )
 }
 
-/// A stdio target, or a 400 that says this target has no processes.
+/// A stdio or kubernetes target, or a 400 that says this target has no instances.
 async fn stdio_target(state: &AppState, key: &str) -> Result<crate::store::TargetRecord, ApiError> {
     let target = state.targets.find(key).await?;
-    if target.transport != crate::domain::Transport::Stdio {
+    if !target.transport.runs_instances() {
         return Err(ServiceError::invalid(
             "target",
             format!(
-                "target {} is a {} target; only stdio targets have process instances",
+                "target {} is a {} target; only stdio and kubernetes targets have instances (processes, pods)",
                 target.name, target.transport
             ),
         )
@@ -233,6 +233,7 @@ struct TargetBody {
     tags: Option<Vec<String>>,
     user_env: Option<Vec<String>>,
     user_token: Option<bool>,
+    resources: Option<crate::domain::TargetResources>,
     // Read-only fields, accepted and ignored so a fetched target can be sent back as is.
     #[serde(default, rename = "id")]
     _id: Option<IgnoredAny>,
@@ -282,6 +283,7 @@ impl TargetBody {
             tags: self.tags,
             user_env: self.user_env,
             user_token: self.user_token,
+            resources: self.resources,
         })
     }
 }

@@ -3,6 +3,7 @@
 mod audit;
 mod credential_audit;
 mod credentials;
+mod pod_targets;
 mod policies;
 mod policy_sync;
 mod targets;

@@ -9,8 +9,11 @@ use serde::{Serialize, Serializer};
 
 use super::ServiceError;
 use super::credentials::validate_env_key;
+use super::pod_targets::{check_pod_target, check_resources};
 use crate::credentials::{AUTH_HEADER, BASE_URL, denied_env_key};
-use crate::domain::{AuthType, IsolationBoundary, Statefulness, TargetId, TargetName, Transport};
+use crate::domain::{
+    AuthType, IsolationBoundary, Statefulness, TargetId, TargetName, TargetResources, Transport,
+};
 use crate::store::{Store, TargetRecord};
 
 pub const MIN_TARGET_TIMEOUT: Duration = Duration::from_secs(1);
@@ -57,6 +60,7 @@ pub struct TargetInput {
     pub tags: Option<Vec<String>>,
     pub user_env: Option<Vec<String>>,
     pub user_token: Option<bool>,
+    pub resources: Option<TargetResources>,
 }
 
 #[derive(Clone, Debug)]
@@ -97,6 +101,7 @@ impl TargetService {
             tags: Vec::new(),
             user_env: Vec::new(),
             user_token: false,
+            resources: TargetResources::default(),
             created_at: now,
             updated_at: now,
         };
@@ -250,6 +255,9 @@ fn apply(r: &mut TargetRecord, p: TargetInput) -> Result<(), ServiceError> {
         keys.dedup();
         r.user_env = keys;
     }
+    if let Some(v) = p.resources {
+        r.resources = v;
+    }
     if let Some(v) = p.user_token {
         r.user_token = v;
     }
@@ -279,13 +287,14 @@ pub fn validate(r: &TargetRecord) -> Result<(), ServiceError> {
                 "is required for kubernetes targets",
             ));
         }
-        // Refused rather than stored and ignored: nothing runs pods yet.
-        Transport::Kubernetes => {
+        // Refused rather than stored and ignored: this build has no pod runner.
+        Transport::Kubernetes if !cfg!(feature = "kubernetes") => {
             return Err(ServiceError::invalid(
                 "transport_type",
-                "kubernetes targets are not supported yet (no pod runner is built); run the server as a stdio target or reach it over HTTP",
+                "kubernetes targets need a reflow built with the `kubernetes` feature (on by default); run the server as a stdio target or reach it over HTTP",
             ));
         }
+        Transport::Kubernetes => check_pod_target(r)?,
         _ => {}
     }
     // A NUL cannot pass through execve: reject it here rather than at first spawn.
@@ -349,6 +358,7 @@ pub fn validate(r: &TargetRecord) -> Result<(), ServiceError> {
     check_auth_header(r)?;
     check_env(&r.env)?;
     check_user_env(&r.user_env)?;
+    check_resources(r)?;
     for tag in &r.tags {
         let ok = !tag.is_empty()
             && tag.len() <= 64
@@ -519,6 +529,7 @@ pub struct TargetView {
     pub tags: Vec<String>,
     pub user_env: Vec<String>,
     pub user_token: bool,
+    pub resources: TargetResources,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -555,6 +566,7 @@ impl From<&TargetRecord> for TargetView {
             tags: t.tags.clone(),
             user_env: t.user_env.clone(),
             user_token: t.user_token,
+            resources: t.resources.clone(),
             created_at: t.created_at,
             updated_at: t.updated_at,
         }

@@ -1,4 +1,4 @@
-//! Stdio process instances: one row per process reflow started (target, isolation key, pid,
+//! Instances: one row per stdio process or Kubernetes pod reflow started (target, isolation key, pid,
 //! status, when it started, was last used and stopped), so operators can see and restart them
 //! from the API or the CLI. Runtime data, not admin data: only a stop request bumps the
 //! revision (so the serving process notices it).
@@ -18,6 +18,8 @@ pub struct InstanceRecord {
     /// Which gateway process runs it (`host:pid:nonce`).
     pub replica: String,
     pub pid: Option<u32>,
+    /// A Kubernetes target's pod, `namespace/name` (None for stdio processes).
+    pub pod: Option<String>,
     pub status: InstanceStatus,
     pub started_at: DateTime<Utc>,
     pub last_used_at: DateTime<Utc>,
@@ -25,7 +27,7 @@ pub struct InstanceRecord {
 }
 
 const INSTANCE_COLUMNS: &str =
-    "id, target_id, isolation_key, replica, pid, status, started_at, last_used_at, stopped_at";
+    "id, target_id, isolation_key, replica, pid, pod, status, started_at, last_used_at, stopped_at";
 
 macro_rules! instance_from_row {
     ($row:expr) => {{
@@ -38,6 +40,7 @@ macro_rules! instance_from_row {
             isolation_key: row.try_get("isolation_key")?,
             replica: row.try_get("replica")?,
             pid: pid.and_then(|p| u32::try_from(p).ok()),
+            pod: row.try_get("pod")?,
             status: InstanceStatus::parse(&status)
                 .map_err(|e| StoreError::Corrupt(e.to_string()))?,
             started_at: row.try_get("started_at")?,
@@ -52,7 +55,7 @@ impl Store {
         on_pool!(self, |pool| {
             sqlx::query(
                 "INSERT INTO instances (id, target_id, isolation_key, replica, pid, status, started_at, \
-                 last_used_at, stopped_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                 last_used_at, stopped_at, pod) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
             )
             .bind(i.id.as_uuid())
             .bind(i.target_id.as_uuid())
@@ -63,6 +66,7 @@ impl Store {
             .bind(i.started_at)
             .bind(i.last_used_at)
             .bind(i.stopped_at)
+            .bind(&i.pod)
             .execute(pool)
             .await?;
         });

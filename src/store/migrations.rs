@@ -40,6 +40,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0005_session_generation.sql"),
         include_str!("../../migrations/postgres/0005_session_generation.sql"),
     ),
+    (
+        6,
+        "kubernetes",
+        include_str!("../../migrations/sqlite/0006_kubernetes.sql"),
+        include_str!("../../migrations/postgres/0006_kubernetes.sql"),
+    ),
 ];
 
 fn migrator(postgres: bool) -> Migrator {

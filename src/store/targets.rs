@@ -8,7 +8,9 @@ use sqlx::Row;
 use sqlx::types::Json;
 
 use super::{BUMP_REVISION, Store, StoreError, Table, on_pool};
-use crate::domain::{AuthType, IsolationBoundary, Statefulness, TargetId, TargetName, Transport};
+use crate::domain::{
+    AuthType, IsolationBoundary, Statefulness, TargetId, TargetName, TargetResources, Transport,
+};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct TargetRecord {
@@ -38,6 +40,8 @@ pub struct TargetRecord {
     pub user_env: Vec<String>,
     /// Whether a user may set their own token.
     pub user_token: bool,
+    /// Pod resource requests and limits (kubernetes targets).
+    pub resources: TargetResources,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -51,7 +55,7 @@ impl TargetRecord {
 
 const TARGET_COLUMNS: &str = "id, name, url, transport_type, command, args, cwd, image, port, \
      health_path, statefulness, isolation_boundary, auth_type, auth_header_name, enabled, prefix, \
-     timeout_ms, env, tags, user_env, user_token, created_at, updated_at";
+     timeout_ms, env, tags, user_env, user_token, created_at, updated_at, resources";
 
 fn corrupt(e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(e.to_string())
@@ -71,6 +75,7 @@ macro_rules! target_from_row {
         let Json(env): Json<BTreeMap<String, String>> = row.try_get("env")?;
         let Json(tags): Json<Vec<String>> = row.try_get("tags")?;
         let Json(user_env): Json<Vec<String>> = row.try_get("user_env")?;
+        let Json(resources): Json<TargetResources> = row.try_get("resources")?;
         TargetRecord {
             id: TargetId::from_uuid(row.try_get("id")?),
             name: TargetName::parse(&name).map_err(corrupt)?,
@@ -100,6 +105,7 @@ macro_rules! target_from_row {
             tags,
             user_env,
             user_token: row.try_get("user_token")?,
+            resources,
             created_at: row.try_get("created_at")?,
             updated_at: row.try_get("updated_at")?,
         }
@@ -120,7 +126,7 @@ impl Store {
             sqlx::query(sqlx::AssertSqlSafe(format!(
                 "INSERT INTO targets ({TARGET_COLUMNS}) VALUES \
                  ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
-                 $18, $19, $20, $21, $22, $23)"
+                 $18, $19, $20, $21, $22, $23, $24)"
             )))
             .bind(t.id.as_uuid())
             .bind(t.name.as_str())
@@ -145,6 +151,7 @@ impl Store {
             .bind(t.user_token)
             .bind(t.created_at)
             .bind(t.updated_at)
+            .bind(Json(&t.resources))
             .execute(&mut *tx)
             .await
             .map_err(conflict)?;
@@ -215,7 +222,8 @@ impl Store {
                  args = $6, cwd = $7, image = $8, port = $9, health_path = $10, \
                  statefulness = $11, isolation_boundary = $12, auth_type = $13, \
                  auth_header_name = $14, enabled = $15, prefix = $16, timeout_ms = $17, \
-                 env = $18, tags = $19, user_env = $20, user_token = $21, updated_at = $22 \
+                 env = $18, tags = $19, user_env = $20, user_token = $21, updated_at = $22, \
+                 resources = $23 \
                  WHERE id = $1",
             )
             .bind(t.id.as_uuid())
@@ -240,6 +248,7 @@ impl Store {
             .bind(Json(&t.user_env))
             .bind(t.user_token)
             .bind(t.updated_at)
+            .bind(Json(&t.resources))
             .execute(&mut *tx)
             .await
             .map_err(conflict)?

@@ -8,7 +8,10 @@
 mod child;
 mod core;
 mod era;
+mod error;
 mod http;
+#[cfg(feature = "kubernetes")]
+pub mod kubernetes;
 mod limits;
 mod modern;
 pub mod probe;
@@ -18,6 +21,7 @@ mod stdio;
 pub use stdio::StdioSpec;
 
 pub use era::{Era, EraCache};
+pub use error::UpstreamError;
 
 use self::core::{Core, Pending, id_key, outcome, response_id};
 
@@ -32,7 +36,7 @@ use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-use crate::mcp::jsonrpc::{self, RpcError, codes};
+use crate::mcp::jsonrpc::{self, RpcError};
 
 /// How many server-initiated messages may wait for the gateway before stream readers pause.
 const INBOUND_CAPACITY: usize = 1024;
@@ -154,65 +158,6 @@ pub struct Inbound {
     /// The upstream request id it arrived with (a POST's SSE stream), if any.
     pub related: Option<Value>,
     pub signal: Option<StreamSignal>,
-}
-
-#[derive(Clone, Debug, thiserror::Error)]
-pub enum UpstreamError {
-    #[error("cannot reach the upstream: {0}")]
-    Connect(String),
-    #[error("the upstream answered HTTP {status}: {body}")]
-    Status { status: u16, body: String },
-    #[error("the upstream answered with an error: {0}")]
-    Rpc(RpcError),
-    #[error("the upstream did not answer in time")]
-    Timeout,
-    #[error("the connection to the upstream is closed")]
-    Closed,
-    #[error("the upstream broke the protocol: {0}")]
-    Protocol(String),
-    /// A stdio upstream's process ended; says how (exit code or signal).
-    #[error("the upstream process exited ({0})")]
-    Exited(String),
-}
-
-impl UpstreamError {
-    /// The JSON-RPC error a downstream client sees. An upstream's own JSON-RPC error passes through
-    /// unchanged (its code and data mean something to the client); every failure of reaching the
-    /// upstream names the target and carries no header value or URL.
-    pub fn to_rpc(&self, target: &str) -> RpcError {
-        let (code, message) = match self {
-            UpstreamError::Rpc(e) => return e.clone(),
-            UpstreamError::Connect(m) => (
-                codes::UPSTREAM_ERROR,
-                format!("upstream {target} is unreachable: {m}"),
-            ),
-            UpstreamError::Status { status, .. } => (
-                codes::UPSTREAM_ERROR,
-                format!("upstream {target} failed with HTTP status {status}"),
-            ),
-            UpstreamError::Timeout => (
-                codes::REQUEST_TIMEOUT,
-                format!("upstream {target} did not answer in time"),
-            ),
-            UpstreamError::Closed => (
-                codes::UPSTREAM_ERROR,
-                format!("the connection to upstream {target} is closed"),
-            ),
-            UpstreamError::Protocol(m) => (
-                codes::UPSTREAM_ERROR,
-                format!("upstream {target} broke the MCP protocol: {m}"),
-            ),
-            UpstreamError::Exited(status) => (
-                codes::UPSTREAM_ERROR,
-                format!(
-                    "the process of upstream {target} exited ({status}); it restarts on the next call"
-                ),
-            ),
-        };
-        let mut err = RpcError::new(code, message);
-        err.data = Some(json!({ "target": target }));
-        err
-    }
 }
 
 /// A reqwest failure as text, without its URL (a query string may hold a credential).
@@ -355,6 +300,9 @@ pub struct UpstreamConnection {
     server: ServerInfo,
     timeout: Duration,
     transport: Transport,
+    /// Set (with why) by `lose`: requests in flight fail at once instead of waiting for a
+    /// server that is gone (a deleted pod's TCP peer may never answer or reset).
+    lost: tokio::sync::watch::Sender<Option<String>>,
 }
 
 impl UpstreamConnection {
@@ -386,6 +334,7 @@ impl UpstreamConnection {
             server,
             timeout: spec.timeout,
             transport,
+            lost: tokio::sync::watch::Sender::new(None),
         });
         match &conn.transport {
             Transport::Http(h) => h.start_get_stream().await,
@@ -408,6 +357,7 @@ impl UpstreamConnection {
             server,
             timeout: spec.timeout,
             transport: Transport::Stdio(conn),
+            lost: tokio::sync::watch::Sender::new(None),
         });
         Ok((conn, rx))
     }
@@ -446,6 +396,9 @@ impl UpstreamConnection {
         params: Option<Value>,
         timeout: Duration,
     ) -> Result<Value, UpstreamError> {
+        if let Some(why) = self.lost.borrow().clone() {
+            return Err(UpstreamError::Gone(why));
+        }
         if self.core.is_closed() {
             return Err(match self.exit_status() {
                 Some(status) => UpstreamError::Exited(status),
@@ -454,18 +407,41 @@ impl UpstreamConnection {
         }
         if let Transport::Modern(m) = &self.transport {
             // Giving up drops the request, which closes its stream: that is the cancellation.
-            return tokio::time::timeout(timeout, m.request(id, method, params, true))
+            return self
+                .unless_lost(tokio::time::timeout(
+                    timeout,
+                    m.request(id, method, params, true),
+                ))
                 .await
-                .unwrap_or(Err(UpstreamError::Timeout));
+                .and_then(|r| r.unwrap_or(Err(UpstreamError::Timeout)));
         }
         let body = serialize(&jsonrpc::request(id.clone(), method, params));
-        match tokio::time::timeout(timeout, self.transport.call(&id, body)).await {
+        let call = tokio::time::timeout(timeout, self.transport.call(&id, body));
+        match self.unless_lost(call).await? {
             Ok(outcome) => outcome,
             Err(_) => {
                 self.cancel_in_background(id);
                 Err(UpstreamError::Timeout)
             }
         }
+    }
+
+    /// Runs `fut` unless the connection is lost first (see `lose`).
+    async fn unless_lost<T>(&self, fut: impl Future<Output = T>) -> Result<T, UpstreamError> {
+        let mut lost = self.lost.subscribe();
+        tokio::select! {
+            out = fut => Ok(out),
+            why = lost.wait_for(Option::is_some) => Err(UpstreamError::Gone(
+                why.ok().and_then(|w| w.clone()).unwrap_or_else(|| "closed".into()),
+            )),
+        }
+    }
+
+    /// What serves this upstream is gone (its pod was deleted or ended): every request in
+    /// flight fails now with `Gone(why)`, and the connection is closed.
+    pub async fn lose(&self, why: &str) {
+        self.lost.send_replace(Some(why.to_string()));
+        self.close().await;
     }
 
     /// For a 2026-07-28 client: like `request_with_id`, except that a modern upstream's
@@ -480,11 +456,13 @@ impl UpstreamConnection {
         timeout: Duration,
     ) -> Result<Value, UpstreamError> {
         match &self.transport {
-            Transport::Modern(m) if !self.core.is_closed() => {
-                tokio::time::timeout(timeout, m.request(id, method, params, false))
-                    .await
-                    .unwrap_or(Err(UpstreamError::Timeout))
-            }
+            Transport::Modern(m) if !self.core.is_closed() => self
+                .unless_lost(tokio::time::timeout(
+                    timeout,
+                    m.request(id, method, params, false),
+                ))
+                .await
+                .and_then(|r| r.unwrap_or(Err(UpstreamError::Timeout))),
             _ => self.request_with_id(id, method, params, timeout).await,
         }
     }

@@ -18,6 +18,7 @@ mod gateway_policies;
 mod gateway_sessions;
 mod gateway_wire;
 mod key_rotation;
+mod kube_contract;
 mod logs_cli;
 mod metrics;
 mod modern_bridge;

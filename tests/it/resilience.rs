@@ -251,22 +251,60 @@ async fn a_non_admin_sees_how_to_use_a_target_never_how_it_is_reached() {
 }
 
 #[tokio::test]
-async fn a_kubernetes_target_is_refused_until_pods_can_run() {
+async fn a_kubernetes_target_says_what_it_needs_when_pods_are_off() {
     let gw = Gw::start().await;
     let (status, body) = gw
         .server
         .post(
             "/api/targets",
             Some(&gw.admin),
-            json!({"name": "k", "transport_type": "kubernetes", "image": "mcp/server:1"}),
+            json!({"name": "k", "transport_type": "kubernetes", "image": "mcp/server:1",
+                   "url": "http://x.example.com/mcp"}),
         )
         .await;
     assert_eq!(status, 422, "{body}");
-    let message = body["error"].as_str().unwrap();
-    assert!(
-        message.contains("transport_type") && message.contains("not supported"),
-        "{message}"
-    );
+    assert!(body["error"].as_str().unwrap().contains("url"), "{body}");
+    let (status, body) = gw
+        .server
+        .post(
+            "/api/targets",
+            Some(&gw.admin),
+            json!({"name": "k", "transport_type": "kubernetes", "image": "mcp/server:1", "port": 8080}),
+        )
+        .await;
+    // Without the feature the target is refused; with it, a gateway whose kubernetes section
+    // is off answers calls to it with the key to set.
+    if !cfg!(feature = "kubernetes") {
+        assert_eq!(status, 422, "{body}");
+        assert!(
+            body["error"]
+                .as_str()
+                .unwrap()
+                .contains("`kubernetes` feature"),
+            "{body}"
+        );
+        return;
+    }
+    assert_eq!(status, 201, "{body}");
+    let (status, p) = gw
+        .server
+        .post(
+            "/api/policies",
+            Some(&gw.admin),
+            json!({"name": "all-k", "target": "k", "resource_type": "all", "effect": "allow",
+                   "priority": 10, "subjects": [{"subject_type": "everyone"}]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{p}");
+    let client = gw.admin_client().await;
+    let answer = client
+        .request(
+            "tools/call",
+            json!({"name": "k__anything", "arguments": {}}),
+        )
+        .await;
+    let text = answer.to_string();
+    assert!(text.contains("kubernetes.enabled"), "{text}");
 }
 
 /// Reads until the server closes the connection; None if it is still open after `wait`.

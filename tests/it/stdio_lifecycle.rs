@@ -187,6 +187,7 @@ async fn stdio_gateway_shutdown_leaves_no_child_alive() {
         isolation_key: "shared:fx".into(),
         replica,
         pid: Some(4_000_000),
+        pod: None,
         status: InstanceStatus::Running,
         started_at: chrono::Utc::now(),
         last_used_at: chrono::Utc::now(),
@@ -288,7 +289,7 @@ async fn stdio_instances_and_restart_through_the_api_and_the_cli() {
         .ok();
     cli.run(&["target", "restart", "web"])
         .await
-        .fails(1, "only stdio targets have process instances");
+        .fails(1, "only stdio and kubernetes targets have instances");
 }
 
 #[tokio::test]

@@ -253,7 +253,11 @@ async fn stdio_targets_are_validated_with_clear_errors() {
         .get("/api/targets/web/instances", Some(&gw.admin))
         .await;
     assert_eq!(status, 422, "{res}");
-    assert!(res.to_string().contains("only stdio targets"), "{res}");
+    assert!(
+        res.to_string()
+            .contains("only stdio and kubernetes targets"),
+        "{res}"
+    );
 }
 
 #[tokio::test]

@@ -40,6 +40,7 @@ fn target(name: &str) -> TargetRecord {
         tags: Vec::new(),
         user_env: Vec::new(),
         user_token: false,
+        resources: Default::default(),
         created_at: at,
         updated_at: at,
     }

@@ -69,7 +69,8 @@ async fn migrations_apply_once_and_report_status() {
                 (2, "modern state"),
                 (3, "user credentials"),
                 (4, "audit trace id"),
-                (5, "session generation")
+                (5, "session generation"),
+                (6, "kubernetes")
             ],
             "[{label}] the known migrations: {status:?}"
         );
@@ -95,7 +96,7 @@ async fn migrations_apply_once_and_report_status() {
         store.migrate().await.unwrap();
         store.migrate().await.unwrap();
         let again = store.migration_status().await.unwrap();
-        assert_eq!(again.len(), 5, "[{label}] {again:?}");
+        assert_eq!(again.len(), 6, "[{label}] {again:?}");
         assert_eq!(
             again[0].applied_at,
             Some(applied),
@@ -129,7 +130,7 @@ async fn connect_without_migrate_reports_pending() {
         let label = db.label;
         let store = Store::connect(&db.url, 2).await.unwrap();
         let status = store.migration_status().await.unwrap();
-        assert_eq!(status.len(), 5, "[{label}] {status:?}");
+        assert_eq!(status.len(), 6, "[{label}] {status:?}");
         assert!(
             status.iter().all(|m| m.applied_at.is_none()),
             "[{label}] nothing applied before migrate: {status:?}"

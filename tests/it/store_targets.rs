@@ -39,6 +39,7 @@ fn http_target(name: &str) -> TargetRecord {
         tags: Vec::new(),
         user_env: Vec::new(),
         user_token: false,
+        resources: Default::default(),
         created_at: at,
         updated_at: at,
     }
@@ -74,6 +75,7 @@ fn full_target(name: &str) -> TargetRecord {
         tags: vec!["prod".into(), "team.a".into()],
         user_env: vec!["GITHUB_TOKEN".into()],
         user_token: true,
+        resources: Default::default(),
         ..http_target(name)
     }
 }

@@ -51,6 +51,7 @@ async fn create_returns_201_with_the_contract_shape_and_defaults() {
         "tags",
         "user_env",
         "user_token",
+        "resources",
         "created_at",
         "updated_at",
     ];

@@ -164,6 +164,13 @@ pub fn components() -> Value {
     // Added outside the one big json! above, which is at the macro recursion limit.
     let mut schemas = schemas;
     schemas["Live"]["properties"]["listen_streams"] = nullable("integer");
+    let quantities = json!({"type": "object", "additionalProperties": {"type": "string"}});
+    schemas["Target"]["properties"]["resources"] = json!({
+        "type": "object",
+        "description": "kubernetes targets: pod resource requests and limits (cpu, memory, ephemeral-storage), over kubernetes.pod_defaults.resources key by key",
+        "properties": {"requests": quantities.clone(), "limits": quantities},
+        "additionalProperties": false,
+    });
     schemas["TargetSummary"] = object(
         &[
             ("id", uuid()),

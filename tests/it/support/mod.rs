@@ -8,6 +8,7 @@ pub mod cli;
 pub mod db;
 pub mod fixture;
 pub mod gw;
+pub mod kmock;
 pub mod mcp_client;
 pub mod server;
 pub mod stdio;

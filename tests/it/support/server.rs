@@ -32,6 +32,8 @@ pub struct TestServerOptions {
     pub sessions_per_user: Option<usize>,
     /// `server.header_read_timeout` and `server.max_connections_per_ip` (None: the defaults).
     pub connection_limits: Option<(std::time::Duration, usize)>,
+    /// `kubernetes` (None: the default, pods off).
+    pub kubernetes: Option<reflow::config::KubernetesSettings>,
 }
 
 impl Default for TestServerOptions {
@@ -50,6 +52,7 @@ impl Default for TestServerOptions {
             metrics: None,
             connection_limits: None,
             sessions_per_user: None,
+            kubernetes: None,
         }
     }
 }
@@ -107,6 +110,23 @@ impl TestServer {
         if let Some(t) = opts.session_timeout {
             settings.session.timeout = t;
         }
+        if let Some(k) = opts.kubernetes {
+            settings.kubernetes = k;
+        }
+        Self::run(db, settings).await
+    }
+
+    /// A second replica: another server on the same database and data dir (so the same keys).
+    pub async fn replica(&self) -> Self {
+        let db = TestDb {
+            url: self.db.url.clone(),
+            label: self.db.label,
+            dir: tempfile::tempdir().unwrap(),
+        };
+        Self::run(db, self.settings.clone()).await
+    }
+
+    async fn run(db: TestDb, settings: Settings) -> Self {
         let app = App::build(settings.clone()).await.expect("app builds");
         let state = app.state().clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -65,6 +65,9 @@ pub struct UpstreamConfig {
     pub failing_tool: Option<(String, String)>,
     /// A listed tool that answers with the request's `_meta`, as JSON text.
     pub meta_tool: Option<String>,
+    /// Where to listen (None: 127.0.0.1 on a free port). The Kubernetes contract tests give
+    /// each pod its own loopback address, as a cluster gives each pod its own IP.
+    pub bind: Option<std::net::SocketAddr>,
 }
 
 impl UpstreamConfig {
@@ -441,6 +444,7 @@ impl UpstreamServer {
     pub async fn start(cfg: UpstreamConfig) -> Self {
         let cfg_json = cfg.json_response;
         let cfg_as_400 = cfg.lost_session_as_400;
+        let cfg_bind = cfg.bind;
         let cfg = Arc::new(cfg);
         let log = Arc::new(Mutex::new(UpstreamLog::default()));
         let sessions = Arc::new(LocalSessionManager::default());
@@ -453,6 +457,10 @@ impl UpstreamServer {
         let mut config = StreamableHttpServerConfig::default();
         config.json_response = cfg_json;
         config.legacy_session_mode = !cfg_json;
+        if let Some(addr) = cfg_bind {
+            // rmcp accepts only well-known loopback names by default; a "pod" has its own.
+            config.allowed_hosts.push(addr.ip().to_string());
+        }
         let service = StreamableHttpService::new(
             move || {
                 Ok(Handler {
@@ -500,7 +508,8 @@ impl UpstreamServer {
                         }
                     },
                 ));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let bind = cfg_bind.unwrap_or_else(|| ([127, 0, 0, 1], 0).into());
+        let listener = tokio::net::TcpListener::bind(bind).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let handle = tokio::spawn(async move {
             axum::serve(listener, app).await.unwrap();
