@@ -1,5 +1,5 @@
-//! The end of sessions: recycling a user's, noticing ones another process ended, and sweeping
-//! idle ones.
+//! The end of sessions (recycling a user's, noticing ones another process ended, sweeping idle
+//! ones), and a census of what this replica holds: its footprint, processes and open breakers.
 
 use std::time::Duration;
 
@@ -139,6 +139,31 @@ pub struct Footprint {
 }
 
 impl Gateway {
+    /// Targets whose circuit breaker is open, by name, for `reflow_upstream_breaker_open`.
+    pub fn open_breakers(&self) -> Vec<String> {
+        let open = self.breakers.open();
+        self.targets
+            .load()
+            .iter()
+            .filter(|t| open.contains(&t.id))
+            .map(|t| t.name.clone())
+            .collect()
+    }
+
+    /// Stdio processes by target name and state, for `reflow_stdio_processes`.
+    pub fn process_census(&self) -> Vec<(String, &'static str, i64)> {
+        let targets = self.targets.load();
+        self.pool
+            .processes
+            .census()
+            .into_iter()
+            .filter_map(|((id, state), n)| {
+                let t = targets.iter().find(|t| t.id == id)?;
+                Some((t.name.clone(), state, n))
+            })
+            .collect()
+    }
+
     pub fn footprint(&self) -> Footprint {
         Footprint {
             sessions: self.sessions.len(),

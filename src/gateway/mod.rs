@@ -515,31 +515,6 @@ impl Gateway {
         self.pool.processes.collect().await;
     }
 
-    /// Targets whose circuit breaker is open, by name, for `reflow_upstream_breaker_open`.
-    pub fn open_breakers(&self) -> Vec<String> {
-        let open = self.breakers.open();
-        self.targets
-            .load()
-            .iter()
-            .filter(|t| open.contains(&t.id))
-            .map(|t| t.name.clone())
-            .collect()
-    }
-
-    /// Stdio processes by target name and state, for `reflow_stdio_processes`.
-    pub fn process_census(&self) -> Vec<(String, &'static str, i64)> {
-        let targets = self.targets.load();
-        self.pool
-            .processes
-            .census()
-            .into_iter()
-            .filter_map(|((id, state), n)| {
-                let t = targets.iter().find(|t| t.id == id)?;
-                Some((t.name.clone(), state, n))
-            })
-            .collect()
-    }
-
     pub fn stdio_gc_interval(&self) -> Duration {
         self.pool.processes.gc_interval()
     }
