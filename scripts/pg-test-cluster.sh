@@ -6,6 +6,8 @@
 #                                          only line on stdout, everything else on stderr
 #   scripts/pg-test-cluster.sh stop DIR    stop it (pg_ctl stop -m fast); harmless if it is
 #                                          not running or DIR holds no cluster
+#   scripts/pg-test-cluster.sh resume DIR  start a stopped cluster in DIR again, on its port
+#                                          (the outage tests stop and resume their own)
 #
 # Layout in DIR: data/ (PGDATA), socket/ (unix socket dir), postgres.log, url.
 # Tuned for tests only: fsync/synchronous_commit/full_page_writes off, max_connections=300,
@@ -25,6 +27,7 @@ usage() {
     cat >&2 <<USAGE
 usage: $PROG start DIR   create and start a throwaway cluster in DIR, print its URL
        $PROG stop DIR    stop the cluster in DIR (no-op if not running)
+       $PROG resume DIR  start the stopped cluster in DIR again on the same port
 USAGE
 }
 
@@ -226,6 +229,18 @@ cmd_stop() {
     fi
 }
 
+cmd_resume() {
+    local dir
+    dir=$(abs_dir "$1")
+    local data="$dir/data"
+    [[ -f $data/PG_VERSION ]] || die "no cluster in $dir to resume"
+    local bin
+    bin=$(find_pg_bin)
+    [[ -n $bin ]] || die "pg_ctl not found"
+    as_owner "$bin/pg_ctl" -D "$data" -l "$dir/postgres.log" -w -t 60 start >&2 ||
+        die "pg_ctl start failed for $data (log: $dir/postgres.log)"
+}
+
 main() {
     if [[ $# -eq 1 && ( $1 == -h || $1 == --help ) ]]; then usage; exit 0; fi
     [[ $# -eq 2 ]] || { usage; exit 2; }
@@ -233,6 +248,7 @@ main() {
     case $1 in
         start) cmd_start "$2" ;;
         stop) cmd_stop "$2" ;;
+        resume) cmd_resume "$2" ;;
         *) usage; exit 2 ;;
     esac
 }

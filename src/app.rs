@@ -23,9 +23,6 @@ use crate::service::{CredentialService, PolicyService, TargetService, TokenServi
 use crate::store::{Backend, Store};
 use crate::telemetry::{Metrics, Tracing};
 
-/// Audit rows queued before requests start waiting for the writer (backpressure).
-const AUDIT_QUEUE: usize = 10_000;
-
 /// How often each server checks the revision counter for writes by the CLI or other replicas.
 const REVISION_POLL: Duration = Duration::from_millis(500);
 
@@ -178,8 +175,11 @@ impl App {
         let credentials = CredentialSnapshot::load(&store, &keyring.current())
             .await
             .context("cannot open stored upstream credentials (is encryption.key the key they were sealed with?)")?;
-        let (audit, audit_writer) =
-            AuditLog::start(store.clone(), AUDIT_QUEUE, settings.audit.log_arguments);
+        let (audit, audit_writer) = AuditLog::start(
+            store.clone(),
+            settings.audit.queue_size,
+            settings.audit.log_arguments,
+        );
         let credentials = Arc::new(arc_swap::ArcSwap::from_pointee(credentials));
         let metrics = Arc::new(Metrics::new(settings.metrics.tool_label));
         let gateway = Gateway::new(
@@ -293,8 +293,17 @@ impl App {
             }
         }
         self.state.gateway.shutdown().await;
-        self.audit_writer.finish().await;
-        self.state.store.close().await;
+        // The audit flush and the database close get a grace each, whatever the store does.
+        self.audit_writer.finish(grace).await;
+        if tokio::time::timeout(grace, self.state.store.close())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                ?grace,
+                "the database did not close within the shutdown grace"
+            );
+        }
         Ok(())
     }
 }
@@ -305,6 +314,15 @@ const ENDED_SESSIONS_EVERY: u64 = 4;
 /// Reloads snapshots when the revision moves (CLI writes, other replicas), prunes limiters and
 /// ends idle sessions.
 async fn watch_revision(state: Arc<AppState>) {
+    // Writes by other processes wake the check at once; the poll is the fallback.
+    let wake = Arc::new(tokio::sync::Notify::new());
+    let _watch = match state.store.watch_revision(wake.clone()).await {
+        Ok(w) => Some(w),
+        Err(e) => {
+            tracing::warn!(error = %e, "polling the revision only");
+            None
+        }
+    };
     let mut tick = tokio::time::interval(REVISION_POLL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let sweep_every = (state.settings.session.cleanup_interval.as_millis()
@@ -312,22 +330,14 @@ async fn watch_revision(state: Arc<AppState>) {
     .max(1) as u64;
     let mut n: u64 = 0;
     loop {
-        tick.tick().await;
-        match state.store.revision().await {
-            Ok(rev) if rev != state.revision.load(std::sync::atomic::Ordering::Relaxed) => {
-                state.reload(rev).await;
-                tracing::debug!(revision = rev, "reloaded snapshots");
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = wake.notified() => {
+                check_revision(&state).await;
+                continue;
             }
-            Ok(_)
-                if state
-                    .credentials_stale
-                    .load(std::sync::atomic::Ordering::Relaxed) =>
-            {
-                state.reload_credentials().await;
-            }
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "polling the revision failed"),
         }
+        check_revision(&state).await;
         n += 1;
         // Sessions ended on other replicas (a client's DELETE there) end here too; cheap
         // enough to check every couple of seconds, and no reason to reload everything.
@@ -364,6 +374,25 @@ async fn watch_revision(state: Arc<AppState>) {
                 tracing::info!(sessions = ended, "ended idle sessions");
             }
         }
+    }
+}
+
+/// Reloads the snapshots if the revision moved, or the credentials if they were marked stale.
+async fn check_revision(state: &AppState) {
+    match state.store.revision().await {
+        Ok(rev) if rev != state.revision.load(std::sync::atomic::Ordering::Relaxed) => {
+            state.reload(rev).await;
+            tracing::debug!(revision = rev, "reloaded snapshots");
+        }
+        Ok(_)
+            if state
+                .credentials_stale
+                .load(std::sync::atomic::Ordering::Relaxed) =>
+        {
+            state.reload_credentials().await;
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "polling the revision failed"),
     }
 }
 

@@ -1,11 +1,14 @@
 //! The audit writer: requests hand rows to a bounded channel and never wait for the database;
-//! one task writes them in batches. A full queue applies backpressure (counted), nothing is
-//! dropped silently, and shutdown flushes what is queued. Each row is also published to live
-//! subscribers (the dashboard), who may miss rows when they fall behind; the log never waits.
+//! one task writes them in batches. While the database takes writes, a full queue applies
+//! backpressure (counted) and nothing is dropped. While it refuses them (disk full, read-only,
+//! connection lost), the writer keeps its batch and retries with backoff, the queue holds what
+//! arrives meanwhile, and only a row that finds the queue full is dropped, counted and logged:
+//! a storage fault must not stall every request. Shutdown flushes within a bound. Each row is
+//! also published to live subscribers (the dashboard), who may miss rows when they fall behind.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use tokio::sync::{Notify, broadcast, mpsc};
@@ -13,7 +16,11 @@ use tokio::sync::{Notify, broadcast, mpsc};
 use crate::store::{AuditRecord, Store};
 
 const BATCH: usize = 500;
-const WRITE_ATTEMPTS: u32 = 5;
+/// Retry delays while the database refuses writes: from the first to the cap, doubling.
+const RETRY_FIRST: Duration = Duration::from_millis(50);
+const RETRY_CAP: Duration = Duration::from_secs(5);
+/// A storage fault is logged at most this often while it lasts (each drop is counted).
+const FAULT_LOG_EVERY: Duration = Duration::from_secs(10);
 /// Rows a live subscriber may fall behind before it misses some.
 const LIVE_BUFFER: usize = 4096;
 
@@ -23,9 +30,17 @@ pub struct AuditLog {
     log_arguments: bool,
     /// Times a request had to wait because the queue was full.
     pub backpressure: AtomicU64,
-    /// Rows that could not be written after every retry (each one is also logged).
+    /// Rows dropped: the queue was full while the database refused writes, the writer had
+    /// stopped, or shutdown's grace ran out (each drop is logged).
     pub failed: AtomicU64,
     pub written: AtomicU64,
+    /// Rows taken off the queue and not yet written (the writer's batch).
+    in_hand: AtomicUsize,
+    /// Set while the last write failed; requests then drop instead of waiting on a full queue.
+    faulted: AtomicBool,
+    /// Why the last write failed, for `/ready`.
+    fault: Mutex<Option<String>>,
+    last_drop_log: Mutex<Option<Instant>>,
     stop: Notify,
     live: broadcast::Sender<Arc<AuditRecord>>,
 }
@@ -54,6 +69,10 @@ impl AuditLog {
             backpressure: AtomicU64::new(0),
             failed: AtomicU64::new(0),
             written: AtomicU64::new(0),
+            in_hand: AtomicUsize::new(0),
+            faulted: AtomicBool::new(false),
+            fault: Mutex::new(None),
+            last_drop_log: Mutex::new(None),
             stop: Notify::new(),
             live: broadcast::channel(LIVE_BUFFER).0,
         });
@@ -65,8 +84,17 @@ impl AuditLog {
         self.log_arguments
     }
 
+    /// Rows recorded and not yet written: the queue plus the writer's batch.
     pub fn queue_depth(&self) -> usize {
-        self.capacity - self.tx.capacity()
+        self.capacity - self.tx.capacity() + self.in_hand.load(Ordering::Relaxed)
+    }
+
+    /// Why the database refuses audit writes, while it does.
+    pub fn storage_fault(&self) -> Option<String> {
+        if !self.faulted.load(Ordering::Relaxed) {
+            return None;
+        }
+        self.fault.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Every row recorded from now on, as it is recorded (not yet written).
@@ -74,33 +102,64 @@ impl AuditLog {
         self.live.subscribe()
     }
 
-    /// Queues a row. Waits only when the queue is full (backpressure), never for the database.
+    /// Queues a row. Waits only when the queue is full and the database is taking writes
+    /// (backpressure), never for the database itself.
     pub async fn record(&self, row: AuditRecord) {
         if self.live.receiver_count() > 0 {
             let _ = self.live.send(Arc::new(row.clone()));
         }
         match self.tx.try_send(row) {
             Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) if self.faulted.load(Ordering::Relaxed) => {
+                self.dropped(
+                    1,
+                    "the audit queue is full while the database refuses writes",
+                );
+            }
             Err(mpsc::error::TrySendError::Full(row)) => {
                 self.backpressure.fetch_add(1, Ordering::Relaxed);
                 if self.tx.send(row).await.is_err() {
-                    tracing::error!("audit writer stopped; a row was not recorded");
-                    self.failed.fetch_add(1, Ordering::Relaxed);
+                    self.dropped(1, "the audit writer has stopped");
                 }
             }
             Err(mpsc::error::TrySendError::Closed(_)) => {
-                tracing::error!("audit writer stopped; a row was not recorded");
-                self.failed.fetch_add(1, Ordering::Relaxed);
+                self.dropped(1, "the audit writer has stopped");
             }
         }
+    }
+
+    fn dropped(&self, rows: u64, why: &str) {
+        let total = self.failed.fetch_add(rows, Ordering::Relaxed) + rows;
+        let mut last = self.last_drop_log.lock().unwrap_or_else(|e| e.into_inner());
+        if last.is_none_or(|t| t.elapsed() >= FAULT_LOG_EVERY) {
+            *last = Some(Instant::now());
+            tracing::error!(dropped_total = total, "audit rows dropped: {why}");
+        }
+    }
+
+    fn set_fault(&self, fault: Option<String>) {
+        let mut slot = self.fault.lock().unwrap_or_else(|e| e.into_inner());
+        self.faulted.store(fault.is_some(), Ordering::Relaxed);
+        *slot = fault;
     }
 }
 
 impl AuditWriter {
-    /// Writes everything still queued, then stops.
-    pub async fn finish(self) {
+    /// Writes everything still queued, then stops; gives up after `within` (a database that
+    /// refuses writes must not hold shutdown), counting and logging what it could not write.
+    pub async fn finish(mut self, within: Duration) {
         self.log.stop.notify_one();
-        let _ = self.task.await;
+        if tokio::time::timeout(within, &mut self.task).await.is_err() {
+            self.task.abort();
+            let lost = self.log.queue_depth();
+            self.log.failed.fetch_add(lost as u64, Ordering::Relaxed);
+            tracing::error!(
+                rows = lost,
+                ?within,
+                fault = self.log.storage_fault().as_deref().unwrap_or("none"),
+                "audit rows could not be written before shutdown and are lost"
+            );
+        }
     }
 }
 
@@ -133,27 +192,41 @@ async fn write_loop(store: Store, mut rx: mpsc::Receiver<AuditRecord>, log: Arc<
     }
 }
 
+/// Writes `batch`, retrying until the database takes it: rows are kept, not dropped, while
+/// the fault lasts. The queue behind bounds the memory this holds.
 async fn write(store: &Store, batch: &mut Vec<AuditRecord>, log: &AuditLog) {
     if batch.is_empty() {
         return;
     }
-    let mut delay = Duration::from_millis(50);
-    for attempt in 1..=WRITE_ATTEMPTS {
+    log.in_hand.store(batch.len(), Ordering::Relaxed);
+    let mut delay = RETRY_FIRST;
+    let mut last_log: Option<Instant> = None;
+    loop {
         match store.insert_audit(batch).await {
             Ok(()) => {
                 log.written.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                log.in_hand.store(0, Ordering::Relaxed);
                 batch.clear();
+                if log.faulted.load(Ordering::Relaxed) {
+                    tracing::info!("the database takes audit writes again");
+                    log.set_fault(None);
+                }
                 return;
             }
-            Err(e) if attempt < WRITE_ATTEMPTS => {
-                tracing::warn!(error = %e, rows = batch.len(), attempt, "writing audit rows failed; retrying");
-                tokio::time::sleep(delay).await;
-                delay *= 2;
-            }
             Err(e) => {
-                tracing::error!(error = %e, rows = batch.len(), "audit rows could not be written and are lost");
-                log.failed.fetch_add(batch.len() as u64, Ordering::Relaxed);
-                batch.clear();
+                if last_log.is_none_or(|t| t.elapsed() >= FAULT_LOG_EVERY) {
+                    last_log = Some(Instant::now());
+                    tracing::error!(error = %e, rows = batch.len(), queued = log.queue_depth(),
+                        "writing audit rows failed; keeping them and retrying");
+                }
+                // `/ready` is public: it says what kind of fault, not the driver's text.
+                log.set_fault(Some(
+                    e.unavailable()
+                        .unwrap_or("the database refused the write")
+                        .to_string(),
+                ));
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(RETRY_CAP);
             }
         }
     }

@@ -183,6 +183,9 @@ section!(StdioSettings {
 
 section!(AuditSettings {
     log_arguments: bool = false,
+    /// Rows held in memory for the writer: while the database refuses writes they wait here,
+    /// and a row that finds the queue full is dropped and counted.
+    queue_size: usize = 10_000,
     #[serde(with = "duration_str")]
     retention: Duration = Duration::from_secs(30 * 86400),
 });
@@ -377,6 +380,9 @@ impl Settings {
         }
         if self.session.max_per_user == 0 {
             problems.push("session.max_per_user must be at least 1".into());
+        }
+        if self.audit.queue_size == 0 {
+            problems.push("audit.queue_size must be at least 1".into());
         }
         if self.gateway.page_size == 0 {
             problems.push("gateway.page_size must be at least 1".into());

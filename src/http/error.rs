@@ -71,6 +71,17 @@ impl IntoResponse for ApiError {
 
 impl From<ServiceError> for ApiError {
     fn from(e: ServiceError) -> Self {
+        if let ServiceError::Store(store) = &e
+            && let Some(why) = store.unavailable()
+        {
+            tracing::error!(error = %e, "a request failed on a database fault");
+            let mut err = Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("the database cannot take this request right now: {why}; try again later"),
+            );
+            err.retry_after = Some(5);
+            return err;
+        }
         let status = match &e {
             ServiceError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ServiceError::NotFound(_) => StatusCode::NOT_FOUND,

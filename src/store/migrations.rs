@@ -46,6 +46,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0006_kubernetes.sql"),
         include_str!("../../migrations/postgres/0006_kubernetes.sql"),
     ),
+    (
+        7,
+        "revision notify",
+        include_str!("../../migrations/sqlite/0007_revision_notify.sql"),
+        include_str!("../../migrations/postgres/0007_revision_notify.sql"),
+    ),
 ];
 
 fn migrator(postgres: bool) -> Migrator {

@@ -9,6 +9,7 @@ mod instances;
 mod migrations;
 mod policies;
 mod request_states;
+mod revision_watch;
 mod sessions;
 mod targets;
 mod task_owners;
@@ -27,6 +28,7 @@ pub use credentials::{CredentialRecord, CredentialSlot};
 pub use instances::InstanceRecord;
 pub use migrations::MigrationState;
 pub use policies::{PolicyRecord, PolicySubject, sort_subjects};
+pub use revision_watch::RevisionWatch;
 pub use sessions::SessionRecord;
 pub use targets::TargetRecord;
 pub use tokens::{ApiTokenRecord, AuthTokenRow};
@@ -55,6 +57,8 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("stored data is invalid: {0}")]
     Corrupt(String),
+    #[error("cannot watch the database for changes: {0}")]
+    Watch(String),
 }
 
 impl StoreError {
@@ -63,6 +67,46 @@ impl StoreError {
         match &err {
             sqlx::Error::Database(db) if db.is_unique_violation() => Self::Conflict(what.into()),
             _ => Self::Database(err),
+        }
+    }
+}
+
+impl StoreError {
+    /// What is wrong when the database cannot take the request right now (a fault that passes,
+    /// not a bad request): disk full, read-only, locked, or the connection lost. None otherwise.
+    pub fn unavailable(&self) -> Option<&'static str> {
+        let StoreError::Database(e) = self else {
+            return None;
+        };
+        match e {
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => {
+                Some("no database connection is free")
+            }
+            sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::Protocol(_) => {
+                Some("the database connection was lost")
+            }
+            sqlx::Error::Database(db) => {
+                let code = db.code()?;
+                // SQLite reports its (extended) result code as a number, Postgres a SQLSTATE.
+                if let Ok(n) = code.parse::<i64>() {
+                    return match n & 0xff {
+                        13 => Some("the disk is full"),
+                        8 => Some("the database is read-only"),
+                        5 | 6 => Some("the database is locked"),
+                        10 | 14 => Some("the database cannot be written (I/O error)"),
+                        _ => None,
+                    };
+                }
+                match code.as_ref() {
+                    "53100" => Some("the disk is full"),
+                    "25006" => Some("the database is read-only"),
+                    c if c.starts_with("08") || c.starts_with("57P") || c.starts_with("53") => {
+                        Some("the database is unavailable")
+                    }
+                    _ => None,
+                }
+            }
+            _ => None,
         }
     }
 }
@@ -111,6 +155,7 @@ impl Store {
             let pool = SqlitePoolOptions::new()
                 .max_connections(max_connections.max(1))
                 .acquire_timeout(Duration::from_secs(10))
+                .after_release(|conn, _| Box::pin(release_sqlite(conn)))
                 .connect_with(opts)
                 .await?;
             Db::Sqlite(pool)
@@ -165,6 +210,25 @@ impl Store {
     pub async fn close(&self) {
         on_pool!(self, |pool| pool.close().await)
     }
+}
+
+/// Keeps a SQLite connection only if it is back in autocommit mode. When a write fails with
+/// "disk full" SQLite may roll the transaction back itself, sqlx's ROLLBACK then fails, and the
+/// connection would return to the pool believing it is in a transaction, or holding the write
+/// lock: every later write would wait and fail with "database is locked" until a restart.
+/// Closing such a connection ends its transaction.
+async fn release_sqlite(conn: &mut sqlx::SqliteConnection) -> Result<bool, sqlx::Error> {
+    let mut handle = conn.lock_handle().await?;
+    // SAFETY: the locked handle gives exclusive use of the connection's `sqlite3`, and
+    // sqlite3_get_autocommit only reads its state.
+    let autocommit =
+        unsafe { libsqlite3_sys::sqlite3_get_autocommit(handle.as_raw_handle().as_ptr()) };
+    drop(handle);
+    if autocommit == 0 {
+        tracing::warn!("closing a database connection left inside a transaction");
+        return Ok(false);
+    }
+    Ok(true)
 }
 
 /// Admin aggregates deleted by id (their rows cascade to what depends on them).

@@ -33,6 +33,9 @@ async fn secret_changes_and_sessions_leave_nothing_behind() {
     let timeout = Duration::from_secs(3);
     let gw = Gw::start_with(TestServerOptions {
         session_timeout: Some(timeout),
+        // Only the test's own sweep ends sessions: on a loaded machine opening 10,000 takes
+        // longer than the timeout, and a periodic sweep would end some before the peak.
+        session_cleanup_interval: Some(Duration::from_secs(3600)),
         // One user opens them all: what is measured is the footprint, not the per-user cap.
         sessions_per_user: Some(SESSIONS),
         ..TestServerOptions::default()

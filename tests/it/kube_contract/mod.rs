@@ -14,6 +14,7 @@ use crate::support::gw::{Gw, PW, eventually, tool_text};
 use crate::support::kmock::{Kmock, Kubelet, NAMESPACE, Node};
 use crate::support::mcp_client::McpClient;
 
+mod forward;
 mod lifecycle;
 
 struct Cluster {

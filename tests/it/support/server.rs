@@ -26,6 +26,8 @@ pub struct TestServerOptions {
     pub stdio: Option<reflow::config::StdioSettings>,
     /// `session.timeout` (None: the default).
     pub session_timeout: Option<std::time::Duration>,
+    /// `session.cleanup_interval` (None: the default).
+    pub session_cleanup_interval: Option<std::time::Duration>,
     /// `metrics` (None: the default: admins only).
     pub metrics: Option<reflow::config::MetricsSettings>,
     /// `session.max_per_user` (None: the default).
@@ -49,6 +51,7 @@ impl Default for TestServerOptions {
             request_state_ttl: std::time::Duration::from_secs(300),
             stdio: None,
             session_timeout: None,
+            session_cleanup_interval: None,
             metrics: None,
             connection_limits: None,
             sessions_per_user: None,
@@ -109,6 +112,9 @@ impl TestServer {
         }
         if let Some(t) = opts.session_timeout {
             settings.session.timeout = t;
+        }
+        if let Some(t) = opts.session_cleanup_interval {
+            settings.session.cleanup_interval = t;
         }
         if let Some(k) = opts.kubernetes {
             settings.kubernetes = k;
