@@ -37,7 +37,9 @@ enum TargetCommand {
     Test { target: String },
     /// List a stdio target's processes (every replica's, as recorded), live ones first.
     Instances { target: String },
-    /// Stop a stdio target's processes on every replica; the next use starts them again.
+    /// Stop a stdio or kubernetes target's processes or pods on every replica; for an HTTP
+    /// target, drop every replica's upstream sessions and connections to it. The next use
+    /// starts them again.
     Restart { target: String },
 }
 
@@ -255,7 +257,21 @@ async fn run_command(
             Ok(())
         }
         TargetCommand::Restart { target } => {
-            let t = stdio_target(targets, &target).await?;
+            let t = targets.find(&target).await?;
+            if !t.transport.runs_instances() {
+                // Running servers see the target changed and drop its connections.
+                store.restart_target(t.id).await?;
+                if ctx.json {
+                    return output::json(&serde_json::json!({
+                        "target": t.name, "stopped": 0, "connections": "dropped"
+                    }));
+                }
+                println!(
+                    "every server drops its upstream sessions and connections to {}; the next call opens new ones",
+                    t.name
+                );
+                return Ok(());
+            }
             // The serving process sees the revision move and stops the marked processes.
             let n = store.request_instance_stop(t.id).await?;
             if ctx.json {

@@ -20,14 +20,16 @@ impl NameError {
     }
 }
 
-/// An email address, stored lower-cased so lookups are case-insensitive.
+/// An email address, NFKC-normalised and lower-cased so lookups are case-insensitive and a
+/// compatibility form (fullwidth `ａ`, ligatures) is the same address as its plain form.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Email(String);
 
 impl Email {
     pub fn parse(raw: &str) -> Result<Self, NameError> {
-        let email = raw.trim().to_lowercase();
+        use unicode_normalization::UnicodeNormalization;
+        let email = raw.trim().nfkc().collect::<String>().to_lowercase();
         let err = |m: &str| NameError::new("email", format!("{m} (got {raw:?})"));
         if email.is_empty() {
             return Err(NameError::new("email", "is required"));
@@ -48,6 +50,24 @@ impl Email {
             return Err(err("contains whitespace"));
         }
         Ok(Self(email))
+    }
+
+    /// The address of a new account: as `parse`, and ASCII only. A Cyrillic `а` or a Greek `ο`
+    /// looks like its Latin twin, so such an address could pass for another user's in the UI
+    /// and in the audit log; existing accounts are not affected.
+    pub fn parse_new(raw: &str) -> Result<Self, NameError> {
+        let email = Self::parse(raw)?;
+        if let Some(c) = email.0.chars().find(|c| !c.is_ascii()) {
+            return Err(NameError::new(
+                "email",
+                format!(
+                    "contains {c:?} (U+{:04X}), which is not ASCII: new accounts use ASCII addresses, \
+                     so that no address can imitate another with look-alike letters (got {raw:?})",
+                    c as u32
+                ),
+            ));
+        }
+        Ok(email)
     }
 
     pub fn as_str(&self) -> &str {
@@ -220,6 +240,23 @@ mod tests {
             let err = Email::parse(bad).unwrap_err();
             assert_eq!(err.field, "email", "{bad:?}");
         }
+    }
+
+    #[test]
+    fn compatibility_forms_are_one_address_and_look_alikes_cannot_sign_up() {
+        // Fullwidth letters and the fullwidth @ are NFKC-equal to their ASCII forms.
+        assert_eq!(
+            Email::parse("\u{ff21}lice\u{ff20}example.com").unwrap().as_str(),
+            "alice@example.com"
+        );
+        assert_eq!(
+            Email::parse_new("\u{ff21}LICE@Example.com").unwrap().as_str(),
+            "alice@example.com"
+        );
+        // A Cyrillic а is another letter: refused for a new account, naming it.
+        let err = Email::parse_new("\u{430}lice@example.com").unwrap_err();
+        assert!(err.message.contains("U+0430"), "{}", err.message);
+        assert!(Email::parse("\u{430}lice@example.com").is_ok());
     }
 
     #[test]

@@ -198,6 +198,7 @@ mod tests {
             timeout: std::time::Duration::from_secs(1),
             auth_type: crate::domain::AuthType::None,
             auth_header_name: None,
+            restarts: 0,
         };
         let from_ops = resolved(&[("K", "v", CredentialScope::Group, "ops")], None);
         let none = resolved(&[], None);

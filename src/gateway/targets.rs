@@ -20,6 +20,9 @@ pub struct Target {
     pub timeout: Duration,
     pub auth_type: AuthType,
     pub auth_header_name: Option<String>,
+    /// Moves on `reflow target restart`: the target then differs from the one its connections
+    /// were opened for, and they are dropped like those of an edited target.
+    pub restarts: i64,
 }
 
 /// How the target is reached.
@@ -102,6 +105,7 @@ impl Target {
             timeout: r.timeout.unwrap_or(opts.default_timeout),
             auth_type: r.auth_type,
             auth_header_name: r.auth_header_name.clone(),
+            restarts: r.restarts,
         })
     }
 

@@ -59,13 +59,26 @@ async fn instances(
     Ok(Json(rows))
 }
 
-/// Stops the target's processes on every replica; the next use starts them again.
+/// Stops the target's processes or pods on every replica; the next use starts them again. For
+/// an HTTP target, every replica drops its upstream sessions and connections to it instead.
 async fn restart_instances(
     State(state): State<Arc<AppState>>,
     Admin(admin): Admin,
     Path(key): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let target = stdio_target(&state, &key).await?;
+    let target = state.targets.find(&key).await?;
+    if !target.transport.runs_instances() {
+        state
+            .store
+            .restart_target(target.id)
+            .await
+            .map_err(ServiceError::Store)?;
+        state.refresh().await;
+        tracing::info!(actor = %admin.email, target = %target.name, "upstream connections restarted");
+        return Ok(Json(serde_json::json!({
+            "target": target.name, "stopped": 0, "connections": "dropped"
+        })));
+    }
     let n = state
         .gateway
         .restart_instances(target.id)

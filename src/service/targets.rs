@@ -104,6 +104,7 @@ impl TargetService {
             resources: TargetResources::default(),
             created_at: now,
             updated_at: now,
+            restarts: 0,
         };
         apply(&mut record, input)?;
         validate(&record)?;

@@ -85,7 +85,7 @@ impl UserService {
         groups: Vec<GroupName>,
         first_is_admin: bool,
     ) -> Result<UserRecord, ServiceError> {
-        let email = Email::parse(email)?;
+        let email = Email::parse_new(email)?;
         check_password(password)?;
         if self.store.user_by_email(&email).await?.is_some() {
             return Err(ServiceError::Conflict(format!(

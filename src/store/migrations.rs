@@ -52,6 +52,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0007_revision_notify.sql"),
         include_str!("../../migrations/postgres/0007_revision_notify.sql"),
     ),
+    (
+        8,
+        "target restarts",
+        include_str!("../../migrations/sqlite/0008_target_restarts.sql"),
+        include_str!("../../migrations/postgres/0008_target_restarts.sql"),
+    ),
 ];
 
 fn migrator(postgres: bool) -> Migrator {

@@ -44,6 +44,8 @@ pub struct TargetRecord {
     pub resources: TargetResources,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Times an admin restarted the target (`reflow target restart`); set by the store only.
+    pub restarts: i64,
 }
 
 impl TargetRecord {
@@ -55,7 +57,7 @@ impl TargetRecord {
 
 const TARGET_COLUMNS: &str = "id, name, url, transport_type, command, args, cwd, image, port, \
      health_path, statefulness, isolation_boundary, auth_type, auth_header_name, enabled, prefix, \
-     timeout_ms, env, tags, user_env, user_token, created_at, updated_at, resources";
+     timeout_ms, env, tags, user_env, user_token, created_at, updated_at, resources, restarts";
 
 fn corrupt(e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(e.to_string())
@@ -108,6 +110,7 @@ macro_rules! target_from_row {
             resources,
             created_at: row.try_get("created_at")?,
             updated_at: row.try_get("updated_at")?,
+            restarts: row.try_get("restarts")?,
         }
     }};
 }
@@ -126,7 +129,7 @@ impl Store {
             sqlx::query(sqlx::AssertSqlSafe(format!(
                 "INSERT INTO targets ({TARGET_COLUMNS}) VALUES \
                  ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
-                 $18, $19, $20, $21, $22, $23, $24)"
+                 $18, $19, $20, $21, $22, $23, $24, $25)"
             )))
             .bind(t.id.as_uuid())
             .bind(t.name.as_str())
@@ -152,6 +155,7 @@ impl Store {
             .bind(t.created_at)
             .bind(t.updated_at)
             .bind(Json(&t.resources))
+            .bind(t.restarts)
             .execute(&mut *tx)
             .await
             .map_err(conflict)?;
@@ -262,6 +266,24 @@ impl Store {
     }
 
     /// Deletes the target and (by cascade) its policies, credentials and instances.
+    /// Counts a restart: every server sees the target changed at its next reload and drops
+    /// its connections to it. False if there is no such target.
+    pub async fn restart_target(&self, id: TargetId) -> Result<bool, StoreError> {
+        Ok(on_pool!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            let n = sqlx::query("UPDATE targets SET restarts = restarts + 1 WHERE id = $1")
+                .bind(id.as_uuid())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if n > 0 {
+                sqlx::query(BUMP_REVISION).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            n > 0
+        }))
+    }
+
     pub async fn delete_target(&self, id: TargetId) -> Result<bool, StoreError> {
         self.delete_row(Table::Targets, id.as_uuid()).await
     }

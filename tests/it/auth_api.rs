@@ -391,6 +391,24 @@ async fn bad_input_is_named_and_writes_nothing() {
         )
         .await;
     assert_eq!(status, 409, "{body}");
+    // A fullwidth twin is the same address (NFKC); a Cyrillic look-alike is refused by name.
+    let (status, body) = s
+        .post(
+            "/api/auth/register",
+            None,
+            json!({"email": "\u{ff41}dmin@example.com", "password": PW}),
+        )
+        .await;
+    assert_eq!(status, 409, "{body}");
+    let (status, body) = s
+        .post(
+            "/api/auth/register",
+            None,
+            json!({"email": "\u{430}dmin@example.com", "password": PW}),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("U+0430"), "{body}");
 
     let (status, body) = s
         .post("/api/auth/tokens", Some(&admin), json!({"name": ""}))

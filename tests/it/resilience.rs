@@ -1,11 +1,15 @@
 //! Faults and abuse at the edges: an upstream that lost our session and says so with a 400, a
 //! body over the limit on the MCP endpoints, opaque `Origin: null` and duplicate `Host` headers.
-//! Every refusal on /mcp and /message is a JSON-RPC error object.
+//! Every refusal on /mcp and /message is a JSON-RPC error object. `reflow target restart` of an
+//! HTTP target.
+
+use std::time::Duration;
 
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::support::gw::{Gw, tool_text};
+use crate::support::cli::Target;
+use crate::support::gw::{Gw, eventually, tool_text};
 use crate::support::mcp_client::McpClient;
 use crate::support::server::TestServerOptions;
 use crate::support::upstream::UpstreamConfig;
@@ -468,4 +472,45 @@ async fn an_oversized_upstream_answer_is_refused_with_an_error_naming_the_limit(
         .result("tools/call", json!({"name": "fine__big", "arguments": {}}))
         .await;
     assert_eq!(tool_text(&ok).as_str().map(str::len), Some(1024), "{ok}");
+}
+
+#[tokio::test]
+async fn restarting_an_http_target_drops_its_upstream_sessions_on_every_server() {
+    let gw = Gw::start().await;
+    let replica = gw.server.replica().await;
+    let up = gw
+        .upstream("a", None, UpstreamConfig::tools("a", ["echo"]))
+        .await;
+    let mut here = McpClient::new(&gw.server, &gw.admin);
+    here.initialize().await;
+    let mut there = McpClient::new(&replica, &gw.admin);
+    there.initialize().await;
+    for c in [&here, &there] {
+        c.result("tools/call", json!({"name": "a__echo", "arguments": {}}))
+            .await;
+    }
+    assert_eq!(up.session_count().await, 2, "one upstream session per server");
+
+    let out = Target::of(&gw.server.db)
+        .run(&["target", "restart", "a", "--json"])
+        .await
+        .ok()
+        .json();
+    assert_eq!(out["connections"], "dropped", "{out}");
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            (up.session_count().await == 0).then_some(())
+        })
+        .await
+        .is_some(),
+        "both servers ended their upstream sessions: {} remain",
+        up.session_count().await
+    );
+    // The next calls open new ones, on both servers.
+    for c in [&here, &there] {
+        c.result("tools/call", json!({"name": "a__echo", "arguments": {}}))
+            .await;
+    }
+    assert_eq!(up.session_count().await, 2);
+    replica.stop().await;
 }

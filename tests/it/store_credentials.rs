@@ -44,6 +44,7 @@ fn target(name: &str) -> TargetRecord {
         resources: Default::default(),
         created_at: at,
         updated_at: at,
+        restarts: 0,
     }
 }
 

@@ -42,6 +42,7 @@ fn http_target(name: &str) -> TargetRecord {
         resources: Default::default(),
         created_at: at,
         updated_at: at,
+        restarts: 0,
     }
 }
 

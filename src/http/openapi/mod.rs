@@ -108,7 +108,7 @@ pub const OPS: &[Op] = &[
     op("delete", T, "targets", "Remove a target", Admin, None, 204, None),
     op("post", "/api/targets/{id}/test", "targets", "Test the connection: era, server info, counts and items", Admin, None, 200, Some("ProbeReport")),
     op("get", "/api/targets/{id}/instances", "targets", "stdio processes of a target", Admin, None, 200, Some("[Instance]")),
-    op("post", "/api/targets/{id}/restart-instances", "targets", "Stop a target's processes on every replica", Admin, None, 200, Some("Restarted")),
+    op("post", "/api/targets/{id}/restart-instances", "targets", "Stop a target's processes or pods on every replica; for an HTTP target, drop every replica's upstream sessions", Admin, None, 200, Some("Restarted")),
     op("get", "/api/targets/{id}/tokens", "credentials", "Which scopes have a token (never values)", Admin, None, 200, Some("[TokenEntry]")),
     op("get", "/api/targets/{id}/token", "credentials", "Whether the caller's own token is set", Any, None, 200, Some("TokenStatus")),
     op("put", "/api/targets/{id}/token", "credentials", "Set the caller's own token", Any, Some("TokenValue"), 200, Some("TokenStatus")),

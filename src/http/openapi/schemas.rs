@@ -87,7 +87,7 @@ pub fn components() -> Value {
             ("pid", nullable("integer")), ("status", enum_of(&["running", "stop_requested", "stopped", "crashed"])),
             ("started_at", time()), ("last_used_at", time()), ("stopped_at", json!({"type": ["string", "null"], "format": "date-time"})),
         ], &["id", "target_id", "isolation_key", "status"]),
-        "Restarted": object(&[("target", s("string")), ("stopped", s("integer"))], &["target", "stopped"]),
+        "Restarted": object(&[("target", s("string")), ("stopped", s("integer")), ("connections", enum_of(&["dropped"]))], &["target", "stopped"]),
         "TokenValue": object(&[("token", s("string"))], &["token"]),
         "TokenEntry": object(&[("scope", scope.clone()), ("scope_value", nullable("string")), ("created_at", time()), ("updated_at", time())], &["scope"]),
         "TokenStatus": object(&[("scope", scope.clone()), ("scope_value", nullable("string")), ("configured", s("boolean")), ("updated_at", json!({"type": ["string", "null"], "format": "date-time"}))], &["scope", "configured"]),

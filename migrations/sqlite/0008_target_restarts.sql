@@ -1,0 +1,3 @@
+-- `reflow target restart` of an HTTP target counts up here: every replica sees the target changed
+-- and drops its upstream sessions and connections to it; the next call opens new ones.
+ALTER TABLE targets ADD COLUMN restarts INTEGER NOT NULL DEFAULT 0;
