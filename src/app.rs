@@ -199,6 +199,7 @@ impl App {
             host_guard: HostGuard::from_settings(&settings),
             revision: std::sync::atomic::AtomicI64::new(revision),
             activity: Arc::new(crate::activity::Activity::default()),
+            unauthenticated: Default::default(),
             signed_out: crate::auth::cookie::SignedOut::default(),
             credentials_stale: std::sync::atomic::AtomicBool::new(false),
             limiter: LoginLimiter::new(settings.auth.login_attempts_per_minute),
@@ -244,6 +245,7 @@ impl App {
     ) -> anyhow::Result<()> {
         let _watcher = AbortOnDrop(tokio::spawn(watch_revision(self.state.clone())));
         let _stdio_gc = AbortOnDrop(tokio::spawn(collect_processes(self.state.clone())));
+        let _refusals = AbortOnDrop(tokio::spawn(flush_refusals(self.state.clone())));
         let _activity = AbortOnDrop(tokio::spawn(
             self.state
                 .activity
@@ -293,6 +295,7 @@ impl App {
             }
         }
         self.state.gateway.shutdown().await;
+        self.state.unauthenticated.flush(&self.state.audit).await;
         // The audit flush and the database close get a grace each, whatever the store does.
         self.audit_writer.finish(grace).await;
         if tokio::time::timeout(grace, self.state.store.close())
@@ -393,6 +396,15 @@ async fn check_revision(state: &AppState) {
         }
         Ok(_) => {}
         Err(e) => tracing::warn!(error = %e, "polling the revision failed"),
+    }
+}
+
+/// Writes the counted 401s of the MCP endpoints to the audit log, once a second.
+async fn flush_refusals(state: Arc<AppState>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        state.unauthenticated.flush(&state.audit).await;
     }
 }
 

@@ -246,11 +246,15 @@ mod tests {
     fn compatibility_forms_are_one_address_and_look_alikes_cannot_sign_up() {
         // Fullwidth letters and the fullwidth @ are NFKC-equal to their ASCII forms.
         assert_eq!(
-            Email::parse("\u{ff21}lice\u{ff20}example.com").unwrap().as_str(),
+            Email::parse("\u{ff21}lice\u{ff20}example.com")
+                .unwrap()
+                .as_str(),
             "alice@example.com"
         );
         assert_eq!(
-            Email::parse_new("\u{ff21}LICE@Example.com").unwrap().as_str(),
+            Email::parse_new("\u{ff21}LICE@Example.com")
+                .unwrap()
+                .as_str(),
             "alice@example.com"
         );
         // A Cyrillic а is another letter: refused for a new account, naming it.

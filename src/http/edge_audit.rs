@@ -1,16 +1,23 @@
 //! Audit rows for what the MCP endpoint answers itself, outside the router: `initialize`, client
 //! notifications, and requests it refuses (bad input, unknown session, unsupported version), each
-//! with the reason. Requests the router handles are audited there.
+//! with the reason. Requests the router handles are audited there. Refusals for want of a valid
+//! token (401) are counted per address, endpoint and reason and written once a second with
+//! the count, so a flood of bad tokens costs one row a second, not one per request.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
 use super::AppState;
 use crate::auth::Principal;
-use crate::mcp::RpcError;
+use crate::mcp::{RpcError, jsonrpc};
 use crate::store::{AuditDecision, AuditRecord};
 use crate::telemetry::context::{local_span, trace_id_hex};
 use crate::telemetry::spans::Origin;
@@ -90,4 +97,101 @@ pub async fn record(
             created_at: chrono::Utc::now(),
         })
         .await;
+}
+
+/// Distinct (address, endpoint, reason) keys held between flushes; past it, the rest share one.
+const MAX_KEYS: usize = 10_000;
+/// The largest 401 body read back to learn its reason.
+const MAX_REASON_BODY: usize = 16 * 1024;
+
+type RefusalKey = (IpAddr, &'static str, String);
+
+/// 401s on the MCP endpoints since the last flush, counted by address, endpoint and reason.
+#[derive(Debug, Default)]
+pub struct Unauthenticated {
+    pending: Mutex<HashMap<RefusalKey, u64>>,
+}
+
+impl Unauthenticated {
+    fn note(&self, ip: IpAddr, endpoint: &'static str, reason: String) {
+        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        let mut key = (ip, endpoint, reason);
+        if pending.len() >= MAX_KEYS && !pending.contains_key(&key) {
+            key = (
+                IpAddr::from([0, 0, 0, 0]),
+                endpoint,
+                "(more addresses and reasons than one row each)".into(),
+            );
+        }
+        *pending.entry(key).or_default() += 1;
+    }
+
+    /// Writes one row per key counted since the last flush (called every second, and at
+    /// shutdown).
+    pub async fn flush(&self, audit: &crate::audit::AuditLog) {
+        let taken = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()));
+        for ((ip, endpoint, reason), count) in taken {
+            audit
+                .record(AuditRecord {
+                    id: uuid::Uuid::new_v4(),
+                    session_id: None,
+                    user_id: None,
+                    method: "(unauthenticated)".into(),
+                    target_name: None,
+                    name: None,
+                    decision: AuditDecision::Deny,
+                    policy_name: None,
+                    response_status: Some(crate::mcp::codes::INVALID_REQUEST),
+                    error: Some(format!(
+                        "HTTP 401: {reason}; {count} request(s) from {ip} to {endpoint} within a second"
+                    )),
+                    duration_ms: 0,
+                    request_body: None,
+                    trace_id: None,
+                    created_at: chrono::Utc::now(),
+                })
+                .await;
+        }
+    }
+}
+
+/// On the MCP endpoints: a 401 (no token, a bad one) becomes a JSON-RPC error object like every
+/// other refusal there, and is counted for the audit log.
+pub async fn unauthenticated(
+    State(state): State<Arc<AppState>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let endpoint = match req.uri().path() {
+        "/mcp" => "/mcp",
+        "/message" => "/message",
+        _ => "/sse",
+    };
+    let ip = req
+        .extensions()
+        .get::<ConnectInfo<std::net::SocketAddr>>()
+        .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0.ip());
+    let res = next.run(req).await;
+    if res.status() != StatusCode::UNAUTHORIZED {
+        return res;
+    }
+    let (mut parts, body) = res.into_parts();
+    let reason = axum::body::to_bytes(body, MAX_REASON_BODY)
+        .await
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+        .and_then(|v| v.get("error").and_then(Value::as_str).map(str::to_string))
+        .unwrap_or_else(|| "authentication required".into());
+    state.unauthenticated.note(ip, endpoint, reason.clone());
+    parts.headers.remove(header::CONTENT_LENGTH);
+    let error = jsonrpc::error_response(Value::Null, &RpcError::invalid_request(reason));
+    let mut out = (parts.status, axum::Json(error)).into_response();
+    // Keep what the challenge layer reads (the InvalidToken marker) and the headers set so far.
+    *out.extensions_mut() = parts.extensions;
+    for (k, v) in &parts.headers {
+        if k != header::CONTENT_TYPE {
+            out.headers_mut().insert(k, v.clone());
+        }
+    }
+    out
 }

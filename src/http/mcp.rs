@@ -444,39 +444,73 @@ async fn legacy_message(
     Query(q): Query<SessionQuery>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    let started = std::time::Instant::now();
+    let mut note = None;
+    let res = message_legacy(&state, &caller, ip, &headers, q, body, &mut note).await;
+    if let Some(note) = note {
+        edge_audit::record(&state, &caller, &headers, ip, started, note).await;
+    }
+    res
+}
+
+/// A message to a legacy SSE session. Like `post_legacy`, sets `note` when the answer is the
+/// endpoint's own (a refusal, a notification); `initialize` is audited when it is answered.
+async fn message_legacy(
+    state: &Arc<AppState>,
+    caller: &Principal,
+    ip: std::net::IpAddr,
+    headers: &HeaderMap,
+    q: SessionQuery,
+    body: Result<Bytes, BytesRejection>,
+    note: &mut Option<Note>,
+) -> Response {
     let body = match body {
         Ok(b) => b,
-        Err(e) => return body_rejected(&state, e),
+        Err(e) => {
+            let res = body_rejected(state, e);
+            *note = Some(Note::refused(
+                None,
+                res.status(),
+                &RpcError::invalid_request("the request body could not be read"),
+            ));
+            return res;
+        }
     };
     let Some(session_id) = q.session_id.or(q.session_id_camel) else {
-        return rpc_error(
-            StatusCode::BAD_REQUEST,
+        return refuse(
+            note,
             None,
+            StatusCode::BAD_REQUEST,
             RpcError::invalid_request("missing session_id query parameter"),
         );
     };
-    let session = match state
-        .gateway
-        .session(&session_id, &caller)
-        .await
-        .map_err(session_gone)
-    {
+    let message: Option<Value> = serde_json::from_slice(&body).ok();
+    let session = match state.gateway.session(&session_id, caller).await {
         Ok(s) if s.transport == SessionTransport::LegacySse => s,
         Ok(_) => {
-            return rpc_error(
+            return refuse(
+                note,
+                message.as_ref(),
                 StatusCode::BAD_REQUEST,
-                None,
                 RpcError::invalid_request("not an SSE session"),
             );
         }
-        Err(res) => return res,
+        Err(e) => {
+            *note = Some(Note::refused(
+                message.as_ref(),
+                StatusCode::NOT_FOUND,
+                &RpcError::new(codes::INVALID_REQUEST, e.to_string()),
+            ));
+            return session_gone(e);
+        }
     };
     let message: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
         Err(e) => {
-            return rpc_error(
-                StatusCode::BAD_REQUEST,
+            return refuse(
+                note,
                 None,
+                StatusCode::BAD_REQUEST,
                 RpcError::new(codes::PARSE_ERROR, format!("parse error: {e}")),
             );
         }
@@ -484,28 +518,35 @@ async fn legacy_message(
     let gateway = state.gateway.clone();
     match classify(&message) {
         Kind::Invalid(reason) => {
-            return rpc_error(
+            return refuse(
+                note,
+                Some(&message),
                 StatusCode::BAD_REQUEST,
-                message.get("id").cloned(),
                 RpcError::invalid_request(reason),
             );
         }
         Kind::Request { id, method } => {
             let (id, method) = (id.clone(), method.to_string());
             let params = message.get("params").cloned();
-            let origin = Origin::of(&headers, params.as_ref(), ip);
-            tokio::spawn(async move {
-                if method == "initialize" {
-                    let reply = match gateway
+            let origin = Origin::of(headers, params.as_ref(), ip);
+            if method == "initialize" {
+                let (state, caller, headers) = (state.clone(), caller.clone(), headers.clone());
+                let started = std::time::Instant::now();
+                tokio::spawn(async move {
+                    let (reply, error) = match gateway
                         .initialize(&session, params.as_ref().unwrap_or(&Value::Null))
                         .await
                     {
-                        Ok(result) => jsonrpc::response(id, result),
-                        Err(e) => jsonrpc::error_response(id, &e),
+                        Ok(result) => (jsonrpc::response(id, result), None),
+                        Err(e) => (jsonrpc::error_response(id, &e), Some(e)),
                     };
                     session.push(STANDALONE, reply);
-                    return;
-                }
+                    let served = Note::served("initialize", Some(&session.id), error.as_ref());
+                    edge_audit::record(&state, &caller, &headers, ip, started, served).await;
+                });
+                return StatusCode::ACCEPTED.into_response();
+            }
+            tokio::spawn(async move {
                 let (sink, mut rx) = tokio::sync::mpsc::unbounded_channel();
                 let forward = {
                     let session = session.clone();
@@ -524,6 +565,7 @@ async fn legacy_message(
             });
         }
         Kind::Notification { method } => {
+            *note = Some(Note::served(method, Some(&session.id), None));
             let method = method.to_string();
             let params = message.get("params").cloned();
             tokio::spawn(

@@ -70,6 +70,8 @@ pub struct AppState {
     pub revision: std::sync::atomic::AtomicI64,
     /// The dashboard's in-memory counters, fed from the audit log.
     pub activity: Arc<crate::activity::Activity>,
+    /// 401s on the MCP endpoints, counted until the next audit flush.
+    pub unauthenticated: edge_audit::Unauthenticated,
     /// Web UI sessions ended by sign-out before their expiry.
     pub signed_out: crate::auth::cookie::SignedOut,
     /// The last credential reload failed: retried every poll until it succeeds (a key file
@@ -142,7 +144,12 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(targets::routes())
         .merge(credentials::routes())
         .merge(policies::routes())
-        .merge(mcp::routes())
+        .merge(
+            mcp::routes().route_layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                edge_audit::unauthenticated,
+            )),
+        )
         .merge(logs::routes())
         .merge(well_known::routes())
         .merge(observability::routes())

@@ -428,13 +428,14 @@ async fn db_status_and_migrate() {
     let rows = status
         .as_array()
         .unwrap_or_else(|| panic!("array: {status}"));
-    assert_eq!(rows.len(), 6, "{status}");
+    assert_eq!(rows.len(), 8, "{status}");
     assert_eq!(rows[0]["version"], 1, "{status}");
     assert_eq!(rows[1]["version"], 2, "{status}");
     assert_eq!(rows[2]["version"], 3, "{status}");
     assert_eq!(rows[3]["version"], 4, "{status}");
     assert_eq!(rows[4]["version"], 5, "{status}");
     assert_eq!(rows[5]["version"], 6, "{status}");
+    assert_eq!(rows[7]["version"], 8, "{status}");
     assert!(rows[1]["applied_at"].is_string(), "{status}");
     let applied = rows[0]["applied_at"]
         .as_str()

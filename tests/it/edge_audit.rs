@@ -101,3 +101,95 @@ async fn initialize_notifications_and_refusals_are_audited_with_their_reason() {
         "every row names the caller"
     );
 }
+
+#[tokio::test]
+async fn a_flood_of_bad_tokens_is_one_row_a_second_with_its_count_and_a_json_rpc_error() {
+    let gw = Gw::start().await;
+    let list = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"});
+    let mut seen = 0;
+    for token in [Some("not-a-jwt"), None] {
+        for _ in 0..25 {
+            let mut req = gw.server.http.post(gw.server.url("/mcp")).json(&list);
+            if let Some(t) = token {
+                req = req.bearer_auth(t);
+            }
+            let res = req.send().await.unwrap();
+            assert_eq!(res.status(), 401);
+            let challenge = res.headers()["www-authenticate"]
+                .to_str()
+                .unwrap()
+                .to_string();
+            assert!(challenge.contains("resource_metadata="), "{challenge}");
+            assert_eq!(
+                challenge.contains(r#"error="invalid_token""#),
+                token.is_some(),
+                "{challenge}"
+            );
+            let body: Value = res.json().await.unwrap();
+            assert_eq!(body["jsonrpc"], "2.0", "{body}");
+            assert_eq!(body["error"]["code"], -32600, "{body}");
+            seen += 1;
+        }
+    }
+    assert_eq!(seen, 50);
+    // Two reasons (a bad token, none at all): a row each per second they span, with counts
+    // adding up to what was refused.
+    let counted = eventually(Duration::from_secs(5), || async {
+        let (_, rows) = gw
+            .server
+            .get(
+                "/api/logs?method=(unauthenticated)&limit=100",
+                Some(&gw.admin),
+            )
+            .await;
+        let rows = rows.as_array().cloned().unwrap_or_default();
+        let total: u64 = rows
+            .iter()
+            .map(|r| {
+                let e = r["error"].as_str().unwrap_or_default();
+                let n = e.split("; ").nth(1).and_then(|t| t.split(' ').next());
+                n.and_then(|n| n.parse::<u64>().ok()).unwrap_or(0)
+            })
+            .sum();
+        (total == 50).then_some(rows)
+    })
+    .await
+    .expect("the 50 refusals are counted in the audit log");
+    assert!(
+        counted.len() <= 4,
+        "one row per reason per second: {counted:#?}"
+    );
+    for r in &counted {
+        assert_eq!(r["decision"], "deny");
+        assert!(r["user_id"].is_null(), "{r}");
+        assert!(
+            r["error"]
+                .as_str()
+                .unwrap()
+                .contains("from 127.0.0.1 to /mcp"),
+            "{r}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn refusals_on_the_legacy_message_endpoint_are_audited_with_their_reason() {
+    let gw = Gw::start().await;
+    let post = |query: &str, body: String| {
+        gw.server
+            .http
+            .post(gw.server.url(&format!("/message{query}")))
+            .bearer_auth(&gw.admin)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let ping = json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}).to_string();
+    assert_eq!(post("", ping.clone()).await.unwrap().status(), 400);
+    assert_eq!(post("?session_id=nope", ping).await.unwrap().status(), 404);
+    let rows = rows(&gw, 2).await;
+    let missing = find(&rows, "(none)", "HTTP 400: missing session_id");
+    assert_eq!(missing["decision"], "deny");
+    let gone = find(&rows, "ping", "HTTP 404");
+    assert_eq!(gone["decision"], "deny");
+}

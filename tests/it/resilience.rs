@@ -489,7 +489,11 @@ async fn restarting_an_http_target_drops_its_upstream_sessions_on_every_server()
         c.result("tools/call", json!({"name": "a__echo", "arguments": {}}))
             .await;
     }
-    assert_eq!(up.session_count().await, 2, "one upstream session per server");
+    assert_eq!(
+        up.session_count().await,
+        2,
+        "one upstream session per server"
+    );
 
     let out = Target::of(&gw.server.db)
         .run(&["target", "restart", "a", "--json"])

@@ -283,13 +283,15 @@ async fn stdio_instances_and_restart_through_the_api_and_the_cli() {
     let rows = instances(&gw, "fx").await;
     assert_eq!(running_pids(&rows), vec![third], "{rows:?}");
 
-    // Not a stdio target: a clear error.
+    // An HTTP target has no instances to list (a clear error); restarting it drops its
+    // upstream sessions instead (resilience.rs).
     cli.run(&["target", "add", "web", "--url", "http://127.0.0.1:9/mcp"])
         .await
         .ok();
-    cli.run(&["target", "restart", "web"])
+    cli.run(&["target", "instances", "web"])
         .await
         .fails(1, "only stdio and kubernetes targets have instances");
+    cli.run(&["target", "restart", "web"]).await.ok();
 }
 
 #[tokio::test]

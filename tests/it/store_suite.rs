@@ -70,7 +70,9 @@ async fn migrations_apply_once_and_report_status() {
                 (3, "user credentials"),
                 (4, "audit trace id"),
                 (5, "session generation"),
-                (6, "kubernetes")
+                (6, "kubernetes"),
+                (7, "revision notify"),
+                (8, "target restarts")
             ],
             "[{label}] the known migrations: {status:?}"
         );
@@ -96,7 +98,7 @@ async fn migrations_apply_once_and_report_status() {
         store.migrate().await.unwrap();
         store.migrate().await.unwrap();
         let again = store.migration_status().await.unwrap();
-        assert_eq!(again.len(), 6, "[{label}] {again:?}");
+        assert_eq!(again.len(), 8, "[{label}] {again:?}");
         assert_eq!(
             again[0].applied_at,
             Some(applied),
@@ -130,7 +132,7 @@ async fn connect_without_migrate_reports_pending() {
         let label = db.label;
         let store = Store::connect(&db.url, 2).await.unwrap();
         let status = store.migration_status().await.unwrap();
-        assert_eq!(status.len(), 6, "[{label}] {status:?}");
+        assert_eq!(status.len(), 8, "[{label}] {status:?}");
         assert!(
             status.iter().all(|m| m.applied_at.is_none()),
             "[{label}] nothing applied before migrate: {status:?}"
