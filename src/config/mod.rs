@@ -95,7 +95,8 @@ section!(ServerSettings {
     /// Open connections from one client address at most (0: no limit); more are closed at once.
     /// Behind a load balancer every client has its address: raise it, or set 0.
     max_connections_per_ip: usize = 512,
-    /// How long a client may take to send a request's headers before the connection is closed.
+    /// How long a client may take to send a request's headers before the connection is closed;
+    /// also how long an idle keep-alive connection waits for its next request.
     #[serde(with = "duration_str")] header_read_timeout: Duration = Duration::from_secs(10),
 });
 
@@ -149,6 +150,9 @@ section!(SessionSettings {
     cleanup_interval: Duration = Duration::from_secs(300),
     /// Legacy sessions one user may hold at once; a new one ends their least recently used.
     max_per_user: usize = 100,
+    /// `subscriptions/listen` streams (2026-07-28) one user may hold open at once on this
+    /// replica; one more is refused with an error naming this setting.
+    max_streams_per_user: usize = 32,
 });
 
 section!(NamingSettings {
@@ -380,6 +384,9 @@ impl Settings {
         }
         if self.session.max_per_user == 0 {
             problems.push("session.max_per_user must be at least 1".into());
+        }
+        if self.session.max_streams_per_user == 0 {
+            problems.push("session.max_streams_per_user must be at least 1".into());
         }
         if self.audit.queue_size == 0 {
             problems.push("audit.queue_size must be at least 1".into());

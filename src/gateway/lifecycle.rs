@@ -66,7 +66,7 @@ impl Gateway {
     /// of any replica) and records recent activity of this replica's sessions. Returns how many
     /// of this process's sessions ended.
     pub async fn sweep_sessions(&self, active_within: Duration) -> usize {
-        let limit = self.opts.session_timeout.as_secs() as i64;
+        let limit = self.opts.session.timeout.as_secs() as i64;
         let all = self.sessions.all();
         let idle: Vec<_> = all
             .iter()
@@ -88,7 +88,7 @@ impl Gateway {
         if let Err(e) = self.store.touch_sessions(&active, now).await {
             tracing::warn!(error = %e, "recording session activity failed");
         }
-        let timeout = chrono::Duration::from_std(self.opts.session_timeout)
+        let timeout = chrono::Duration::from_std(self.opts.session.timeout)
             .unwrap_or(chrono::Duration::hours(1));
         if let Err(e) = self
             .store
@@ -98,7 +98,7 @@ impl Gateway {
             tracing::warn!(error = %e, "expiring stored sessions failed");
         }
         // A shared connection nobody used for a whole session timeout serves no session.
-        let closed = self.pool.sweep_shared(self.opts.session_timeout).await;
+        let closed = self.pool.sweep_shared(self.opts.session.timeout).await;
         if closed > 0 {
             tracing::debug!(
                 connections = closed,

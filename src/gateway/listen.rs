@@ -37,6 +37,20 @@ impl Gateway {
             .and_then(|p| p.get("notifications"))
             .and_then(Value::as_object)
             .ok_or_else(|| RpcError::invalid_params("params.notifications must be an object"))?;
+        let max = self.opts.session.max_streams_per_user;
+        let open = {
+            let mut listeners = self.listeners.lock().unwrap();
+            listeners.retain(|l| !l.tx.is_closed());
+            listeners
+                .iter()
+                .filter(|l| l.principal.user_id == session.principal.user_id)
+                .count()
+        };
+        if open >= max {
+            return Err(RpcError::invalid_request(format!(
+                "{open} listen streams of this user are open, the most session.max_streams_per_user allows; close one first"
+            )));
+        }
         let mut honored = Map::new();
         let mut kinds = HashSet::new();
         for (flag, method) in [

@@ -74,8 +74,8 @@ pub struct GatewayOptions {
     pub page_size: usize,
     pub default_timeout: Duration,
     pub list_cache_ttl: Duration,
-    pub session_timeout: Duration,
-    pub max_sessions_per_user: usize,
+    /// Timeout, per-user session and listen-stream caps.
+    pub session: crate::config::SessionSettings,
     pub request_state_ttl: Duration,
     pub stdio: crate::config::StdioSettings,
     pub kubernetes: crate::config::KubernetesSettings,
@@ -89,8 +89,7 @@ impl GatewayOptions {
             page_size: s.gateway.page_size,
             default_timeout: s.gateway.request_timeout,
             list_cache_ttl: s.gateway.list_cache_ttl,
-            session_timeout: s.session.timeout,
-            max_sessions_per_user: s.session.max_per_user,
+            session: s.session.clone(),
             request_state_ttl: s.gateway.request_state_ttl,
             stdio: s.stdio.clone(),
             kubernetes: s.kubernetes.clone(),
@@ -314,16 +313,16 @@ impl Gateway {
         transport: SessionTransport,
     ) -> Arc<Session> {
         let mut own = self.sessions.of_user(principal.user_id);
-        if own.len() >= self.opts.max_sessions_per_user {
+        if own.len() >= self.opts.session.max_per_user {
             own.sort_by_key(|s| std::cmp::Reverse(s.idle_secs()));
-            let excess = own.len() + 1 - self.opts.max_sessions_per_user;
+            let excess = own.len() + 1 - self.opts.session.max_per_user;
             let evicted: Vec<Arc<Session>> = own.into_iter().take(excess).collect();
             for s in &evicted {
                 // Ended now (the count is right for the next initialize); the store and the
                 // upstream sessions follow in the background.
                 self.end_session_now(s);
             }
-            tracing::info!(user = %principal.email, evicted = evicted.len(), max = self.opts.max_sessions_per_user, "session.max_per_user reached; ending the least recently used");
+            tracing::info!(user = %principal.email, evicted = evicted.len(), max = self.opts.session.max_per_user, "session.max_per_user reached; ending the least recently used");
             let gw = self.clone();
             tokio::spawn(async move {
                 for s in evicted {
@@ -415,7 +414,7 @@ impl Gateway {
         if session.is_ended() || session.principal.user_id != principal.user_id {
             return Err(SessionError::NotFound);
         }
-        let idle = session.idle_secs() > self.opts.session_timeout.as_secs() as i64;
+        let idle = session.idle_secs() > self.opts.session.timeout.as_secs() as i64;
         // What principal_hash covers (role and groups), compared directly: no hashing per request.
         let rebound = session.principal.role != principal.role
             || session.principal.groups != principal.groups;
@@ -438,7 +437,7 @@ impl Gateway {
         };
         let age = chrono::Utc::now() - record.last_seen_at;
         if record.user_id != principal.user_id
-            || age.num_seconds() > self.opts.session_timeout.as_secs() as i64
+            || age.num_seconds() > self.opts.session.timeout.as_secs() as i64
         {
             return Err(SessionError::NotFound);
         }

@@ -1,7 +1,8 @@
 //! The accept loop behind `serve`: at most `server.max_connections` open connections (more wait
 //! in the kernel's backlog) and `server.max_connections_per_ip` from one address (more are closed
 //! at once), a deadline for each request's headers (`server.header_read_timeout`, so a client that
-//! trickles headers cannot hold a connection), and graceful shutdown that lets in-flight requests
+//! trickles headers cannot hold a connection; hyper starts the same deadline when a keep-alive
+//! connection goes idle, so it is the idle timeout too), and graceful shutdown that lets in-flight requests
 //! finish.
 
 use std::collections::HashMap;

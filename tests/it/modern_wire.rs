@@ -627,3 +627,57 @@ async fn modern_listen_relays_updates_of_subscribed_resources_only() {
         id
     );
 }
+
+#[tokio::test]
+async fn a_user_may_hold_only_so_many_listen_streams() {
+    let gw = Gw::start().await;
+    let c = ModernClient::new(&gw.server, &gw.admin);
+    let mut open = Vec::new();
+    for _ in 0..32 {
+        let (_, mut s) = c
+            .stream(
+                "subscriptions/listen",
+                json!({"notifications": {"toolsListChanged": true}}),
+            )
+            .await;
+        let ack = s.next_within(Duration::from_secs(10)).await.unwrap();
+        assert_eq!(
+            ack.data["method"],
+            "notifications/subscriptions/acknowledged"
+        );
+        open.push(s);
+    }
+    let refused = c
+        .exchange(
+            "subscriptions/listen",
+            json!({"notifications": {"toolsListChanged": true}}),
+        )
+        .await;
+    let text = refused.response.to_string();
+    assert!(text.contains("session.max_streams_per_user"), "{text}");
+    // Another user is not affected; closing one stream makes room again.
+    let (bob, _) = gw
+        .server
+        .register("bob@example.com", crate::support::gw::PW)
+        .await;
+    let (_, mut theirs) = ModernClient::new(&gw.server, &bob)
+        .stream(
+            "subscriptions/listen",
+            json!({"notifications": {"toolsListChanged": true}}),
+        )
+        .await;
+    assert!(theirs.next_within(Duration::from_secs(10)).await.is_some());
+    drop(open.pop());
+    let again = crate::support::gw::eventually(Duration::from_secs(5), || async {
+        let (_, mut s) = c
+            .stream(
+                "subscriptions/listen",
+                json!({"notifications": {"toolsListChanged": true}}),
+            )
+            .await;
+        let first = s.next_within(Duration::from_secs(5)).await?;
+        (first.data["method"] == "notifications/subscriptions/acknowledged").then_some(s)
+    })
+    .await;
+    assert!(again.is_some(), "a closed stream's slot is free again");
+}

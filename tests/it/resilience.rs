@@ -518,3 +518,38 @@ async fn restarting_an_http_target_drops_its_upstream_sessions_on_every_server()
     assert_eq!(up.session_count().await, 2);
     replica.stop().await;
 }
+
+#[tokio::test]
+async fn an_idle_keep_alive_connection_is_closed_after_the_header_read_timeout() {
+    use std::time::{Duration, Instant};
+    let gw = Gw::start_with(TestServerOptions {
+        connection_limits: Some((Duration::from_secs(1), 4)),
+        ..TestServerOptions::default()
+    })
+    .await;
+    let mut s = tokio::net::TcpStream::connect(gw.server.addr)
+        .await
+        .unwrap();
+    s.write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = s.read(&mut buf).await.unwrap();
+    assert!(
+        String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"),
+        "served first"
+    );
+    // Now idle, kept alive: closed by the deadline, not held for ever.
+    let idle = Instant::now();
+    assert!(
+        closed_within(&mut s, Duration::from_secs(5))
+            .await
+            .is_some(),
+        "an idle keep-alive connection was held"
+    );
+    eprintln!(
+        "idle keep-alive connection closed after {:?}",
+        idle.elapsed()
+    );
+    assert!(idle.elapsed() >= Duration::from_millis(900));
+}
