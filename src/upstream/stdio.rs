@@ -24,7 +24,7 @@ use super::{
     serialize, server_info,
 };
 use crate::config::Secret;
-use crate::mcp::jsonrpc;
+use crate::mcp::{RpcError, jsonrpc};
 
 /// How long a child may take to exit on its own after its stdin closed, then after SIGTERM.
 const EXIT_GRACE: Duration = Duration::from_millis(1500);
@@ -192,15 +192,28 @@ impl StdioConn {
     /// gateway. Lines that are not JSON (a chatty server) are logged and skipped.
     async fn read(self: Arc<Self>, stdout: tokio::process::ChildStdout) {
         let mut lines = BufReader::new(stdout);
-        let mut buf = Vec::new();
+        let (mut buf, mut tail) = (Vec::new(), Vec::new());
         let closed = self.core.closed_signal();
         let work = async {
             loop {
                 // Bounded: an endless line is read and thrown away, never held whole.
-                match read_line_bounded(&mut lines, MAX_LINE + 1, &mut buf).await {
+                match read_line_with_tail(&mut lines, MAX_LINE + 1, &mut buf, &mut tail, 256).await
+                {
                     Ok(None) | Err(_) => break,
                     Ok(Some(total)) if total > MAX_LINE => {
                         tracing::warn!(target: "reflow::upstream", upstream = %self.core.name, bytes = total, "dropping a stdout line over the 16 MiB message limit");
+                        // Its request fails now with the reason, rather than at its timeout.
+                        if let Some(id) = super::limits::oversized_id(&buf, &tail) {
+                            let error = jsonrpc::error_response(
+                                id,
+                                &RpcError::internal(super::limits::too_large_message()),
+                            );
+                            if let Some(waiter) =
+                                response_id(&error).and_then(|id| self.pending.take(id))
+                            {
+                                let _ = waiter.send(error);
+                            }
+                        }
                         continue;
                     }
                     Ok(Some(_)) => {}
@@ -401,7 +414,19 @@ async fn read_line_bounded<R: tokio::io::AsyncBufRead + Unpin>(
     keep: usize,
     buf: &mut Vec<u8>,
 ) -> std::io::Result<Option<usize>> {
+    read_line_with_tail(reader, keep, buf, &mut Vec::new(), 0).await
+}
+
+/// `read_line_bounded` that also keeps the line's last `tail_len` bytes in `tail`.
+async fn read_line_with_tail<R: tokio::io::AsyncBufRead + Unpin>(
+    reader: &mut R,
+    keep: usize,
+    buf: &mut Vec<u8>,
+    tail: &mut Vec<u8>,
+    tail_len: usize,
+) -> std::io::Result<Option<usize>> {
     buf.clear();
+    tail.clear();
     let mut total = 0usize;
     loop {
         let available = reader.fill_buf().await?;
@@ -412,6 +437,11 @@ async fn read_line_bounded<R: tokio::io::AsyncBufRead + Unpin>(
         let content = newline.unwrap_or(available.len());
         let room = keep.saturating_sub(buf.len());
         buf.extend_from_slice(&available[..content.min(room)]);
+        if tail_len > 0 {
+            tail.extend_from_slice(&available[content.saturating_sub(tail_len)..content]);
+            let excess = tail.len().saturating_sub(tail_len);
+            tail.drain(..excess);
+        }
         total += content;
         let consumed = newline.map_or(content, |n| n + 1);
         reader.consume(consumed);

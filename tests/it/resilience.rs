@@ -553,3 +553,75 @@ async fn an_idle_keep_alive_connection_is_closed_after_the_header_read_timeout()
     );
     assert!(idle.elapsed() >= Duration::from_millis(900));
 }
+
+/// A fault-injecting stdio server (not a real one, a few lines of Python): `big` answers with a
+/// 17 MiB line, its id written first or, as the TypeScript SDK does, last; `small` with 1 KiB.
+const OVERSIZED_STDIO: &str = r#"
+import json, sys
+ID_LAST = sys.argv[1] == "last"
+for line in sys.stdin:
+    msg = json.loads(line)
+    if "id" not in msg:
+        continue
+    method, rid = msg.get("method"), msg["id"]
+    if method == "initialize":
+        result = {"protocolVersion": "2025-11-25", "capabilities": {"tools": {}},
+                  "serverInfo": {"name": "big", "version": "0"}}
+    elif method == "tools/list":
+        result = {"tools": [{"name": n, "inputSchema": {"type": "object"}} for n in ("big", "small")]}
+    elif method == "tools/call":
+        size = 17 * 1024 * 1024 if msg["params"]["name"] == "big" else 1024
+        result = {"content": [{"type": "text", "text": "x" * size}]}
+    else:
+        result = {}
+    body = ({"result": result, "jsonrpc": "2.0", "id": rid} if ID_LAST
+            else {"jsonrpc": "2.0", "id": rid, "result": result})
+    sys.stdout.write(json.dumps(body) + "\n")
+    sys.stdout.flush()
+"#;
+
+#[tokio::test]
+async fn an_oversized_stdout_line_fails_its_call_at_once_naming_the_limit() {
+    use std::time::{Duration, Instant};
+    let gw = Gw::start().await;
+    for order in ["first", "last"] {
+        let name = format!("id-{order}");
+        crate::support::stdio::add_stdio_target(
+            &gw,
+            &name,
+            "python3",
+            &["-c", OVERSIZED_STDIO, order],
+            "shared",
+            json!({}),
+        )
+        .await;
+    }
+    let c = gw.admin_client().await;
+    for order in ["first", "last"] {
+        let started = Instant::now();
+        let failed = c
+            .request(
+                "tools/call",
+                json!({"name": format!("id-{order}__big"), "arguments": {}}),
+            )
+            .await;
+        let message = failed["error"]["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains("larger than 16 MiB"),
+            "id {order}: {failed}"
+        );
+        // Not the target's 20 s timeout: the answer was read past and its call failed.
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "id {order}: {:?}",
+            started.elapsed()
+        );
+        let ok = c
+            .result(
+                "tools/call",
+                json!({"name": format!("id-{order}__small"), "arguments": {}}),
+            )
+            .await;
+        assert_eq!(tool_text(&ok).as_str().map(str::len), Some(1024), "{ok}");
+    }
+}
