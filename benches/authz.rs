@@ -441,7 +441,7 @@ async fn start_gateway() -> Result<Gateway, String> {
         dir.path().join("reflow.db").display()
     )));
     settings.server.port = 0;
-    settings.auth.allow_registration = true;
+    settings.auth.registration = Some(reflow::config::Registration::Open);
     settings.gateway.page_size = PAGE_SIZE;
     let app = App::build(settings)
         .await

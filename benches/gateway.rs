@@ -96,7 +96,7 @@ async fn start_gateway(upstream_url: &str) -> Gateway {
         dir.path().join("reflow.db").display()
     )));
     settings.server.port = 0;
-    settings.auth.allow_registration = true;
+    settings.auth.registration = Some(reflow::config::Registration::Open);
     let app = App::build(settings).await.expect("reflow builds");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());

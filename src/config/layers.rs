@@ -19,6 +19,8 @@ pub(super) fn schema_tree() -> Value {
         groups_claim: default_groups_claim(),
     };
     tree["auth"]["oidc"] = serde_json::to_value(oidc).expect("oidc settings serialize");
+    // Optional, but a boolean when set: its env variable reads as one.
+    tree["auth"]["allow_registration"] = Value::Bool(true);
     tree
 }
 

@@ -109,7 +109,10 @@ section!(DatabaseSettings {
 section!(AuthSettings {
     jwt_secret: Option<Secret> = None,
     #[serde(with = "duration_str")] token_ttl: Duration = Duration::from_secs(24 * 3600),
-    allow_registration: bool = true,
+    /// Who may create an account with `POST /api/auth/register`.
+    registration: Option<Registration> = None,
+    /// Before `registration`: true is `open`, false `closed`. Still read; not with it.
+    allow_registration: Option<bool> = None,
     /// Applied separately per client IP and per account.
     login_attempts_per_minute: u32 = 10,
     oidc: Option<OidcSettings> = None,
@@ -198,6 +201,34 @@ section!(LoggingSettings {
     level: String = "info".into(),
     format: LogFormat = LogFormat::Text,
 });
+
+/// Who may sign themselves up (`auth.registration`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Registration {
+    /// Only the first account, which becomes admin; admins add the rest. Every later request
+    /// gets the same refusal, so register tells nobody which emails have accounts.
+    #[default]
+    FirstAdmin,
+    /// Anyone; a taken email is refused with 409, which tells that it is taken.
+    Open,
+    /// Nobody, not even the first account: create it with `reflow user add`.
+    Closed,
+}
+
+impl AuthSettings {
+    pub fn registration(&self) -> Registration {
+        self.registration
+            .or(self.allow_registration.map(|open| {
+                if open {
+                    Registration::Open
+                } else {
+                    Registration::Closed
+                }
+            }))
+            .unwrap_or_default()
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -387,6 +418,11 @@ impl Settings {
         }
         if self.session.max_streams_per_user == 0 {
             problems.push("session.max_streams_per_user must be at least 1".into());
+        }
+        if self.auth.registration.is_some() && self.auth.allow_registration.is_some() {
+            problems.push(
+                "auth.allow_registration and auth.registration are both set; keep auth.registration (first_admin, open or closed)".into(),
+            );
         }
         if self.audit.queue_size == 0 {
             problems.push("audit.queue_size must be at least 1".into());

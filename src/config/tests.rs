@@ -45,6 +45,33 @@ fn defaults_without_any_layer() {
     assert_eq!(s.audit.retention, Duration::from_secs(30 * 86400));
     assert_eq!(s.telemetry.protocol, TelemetryProtocol::HttpProtobuf);
     assert_eq!(s.to_redacted_json()["auth"]["token_ttl"], "24h");
+    assert_eq!(
+        s.auth.registration(),
+        crate::config::Registration::FirstAdmin
+    );
+    assert_eq!(s.audit.queue_size, 10_000);
+}
+
+#[test]
+fn registration_is_one_key_and_the_old_one_still_reads() {
+    use crate::config::Registration;
+    let s = with_env(&[("REFLOW_AUTH_REGISTRATION", "open")]).unwrap();
+    assert_eq!(s.auth.registration(), Registration::Open);
+    let s = load_yaml("reg.yaml", "auth:\n  allow_registration: true\n").unwrap();
+    assert_eq!(s.auth.registration(), Registration::Open);
+    let both = load_yaml(
+        "reg2.yaml",
+        "auth:\n  allow_registration: true\n  registration: closed\n",
+    );
+    assert!(
+        error_text(both).contains("keep auth.registration"),
+        "both keys set is refused"
+    );
+    let bad = with_env(&[("REFLOW_AUTH_REGISTRATION", "sometimes")]);
+    assert!(
+        error_text(bad).contains("registration"),
+        "a bad value names the key"
+    );
 }
 
 #[test]
@@ -74,7 +101,7 @@ fn env_overrides_file_and_flags_override_env() {
     ]);
     let s = Settings::load(&Overrides::default(), &vars).unwrap();
     assert_eq!((s.server.host.as_str(), s.server.port), ("10.0.0.1", 9100));
-    assert!(!s.auth.allow_registration);
+    assert_eq!(s.auth.registration(), crate::config::Registration::Closed);
     assert_eq!(s.auth.oidc.unwrap().audience, "api");
 
     let data_dir = Some(PathBuf::from("/srv/r"));

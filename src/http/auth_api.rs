@@ -14,6 +14,7 @@ use super::AppState;
 use super::error::{ApiError, ApiJson, parse_id};
 use super::extract::{Caller, ClientIp};
 use crate::auth::{AuthMethod, sign_api_token};
+use crate::config::Registration;
 use crate::domain::ApiTokenId;
 use crate::service::{ServiceError, TokenView, UserView};
 
@@ -50,7 +51,14 @@ async fn register(
     ClientIp(ip): ClientIp,
     ApiJson(body): ApiJson<Credentials>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    if !state.settings.auth.allow_registration {
+    // Past the first account under `first_admin`, every request gets the same refusal, taken
+    // email or not: no answer here tells who has an account.
+    let open = match state.settings.auth.registration() {
+        Registration::Open => true,
+        Registration::FirstAdmin => state.users.list().await?.is_empty(),
+        Registration::Closed => false,
+    };
+    if !open {
         return Err(ServiceError::RegistrationClosed.into());
     }
     state

@@ -669,3 +669,44 @@ async fn logout_and_password_changes_end_earlier_login_sessions() {
     // Logging out needs a caller.
     assert_eq!(s.post("/api/auth/logout", None, json!({})).await.0, 401);
 }
+
+#[tokio::test]
+async fn by_default_only_the_first_account_signs_itself_up_and_later_attempts_look_alike() {
+    let s = TestServer::start_with(TestServerOptions {
+        registration: Some(reflow::config::Registration::FirstAdmin),
+        ..TestServerOptions::default()
+    })
+    .await;
+    let (admin, first) = s.register("admin@example.com", PW).await;
+    assert_eq!(first["role"], "admin", "{first}");
+    // A taken email and a free one get the very same answer: register tells nobody who has
+    // an account.
+    let taken = s
+        .post(
+            "/api/auth/register",
+            None,
+            json!({"email": "admin@example.com", "password": PW}),
+        )
+        .await;
+    let free = s
+        .post(
+            "/api/auth/register",
+            None,
+            json!({"email": "new@example.com", "password": PW}),
+        )
+        .await;
+    assert_eq!(taken.0, 403, "{}", taken.1);
+    assert_eq!(taken, free);
+    let (_, status) = s.get("/api/ui/status", None).await;
+    assert_eq!(status["registration_open"], false, "{status}");
+    // Admins add the others.
+    let (code, user) = s
+        .post(
+            "/api/users",
+            Some(&admin),
+            json!({"email": "new@example.com", "password": PW}),
+        )
+        .await;
+    assert_eq!(code, 201, "{user}");
+    assert_eq!(user["role"], "user");
+}

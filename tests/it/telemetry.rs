@@ -98,14 +98,23 @@ async fn gateway(
         .unwrap();
     assert_eq!(res.status(), 201);
     let admin: Value = res.json().await.unwrap();
-    // The calls are a non-admin's, so a policy (not the admin's pass) decides them.
+    // The calls are a non-admin's, so a policy (not the admin's pass) decides them. The admin
+    // adds the account (registration is the first account's only, by default), who signs in.
     let res = reqwest::Client::new()
-        .post(format!("{base}/api/auth/register"))
+        .post(format!("{base}/api/users"))
+        .bearer_auth(admin["token"].as_str().unwrap())
         .json(&json!({"email": "user@example.com", "password": PW}))
         .send()
         .await
         .unwrap();
     assert_eq!(res.status(), 201);
+    let res = reqwest::Client::new()
+        .post(format!("{base}/api/auth/login"))
+        .json(&json!({"email": "user@example.com", "password": PW}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
     let user: Value = res.json().await.unwrap();
     (
         child,

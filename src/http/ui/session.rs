@@ -41,7 +41,7 @@ async fn status(State(state): State<Arc<AppState>>) -> Result<Json<serde_json::V
     let needs_setup = state.users.list().await?.is_empty();
     Ok(Json(json!({
         "needs_setup": needs_setup,
-        "registration_open": state.settings.auth.allow_registration,
+        "registration_open": state.settings.auth.registration() == crate::config::Registration::Open,
         "oidc_issuer": state.settings.auth.oidc.as_ref().map(|o| o.issuer.clone()),
     })))
 }
@@ -92,7 +92,7 @@ async fn setup(
     ApiJson(body): ApiJson<Password>,
 ) -> Result<Response, ApiError> {
     same_origin(&headers, state.settings.server.public_url.as_deref())?;
-    if !state.settings.auth.allow_registration {
+    if state.settings.auth.registration() == crate::config::Registration::Closed {
         return Err(ServiceError::RegistrationClosed.into());
     }
     state

@@ -11,7 +11,9 @@ use super::db::{TestDb, test_db};
 
 pub struct TestServerOptions {
     pub login_attempts_per_minute: u32,
+    /// `auth.registration` open (true) or closed (false), unless `registration` says otherwise.
     pub allow_registration: bool,
+    pub registration: Option<reflow::config::Registration>,
     pub max_body_bytes: usize,
     pub token_ttl: std::time::Duration,
     /// `gateway.page_size`: items per page of a merged MCP list.
@@ -43,6 +45,7 @@ impl Default for TestServerOptions {
         Self {
             login_attempts_per_minute: 1000,
             allow_registration: true,
+            registration: None,
             max_body_bytes: 64 * 1024,
             token_ttl: std::time::Duration::from_secs(3600),
             page_size: 500,
@@ -91,7 +94,12 @@ impl TestServer {
         settings.server.port = 0;
         settings.server.max_body_bytes = opts.max_body_bytes;
         settings.auth.login_attempts_per_minute = opts.login_attempts_per_minute;
-        settings.auth.allow_registration = opts.allow_registration;
+        settings.auth.registration =
+            Some(opts.registration.unwrap_or(if opts.allow_registration {
+                reflow::config::Registration::Open
+            } else {
+                reflow::config::Registration::Closed
+            }));
         settings.auth.token_ttl = opts.token_ttl;
         settings.gateway.page_size = opts.page_size;
         settings.server.public_url = opts.public_url;
