@@ -257,9 +257,19 @@ impl Store {
         table: Table,
         id: uuid::Uuid,
     ) -> Result<bool, StoreError> {
+        self.write_by_id(table.delete_sql(), id).await
+    }
+
+    /// Runs one statement on the row `id` (its `$1`) and bumps the revision if it touched one;
+    /// false when there was no such row.
+    pub(crate) async fn write_by_id(
+        &self,
+        sql: &'static str,
+        id: uuid::Uuid,
+    ) -> Result<bool, StoreError> {
         Ok(on_pool!(self, |pool| {
             let mut tx = pool.begin().await?;
-            let n = sqlx::query(table.delete_sql())
+            let n = sqlx::query(sql)
                 .bind(id)
                 .execute(&mut *tx)
                 .await?

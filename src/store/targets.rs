@@ -265,25 +265,17 @@ impl Store {
         }))
     }
 
-    /// Deletes the target and (by cascade) its policies, credentials and instances.
     /// Counts a restart: every server sees the target changed at its next reload and drops
     /// its connections to it. False if there is no such target.
     pub async fn restart_target(&self, id: TargetId) -> Result<bool, StoreError> {
-        Ok(on_pool!(self, |pool| {
-            let mut tx = pool.begin().await?;
-            let n = sqlx::query("UPDATE targets SET restarts = restarts + 1 WHERE id = $1")
-                .bind(id.as_uuid())
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            if n > 0 {
-                sqlx::query(BUMP_REVISION).execute(&mut *tx).await?;
-            }
-            tx.commit().await?;
-            n > 0
-        }))
+        self.write_by_id(
+            "UPDATE targets SET restarts = restarts + 1 WHERE id = $1",
+            id.as_uuid(),
+        )
+        .await
     }
 
+    /// Deletes the target and (by cascade) its policies, credentials and instances.
     pub async fn delete_target(&self, id: TargetId) -> Result<bool, StoreError> {
         self.delete_row(Table::Targets, id.as_uuid()).await
     }

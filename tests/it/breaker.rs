@@ -6,9 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use axum::body::Body;
 use axum::extract::Request;
-use axum::response::Response;
 use serde_json::json;
 
 use crate::support::gw::{Gw, all_tool_names, eventually};
@@ -24,20 +22,7 @@ async fn front(upstream: String, hang: Arc<AtomicBool>) -> String {
             if hang.load(Ordering::SeqCst) {
                 std::future::pending::<()>().await;
             }
-            let (parts, body) = req.into_parts();
-            let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
-            let mut out = client.request(parts.method, &upstream).body(body);
-            for (k, v) in &parts.headers {
-                if k != "host" && k != "content-length" {
-                    out = out.header(k, v);
-                }
-            }
-            let res = out.send().await.unwrap();
-            let mut builder = Response::builder().status(res.status().as_u16());
-            for (k, v) in res.headers() {
-                builder = builder.header(k, v);
-            }
-            builder.body(Body::from_stream(res.bytes_stream())).unwrap()
+            crate::support::proxy::pass(&client, &upstream, req).await
         }
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -78,6 +78,36 @@ async fn audited(server: &TestServer, admin: &str, method: &str) -> usize {
     rows.as_array().map_or(0, Vec::len)
 }
 
+/// A server on `db` with an admin, target `a` (an echo upstream) and the admin's MCP session.
+async fn serve_on(db: TestDb) -> (TestServer, String, UpstreamServer, McpClient) {
+    let server = TestServer::start_on(db, TestServerOptions::default()).await;
+    let (admin, _) = server.register("admin@example.com", PW).await;
+    let up = UpstreamServer::start(UpstreamConfig::tools("a", ["echo"])).await;
+    let (status, t) = server
+        .post(
+            "/api/targets",
+            Some(&admin),
+            json!({"name": "a", "url": up.url}),
+        )
+        .await;
+    assert_eq!(status, 201, "{t}");
+    let mut client = McpClient::new(&server, &admin);
+    client.initialize().await;
+    (server, admin, up, client)
+}
+
+/// An admin write: a policy for target `a`.
+async fn add_policy(server: &TestServer, admin: &str) -> (u16, Value) {
+    server
+        .post(
+            "/api/policies",
+            Some(admin),
+            json!({"name": "p", "target": "a", "resource_type": "all", "effect": "allow",
+                   "priority": 1, "subjects": [{"subject_type": "everyone"}]}),
+        )
+        .await
+}
+
 async fn ready(server: &TestServer) -> (u16, Value) {
     server.get("/ready", None).await
 }
@@ -94,19 +124,7 @@ async fn a_full_disk_delays_the_audit_log_and_loses_nothing_once_space_returns()
         label: "sqlite",
         dir: tempfile::tempdir().unwrap(),
     };
-    let server = TestServer::start_on(db, TestServerOptions::default()).await;
-    let (admin, _) = server.register("admin@example.com", PW).await;
-    let up = UpstreamServer::start(UpstreamConfig::tools("a", ["echo"])).await;
-    let (status, t) = server
-        .post(
-            "/api/targets",
-            Some(&admin),
-            json!({"name": "a", "url": up.url}),
-        )
-        .await;
-    assert_eq!(status, 201, "{t}");
-    let mut client = McpClient::new(&server, &admin);
-    client.initialize().await;
+    let (server, admin, _up, client) = serve_on(db).await;
 
     for _ in 0..20 {
         client.result("tools/list", json!({})).await;
@@ -153,17 +171,9 @@ async fn a_full_disk_delays_the_audit_log_and_loses_nothing_once_space_returns()
         degraded.1
     );
     // An admin write fails with an error that says why, not a hang.
-    let (status, body) = tokio::time::timeout(
-        Duration::from_secs(15),
-        server.post(
-            "/api/policies",
-            Some(&admin),
-            json!({"name": "p", "target": "a", "resource_type": "all", "effect": "allow",
-                   "priority": 1, "subjects": [{"subject_type": "everyone"}]}),
-        ),
-    )
-    .await
-    .expect("an admin write on a full disk answers within 15 s");
+    let (status, body) = tokio::time::timeout(Duration::from_secs(15), add_policy(&server, &admin))
+        .await
+        .expect("an admin write on a full disk answers within 15 s");
     assert_eq!(status, 503, "{body}");
     assert!(
         body["error"].as_str().unwrap_or("").contains("database"),
@@ -189,14 +199,7 @@ async fn a_full_disk_delays_the_audit_log_and_loses_nothing_once_space_returns()
     let (status, body) = ready(&server).await;
     assert_eq!((status, &body["database"]), (200, &json!("ok")), "{body}");
     // Nothing was left holding the write lock: writes work again at once.
-    let (status, body) = server
-        .post(
-            "/api/policies",
-            Some(&admin),
-            json!({"name": "p", "target": "a", "resource_type": "all", "effect": "allow",
-                   "priority": 1, "subjects": [{"subject_type": "everyone"}]}),
-        )
-        .await;
+    let (status, body) = add_policy(&server, &admin).await;
     assert_eq!(status, 201, "{body}");
 
     // Shutdown on a full disk is bounded by the grace (10 s for the flush, 10 s for the close),
@@ -273,19 +276,7 @@ async fn postgres_stopped_and_started_under_load_loses_no_audit_row() {
         label: "postgres",
         dir: tempfile::tempdir().unwrap(),
     };
-    let server = TestServer::start_on(db, TestServerOptions::default()).await;
-    let (admin, _) = server.register("admin@example.com", PW).await;
-    let up = UpstreamServer::start(UpstreamConfig::tools("a", ["echo"])).await;
-    let (status, t) = server
-        .post(
-            "/api/targets",
-            Some(&admin),
-            json!({"name": "a", "url": up.url}),
-        )
-        .await;
-    assert_eq!(status, 201, "{t}");
-    let mut client = McpClient::new(&server, &admin);
-    client.initialize().await;
+    let (server, admin, _up, client) = serve_on(db).await;
 
     // Load: a list every 20 ms from before the outage to after it; each must answer in 5 s.
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -338,14 +329,7 @@ async fn postgres_stopped_and_started_under_load_loses_no_audit_row() {
     );
     let (status, body) = ready(&server).await;
     assert_eq!((status, &body["database"]), (200, &json!("ok")), "{body}");
-    let (status, body) = server
-        .post(
-            "/api/policies",
-            Some(&admin),
-            json!({"name": "p", "target": "a", "resource_type": "all", "effect": "allow",
-                   "priority": 1, "subjects": [{"subject_type": "everyone"}]}),
-        )
-        .await;
+    let (status, body) = add_policy(&server, &admin).await;
     assert_eq!(status, 201, "{body}");
     server.stop().await;
 }

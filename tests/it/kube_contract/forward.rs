@@ -9,7 +9,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use axum::body::Body;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, Query, Request, State};
 use axum::response::Response;
@@ -137,24 +136,9 @@ async fn relay(mut socket: WebSocket, ip: String, port: u16) {
 }
 
 async fn pass_to_kmock(State(st): State<Arc<FrontState>>, req: Request) -> Response {
-    let (parts, body) = req.into_parts();
-    let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
-    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-    let mut out = st
-        .http
-        .request(parts.method, format!("{}{path}", st.kmock))
-        .body(body);
-    for (k, v) in &parts.headers {
-        if k != "host" && k != "content-length" {
-            out = out.header(k, v);
-        }
-    }
-    let res = out.send().await.unwrap();
-    let mut builder = Response::builder().status(res.status().as_u16());
-    for (k, v) in res.headers() {
-        builder = builder.header(k, v);
-    }
-    builder.body(Body::from_stream(res.bytes_stream())).unwrap()
+    let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
+    let url = format!("{}{path}", st.kmock);
+    crate::support::proxy::pass(&st.http, &url, req).await
 }
 
 #[tokio::test]

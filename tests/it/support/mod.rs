@@ -10,6 +10,7 @@ pub mod fixture;
 pub mod gw;
 pub mod kmock;
 pub mod mcp_client;
+pub mod proxy;
 pub mod server;
 pub mod stdio;
 pub mod upstream;
