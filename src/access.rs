@@ -98,6 +98,8 @@ pub fn http_spec(target: &TargetRecord, resolved: &Resolved) -> Result<UpstreamS
         transport: probe::transport_for(target.transport),
         headers,
         timeout: target.timeout.unwrap_or(DEFAULT_PROBE_TIMEOUT),
+        // A probe reads lists and server info, far below any configured limit.
+        max_message: crate::upstream::limits::MAX_MESSAGE,
     })
 }
 

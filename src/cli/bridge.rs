@@ -110,6 +110,7 @@ pub async fn run(ctx: Context, args: BridgeArgs) -> anyhow::Result<()> {
         redact: token.iter().cloned().collect(),
         env,
         timeout: args.request_timeout,
+        max_message: crate::upstream::limits::MAX_MESSAGE,
     };
     let listener = TcpListener::bind(args.listen)
         .await

@@ -65,6 +65,7 @@ pub async fn run(ctx: &Context, args: ProbeArgs) -> anyhow::Result<()> {
         },
         headers: parse_headers(&args.headers)?,
         timeout: args.timeout,
+        max_message: crate::upstream::limits::MAX_MESSAGE,
     };
     let call_args = match &args.args {
         Some(raw) => {

@@ -75,6 +75,7 @@ pub async fn run(ctx: &Context, store: &Store, target: &TargetRecord) -> anyhow:
         transport: probe::transport_for(target.transport),
         headers,
         timeout,
+        max_message: ctx.settings()?.gateway.max_upstream_message,
     };
     let probed = probe::probe(spec).await;
     spinner.finish_and_clear();

@@ -176,6 +176,9 @@ section!(GatewaySettings {
     /// `requestState` expires, and the parked upstream request is cancelled).
     #[serde(with = "duration_str")]
     request_state_ttl: Duration = Duration::from_secs(300),
+    /// The largest message taken from an upstream, in bytes: a JSON answer, an SSE event, a
+    /// stdout line. A larger one fails its request with an error naming this setting.
+    max_upstream_message: usize = 16 * 1024 * 1024,
 });
 
 section!(StdioSettings {
@@ -423,6 +426,12 @@ impl Settings {
             problems.push(
                 "auth.allow_registration and auth.registration are both set; keep auth.registration (first_admin, open or closed)".into(),
             );
+        }
+        if self.gateway.max_upstream_message < 64 * 1024 {
+            problems.push(format!(
+                "gateway.max_upstream_message is {} bytes; it must be at least 65536",
+                self.gateway.max_upstream_message
+            ));
         }
         if self.audit.queue_size == 0 {
             problems.push("audit.queue_size must be at least 1".into());

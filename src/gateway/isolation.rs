@@ -199,6 +199,7 @@ mod tests {
             auth_type: crate::domain::AuthType::None,
             auth_header_name: None,
             restarts: 0,
+            max_message: 1 << 20,
         };
         let from_ops = resolved(&[("K", "v", CredentialScope::Group, "ops")], None);
         let none = resolved(&[], None);

@@ -77,6 +77,7 @@ pub struct GatewayOptions {
     /// Timeout, per-user session and listen-stream caps.
     pub session: crate::config::SessionSettings,
     pub request_state_ttl: Duration,
+    pub max_upstream_message: usize,
     pub stdio: crate::config::StdioSettings,
     pub kubernetes: crate::config::KubernetesSettings,
 }
@@ -91,6 +92,7 @@ impl GatewayOptions {
             list_cache_ttl: s.gateway.list_cache_ttl,
             session: s.session.clone(),
             request_state_ttl: s.gateway.request_state_ttl,
+            max_upstream_message: s.gateway.max_upstream_message,
             stdio: s.stdio.clone(),
             kubernetes: s.kubernetes.clone(),
         }

@@ -470,6 +470,7 @@ impl Gateway {
             cwd: cmd.cwd.as_ref().map(Into::into),
             redact: resolved.process_env().into_values().collect(),
             timeout: target.timeout,
+            max_message: target.max_message,
         };
         let handshake = Handshake {
             protocol_version: crate::mcp::LATEST_LEGACY_VERSION.to_string(),

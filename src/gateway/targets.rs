@@ -23,6 +23,8 @@ pub struct Target {
     /// Moves on `reflow target restart`: the target then differs from the one its connections
     /// were opened for, and they are dropped like those of an edited target.
     pub restarts: i64,
+    /// `gateway.max_upstream_message`.
+    pub max_message: usize,
 }
 
 /// How the target is reached.
@@ -106,6 +108,7 @@ impl Target {
             auth_type: r.auth_type,
             auth_header_name: r.auth_header_name.clone(),
             restarts: r.restarts,
+            max_message: opts.max_upstream_message,
         })
     }
 

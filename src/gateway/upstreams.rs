@@ -258,6 +258,7 @@ fn spec(target: &Target, creds: &Credentialed) -> UpstreamSpec {
         },
         headers: creds.headers.clone(),
         timeout: target.timeout,
+        max_message: target.max_message,
     }
 }
 

@@ -24,11 +24,18 @@ pub(super) struct Core {
     pub(super) closed: AtomicBool,
     /// Flipped once on close or drop; every background task of the connection ends on it.
     pub(super) shutdown: watch::Sender<bool>,
+    /// The largest message taken from the upstream (`gateway.max_upstream_message`).
+    pub(super) max_message: usize,
 }
 
 impl Core {
-    pub(super) fn new(name: String, inbound: mpsc::Sender<Inbound>) -> Arc<Self> {
+    pub(super) fn new(
+        name: String,
+        inbound: mpsc::Sender<Inbound>,
+        max_message: usize,
+    ) -> Arc<Self> {
         Arc::new(Self {
+            max_message,
             name,
             ids: AtomicI64::new(1),
             inbound,

@@ -268,14 +268,16 @@ impl HttpConn {
         let ct = content_type(&resp);
         if ct.starts_with("text/event-stream") {
             self.core.signal(id, StreamSignal::Opened).await;
-            return self.read_stream(events(resp), id, generation, answer).await;
+            return self
+                .read_stream(events(resp, self.core.max_message), id, generation, answer)
+                .await;
         }
         if !ct.starts_with("application/json") {
             return Err(UpstreamError::Protocol(format!(
                 "unexpected content type {ct:?} for a request"
             )));
         }
-        let bytes = super::limits::body(resp).await?;
+        let bytes = super::limits::body(resp, self.core.max_message).await?;
         let message: Value = serde_json::from_slice(&bytes)
             .map_err(|e| UpstreamError::Protocol(format!("the response is not JSON: {e}")))?;
         match response_id(&message) {
@@ -375,7 +377,7 @@ impl HttpConn {
                     if resp.status().is_success()
                         && content_type(&resp).starts_with("text/event-stream") =>
                 {
-                    return Ok(Resumed::Stream(events(resp)));
+                    return Ok(Resumed::Stream(events(resp, self.core.max_message)));
                 }
                 Ok(resp) => {
                     tracing::debug!(target: "reflow::upstream", upstream = %self.core.name, status = resp.status().as_u16(), "could not resume a response stream")
@@ -440,7 +442,7 @@ impl HttpConn {
                         && content_type(&resp).starts_with("text/event-stream") =>
                 {
                     failures = 0;
-                    let mut stream = events(resp);
+                    let mut stream = events(resp, self.core.max_message);
                     while let Some(ev) = stream.next().await {
                         if !ev.id.is_empty() {
                             last = Some((session.generation, ev.id.clone()));

@@ -9,18 +9,28 @@ use futures_util::{Stream, StreamExt};
 
 use super::UpstreamError;
 
+/// The default of `gateway.max_upstream_message`.
 pub const MAX_MESSAGE: usize = 16 * 1024 * 1024;
 
-fn too_large() -> UpstreamError {
+fn too_large(max: usize) -> UpstreamError {
     UpstreamError::Protocol(format!(
-        "the upstream's answer is larger than {} MiB; reflow does not relay it",
-        MAX_MESSAGE / (1024 * 1024)
+        "the upstream's answer is larger than {} (gateway.max_upstream_message); reflow does not relay it",
+        size(max)
     ))
 }
 
+/// `max` bytes as people say it: "16 MiB", "512 KiB", "1000 bytes".
+fn size(max: usize) -> String {
+    match max {
+        m if m % (1024 * 1024) == 0 => format!("{} MiB", m / (1024 * 1024)),
+        m if m % 1024 == 0 => format!("{} KiB", m / 1024),
+        m => format!("{m} bytes"),
+    }
+}
+
 /// The error an oversized answer gives its request.
-pub fn too_large_message() -> String {
-    too_large().to_string()
+pub fn too_large_message(max: usize) -> String {
+    too_large(max).to_string()
 }
 
 /// The id of a JSON-RPC message too large to parse whole, from its first and last bytes: the
@@ -73,20 +83,17 @@ fn tail_id(tail: &[u8]) -> Option<serde_json::Value> {
     trim(&value[used..]).is_empty().then_some(id)
 }
 
-/// The whole body, refused as soon as it passes `MAX_MESSAGE` (or says it will).
-pub async fn body(resp: reqwest::Response) -> Result<Bytes, UpstreamError> {
-    if resp
-        .content_length()
-        .is_some_and(|n| n > MAX_MESSAGE as u64)
-    {
-        return Err(too_large());
+/// The whole body, refused as soon as it passes `max` (or says it will).
+pub async fn body(resp: reqwest::Response, max: usize) -> Result<Bytes, UpstreamError> {
+    if resp.content_length().is_some_and(|n| n > max as u64) {
+        return Err(too_large(max));
     }
     let mut out = BytesMut::new();
     let mut chunks = resp.bytes_stream();
     while let Some(chunk) = chunks.next().await {
         let chunk = chunk.map_err(super::send_error)?;
-        if out.len() + chunk.len() > MAX_MESSAGE {
-            return Err(too_large());
+        if out.len() + chunk.len() > max {
+            return Err(too_large(max));
         }
         out.extend_from_slice(&chunk);
     }
@@ -97,14 +104,15 @@ pub async fn body(resp: reqwest::Response) -> Result<Bytes, UpstreamError> {
 pub enum StreamError {
     #[error(transparent)]
     Transport(#[from] reqwest::Error),
-    #[error("an SSE event larger than {MAX_MESSAGE} bytes")]
-    Oversized,
+    #[error("an SSE event larger than {0} bytes (gateway.max_upstream_message)")]
+    Oversized(usize),
 }
 
 /// The body as a stream that fails once one event (bytes between blank lines) passes
-/// `MAX_MESSAGE`, before the SSE parser has buffered it all.
+/// `max`, before the SSE parser has buffered it all.
 pub fn bounded_stream(
     resp: reqwest::Response,
+    max: usize,
 ) -> impl Stream<Item = Result<Bytes, StreamError>> + Send {
     let mut since_boundary = 0usize;
     resp.bytes_stream().map(move |chunk| {
@@ -113,8 +121,8 @@ pub fn bounded_stream(
             Some(end) => chunk.len() - end,
             None => since_boundary + chunk.len(),
         };
-        if since_boundary > MAX_MESSAGE {
-            return Err(StreamError::Oversized);
+        if since_boundary > max {
+            return Err(StreamError::Oversized(max));
         }
         Ok(chunk)
     })

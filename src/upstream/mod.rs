@@ -12,7 +12,7 @@ mod error;
 mod http;
 #[cfg(feature = "kubernetes")]
 pub mod kubernetes;
-mod limits;
+pub mod limits;
 mod modern;
 pub mod probe;
 mod sse;
@@ -85,6 +85,8 @@ pub struct UpstreamSpec {
     pub headers: HeaderMap,
     /// Per request.
     pub timeout: Duration,
+    /// The largest message taken from it (`gateway.max_upstream_message`).
+    pub max_message: usize,
 }
 
 // By hand so that header values (credentials) can never reach a log line through `{:?}`.
@@ -203,10 +205,10 @@ fn content_type(resp: &reqwest::Response) -> &str {
 /// stream and a closed one mean the same thing (resume, or give up).
 type Events = std::pin::Pin<Box<dyn Stream<Item = eventsource_stream::Event> + Send>>;
 
-fn events(resp: reqwest::Response) -> Events {
+fn events(resp: reqwest::Response, max: usize) -> Events {
     use eventsource_stream::Eventsource;
     Box::pin(
-        limits::bounded_stream(resp)
+        limits::bounded_stream(resp, max)
             .eventsource()
             .take_while(|ev| std::future::ready(ev.is_ok()))
             .filter_map(|ev| std::future::ready(ev.ok())),
@@ -327,7 +329,7 @@ impl UpstreamConnection {
         eras: &EraCache,
     ) -> Result<(Arc<Self>, mpsc::Receiver<Inbound>), UpstreamError> {
         let (tx, rx) = mpsc::channel(INBOUND_CAPACITY);
-        let core = Core::new(spec.name.clone(), tx);
+        let core = Core::new(spec.name.clone(), tx, spec.max_message);
         let (transport, server) = era::open(&core, &spec, &handshake, &http, eras).await?;
         let conn = Arc::new(Self {
             core,
@@ -350,7 +352,7 @@ impl UpstreamConnection {
         handshake: Handshake,
     ) -> Result<(Arc<Self>, mpsc::Receiver<Inbound>), UpstreamError> {
         let (tx, rx) = mpsc::channel(INBOUND_CAPACITY);
-        let core = Core::new(spec.name.clone(), tx);
+        let core = Core::new(spec.name.clone(), tx, spec.max_message);
         let (conn, server) = stdio::StdioConn::spawn(&core, &spec, &handshake).await?;
         let conn = Arc::new(Self {
             core,

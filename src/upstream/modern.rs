@@ -266,7 +266,7 @@ impl ModernConn {
         if !status.is_success() {
             // Modern servers answer protocol errors with HTTP 4xx and a JSON-RPC error body.
             if ct.starts_with("application/json") {
-                let bytes = super::limits::body(resp).await?;
+                let bytes = super::limits::body(resp, self.core.max_message).await?;
                 if let Ok(message) = serde_json::from_slice::<Value>(&bytes)
                     && message.get("error").is_some()
                 {
@@ -281,7 +281,7 @@ impl ModernConn {
         }
         if ct.starts_with("text/event-stream") {
             self.core.signal(related, StreamSignal::Opened).await;
-            let mut stream = events(resp);
+            let mut stream = events(resp, self.core.max_message);
             while let Some(ev) = stream.next().await {
                 let Some(message) = event_message(&ev, &self.core.name) else {
                     continue;
@@ -303,7 +303,7 @@ impl ModernConn {
                 "unexpected content type {ct:?} for a request"
             )));
         }
-        let bytes = super::limits::body(resp).await?;
+        let bytes = super::limits::body(resp, self.core.max_message).await?;
         let message: Value = serde_json::from_slice(&bytes)
             .map_err(|e| UpstreamError::Protocol(format!("the response is not JSON: {e}")))?;
         match response_id(&message) {

@@ -170,7 +170,7 @@ async fn open(
             "the legacy SSE endpoint did not answer with an event stream".into(),
         ));
     }
-    let mut stream = events(resp);
+    let mut stream = events(resp, spec.max_message);
     while let Some(ev) = stream.next().await {
         if ev.event != "endpoint" {
             continue;

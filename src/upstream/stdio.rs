@@ -35,7 +35,6 @@ const STDERR_LINE_MAX: usize = 4096;
 /// At most this many stderr bytes per second reach the log.
 const STDERR_BYTES_PER_SEC: usize = 64 * 1024;
 /// A stdout line longer than this is not a message we accept (and would exhaust memory).
-const MAX_LINE: usize = super::limits::MAX_MESSAGE;
 
 /// What to run for one stdio upstream. Debug never shows env values.
 #[derive(Clone)]
@@ -53,6 +52,8 @@ pub struct StdioSpec {
     pub redact: Vec<Secret>,
     /// Per request.
     pub timeout: Duration,
+    /// The longest stdout line taken from it (`gateway.max_upstream_message`).
+    pub max_message: usize,
 }
 
 impl fmt::Debug for StdioSpec {
@@ -197,16 +198,16 @@ impl StdioConn {
         let work = async {
             loop {
                 // Bounded: an endless line is read and thrown away, never held whole.
-                match read_line_with_tail(&mut lines, MAX_LINE + 1, &mut buf, &mut tail, 256).await
-                {
+                let max = self.core.max_message;
+                match read_line_with_tail(&mut lines, max + 1, &mut buf, &mut tail, 256).await {
                     Ok(None) | Err(_) => break,
-                    Ok(Some(total)) if total > MAX_LINE => {
-                        tracing::warn!(target: "reflow::upstream", upstream = %self.core.name, bytes = total, "dropping a stdout line over the 16 MiB message limit");
+                    Ok(Some(total)) if total > max => {
+                        tracing::warn!(target: "reflow::upstream", upstream = %self.core.name, bytes = total, max, "dropping a stdout line over gateway.max_upstream_message");
                         // Its request fails now with the reason, rather than at its timeout.
                         if let Some(id) = super::limits::oversized_id(&buf, &tail) {
                             let error = jsonrpc::error_response(
                                 id,
-                                &RpcError::internal(super::limits::too_large_message()),
+                                &RpcError::internal(super::limits::too_large_message(max)),
                             );
                             if let Some(waiter) =
                                 response_id(&error).and_then(|id| self.pending.take(id))

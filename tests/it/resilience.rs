@@ -472,6 +472,27 @@ async fn an_oversized_upstream_answer_is_refused_with_an_error_naming_the_limit(
         .result("tools/call", json!({"name": "fine__big", "arguments": {}}))
         .await;
     assert_eq!(tool_text(&ok).as_str().map(str::len), Some(1024), "{ok}");
+
+    // The limit is gateway.max_upstream_message: at 64 KiB a 100 KiB answer is refused.
+    let strict = Gw::start_with(TestServerOptions {
+        max_upstream_message: Some(64 * 1024),
+        ..TestServerOptions::default()
+    })
+    .await;
+    let medium = oversized_upstream(100 * 1024).await;
+    strict
+        .target_for_everyone(json!({"name": "mid", "url": medium, "statefulness": "stateful"}))
+        .await;
+    let failed = strict
+        .admin_client()
+        .await
+        .request("tools/call", json!({"name": "mid__big", "arguments": {}}))
+        .await;
+    let message = failed["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("larger than 64 KiB (gateway.max_upstream_message)"),
+        "{failed}"
+    );
 }
 
 #[tokio::test]

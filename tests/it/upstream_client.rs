@@ -118,6 +118,7 @@ fn spec(url: url::Url, transport: HttpTransport) -> UpstreamSpec {
         transport,
         headers,
         timeout: Duration::from_secs(10),
+        max_message: reflow::upstream::limits::MAX_MESSAGE,
     }
 }
 

@@ -24,6 +24,7 @@ fn spec(url: &str, transport: HttpTransport) -> UpstreamSpec {
         transport,
         headers: Default::default(),
         timeout: Duration::from_secs(10),
+        max_message: reflow::upstream::limits::MAX_MESSAGE,
     }
 }
 

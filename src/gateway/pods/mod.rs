@@ -332,6 +332,7 @@ impl Gateway {
             transport: HttpTransport::Auto,
             headers,
             timeout: target.timeout,
+            max_message: target.max_message,
         };
         let connect = UpstreamConnection::connect_cached(
             spec,

@@ -149,7 +149,7 @@ impl ModernConn {
                 "subscriptions/listen was not answered with a stream".into(),
             )));
         }
-        let mut stream = events(resp);
+        let mut stream = events(resp, self.core.max_message);
         let mut acknowledged = false;
         while let Some(ev) = stream.next().await {
             let Some(mut message) = event_message(&ev, &self.core.name) else {

@@ -28,6 +28,8 @@ pub struct TestServerOptions {
     pub stdio: Option<reflow::config::StdioSettings>,
     /// `session.timeout` (None: the default).
     pub session_timeout: Option<std::time::Duration>,
+    /// `gateway.max_upstream_message` (None: the default, 16 MiB).
+    pub max_upstream_message: Option<usize>,
     /// `session.cleanup_interval` (None: the default).
     pub session_cleanup_interval: Option<std::time::Duration>,
     /// `metrics` (None: the default: admins only).
@@ -55,6 +57,7 @@ impl Default for TestServerOptions {
             stdio: None,
             session_timeout: None,
             session_cleanup_interval: None,
+            max_upstream_message: None,
             metrics: None,
             connection_limits: None,
             sessions_per_user: None,
@@ -120,6 +123,9 @@ impl TestServer {
         }
         if let Some(t) = opts.session_timeout {
             settings.session.timeout = t;
+        }
+        if let Some(n) = opts.max_upstream_message {
+            settings.gateway.max_upstream_message = n;
         }
         if let Some(t) = opts.session_cleanup_interval {
             settings.session.cleanup_interval = t;
