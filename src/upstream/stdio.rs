@@ -34,7 +34,6 @@ const STDERR_LINES_PER_SEC: u32 = 50;
 const STDERR_LINE_MAX: usize = 4096;
 /// At most this many stderr bytes per second reach the log.
 const STDERR_BYTES_PER_SEC: usize = 64 * 1024;
-/// A stdout line longer than this is not a message we accept (and would exhaust memory).
 
 /// What to run for one stdio upstream. Debug never shows env values.
 #[derive(Clone)]
