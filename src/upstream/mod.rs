@@ -13,6 +13,7 @@ mod http;
 #[cfg(feature = "kubernetes")]
 pub mod kubernetes;
 pub mod limits;
+mod lines;
 mod modern;
 pub mod probe;
 mod sse;
