@@ -395,6 +395,8 @@ async fn check_revision(state: &AppState) {
             state.reload_credentials().await;
         }
         Ok(_) => {}
+        // Closing the pool at shutdown checkpoints the SQLite WAL, which wakes this check.
+        Err(_) if state.store.is_closed() => {}
         Err(e) => tracing::warn!(error = %e, "polling the revision failed"),
     }
 }

@@ -66,7 +66,7 @@ function signIn(status) {
     },
   }, field('Email', email), field('Password', password), error,
   h('button', { type: 'submit', class: 'primary' }, first ? 'Create the first admin' : 'Sign in'));
-  if (first && status.registration_open === false) {
+  if (first && status.setup_allowed === false) {
     mount(root, authCard('Create the first admin',
       'No account exists and self-registration is closed. On the gateway host run: reflow user add you@example.com --role admin', null));
     return;

@@ -210,6 +210,11 @@ impl Store {
     pub async fn close(&self) {
         on_pool!(self, |pool| pool.close().await)
     }
+
+    /// True once `close` began: background work stops quietly instead of warning.
+    pub fn is_closed(&self) -> bool {
+        on_pool!(self, |pool| pool.is_closed())
+    }
 }
 
 /// Keeps a SQLite connection only if it is back in autocommit mode. When a write fails with

@@ -573,6 +573,13 @@ async fn registration_can_be_disabled_and_probes_answer() {
             .unwrap()
             .contains("registration is disabled")
     );
+    // The sign-in page shows "run reflow user add" instead of a setup form nobody may submit.
+    let (_, ui) = s.get("/api/ui/status", None).await;
+    assert_eq!(
+        (&ui["needs_setup"], &ui["setup_allowed"]),
+        (&json!(true), &json!(false)),
+        "{ui}"
+    );
     assert_eq!(s.get("/health", None).await, (200, json!({"status": "ok"})));
     let (status, ready) = s.get("/ready", None).await;
     assert_eq!((status, &ready["database"]), (200, &json!("ok")));
@@ -677,6 +684,18 @@ async fn by_default_only_the_first_account_signs_itself_up_and_later_attempts_lo
         ..TestServerOptions::default()
     })
     .await;
+    // The default closes self-registration yet lets the first admin in: the sign-in page must
+    // offer the setup form (the browser test drives it on the default config).
+    let (_, ui) = s.get("/api/ui/status", None).await;
+    assert_eq!(
+        (
+            &ui["needs_setup"],
+            &ui["setup_allowed"],
+            &ui["registration_open"]
+        ),
+        (&json!(true), &json!(true), &json!(false)),
+        "{ui}"
+    );
     let (admin, first) = s.register("admin@example.com", PW).await;
     assert_eq!(first["role"], "admin", "{first}");
     // A taken email and a free one get the very same answer: register tells nobody who has

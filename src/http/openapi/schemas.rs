@@ -52,8 +52,9 @@ pub fn components() -> Value {
         "UiSession": object(&[("user", r("User"))], &["user"]),
         "UiSignIn": json!({ "oneOf": [r("Credentials"), object(&[("id_token", s("string"))], &["id_token"])] }),
         "UiStatus": object(&[
-            ("needs_setup", s("boolean")), ("registration_open", s("boolean")), ("oidc_issuer", nullable("string")),
-        ], &["needs_setup", "registration_open", "oidc_issuer"]),
+            ("needs_setup", s("boolean")), ("setup_allowed", s("boolean")),
+            ("registration_open", s("boolean")), ("oidc_issuer", nullable("string")),
+        ], &["needs_setup", "setup_allowed", "registration_open", "oidc_issuer"]),
         "ApiToken": object(&[
             ("id", uuid()), ("user_id", uuid()), ("name", s("string")), ("created_at", time()),
             ("expires_at", json!({"type": ["string", "null"], "format": "date-time"})),

@@ -39,9 +39,12 @@ fn transport(state: &AppState) -> CookieTransport {
 /// What the sign-in page needs to know before anyone is signed in.
 async fn status(State(state): State<Arc<AppState>>) -> Result<Json<serde_json::Value>, ApiError> {
     let needs_setup = state.users.list().await?.is_empty();
+    let registration = state.settings.auth.registration();
     Ok(Json(json!({
         "needs_setup": needs_setup,
-        "registration_open": state.settings.auth.registration() == crate::config::Registration::Open,
+        // `first_admin` (the default) closes registration but still lets the first account in.
+        "setup_allowed": registration != crate::config::Registration::Closed,
+        "registration_open": registration == crate::config::Registration::Open,
         "oidc_issuer": state.settings.auth.oidc.as_ref().map(|o| o.issuer.clone()),
     })))
 }
