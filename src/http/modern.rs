@@ -133,11 +133,15 @@ pub async fn post(
         return refuse(note, &message, id, missing_tasks_extension(&method));
     }
     match method.as_str() {
+        // Both are answered here, not by the router, so noted here for the audit log.
         "server/discover" => {
             let result = gateway.discover(&session).await;
+            *note = Some(Note::served(&method, None, None));
             return reply(jsonrpc::response(id, result));
         }
-        "subscriptions/listen" => return listen(state, &session, id, params.as_ref(), h).await,
+        "subscriptions/listen" => {
+            return listen(state, &session, (&message, id), params.as_ref(), h, note).await;
+        }
         "tools/call" => {
             if let Err(e) = check_params(state, &session, params.as_ref(), h).await {
                 return refuse(note, &message, id, e);
@@ -255,20 +259,24 @@ fn sse_of(rx: tokio::sync::mpsc::UnboundedReceiver<Value>) -> Response {
 async fn listen(
     state: &AppState,
     session: &Arc<Session>,
-    id: Value,
+    (message, id): (&Value, Value),
     params: Option<&Value>,
     h: &HeaderMap,
+    note: &mut Option<Note>,
 ) -> Response {
     if !accepts_sse(h) {
-        return error(
+        return refuse(
+            note,
+            message,
             id,
             RpcError::invalid_request("subscriptions/listen needs Accept: text/event-stream"),
         );
     }
     let (ack, rx) = match state.gateway.listen(session, &id, params).await {
         Ok(pair) => pair,
-        Err(e) => return error(id, e),
+        Err(e) => return refuse(note, message, id, e),
     };
+    *note = Some(Note::served("subscriptions/listen", None, None));
     // When the gateway ends the subscription (shutdown), the stream closes with its result.
     let closing = jsonrpc::response(
         id.clone(),

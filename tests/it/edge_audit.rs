@@ -103,6 +103,48 @@ async fn initialize_notifications_and_refusals_are_audited_with_their_reason() {
 }
 
 #[tokio::test]
+async fn the_2026_requests_the_endpoint_answers_itself_are_audited() {
+    let gw = Gw::start().await;
+    let c = ModernClient::new(&gw.server, &gw.admin);
+    let discovered = c.result("server/discover", json!({})).await;
+    assert!(discovered["supportedVersions"].is_array(), "{discovered}");
+    let (_, mut listen) = c
+        .stream(
+            "subscriptions/listen",
+            json!({"notifications": {"toolsListChanged": true}}),
+        )
+        .await;
+    assert_eq!(listen.status, 200);
+    listen
+        .next_within(Duration::from_secs(10))
+        .await
+        .expect("the acknowledgement");
+    // A malformed subscription is refused, with the reason on its row.
+    let refused = c
+        .exchange("subscriptions/listen", json!({"notifications": "all"}))
+        .await;
+    assert_eq!(refused.status, 400, "{}", refused.response);
+
+    let rows = rows(&gw, 3).await;
+    let discover = rows
+        .iter()
+        .find(|r| r["method"] == "server/discover")
+        .unwrap_or_else(|| panic!("no server/discover row: {rows:#?}"));
+    assert_eq!(discover["decision"], "allow");
+    assert!(discover["user_id"].is_string(), "{discover}");
+    let listened = rows
+        .iter()
+        .find(|r| r["method"] == "subscriptions/listen" && r["decision"] == "allow")
+        .unwrap_or_else(|| panic!("no subscriptions/listen row: {rows:#?}"));
+    assert_eq!(listened["response_status"], 0);
+    let bad = find(&rows, "subscriptions/listen", "must be an object");
+    assert_eq!(
+        (&bad["decision"], &bad["response_status"]),
+        (&json!("deny"), &json!(-32602))
+    );
+}
+
+#[tokio::test]
 async fn a_flood_of_bad_tokens_is_one_row_a_second_with_its_count_and_a_json_rpc_error() {
     let gw = Gw::start().await;
     let list = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"});
