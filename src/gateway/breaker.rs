@@ -2,7 +2,9 @@
 //! 5xx), callers stop waiting for the same failure. The target is left out of lists and its calls
 //! fail at once, for a backoff that doubles from 1 s to 30 s; then one caller's request goes
 //! through as a probe (half-open), and its outcome closes the breaker or opens it again.
-//! Failures that belong to one caller (4xx, a JSON-RPC error) never open it.
+//! Failures that belong to one caller (4xx, a JSON-RPC error) never open it. The probe's slot is
+//! a guard: a probe that ends without reporting (its caller needed no request, or gave up) frees
+//! it, so the next caller probes instead of failing until the probe is overdue.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -49,6 +51,36 @@ fn backoff(failures: u32) -> Duration {
         .min(MAX_BACKOFF)
 }
 
+/// Leave to send a request; when it is the half-open probe, it holds the probe's slot until
+/// the outcome is recorded or it is dropped, whichever comes first.
+#[must_use]
+#[derive(Debug)]
+pub struct Admission<'a> {
+    probe: Option<(&'a Breakers, TargetId, Instant)>,
+}
+
+impl Admission<'_> {
+    #[cfg(test)]
+    pub fn is_probe(&self) -> bool {
+        self.probe.is_some()
+    }
+}
+
+impl Drop for Admission<'_> {
+    fn drop(&mut self) {
+        let Some((breakers, target, since)) = self.probe else {
+            return;
+        };
+        let mut states = breakers.states.lock().unwrap();
+        // Still our probe (no outcome recorded): the next caller may probe.
+        if let Some(s) = states.get_mut(&target)
+            && s.probe_since == Some(since)
+        {
+            s.probe_since = None;
+        }
+    }
+}
+
 impl Breakers {
     /// May a request to the target go out now? `probe_overdue`: how long a probe may take before
     /// another caller may probe instead (the target's timeout).
@@ -57,14 +89,14 @@ impl Breakers {
         target: TargetId,
         name: &str,
         probe_overdue: Duration,
-    ) -> Result<(), RpcError> {
+    ) -> Result<Admission<'_>, RpcError> {
         let mut states = self.states.lock().unwrap();
         let Some(s) = states.get_mut(&target) else {
-            return Ok(());
+            return Ok(Admission { probe: None });
         };
         let now = Instant::now();
         match s.open_until {
-            None => Ok(()),
+            None => Ok(Admission { probe: None }),
             Some(until) if now < until => Err(unavailable(name, until - now)),
             Some(_) => match s.probe_since {
                 Some(since) if now.duration_since(since) < probe_overdue => {
@@ -72,7 +104,9 @@ impl Breakers {
                 }
                 _ => {
                     s.probe_since = Some(now);
-                    Ok(())
+                    Ok(Admission {
+                        probe: Some((self, target, now)),
+                    })
                 }
             },
         }
@@ -167,16 +201,41 @@ mod tests {
         );
         // Backoff passed: exactly one probe.
         b.states.lock().unwrap().get_mut(&t).unwrap().open_until = Some(Instant::now());
-        assert!(b.admit(t, "t", slow).is_ok(), "the probe");
+        let probe = b.admit(t, "t", slow).expect("the probe");
+        assert!(probe.is_probe());
         assert!(
             b.admit(t, "t", slow).is_err(),
             "others fail fast while it runs"
         );
         b.record(t, Err(&UpstreamError::Closed));
+        drop(probe);
+        assert!(
+            b.admit(t, "t", slow).is_err(),
+            "a probe that failed reopens the breaker; its guard frees nothing"
+        );
         assert_eq!(b.states.lock().unwrap()[&t].failures, 2);
         b.success(t);
         assert!(b.admit(t, "t", slow).is_ok());
         assert!(b.open().is_empty());
+    }
+
+    #[test]
+    fn a_probe_that_ends_without_an_outcome_frees_its_slot() {
+        let b = Breakers::default();
+        let t = TargetId::new();
+        let slow = Duration::from_secs(60);
+        b.failure(t);
+        b.states.lock().unwrap().get_mut(&t).unwrap().open_until = Some(Instant::now());
+        let probe = b.admit(t, "t", slow).unwrap();
+        assert!(b.admit(t, "t", slow).is_err(), "one probe at a time");
+        drop(probe); // e.g. the caller's list came from cache: no request went out
+        let next = b
+            .admit(t, "t", slow)
+            .expect("the next caller probes at once");
+        assert!(next.is_probe());
+        b.success(t);
+        drop(next);
+        assert!(!b.admit(t, "t", slow).unwrap().is_probe(), "closed");
     }
 
     #[test]

@@ -92,9 +92,10 @@ impl Gateway {
         session: &Arc<Session>,
         targets: &[Arc<Target>],
     ) -> Vec<(Arc<Target>, Arc<UpstreamHandle>)> {
-        let attempts = targets
-            .iter()
-            .map(|t| async move { (t.clone(), self.upstream(session, t).await) });
+        let attempts = targets.iter().map(|t| async move {
+            let leased = self.upstream(session, t).await;
+            (t.clone(), leased.map(super::upstreams::Leased::into_handle))
+        });
         join_all(attempts)
             .await
             .into_iter()

@@ -262,24 +262,70 @@ fn spec(target: &Target, creds: &Credentialed) -> UpstreamSpec {
     }
 }
 
+/// A connection to use now, with the circuit breaker's leave: when this use is the half-open
+/// probe, the probe's slot is held until the caller records the outcome or drops this.
+pub(crate) struct Leased<'a> {
+    handle: Arc<UpstreamHandle>,
+    _admission: Option<super::breaker::Admission<'a>>,
+}
+
+impl Leased<'_> {
+    fn unguarded(handle: Arc<UpstreamHandle>) -> Self {
+        Self {
+            handle,
+            _admission: None,
+        }
+    }
+
+    pub(crate) fn into_handle(self) -> Arc<UpstreamHandle> {
+        self.handle
+    }
+}
+
+impl std::ops::Deref for Leased<'_> {
+    type Target = Arc<UpstreamHandle>;
+    fn deref(&self) -> &Self::Target {
+        &self.handle
+    }
+}
+
 impl Gateway {
     /// The connection `session` uses for `target`, connecting (or reconnecting) as needed.
     pub(crate) async fn upstream(
         self: &Arc<Self>,
         session: &Arc<Session>,
         target: &Arc<Target>,
-    ) -> Result<Arc<UpstreamHandle>, RpcError> {
+    ) -> Result<Leased<'_>, RpcError> {
         if let Some(cmd) = target.stdio() {
             // Processes have their own crash backoff (processes.rs): a dead child is restarted
             // at once, then after growing delays.
-            return self.stdio_upstream(session, target, cmd).await;
+            return self
+                .stdio_upstream(session, target, cmd)
+                .await
+                .map(Leased::unguarded);
         }
         #[cfg(feature = "kubernetes")]
         if let Some(pod) = target.pod() {
-            return self.pod_upstream(session, target, pod).await;
+            return self
+                .pod_upstream(session, target, pod)
+                .await
+                .map(Leased::unguarded);
         }
-        self.breakers
+        let admission = self
+            .breakers
             .admit(target.id, &target.name, target.timeout)?;
+        let handle = self.http_upstream(session, target).await?;
+        Ok(Leased {
+            handle,
+            _admission: Some(admission),
+        })
+    }
+
+    async fn http_upstream(
+        self: &Arc<Self>,
+        session: &Arc<Session>,
+        target: &Arc<Target>,
+    ) -> Result<Arc<UpstreamHandle>, RpcError> {
         let creds = self.credentialed(session, target)?;
         // Modern (stateless) requests use the shared pool even for stateful targets.
         if target.per_session() && !session.modern {
@@ -386,7 +432,13 @@ impl Gateway {
             &self.pool.eras,
         );
         let (conn, inbound) = match tokio::time::timeout(target.timeout, connect).await {
-            Ok(Ok(pair)) => pair,
+            Ok(Ok(pair)) => {
+                // The handshake reached the server: whatever opened the breaker is over.
+                if target.is_http() {
+                    self.breakers.success(target.id);
+                }
+                pair
+            }
             Ok(Err(e)) => {
                 tracing::warn!(target = %target.name, error = %e, "upstream connect failed");
                 if target.is_http() {

@@ -118,3 +118,46 @@ async fn a_hung_upstream_is_failed_fast_then_a_probe_closes_its_breaker() {
     assert!(ok.to_string().contains("flaky"), "{ok}");
     assert_eq!(metric_line(&gw, "reflow_upstream_breaker_open").await, None);
 }
+
+/// Found by the soak: a half-open probe taken by a use that sends no request of its own (a
+/// session's start connecting every target, a list from cache) never reported, so every other
+/// caller got "a probe is under way" until the probe was overdue (the target's timeout).
+#[tokio::test]
+async fn a_probe_that_sends_nothing_does_not_hold_the_target_closed() {
+    let gw = Gw::start().await;
+    let real = UpstreamServer::start(UpstreamConfig::tools("flaky", ["echo"])).await;
+    let hang = Arc::new(AtomicBool::new(true));
+    let url = front(real.url.clone(), hang.clone()).await;
+    // A timeout longer than the test's patience below: a held probe would show.
+    gw.target_for_everyone(json!({"name": "flaky", "url": url, "timeout": 8}))
+        .await;
+    let client = gw.admin_client().await;
+    assert!(all_tool_names(&client).await.is_empty(), "hung: left out");
+    hang.store(false, Ordering::SeqCst);
+    // Each round: a new session starts (connecting every target: the probe, if the backoff
+    // is over), then calls at once. Only "next try in" (backoff) may refuse it.
+    let started = Instant::now();
+    loop {
+        let fresh = gw.admin_client().await;
+        let res = fresh
+            .request(
+                "tools/call",
+                json!({"name": "flaky__echo", "arguments": {"n": 1}}),
+            )
+            .await;
+        if res.get("result").is_some() {
+            assert!(res.to_string().contains("flaky"), "{res}");
+            break;
+        }
+        let message = res["error"]["message"].as_str().unwrap_or_default();
+        assert!(!message.contains("a probe is under way"), "{res}");
+        assert!(message.contains("next try in"), "{res}");
+        assert!(
+            started.elapsed() < Duration::from_secs(6),
+            "still refused after {:?}: {res}",
+            started.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(metric_line(&gw, "reflow_upstream_breaker_open").await, None);
+}
