@@ -1,12 +1,13 @@
 //! DNS-rebinding protection: the Host header (and Origin, when a browser sends one) must name
-//! this gateway, even for requests with a valid token.
+//! this gateway, even for requests with a valid token. Refusals of requests whose body went
+//! unread say `Connection: close`.
 
 use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
-use axum::http::header::{HOST, ORIGIN};
+use axum::http::header::{CONNECTION, CONTENT_LENGTH, HOST, ORIGIN, TRANSFER_ENCODING};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -143,9 +144,13 @@ pub async fn check_host(State(state): State<Arc<AppState>>, req: Request, next: 
         }
     };
     let headers = req.headers();
+    let unread = declares_body(&req);
     // Two Host headers: which one a proxy and this server each believe is anyone's guess.
     if headers.get_all(HOST).iter().count() > 1 {
-        return refuse(StatusCode::BAD_REQUEST, "more than one Host header".into());
+        return close_unread(
+            unread,
+            refuse(StatusCode::BAD_REQUEST, "more than one Host header".into()),
+        );
     }
     let verdict = {
         let get = |name: axum::http::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
@@ -155,9 +160,34 @@ pub async fn check_host(State(state): State<Arc<AppState>>, req: Request, next: 
         state.host_guard.check(host, get(ORIGIN), strict)
     };
     if let Err(message) = verdict {
-        return refuse(StatusCode::FORBIDDEN, message);
+        return close_unread(unread, refuse(StatusCode::FORBIDDEN, message));
     }
-    next.run(req).await
+    close_unread(unread, next.run(req).await)
+}
+
+fn declares_body(req: &Request) -> bool {
+    req.version() == axum::http::Version::HTTP_11
+        && (req.headers().contains_key(TRANSFER_ENCODING)
+            || req
+                .headers()
+                .get(CONTENT_LENGTH)
+                .is_some_and(|v| v.as_bytes() != b"0"))
+}
+
+/// Refusals given before the body is read (host, token, route, size). hyper closes such a
+/// connection when the body arrives after the answer; saying so up front makes the client open
+/// a new one instead of writing its next request into a closed socket.
+fn close_unread(unread: bool, mut res: Response) -> Response {
+    if unread
+        && matches!(
+            res.status().as_u16(),
+            401 | 403 | 404 | 405 | 411 | 413 | 415
+        )
+    {
+        res.headers_mut()
+            .insert(CONNECTION, axum::http::HeaderValue::from_static("close"));
+    }
+    res
 }
 
 #[cfg(test)]

@@ -109,7 +109,14 @@ impl Store {
                         .push_bind(r.trace_id.as_deref())
                         .push_bind(r.created_at);
                 });
-                insert.build().execute(&mut *tx).await?;
+                // Each batch size is its own SQL text: cached, they would fill every connection's
+                // statement cache (100 each) with up-to-500-row programs, growing RSS for
+                // minutes under varying load (seen in the soak). Only the one-row form is kept.
+                insert
+                    .build()
+                    .persistent(chunk.len() == 1)
+                    .execute(&mut *tx)
+                    .await?;
             }
             tx.commit().await?;
         });

@@ -235,3 +235,56 @@ async fn refusals_on_the_legacy_message_endpoint_are_audited_with_their_reason()
     let gone = find(&rows, "ping", "HTTP 404");
     assert_eq!(gone["decision"], "deny");
 }
+
+/// Reads one HTTP/1.1 response head (lower-cased) from `tcp`.
+async fn response_head(tcp: &mut tokio::net::TcpStream) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        let n = tokio::time::timeout(Duration::from_secs(5), tcp.read(&mut byte))
+            .await
+            .expect("a response within 5 s")
+            .unwrap();
+        assert_eq!(n, 1, "closed after {:?}", String::from_utf8_lossy(&head));
+        head.push(byte[0]);
+    }
+    String::from_utf8_lossy(&head).to_lowercase()
+}
+
+/// Found by the soak: a 401 answered before the body arrived closed the keep-alive connection
+/// without saying so, and the client's next request on it failed. Now the refusal says
+/// `Connection: close`; an answer that read its body keeps the connection.
+#[tokio::test]
+async fn a_refusal_before_the_body_is_read_says_connection_close() {
+    use tokio::io::AsyncWriteExt;
+    let gw = Gw::start().await;
+    let body =
+        json!({"jsonrpc": "2.0", "id": 1, "method": "server/discover", "params": {}}).to_string();
+    let head = |token: &str| {
+        format!(
+            "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n\
+             Content-Type: application/json\r\nAccept: application/json, text/event-stream\r\n\
+             Content-Length: {}\r\n\r\n",
+            body.len()
+        )
+    };
+    // The head alone: the gateway refuses the token before any byte of the body.
+    let mut tcp = tokio::net::TcpStream::connect(gw.server.addr)
+        .await
+        .unwrap();
+    tcp.write_all(head("not-a-token").as_bytes()).await.unwrap();
+    let refused = response_head(&mut tcp).await;
+    assert!(refused.starts_with("http/1.1 401"), "{refused}");
+    assert!(refused.contains("connection: close"), "{refused}");
+    // A request whose body was read keeps the connection.
+    let mut tcp = tokio::net::TcpStream::connect(gw.server.addr)
+        .await
+        .unwrap();
+    let admin = head(&gw.admin);
+    tcp.write_all(format!("{admin}{body}").as_bytes())
+        .await
+        .unwrap();
+    let answered = response_head(&mut tcp).await;
+    assert!(!answered.contains("connection: close"), "{answered}");
+}
