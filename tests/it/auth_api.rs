@@ -4,11 +4,33 @@ use std::time::{Duration, Instant};
 
 use reflow::auth::{Claims, JwtKeys, TokenKind};
 use reqwest::Method;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::support::{TestServer, TestServerOptions};
 
 const PW: &str = "correct horse battery";
+
+/// A registration attempt, whatever its outcome (`TestServer::register` wants success).
+async fn try_register(s: &TestServer, email: &str, password: &str) -> (u16, Value) {
+    let body = json!({"email": email, "password": password});
+    s.post("/api/auth/register", None, body).await
+}
+
+async fn login(s: &TestServer, email: &str, password: &str) -> (u16, Value) {
+    let body = json!({"email": email, "password": password});
+    s.post("/api/auth/login", None, body).await
+}
+
+/// `PUT /api/users/{id}` as `token`.
+async fn put_user(s: &TestServer, token: &str, id: &str, body: Value) -> (u16, Value) {
+    let path = format!("/api/users/{id}");
+    s.send(Method::PUT, &path, Some(token), Some(body)).await
+}
+
+/// `DELETE path` as `token`; the status.
+async fn delete(s: &TestServer, path: &str, token: &str) -> u16 {
+    s.send(Method::DELETE, path, Some(token), None).await.0
+}
 
 #[tokio::test]
 async fn first_user_is_admin_later_users_are_users() {
@@ -32,13 +54,7 @@ async fn first_user_is_admin_later_users_are_users() {
 async fn login_returns_a_working_token_and_rejects_bad_credentials_alike() {
     let s = TestServer::start().await;
     s.register("a@example.com", PW).await;
-    let (status, body) = s
-        .post(
-            "/api/auth/login",
-            None,
-            json!({"email": "A@example.com", "password": PW}),
-        )
-        .await;
+    let (status, body) = login(&s, "A@example.com", PW).await;
     assert_eq!(status, 200, "{body}");
     let token = body["token"].as_str().unwrap();
     let (status, me) = s.get("/api/auth/me", Some(token)).await;
@@ -151,26 +167,11 @@ async fn api_tokens_work_as_bearer_and_revocation_is_immediate() {
 
     // Another user cannot revoke it, and cannot learn that it exists.
     let (bob, _) = s.register("bob@example.com", PW).await;
-    let (status, _) = s
-        .send(
-            Method::DELETE,
-            &format!("/api/auth/tokens/{id}"),
-            Some(&bob),
-            None,
-        )
-        .await;
-    assert_eq!(status, 404);
+    let path = format!("/api/auth/tokens/{id}");
+    assert_eq!(delete(&s, &path, &bob).await, 404);
     assert_eq!(s.get("/api/auth/me", Some(&token)).await.0, 200);
 
-    let (status, _) = s
-        .send(
-            Method::DELETE,
-            &format!("/api/auth/tokens/{id}"),
-            Some(&alice),
-            None,
-        )
-        .await;
-    assert_eq!(status, 204);
+    assert_eq!(delete(&s, &path, &alice).await, 204);
     let (status, body) = s.get("/api/auth/me", Some(&token)).await;
     assert_eq!(status, 401, "revoked at once: {body}");
     assert!(body["error"].is_string());
@@ -183,15 +184,8 @@ async fn api_tokens_work_as_bearer_and_revocation_is_immediate() {
         .await;
     let id2 = second["api_token"]["id"].as_str().unwrap();
     assert!(second["api_token"]["expires_at"].is_null());
-    let (status, _) = s
-        .send(
-            Method::DELETE,
-            &format!("/api/auth/tokens/{id2}"),
-            Some(&admin),
-            None,
-        )
-        .await;
-    assert_eq!(status, 204);
+    let path = format!("/api/auth/tokens/{id2}");
+    assert_eq!(delete(&s, &path, &admin).await, 204);
     assert_eq!(
         s.get("/api/auth/me", Some(second["token"].as_str().unwrap()))
             .await
@@ -310,14 +304,7 @@ async fn data_and_tokens_survive_a_restart() {
         200,
         "API token still valid"
     );
-    let (status, _) = s
-        .post(
-            "/api/auth/login",
-            None,
-            json!({"email": "admin@example.com", "password": PW}),
-        )
-        .await;
-    assert_eq!(status, 200);
+    assert_eq!(login(&s, "admin@example.com", PW).await.0, 200);
     let (_, second) = s.register("late@example.com", PW).await;
     assert_eq!(
         second["role"], "user",
@@ -373,40 +360,16 @@ async fn bad_input_is_named_and_writes_nothing() {
         ("", PW, "email"),
         ("ok@example.com", "short", "password"),
     ] {
-        let (status, body) = s
-            .post(
-                "/api/auth/register",
-                None,
-                json!({"email": email, "password": password}),
-            )
-            .await;
+        let (status, body) = try_register(&s, email, password).await;
         assert_eq!(status, 422, "{email}/{password}: {body}");
         assert!(body["error"].as_str().unwrap().starts_with(field), "{body}");
     }
-    let (status, body) = s
-        .post(
-            "/api/auth/register",
-            None,
-            json!({"email": "ADMIN@example.com", "password": PW}),
-        )
-        .await;
+    let (status, body) = try_register(&s, "ADMIN@example.com", PW).await;
     assert_eq!(status, 409, "{body}");
     // A fullwidth twin is the same address (NFKC); a Cyrillic look-alike is refused by name.
-    let (status, body) = s
-        .post(
-            "/api/auth/register",
-            None,
-            json!({"email": "\u{ff41}dmin@example.com", "password": PW}),
-        )
-        .await;
+    let (status, body) = try_register(&s, "\u{ff41}dmin@example.com", PW).await;
     assert_eq!(status, 409, "{body}");
-    let (status, body) = s
-        .post(
-            "/api/auth/register",
-            None,
-            json!({"email": "\u{430}dmin@example.com", "password": PW}),
-        )
-        .await;
+    let (status, body) = try_register(&s, "\u{430}dmin@example.com", PW).await;
     assert_eq!(status, 422, "{body}");
     assert!(body["error"].as_str().unwrap().contains("U+0430"), "{body}");
 
@@ -450,27 +413,19 @@ async fn users_api_is_admin_only_and_changes_apply_at_once() {
     let (status, list) = s.get("/api/users", Some(&admin)).await;
     assert_eq!((status, list.as_array().unwrap().len()), (200, 2));
 
-    let (status, updated) = s
-        .send(
-            Method::PUT,
-            &format!("/api/users/{alice_id}"),
-            Some(&admin),
-            Some(json!({"role": "dev", "groups": ["ops", "eng", "ops"]})),
-        )
-        .await;
+    let (status, updated) = put_user(
+        &s,
+        &admin,
+        alice_id,
+        json!({"role": "dev", "groups": ["ops", "eng", "ops"]}),
+    )
+    .await;
     assert_eq!(status, 200, "{updated}");
     assert_eq!(updated["groups"], json!(["eng", "ops"]));
     let (_, me) = s.get("/api/auth/me", Some(&alice)).await;
     assert_eq!(me["role"], "dev", "the existing token sees the new role");
 
-    let (status, _) = s
-        .send(
-            Method::PUT,
-            &format!("/api/users/{alice_id}"),
-            Some(&admin),
-            Some(json!({"role": "admin"})),
-        )
-        .await;
+    let (status, _) = put_user(&s, &admin, alice_id, json!({"role": "admin"})).await;
     assert_eq!(status, 200);
     assert_eq!(
         s.get("/api/users", Some(&alice)).await.0,
@@ -478,77 +433,26 @@ async fn users_api_is_admin_only_and_changes_apply_at_once() {
         "promotion applies to the live token"
     );
 
-    let (status, body) = s
-        .send(
-            Method::PUT,
-            &format!("/api/users/{alice_id}"),
-            Some(&admin),
-            Some(json!({"role": "bad role!"})),
-        )
-        .await;
+    let (status, body) = put_user(&s, &admin, alice_id, json!({"role": "bad role!"})).await;
     assert_eq!(status, 422, "{body}");
     assert!(body["error"].as_str().unwrap().starts_with("role"));
-    let (status, _) = s
-        .send(
-            Method::PUT,
-            "/api/users/nope",
-            Some(&admin),
-            Some(json!({})),
-        )
-        .await;
+    let (status, _) = put_user(&s, &admin, "nope", json!({})).await;
     assert_eq!(status, 400);
-    let (status, _) = s
-        .send(
-            Method::PUT,
-            &format!("/api/users/{}", uuid::Uuid::new_v4()),
-            Some(&admin),
-            Some(json!({"role": "x"})),
-        )
-        .await;
+    let unknown = uuid::Uuid::new_v4().to_string();
+    let (status, _) = put_user(&s, &admin, &unknown, json!({"role": "x"})).await;
     assert_eq!(status, 404);
 
     // Demote alice again, then the last admin cannot demote or delete itself.
-    s.send(
-        Method::PUT,
-        &format!("/api/users/{alice_id}"),
-        Some(&admin),
-        Some(json!({"role": "user"})),
-    )
-    .await;
+    put_user(&s, &admin, alice_id, json!({"role": "user"})).await;
     let admin_id = admin_user["id"].as_str().unwrap();
-    let (status, body) = s
-        .send(
-            Method::PUT,
-            &format!("/api/users/{admin_id}"),
-            Some(&admin),
-            Some(json!({"role": "user"})),
-        )
-        .await;
+    let (status, body) = put_user(&s, &admin, admin_id, json!({"role": "user"})).await;
     assert_eq!(status, 409, "{body}");
-    assert_eq!(
-        s.send(
-            Method::DELETE,
-            &format!("/api/users/{admin_id}"),
-            Some(&admin),
-            None
-        )
-        .await
-        .0,
-        409
-    );
+    let path = format!("/api/users/{admin_id}");
+    assert_eq!(delete(&s, &path, &admin).await, 409);
 
     // Deleting a user invalidates their tokens at once (and says what went with them).
-    assert_eq!(
-        s.send(
-            Method::DELETE,
-            &format!("/api/users/{alice_id}"),
-            Some(&admin),
-            None
-        )
-        .await
-        .0,
-        200
-    );
+    let path = format!("/api/users/{alice_id}");
+    assert_eq!(delete(&s, &path, &admin).await, 200);
     assert_eq!(s.get("/api/auth/me", Some(&alice)).await.0, 401);
 }
 
@@ -559,13 +463,7 @@ async fn registration_can_be_disabled_and_probes_answer() {
         ..TestServerOptions::default()
     })
     .await;
-    let (status, body) = s
-        .post(
-            "/api/auth/register",
-            None,
-            json!({"email": "a@example.com", "password": PW}),
-        )
-        .await;
+    let (status, body) = try_register(&s, "a@example.com", PW).await;
     assert_eq!(status, 403, "{body}");
     assert!(
         body["error"]
@@ -595,17 +493,7 @@ async fn logout_and_password_changes_end_earlier_login_sessions() {
     let s = TestServer::start().await;
     let (admin, _) = s.register("root@example.com", PW).await;
     let (first, user) = s.register("a@example.com", PW).await;
-    let login = |password: &'static str| {
-        let s = &s;
-        async move {
-            s.post(
-                "/api/auth/login",
-                None,
-                json!({"email": "a@example.com", "password": password}),
-            )
-            .await
-        }
-    };
+    let login = |password| login(&s, "a@example.com", password);
     let (_, second) = login(PW).await;
     let second = second["token"].as_str().unwrap().to_string();
     let (status, api) = s
@@ -662,14 +550,7 @@ async fn logout_and_password_changes_end_earlier_login_sessions() {
 
     // A role change does not end them: it applies to them at once (roles are read per request).
     let id = user["id"].as_str().unwrap();
-    let (status, body) = s
-        .send(
-            Method::PUT,
-            &format!("/api/users/{id}"),
-            Some(&admin),
-            Some(json!({"role": "ops"})),
-        )
-        .await;
+    let (status, body) = put_user(&s, &admin, id, json!({"role": "ops"})).await;
     assert_eq!(status, 200, "{body}");
     let (status, me) = s.get("/api/auth/me", Some(&fourth)).await;
     assert_eq!((status, me["role"].as_str()), (200, Some("ops")), "{me}");
@@ -700,20 +581,8 @@ async fn by_default_only_the_first_account_signs_itself_up_and_later_attempts_lo
     assert_eq!(first["role"], "admin", "{first}");
     // A taken email and a free one get the very same answer: register tells nobody who has
     // an account.
-    let taken = s
-        .post(
-            "/api/auth/register",
-            None,
-            json!({"email": "admin@example.com", "password": PW}),
-        )
-        .await;
-    let free = s
-        .post(
-            "/api/auth/register",
-            None,
-            json!({"email": "new@example.com", "password": PW}),
-        )
-        .await;
+    let taken = try_register(&s, "admin@example.com", PW).await;
+    let free = try_register(&s, "new@example.com", PW).await;
     assert_eq!(taken.0, 403, "{}", taken.1);
     assert_eq!(taken, free);
     let (_, status) = s.get("/api/ui/status", None).await;

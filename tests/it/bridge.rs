@@ -4,21 +4,23 @@
 
 use std::time::Duration;
 
-use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::support::bridge::Bridge;
+use crate::support::bridge_token::{bearer_target, guarded};
 use crate::support::gw::{Gw, eventually};
 use crate::support::mcp_client::{McpClient, is_response_to};
 use crate::support::stdio::{FIXTURE, alive, call_text, until_gone, user};
 
 const TOKEN_VAR: &str = "BRIDGE_TEST_TOKEN";
 const TOKEN: &str = "bridge-test-secret-7f3a";
+const PING: &str = r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#;
 
 async fn bridge_with_token() -> Bridge {
-    Bridge::start(
-        &["--token-env", TOKEN_VAR],
-        &[(TOKEN_VAR, TOKEN), ("VISIBLE_TO_CHILD", "yes")],
+    guarded(
+        (TOKEN_VAR, TOKEN),
+        &[],
+        &[("VISIBLE_TO_CHILD", "yes")],
         &[&FIXTURE],
     )
     .await
@@ -206,46 +208,21 @@ async fn bad_requests_are_refused_with_the_right_status() {
         .await
         .unwrap();
     assert_eq!(res.status(), 400);
-    let res = post(r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#, Some(TOKEN))
-        .await
-        .unwrap();
+    let res = post(PING, Some(TOKEN)).await.unwrap();
     assert_eq!(res.status(), 400, "no Mcp-Session-Id");
     let mut unknown = McpClient::at(&b.base, TOKEN);
     unknown.session = Some("00000000000000000000000000000000".into());
-    let (status, _) = unknown
-        .raw_post(r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#, &[])
-        .await;
-    assert_eq!(status, 404);
-    // Accept and Content-Type, as the transport requires.
-    let (status, _) = c
-        .raw_post(
-            r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#,
-            &[("accept", "application/json")],
-        )
-        .await;
-    assert_eq!(status, 406);
-    let (status, _) = c
-        .raw_post(
-            r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#,
-            &[("content-type", "text/plain")],
-        )
-        .await;
-    assert_eq!(status, 415);
-    // DNS rebinding: a foreign Host or Origin is refused even with the token.
-    let (status, _) = c
-        .raw_post(
-            r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#,
-            &[("host", "evil.example.com")],
-        )
-        .await;
-    assert_eq!(status, 403);
-    let (status, _) = c
-        .raw_post(
-            r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#,
-            &[("origin", "http://evil.example.com")],
-        )
-        .await;
-    assert_eq!(status, 403);
+    assert_eq!(unknown.raw_post(PING, &[]).await.0, 404);
+    for (header, status) in [
+        // Accept and Content-Type, as the transport requires.
+        (("accept", "application/json"), 406),
+        (("content-type", "text/plain"), 415),
+        // DNS rebinding: a foreign Host or Origin is refused even with the token.
+        (("host", "evil.example.com"), 403),
+        (("origin", "http://evil.example.com"), 403),
+    ] {
+        assert_eq!(c.raw_post(PING, &[header]).await.0, status, "{header:?}");
+    }
     // A 2026-07-28 probe gets the plain 400 that sends dual-era clients to `initialize`.
     let res = post(
         r#"{"jsonrpc":"2.0","id":1,"method":"server/discover","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}"#,
@@ -264,9 +241,10 @@ async fn bad_requests_are_refused_with_the_right_status() {
 
 #[tokio::test]
 async fn sessions_are_bounded_and_sigterm_stops_every_child() {
-    let mut b = Bridge::start(
-        &["--token-env", TOKEN_VAR, "--max-sessions", "2"],
-        &[(TOKEN_VAR, TOKEN)],
+    let mut b = guarded(
+        (TOKEN_VAR, TOKEN),
+        &["--max-sessions", "2"],
+        &[],
         &[&FIXTURE],
     )
     .await;
@@ -367,20 +345,9 @@ async fn a_non_loopback_listener_without_a_token_is_refused() {
 async fn the_gateway_reaches_a_stdio_server_through_the_bridge() {
     let b = bridge_with_token().await;
     let gw = Gw::start().await;
-    let tid = gw
-        .target_for_everyone(json!({"name": "br", "url": b.url(), "transport_type": "streamable-http",
-                                    "auth_type": "bearer", "statefulness": "stateful", "timeout": 20}))
-        .await;
-    let (status, body) = gw
-        .server
-        .send(
-            Method::PUT,
-            &format!("/api/targets/{tid}/tokens/default"),
-            Some(&gw.admin),
-            Some(json!({"token": TOKEN})),
-        )
-        .await;
-    assert!(status == 200 || status == 204, "{status} {body}");
+    let target = json!({"name": "br", "url": b.url(), "transport_type": "streamable-http",
+                        "auth_type": "bearer", "statefulness": "stateful", "timeout": 20});
+    bearer_target(&gw, target, TOKEN).await;
     let (_, alice) = user(&gw, "alice@example.com", "dev", &[]).await;
     let mut c = McpClient::new(&gw.server, &alice);
     c.initialize_with(json!({"sampling": {}})).await;

@@ -2,12 +2,13 @@
 //! servers (server-everything, server-memory) that `reflow bridge` serves over Streamable HTTP.
 //! Needs the interop environment (tests/interop/setup), hence #[ignore]; .ci/run runs them.
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::support::bridge::Bridge;
+use crate::support::bridge_token::{bearer_target, guarded};
 use crate::support::gw::Gw;
 use crate::support::stdio::node;
 
@@ -30,19 +31,61 @@ async fn gateway_to(bridge: &Bridge, targets: &[(&str, Option<&str>)]) -> Gw {
         if let Some(s) = statefulness {
             body["statefulness"] = json!(s);
         }
-        let tid = gw.target_for_everyone(body).await;
-        let (status, res) = gw
-            .server
-            .send(
-                Method::PUT,
-                &format!("/api/targets/{tid}/tokens/default"),
-                Some(&gw.admin),
-                Some(json!({"token": TOKEN})),
-            )
-            .await;
-        assert!(status == 200 || status == 204, "{status} {res}");
+        bearer_target(&gw, body, TOKEN).await;
     }
     gw
+}
+
+/// server-memory behind a bridge, its graph in a file of its own (removed with the TempDir).
+async fn memory_bridge(node: &str, modules: &Path) -> (Bridge, PathBuf, tempfile::TempDir) {
+    let memory = modules.join("@modelcontextprotocol/server-memory/dist/index.js");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("memory.jsonl");
+    let b = guarded(
+        (TOKEN_VAR, TOKEN),
+        &[],
+        // The bridge's environment is how the server is configured (as in a container).
+        &[("MEMORY_FILE_PATH", file.to_str().unwrap())],
+        &[node, memory.to_str().unwrap()],
+    )
+    .await;
+    (b, file, dir)
+}
+
+/// memory_client.py at `url` (`target` "": the bridge itself), writing `entity`; `mode` None:
+/// the client's default.
+async fn py_memory(
+    url: &str,
+    token: &str,
+    target: &str,
+    entity: &str,
+    mode: Option<&str>,
+) -> Value {
+    let script = format!("{CLIENTS}/memory_client.py");
+    let mut args = vec![
+        script.as_str(),
+        url,
+        "--token",
+        token,
+        "--target",
+        target,
+        "--entity",
+        entity,
+    ];
+    args.extend(mode.iter().flat_map(|m| ["--mode", m]));
+    run_client(&python(), &args).await
+}
+
+/// memory_client.mjs (TypeScript SDK v1) at `url`, writing `entity`.
+async fn ts_memory(node: &str, url: &str, token: &str, target: &str, entity: &str) -> Value {
+    let script = format!("{CLIENTS}/memory_client.mjs");
+    run_client(node, &[&script, url, token, target, entity]).await
+}
+
+/// A client's summary said nothing failed outright; else it and the bridge's log.
+#[track_caller]
+fn no_fatal(out: &Value, b: &Bridge) {
+    assert!(out.get("fatal").is_none(), "{out}\n{}", tail(&b.log(), 40));
 }
 
 /// Runs a client script; its one JSON line on stdout.
@@ -67,14 +110,16 @@ async fn run_client(program: &str, args: &[&str]) -> Value {
     })
 }
 
-/// judge.py's verdict lines for a py_client/ts_v1_client summary: (passes, failures).
+/// judge.py's verdict on a py_client/ts_v1_client summary: enough checks pass (tools listed,
+/// then echo, progress and sampling per target), and what failed goes to `failures`.
 async fn judge(
+    failures: &mut Vec<String>,
     label: &str,
     summary: &Value,
     targets: &str,
     canned: &str,
     prefix: &str,
-) -> (usize, Vec<String>) {
+) {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("summary.json");
     std::fs::write(&file, summary.to_string()).unwrap();
@@ -96,12 +141,12 @@ async fn judge(
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     eprint!("{text}");
     let passes = text.lines().filter(|l| l.starts_with("PASS ")).count();
-    let fails = text
-        .lines()
-        .filter(|l| l.starts_with("FAIL "))
-        .map(str::to_owned)
-        .collect();
-    (passes, fails)
+    assert!(passes >= 7, "{label}: {summary}");
+    failures.extend(
+        text.lines()
+            .filter(|l| l.starts_with("FAIL "))
+            .map(|f| format!("{f}\n  summary: {summary}")),
+    );
 }
 
 #[tokio::test]
@@ -111,9 +156,10 @@ async fn sdk_clients_use_server_everything_through_reflow_and_the_bridge() {
         return;
     };
     let everything = modules.join("@modelcontextprotocol/server-everything/dist/index.js");
-    let b = Bridge::start(
-        &["--token-env", TOKEN_VAR],
-        &[(TOKEN_VAR, TOKEN)],
+    let b = guarded(
+        (TOKEN_VAR, TOKEN),
+        &[],
+        &[],
         &[&node, everything.to_str().unwrap(), "stdio"],
     )
     .await;
@@ -137,7 +183,8 @@ async fn sdk_clients_use_server_everything_through_reflow_and_the_bridge() {
             ],
         )
         .await;
-        let (passes, fails) = judge(
+        judge(
+            &mut failures,
             &format!("python mode={mode}"),
             &summary,
             targets,
@@ -145,13 +192,6 @@ async fn sdk_clients_use_server_everything_through_reflow_and_the_bridge() {
             "hi-from-py",
         )
         .await;
-        // tools listed, then echo, progress and sampling per target
-        assert!(passes >= 7, "{summary}");
-        failures.extend(
-            fails
-                .into_iter()
-                .map(|f| format!("{f}\n  summary: {summary}")),
-        );
     }
     let summary = run_client(
         &node,
@@ -163,7 +203,8 @@ async fn sdk_clients_use_server_everything_through_reflow_and_the_bridge() {
         ],
     )
     .await;
-    let (passes, fails) = judge(
+    judge(
+        &mut failures,
         "ts-sdk-v1",
         &summary,
         targets,
@@ -171,12 +212,6 @@ async fn sdk_clients_use_server_everything_through_reflow_and_the_bridge() {
         "hi-from-ts",
     )
     .await;
-    assert!(passes >= 7, "{summary}");
-    failures.extend(
-        fails
-            .into_iter()
-            .map(|f| format!("{f}\n  summary: {summary}")),
-    );
     assert!(
         failures.is_empty(),
         "{}\n--- bridge log (tail) ---\n{}",
@@ -191,41 +226,14 @@ async fn sdk_clients_use_server_memory_through_reflow_and_the_bridge() {
     let Some((node, modules)) = node("bridge_server_memory") else {
         return;
     };
-    let memory = modules.join("@modelcontextprotocol/server-memory/dist/index.js");
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("memory.jsonl");
-    let b = Bridge::start(
-        &["--token-env", TOKEN_VAR],
-        // The bridge's environment is how the server is configured (as in a container).
-        &[
-            (TOKEN_VAR, TOKEN),
-            ("MEMORY_FILE_PATH", file.to_str().unwrap()),
-        ],
-        &[&node, memory.to_str().unwrap()],
-    )
-    .await;
+    let (b, file, _dir) = memory_bridge(&node, &modules).await;
     let gw = gateway_to(&b, &[("mem", Some("stateful"))]).await;
     let url = gw.server.url("/mcp");
     let mut written = Vec::new();
     for mode in ["legacy", "auto"] {
         let entity = format!("py-{mode}-entity");
-        let out = run_client(
-            &python(),
-            &[
-                &format!("{CLIENTS}/memory_client.py"),
-                &url,
-                "--token",
-                &gw.admin,
-                "--target",
-                "mem",
-                "--entity",
-                &entity,
-                "--mode",
-                mode,
-            ],
-        )
-        .await;
-        assert!(out.get("fatal").is_none(), "{out}\n{}", tail(&b.log(), 40));
+        let out = py_memory(&url, &gw.admin, "mem", &entity, Some(mode)).await;
+        no_fatal(&out, &b);
         assert!(
             out["tools"].to_string().contains("mem__read_graph"),
             "{out}"
@@ -233,18 +241,8 @@ async fn sdk_clients_use_server_memory_through_reflow_and_the_bridge() {
         assert!(out["graph"].as_str().unwrap().contains(&entity), "{out}");
         written.push(entity);
     }
-    let out = run_client(
-        &node,
-        &[
-            &format!("{CLIENTS}/memory_client.mjs"),
-            &url,
-            &gw.admin,
-            "mem",
-            "ts-entity",
-        ],
-    )
-    .await;
-    assert!(out.get("fatal").is_none(), "{out}\n{}", tail(&b.log(), 40));
+    let out = ts_memory(&node, &url, &gw.admin, "mem", "ts-entity").await;
+    no_fatal(&out, &b);
     let graph = out["graph"].as_str().unwrap();
     written.push("ts-entity".into());
     // Each session had its own process, all on the one file: the TS client reads what the
@@ -294,37 +292,11 @@ async fn sdk_clients_connect_to_the_bridge_directly() {
     let Some((node, modules)) = node("bridge_direct") else {
         return;
     };
-    let memory = modules.join("@modelcontextprotocol/server-memory/dist/index.js");
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("memory.jsonl");
-    let b = Bridge::start(
-        &["--token-env", TOKEN_VAR],
-        &[
-            (TOKEN_VAR, TOKEN),
-            ("MEMORY_FILE_PATH", file.to_str().unwrap()),
-        ],
-        &[&node, memory.to_str().unwrap()],
-    )
-    .await;
+    let (b, _file, _dir) = memory_bridge(&node, &modules).await;
     for mode in ["legacy", "auto"] {
         let entity = format!("direct-py-{mode}");
-        let out = run_client(
-            &python(),
-            &[
-                &format!("{CLIENTS}/memory_client.py"),
-                &b.url(),
-                "--token",
-                TOKEN,
-                "--target",
-                "",
-                "--entity",
-                &entity,
-                "--mode",
-                mode,
-            ],
-        )
-        .await;
-        assert!(out.get("fatal").is_none(), "{out}\n{}", tail(&b.log(), 40));
+        let out = py_memory(&b.url(), TOKEN, "", &entity, Some(mode)).await;
+        no_fatal(&out, &b);
         assert!(
             crate::support::mcp_client::PROTOCOL_VERSION == out["protocol_version"]
                 || out["protocol_version"]
@@ -334,18 +306,8 @@ async fn sdk_clients_connect_to_the_bridge_directly() {
         );
         assert!(out["graph"].as_str().unwrap().contains(&entity), "{out}");
     }
-    let out = run_client(
-        &node,
-        &[
-            &format!("{CLIENTS}/memory_client.mjs"),
-            &b.url(),
-            TOKEN,
-            "",
-            "direct-ts",
-        ],
-    )
-    .await;
-    assert!(out.get("fatal").is_none(), "{out}\n{}", tail(&b.log(), 40));
+    let out = ts_memory(&node, &b.url(), TOKEN, "", "direct-ts").await;
+    no_fatal(&out, &b);
     assert!(
         out["graph"].as_str().unwrap().contains("direct-ts"),
         "{out}"
@@ -377,20 +339,7 @@ async fn sdk_clients_connect_to_the_bridge_directly() {
         "{out}"
     );
     // A client without the token is turned away before any process starts.
-    let out = run_client(
-        &python(),
-        &[
-            &format!("{CLIENTS}/memory_client.py"),
-            &b.url(),
-            "--token",
-            "wrong",
-            "--target",
-            "",
-            "--entity",
-            "x",
-        ],
-    )
-    .await;
+    let out = py_memory(&b.url(), "wrong", "", "x", None).await;
     assert!(out.get("fatal").is_some(), "{out}");
     assert!(
         !b.log().contains(TOKEN),

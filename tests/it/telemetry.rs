@@ -4,82 +4,30 @@
 //! for a legacy-era call, a 2026-era call and a stdio target. Bad input: a malformed
 //! traceparent, an unreachable collector, an unknown protocol.
 
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::body::Bytes;
-use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTraceServiceRequest, ExportTraceServiceResponse,
-};
-use opentelemetry_proto::tonic::common::v1::any_value::Value as Any;
 use opentelemetry_proto::tonic::trace::v1::Span;
-use prost::Message;
 use serde_json::{Value, json};
 
 use crate::support::cli::Target as CliTarget;
 use crate::support::db::test_db;
 use crate::support::gw::{PW, eventually, tool_text};
-use crate::support::mcp_client::{McpClient, ModernClient};
+use crate::support::mcp_client::{Exchange, McpClient, ModernClient};
+use crate::support::otlp::{attr, grpc_receiver, http_receiver};
+use crate::support::requests::{json_of, post_json};
 use crate::support::stdio::FIXTURE;
 use crate::support::upstream::{UpstreamConfig, UpstreamServer};
 
-/// Spans received, with the `service.name` of their resource.
-type Received = Arc<Mutex<Vec<(String, Span)>>>;
-
-/// An OTLP/HTTP (protobuf) trace receiver on 127.0.0.1:0; returns its base URL.
-async fn otlp_receiver() -> (String, Received) {
-    let received: Received = Arc::default();
-    let sink = received.clone();
-    let app = axum::Router::new().route(
-        "/v1/traces",
-        axum::routing::post(move |body: Bytes| {
-            let sink = sink.clone();
-            async move {
-                let req = ExportTraceServiceRequest::decode(body).expect("OTLP protobuf");
-                for rs in req.resource_spans {
-                    let service = rs
-                        .resource
-                        .iter()
-                        .flat_map(|r| &r.attributes)
-                        .find(|a| a.key == "service.name")
-                        .and_then(|a| str_of(a.value.as_ref()?.value.as_ref()?))
-                        .unwrap_or_default();
-                    for ss in rs.scope_spans {
-                        for span in ss.spans {
-                            sink.lock().unwrap().push((service.clone(), span));
-                        }
-                    }
-                }
-                (
-                    [("content-type", "application/x-protobuf")],
-                    ExportTraceServiceResponse::default().encode_to_vec(),
-                )
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (format!("http://{addr}"), received)
+/// Registers the first account, the admin, on the gateway at `base`; its token.
+async fn register_admin(base: &str) -> String {
+    let body = json!({"email": "admin@example.com", "password": PW});
+    let (status, admin) = post_json(base, None, "/api/auth/register", &body).await;
+    assert_eq!(status, 201, "{admin}");
+    admin["token"].as_str().unwrap().to_string()
 }
 
-fn str_of(v: &Any) -> Option<String> {
-    match v {
-        Any::StringValue(s) => Some(s.clone()),
-        Any::IntValue(i) => Some(i.to_string()),
-        Any::BoolValue(b) => Some(b.to_string()),
-        _ => None,
-    }
-}
-
-fn attr(span: &Span, key: &str) -> Option<String> {
-    span.attributes
-        .iter()
-        .find(|a| a.key == key)
-        .and_then(|a| str_of(a.value.as_ref()?.value.as_ref()?))
-}
-
-/// A gateway process exporting to `collector`, with an admin; returns (process, base, token).
+/// A gateway process exporting to `collector`, with an admin and a user; returns (process,
+/// base, admin token, user token, user id).
 async fn gateway(
     db: &CliTarget,
     collector: &str,
@@ -90,53 +38,70 @@ async fn gateway(
             ("OTEL_SERVICE_NAME", "reflow-it"),
         ])
         .await;
-    let res = reqwest::Client::new()
-        .post(format!("{base}/api/auth/register"))
-        .json(&json!({"email": "admin@example.com", "password": PW}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 201);
-    let admin: Value = res.json().await.unwrap();
+    let admin = register_admin(&base).await;
     // The calls are a non-admin's, so a policy (not the admin's pass) decides them. The admin
     // adds the account (registration is the first account's only, by default), who signs in.
-    let res = reqwest::Client::new()
-        .post(format!("{base}/api/users"))
-        .bearer_auth(admin["token"].as_str().unwrap())
-        .json(&json!({"email": "user@example.com", "password": PW}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 201);
-    let res = reqwest::Client::new()
-        .post(format!("{base}/api/auth/login"))
-        .json(&json!({"email": "user@example.com", "password": PW}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    let user: Value = res.json().await.unwrap();
+    let account = json!({"email": "user@example.com", "password": PW});
+    let (status, body) = post_json(&base, Some(&admin), "/api/users", &account).await;
+    assert_eq!(status, 201, "{body}");
+    let (status, user) = post_json(&base, None, "/api/auth/login", &account).await;
+    assert_eq!(status, 200, "{user}");
     (
         child,
         base,
-        admin["token"].as_str().unwrap().to_string(),
+        admin,
         user["token"].as_str().unwrap().to_string(),
         user["user"]["id"].as_str().unwrap().to_string(),
     )
 }
 
 async fn post(base: &str, token: &str, path: &str, body: Value) -> Value {
-    let res = reqwest::Client::new()
-        .post(format!("{base}{path}"))
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = res.status().as_u16();
-    let body: Value = res.json().await.unwrap_or(Value::Null);
+    let (status, body) = post_json(base, Some(token), path, &body).await;
     assert!(status < 300, "{path}: {status} {body}");
     body
+}
+
+/// The upstream at `url` as the target `svc`, with no options.
+async fn svc_target(base: &str, token: &str, url: &str) {
+    post(
+        base,
+        token,
+        "/api/targets",
+        json!({"name": "svc", "url": url}),
+    )
+    .await;
+}
+
+/// The audit rows `query` selects.
+async fn logs(base: &str, token: &str, query: &str) -> Value {
+    json_of(
+        reqwest::Client::new()
+            .get(format!("{base}/api/logs?{query}"))
+            .bearer_auth(token),
+    )
+    .await
+}
+
+/// `tools/call` of `tool` on `c`'s session, `traceparent` as an HTTP header.
+async fn call(c: &McpClient, tool: &str, arguments: Value, traceparent: &str) -> Exchange {
+    let id = c.next_id();
+    c.exchange_with(
+        &id,
+        json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+               "params": {"name": tool, "arguments": arguments}}),
+        &[("traceparent", traceparent)],
+    )
+    .await
+}
+
+/// The admin of the fresh gateway at `base` adds the upstream at `url` as `svc` and calls
+/// `svc__echo` once in `trace`.
+async fn admin_calls_echo(base: &str, url: &str, trace: &str) {
+    let token = register_admin(base).await;
+    svc_target(base, &token, url).await;
+    let mut c = McpClient::at(base, &token);
+    c.initialize().await;
+    call(&c, "svc__echo", json!({}), &traceparent(trace)).await;
 }
 
 const TRACE: [&str; 3] = [
@@ -158,7 +123,7 @@ fn meta_of(result: &Value) -> Value {
 
 #[tokio::test]
 async fn one_trace_id_from_client_through_spans_upstream_and_audit() {
-    let (collector, received) = otlp_receiver().await;
+    let (collector, received) = http_receiver().await;
     let up = UpstreamServer::start(UpstreamConfig {
         meta_tool: Some("meta".into()),
         ..UpstreamConfig::tools("svc", ["echo"])
@@ -168,13 +133,7 @@ async fn one_trace_id_from_client_through_spans_upstream_and_audit() {
     let cli = CliTarget::of(&db);
     let (_child, base, token, user_token, user_id) = gateway(&cli, &collector).await;
     // Targets with no options: what a user gets by default.
-    post(
-        &base,
-        &token,
-        "/api/targets",
-        json!({"name": "svc", "url": up.url}),
-    )
-    .await;
+    svc_target(&base, &token, &up.url).await;
     post(
         &base,
         &token,
@@ -197,16 +156,7 @@ async fn one_trace_id_from_client_through_spans_upstream_and_audit() {
     // Legacy era, traceparent as an HTTP header.
     let mut legacy = McpClient::at(&base, &user_token);
     let session = legacy.initialize().await;
-    let tp = traceparent(TRACE[0]);
-    let id = legacy.next_id();
-    let ex = legacy
-        .exchange_with(
-            &id,
-            json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
-                   "params": {"name": "svc__meta", "arguments": {}}}),
-            &[("traceparent", tp.as_str())],
-        )
-        .await;
+    let ex = call(&legacy, "svc__meta", json!({}), &traceparent(TRACE[0])).await;
     let legacy_meta = meta_of(&ex.response["result"]);
     // 2026 era, traceparent in params._meta (SEP-414).
     let modern = ModernClient {
@@ -222,15 +172,7 @@ async fn one_trace_id_from_client_through_spans_upstream_and_audit() {
         .await;
     let modern_meta = meta_of(&modern_result);
     // A stdio target, header again.
-    let id = legacy.next_id();
-    let ex = legacy
-        .exchange_with(
-            &id,
-            json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
-                   "params": {"name": "st__meta", "arguments": {}}}),
-            &[("traceparent", traceparent(TRACE[2]).as_str())],
-        )
-        .await;
+    let ex = call(&legacy, "st__meta", json!({}), &traceparent(TRACE[2])).await;
     let stdio_meta = meta_of(&ex.response["result"]);
 
     let spans = eventually(Duration::from_secs(15), || async {
@@ -272,53 +214,26 @@ async fn one_trace_id_from_client_through_spans_upstream_and_audit() {
             PARENT,
             "{label}: the client's span is the parent"
         );
-        assert_eq!(
-            attr(server, "mcp.method.name").as_deref(),
-            Some("tools/call"),
-            "{label}"
-        );
-        assert_eq!(
-            attr(server, "gen_ai.tool.name").as_deref(),
-            Some(tool.as_str()),
-            "{label}"
-        );
-        assert_eq!(
-            attr(server, "enduser.id").as_deref(),
-            Some(user_id.as_str()),
-            "{label}"
-        );
-        assert_eq!(
-            attr(server, "network.transport").as_deref(),
-            Some("tcp"),
-            "{label}"
-        );
-        assert_eq!(
-            attr(server, "reflow.policy.decision").as_deref(),
-            Some("allow"),
-            "{label}"
-        );
-        assert_eq!(
-            attr(server, "reflow.policy.name"),
-            Some(format!("all-{target}")),
-            "{label}"
-        );
-        assert!(attr(server, "jsonrpc.request.id").is_some(), "{label}");
-        assert!(attr(server, "client.address").is_some(), "{label}");
-        assert_eq!(
-            attr(server, "mcp.session.id").as_deref(),
-            session_id,
-            "{label}"
-        );
-        let expected_version = if label == "2026-07-28" {
+        let policy = format!("all-{target}");
+        let version = if label == "2026-07-28" {
             "2026-07-28"
         } else {
             "2025-11-25"
         };
-        assert_eq!(
-            attr(server, "mcp.protocol.version").as_deref(),
-            Some(expected_version),
-            "{label}"
-        );
+        for (key, want) in [
+            ("mcp.method.name", Some("tools/call")),
+            ("gen_ai.tool.name", Some(tool.as_str())),
+            ("enduser.id", Some(user_id.as_str())),
+            ("network.transport", Some("tcp")),
+            ("reflow.policy.decision", Some("allow")),
+            ("reflow.policy.name", Some(policy.as_str())),
+            ("mcp.session.id", session_id),
+            ("mcp.protocol.version", Some(version)),
+        ] {
+            assert_eq!(attr(server, key).as_deref(), want, "{label}: {key}");
+        }
+        assert!(attr(server, "jsonrpc.request.id").is_some(), "{label}");
+        assert!(attr(server, "client.address").is_some(), "{label}");
         let client = in_trace
             .iter()
             .find(|s| s.kind == 3)
@@ -328,21 +243,17 @@ async fn one_trace_id_from_client_through_spans_upstream_and_audit() {
             "{label}: CLIENT is SERVER's child"
         );
         assert_eq!(client.name, "tools/call", "{label}");
-        assert_eq!(
-            attr(client, "reflow.target").as_deref(),
-            Some(target),
-            "{label}"
-        );
         let transport = if target == "st" {
             "stdio"
         } else {
             "streamable-http"
         };
-        assert_eq!(
-            attr(client, "reflow.upstream.transport").as_deref(),
-            Some(transport),
-            "{label}"
-        );
+        for (key, want) in [
+            ("reflow.target", target),
+            ("reflow.upstream.transport", transport),
+        ] {
+            assert_eq!(attr(client, key).as_deref(), Some(want), "{label}: {key}");
+        }
         // The upstream got the CLIENT span as its parent, in _meta …
         let sent = format!("00-{trace}-{}-01", hex::encode(&client.span_id));
         assert_eq!(meta["traceparent"], sent, "{label}: upstream _meta {meta}");
@@ -357,15 +268,7 @@ async fn one_trace_id_from_client_through_spans_upstream_and_audit() {
             );
         }
         // The audit row carries the same trace id.
-        let rows = reqwest::Client::new()
-            .get(format!("{base}/api/logs?trace_id={trace}"))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap()
-            .json::<Value>()
-            .await
-            .unwrap();
+        let rows = logs(&base, &token, &format!("trace_id={trace}")).await;
         assert_eq!(rows.as_array().map(Vec::len), Some(1), "{label}: {rows}");
         assert_eq!(rows[0]["trace_id"], trace, "{label}");
         assert_eq!(rows[0]["name"], tool, "{label}");
@@ -394,13 +297,7 @@ async fn a_malformed_traceparent_starts_a_new_trace_and_a_dead_collector_costs_n
     let db = test_db().await;
     let cli = CliTarget::of(&db);
     let (mut child, base, token, _, _) = gateway(&cli, &format!("http://127.0.0.1:{closed}")).await;
-    post(
-        &base,
-        &token,
-        "/api/targets",
-        json!({"name": "svc", "url": up.url}),
-    )
-    .await;
+    svc_target(&base, &token, &up.url).await;
     let mut c = McpClient::at(&base, &token);
     c.initialize().await;
     for bad in [
@@ -409,15 +306,7 @@ async fn a_malformed_traceparent_starts_a_new_trace_and_a_dead_collector_costs_n
         "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra",
     ] {
         let started = Instant::now();
-        let id = c.next_id();
-        let ex = c
-            .exchange_with(
-                &id,
-                json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
-                       "params": {"name": "svc__echo", "arguments": {"text": "hi"}}}),
-                &[("traceparent", bad)],
-            )
-            .await;
+        let ex = call(&c, "svc__echo", json!({"text": "hi"}), bad).await;
         assert_eq!(ex.status, 200, "{bad}: {}", ex.response);
         assert!(
             ex.response.get("result").is_some(),
@@ -430,15 +319,7 @@ async fn a_malformed_traceparent_starts_a_new_trace_and_a_dead_collector_costs_n
         );
     }
     let rows = eventually(Duration::from_secs(5), || async {
-        let rows: Value = reqwest::Client::new()
-            .get(format!("{base}/api/logs?method=tools/call"))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let rows = logs(&base, &token, "method=tools/call").await;
         (rows.as_array().map_or(0, Vec::len) == 3).then_some(rows)
     })
     .await
@@ -483,22 +364,19 @@ async fn a_malformed_traceparent_starts_a_new_trace_and_a_dead_collector_costs_n
 async fn an_unknown_telemetry_protocol_stops_the_start_naming_the_key() {
     let db = test_db().await;
     let cli = CliTarget::of(&db);
-    let out = cli
-        .run_with(
-            &["serve", "--port", "0"],
-            None,
-            &[("REFLOW_TELEMETRY_PROTOCOL", "bogus")],
-        )
-        .await;
-    out.fails(1, "telemetry.protocol");
-    let out = cli
-        .run_with(
-            &["serve", "--port", "0"],
-            None,
-            &[("OTEL_EXPORTER_OTLP_PROTOCOL", "carrier-pigeon")],
-        )
-        .await;
-    out.fails(1, "OTEL_EXPORTER_OTLP_PROTOCOL");
+    for (var, value, named) in [
+        ("REFLOW_TELEMETRY_PROTOCOL", "bogus", "telemetry.protocol"),
+        (
+            "OTEL_EXPORTER_OTLP_PROTOCOL",
+            "carrier-pigeon",
+            "OTEL_EXPORTER_OTLP_PROTOCOL",
+        ),
+    ] {
+        let serve = ["serve", "--port", "0"];
+        cli.run_with(&serve, None, &[(var, value)])
+            .await
+            .fails(1, named);
+    }
 }
 
 #[tokio::test]
@@ -533,33 +411,7 @@ async fn json_logs_carry_the_trace_and_span_ids() {
             break url[..url.find("/mcp").unwrap()].to_string();
         }
     };
-    let body: Value = reqwest::Client::new()
-        .post(format!("{base}/api/auth/register"))
-        .json(&json!({"email": "admin@example.com", "password": PW}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = body["token"].as_str().unwrap();
-    post(
-        &base,
-        token,
-        "/api/targets",
-        json!({"name": "svc", "url": up.url}),
-    )
-    .await;
-    let mut c = McpClient::at(&base, token);
-    c.initialize().await;
-    let id = c.next_id();
-    c.exchange_with(
-        &id,
-        json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
-               "params": {"name": "svc__echo", "arguments": {}}}),
-        &[("traceparent", traceparent(TRACE[0]).as_str())],
-    )
-    .await;
+    admin_calls_echo(&base, &up.url, TRACE[0]).await;
     let done = tokio::time::timeout(Duration::from_secs(10), async {
         loop {
             let line = rx.recv().await.expect("reflow serve exited");
@@ -576,78 +428,19 @@ async fn json_logs_carry_the_trace_and_span_ids() {
     assert_eq!(done["fields"]["method"], "tools/call", "{done}");
 }
 
-/// An OTLP/gRPC trace receiver (tonic) on 127.0.0.1:0.
-struct GrpcReceiver(Received);
-
-#[tonic::async_trait]
-impl opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::TraceService
-    for GrpcReceiver
-{
-    async fn export(
-        &self,
-        request: tonic::Request<ExportTraceServiceRequest>,
-    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
-        for rs in request.into_inner().resource_spans {
-            for ss in rs.scope_spans {
-                for span in ss.spans {
-                    self.0.lock().unwrap().push((String::new(), span));
-                }
-            }
-        }
-        Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
-    }
-}
-
 #[tokio::test]
 async fn spans_export_over_grpc_too() {
-    use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::TraceServiceServer;
-    let received: Received = Arc::default();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let service = TraceServiceServer::new(GrpcReceiver(received.clone()));
-    tokio::spawn(async move {
-        tonic::transport::Server::builder()
-            .add_service(service)
-            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))
-            .await
-            .unwrap();
-    });
+    let (collector, received) = grpc_receiver().await;
     let up = UpstreamServer::start(UpstreamConfig::tools("svc", ["echo"])).await;
     let db = test_db().await;
     let cli = CliTarget::of(&db);
     let (_child, base) = cli
         .serve_with_env(&[
-            ("OTEL_EXPORTER_OTLP_ENDPOINT", &format!("http://{addr}")),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &collector),
             ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
         ])
         .await;
-    let body: Value = reqwest::Client::new()
-        .post(format!("{base}/api/auth/register"))
-        .json(&json!({"email": "admin@example.com", "password": PW}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = body["token"].as_str().unwrap();
-    post(
-        &base,
-        token,
-        "/api/targets",
-        json!({"name": "svc", "url": up.url}),
-    )
-    .await;
-    let mut c = McpClient::at(&base, token);
-    c.initialize().await;
-    let id = c.next_id();
-    c.exchange_with(
-        &id,
-        json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
-               "params": {"name": "svc__echo", "arguments": {}}}),
-        &[("traceparent", traceparent(TRACE[1]).as_str())],
-    )
-    .await;
+    admin_calls_echo(&base, &up.url, TRACE[1]).await;
     let spans = eventually(Duration::from_secs(15), || async {
         let spans = received.lock().unwrap().clone();
         let kinds: Vec<i32> = spans

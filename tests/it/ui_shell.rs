@@ -10,6 +10,7 @@ use reqwest::header::{
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
+use crate::support::requests::json_of;
 use crate::support::{TestServer, TestServerOptions};
 
 const PW: &str = "correct horse battery";
@@ -45,15 +46,23 @@ fn with_cookie(
     }
 }
 
-async fn ui_login(s: &TestServer, email: &str) -> String {
-    let res = s
-        .http
-        .post(s.url("/api/ui/login"))
-        .header(ORIGIN, &s.base)
-        .json(&json!({"email": email, "password": PW}))
+fn account(email: &str) -> Value {
+    json!({"email": email, "password": PW})
+}
+
+/// A JSON POST to one of the UI's own endpoints (setup, sign-in) sent with `origin`.
+async fn ui_post(s: &TestServer, path: &str, origin: &str, body: Value) -> reqwest::Response {
+    s.http
+        .post(s.url(path))
+        .header(ORIGIN, origin)
+        .json(&body)
         .send()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+async fn ui_login(s: &TestServer, email: &str) -> String {
+    let res = ui_post(s, "/api/ui/login", &s.base, account(email)).await;
     assert_eq!(res.status(), 200);
     let (pair, _) = session_cookie(&res);
     let body: Value = res.json().await.unwrap();
@@ -128,23 +137,15 @@ async fn first_run_setup_makes_an_admin_once_and_sets_a_strict_cookie() {
     let (_, status) = s.get("/api/ui/status", None).await;
     assert_eq!(status["needs_setup"], true, "{status}");
     // Without this server's Origin the setup is refused (a cross-site page cannot claim it).
-    let res = s
-        .http
-        .post(s.url("/api/ui/setup"))
-        .header(ORIGIN, "http://evil.example")
-        .json(&json!({"email": "root@example.com", "password": PW}))
-        .send()
-        .await
-        .unwrap();
+    let res = ui_post(
+        &s,
+        "/api/ui/setup",
+        "http://evil.example",
+        account("root@example.com"),
+    )
+    .await;
     assert_eq!(res.status(), 403);
-    let res = s
-        .http
-        .post(s.url("/api/ui/setup"))
-        .header(ORIGIN, &s.base)
-        .json(&json!({"email": "root@example.com", "password": PW}))
-        .send()
-        .await
-        .unwrap();
+    let res = ui_post(&s, "/api/ui/setup", &s.base, account("root@example.com")).await;
     assert_eq!(res.status(), 200);
     let (pair, header) = session_cookie(&res);
     assert!(
@@ -157,24 +158,11 @@ async fn first_run_setup_makes_an_admin_once_and_sets_a_strict_cookie() {
     );
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["user"]["role"], "admin");
-    let me: Value = with_cookie(&s, Method::GET, "/api/auth/me", &pair)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let me = json_of(with_cookie(&s, Method::GET, "/api/auth/me", &pair)).await;
     assert_eq!(me["email"], "root@example.com");
     let (_, status) = s.get("/api/ui/status", None).await;
     assert_eq!(status["needs_setup"], false);
-    let again = s
-        .http
-        .post(s.url("/api/ui/setup"))
-        .header(ORIGIN, &s.base)
-        .json(&json!({"email": "second@example.com", "password": PW}))
-        .send()
-        .await
-        .unwrap();
+    let again = ui_post(&s, "/api/ui/setup", &s.base, account("second@example.com")).await;
     assert_eq!(again.status(), 409);
 }
 
@@ -186,14 +174,7 @@ async fn cookie_is_secure_behind_https() {
     })
     .await;
     s.register("admin@example.com", PW).await;
-    let res = s
-        .http
-        .post(s.url("/api/ui/login"))
-        .header(ORIGIN, &s.base)
-        .json(&json!({"email": "admin@example.com", "password": PW}))
-        .send()
-        .await
-        .unwrap();
+    let res = ui_post(&s, "/api/ui/login", &s.base, account("admin@example.com")).await;
     assert_eq!(res.status(), 200);
     let (_, header) = session_cookie(&res);
     assert!(header.contains("; Secure"), "{header}");
@@ -204,7 +185,13 @@ async fn cookie_writes_must_be_same_origin_and_sign_out_ends_the_session() {
     let s = TestServer::start().await;
     s.register("admin@example.com", PW).await;
     let cookie = ui_login(&s, "admin@example.com").await;
-    let new_token = |origin: Option<&str>, site: Option<&str>| {
+    for (origin, site, status) in [
+        (Some("http://evil.example"), None, 403),
+        (None, None, 403),
+        (Some("null"), None, 403),
+        (Some(s.base.as_str()), Some("cross-site"), 403),
+        (Some(s.base.as_str()), Some("same-origin"), 201),
+    ] {
         let mut req = s
             .http
             .post(s.url("/api/auth/tokens"))
@@ -216,31 +203,13 @@ async fn cookie_writes_must_be_same_origin_and_sign_out_ends_the_session() {
         if let Some(v) = site {
             req = req.header("sec-fetch-site", v);
         }
-        req.send()
-    };
-    assert_eq!(
-        new_token(Some("http://evil.example"), None)
-            .await
-            .unwrap()
-            .status(),
-        403
-    );
-    assert_eq!(new_token(None, None).await.unwrap().status(), 403);
-    assert_eq!(new_token(Some("null"), None).await.unwrap().status(), 403);
-    assert_eq!(
-        new_token(Some(&s.base), Some("cross-site"))
-            .await
-            .unwrap()
-            .status(),
-        403
-    );
-    assert_eq!(
-        new_token(Some(&s.base), Some("same-origin"))
-            .await
-            .unwrap()
-            .status(),
-        201
-    );
+        let res = req.send().await.unwrap();
+        assert_eq!(
+            res.status(),
+            status,
+            "Origin {origin:?}, Sec-Fetch-Site {site:?}"
+        );
+    }
     // Reads need no Origin.
     let res = with_cookie(&s, Method::GET, "/api/auth/tokens", &cookie)
         .send()
@@ -270,11 +239,7 @@ async fn non_admins_get_403_on_admin_endpoints_with_cookie_or_token() {
     let cookie = ui_login(&s, "user@example.com").await;
     for (method, path, body) in [
         (Method::GET, "/api/users", None),
-        (
-            Method::POST,
-            "/api/users",
-            Some(json!({"email": "x@example.com", "password": PW})),
-        ),
+        (Method::POST, "/api/users", Some(account("x@example.com"))),
         (Method::GET, "/api/policies", None),
         (
             Method::POST,
@@ -323,46 +288,25 @@ async fn an_oidc_token_signs_in_to_the_ui_and_a_reflow_token_is_not_taken_there(
     let (_, status) = s.get("/api/ui/status", None).await;
     assert_eq!(status["oidc_issuer"], json!(idp.issuer));
     let id_token = sign(&key, "k1", &idp.claims("carol"));
-    let res = s
-        .http
-        .post(s.url("/api/ui/login"))
-        .header(ORIGIN, &s.base)
-        .json(&json!({ "id_token": id_token }))
-        .send()
-        .await
-        .unwrap();
+    let res = ui_post(
+        &s,
+        "/api/ui/login",
+        &s.base,
+        json!({ "id_token": id_token }),
+    )
+    .await;
     assert_eq!(res.status(), 200);
     let (pair, header) = session_cookie(&res);
     assert!(header.contains("HttpOnly") && header.contains("SameSite=Strict"));
-    let me: Value = with_cookie(&s, Method::GET, "/api/auth/me", &pair)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let me = json_of(with_cookie(&s, Method::GET, "/api/auth/me", &pair)).await;
     assert_eq!(me["email"], "carol@corp.example.com");
     assert_eq!(me["external"], true);
     // A forged token is refused; reflow's own tokens sign in with a password, not here.
     let mut forged = id_token.clone();
     forged.pop();
-    let res = s
-        .http
-        .post(s.url("/api/ui/login"))
-        .header(ORIGIN, &s.base)
-        .json(&json!({ "id_token": forged }))
-        .send()
-        .await
-        .unwrap();
+    let res = ui_post(&s, "/api/ui/login", &s.base, json!({ "id_token": forged })).await;
     assert_eq!(res.status(), 401);
     let (own, _) = s.register("admin@example.com", PW).await;
-    let res = s
-        .http
-        .post(s.url("/api/ui/login"))
-        .header(ORIGIN, &s.base)
-        .json(&json!({ "id_token": own }))
-        .send()
-        .await
-        .unwrap();
+    let res = ui_post(&s, "/api/ui/login", &s.base, json!({ "id_token": own })).await;
     assert_eq!(res.status(), 400);
 }

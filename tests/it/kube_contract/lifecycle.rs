@@ -6,9 +6,7 @@ use super::*;
 #[tokio::test]
 #[ignore = "needs kmock (tests/kube/setup; REFLOW_KMOCK_PYTHON)"]
 async fn restart_deletes_the_pods_and_max_instances_bounds_them() {
-    let k = Cluster::start().await;
-    let _kubelet = Kubelet::start(k.kmock.client().await, Node::Healthy, &["echo"], "slow");
-    let gw = Gw::start_with(options(&k.kmock, |s| s.max_instances = 1)).await;
+    let (k, _kubelet, gw) = healthy(|s| s.max_instances = 1).await;
     let t = pod_target(&gw, "one", "per_user").await;
     let (bob_token, _) = gw.server.register("bob@example.com", PW).await;
     let admin = client_of(&gw, &gw.admin).await;
@@ -98,12 +96,8 @@ async fn a_restarted_gateway_uses_its_pods_and_deletes_those_of_a_changed_target
 #[tokio::test]
 #[ignore = "needs kmock (tests/kube/setup; REFLOW_KMOCK_PYTHON)"]
 async fn a_target_without_a_port_runs_its_command_under_the_bridge_with_a_per_pod_token() {
-    let k = Cluster::start().await;
-    let kubelet = Kubelet::start(k.kmock.client().await, Node::Healthy, &["echo"], "slow");
-    let gw = Gw::start_with(options(&k.kmock, |s| {
-        s.bridge_image = Some("ghcr.io/example/reflow:0.1.0".into())
-    }))
-    .await;
+    let (k, kubelet, gw) =
+        healthy(|s| s.bridge_image = Some("ghcr.io/example/reflow:0.1.0".into())).await;
     gw.target_for_everyone(json!({
         "name": "memory",
         "transport_type": "kubernetes",
@@ -153,30 +147,8 @@ async fn a_target_without_a_port_runs_its_command_under_the_bridge_with_a_per_po
 #[tokio::test]
 #[ignore = "needs kmock (tests/kube/setup; REFLOW_KMOCK_PYTHON)"]
 async fn an_evicted_pod_fails_its_call_and_a_pod_past_max_lifetime_is_replaced() {
-    let k = Cluster::start().await;
-    let _kubelet = Kubelet::start(k.kmock.client().await, Node::Healthy, &["echo"], "slow");
-    let gw = Gw::start_with(options(&k.kmock, |s| {
-        s.max_lifetime = Duration::from_secs(3)
-    }))
-    .await;
-    pod_target(&gw, "evict", "shared").await;
-    let mut admin = McpClient::new(&gw.server, &gw.admin);
-    let session = admin.initialize().await;
-    let pod = whoami(&admin, "evict__echo").await["pod"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let slow = {
-        let admin = McpClient::with_session(&gw.server, &gw.admin, &session);
-        tokio::spawn(async move {
-            admin
-                .request(
-                    "tools/call",
-                    json!({"name": "evict__slow", "arguments": {}, "_meta": {"progressToken": "p"}}),
-                )
-                .await
-        })
-    };
+    let (k, _kubelet, gw) = healthy(|s| s.max_lifetime = Duration::from_secs(3)).await;
+    let (admin, pod, slow) = pod_under_a_slow_call(&gw, "evict").await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let evicted_at = Instant::now();
     k.pods

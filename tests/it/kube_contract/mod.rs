@@ -35,29 +35,38 @@ impl Cluster {
     }
 
     async fn pod_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self
-            .pods
-            .list(&ListParams::default())
-            .await
-            .unwrap()
-            .items
-            .into_iter()
-            .filter_map(|p| p.metadata.name)
-            .collect();
-        names.sort();
-        names
+        names(&self.pods).await
     }
 
     async fn secret_names(&self) -> Vec<String> {
-        self.secrets
-            .list(&ListParams::default())
-            .await
-            .unwrap()
-            .items
-            .into_iter()
-            .filter_map(|s| s.metadata.name)
-            .collect()
+        names(&self.secrets).await
     }
+}
+
+/// The names of what `api` lists, sorted: the tests compare whole lists of pods.
+async fn names<K>(api: &Api<K>) -> Vec<String>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let list = api.list(&ListParams::default()).await.unwrap();
+    let mut names: Vec<String> = list
+        .items
+        .into_iter()
+        .filter_map(|o| o.meta().name.clone())
+        .collect();
+    names.sort();
+    names
+}
+
+/// A cluster whose kubelet starts every pod's server healthy, and a gateway using it with
+/// `tweak`ed settings.
+async fn healthy(
+    tweak: impl FnOnce(&mut reflow::config::KubernetesSettings),
+) -> (Cluster, Kubelet, Gw) {
+    let k = Cluster::start().await;
+    let kubelet = Kubelet::start(k.kmock.client().await, Node::Healthy, &["echo"], "slow");
+    let gw = Gw::start_with(options(&k.kmock, tweak)).await;
+    (k, kubelet, gw)
 }
 
 fn options(
@@ -91,16 +100,15 @@ async fn pod_target(gw: &Gw, name: &str, isolation: &str) -> String {
     .await
 }
 
+/// `PUT path` as the admin.
+async fn admin_put(gw: &Gw, path: &str, body: Value) -> (u16, Value) {
+    gw.server
+        .send(reqwest::Method::PUT, path, Some(&gw.admin), Some(body))
+        .await
+}
+
 async fn set_env(gw: &Gw, target: &str, scope: &str, body: Value) {
-    let (status, b) = gw
-        .server
-        .send(
-            reqwest::Method::PUT,
-            &format!("/api/targets/{target}/env/{scope}"),
-            Some(&gw.admin),
-            Some(body),
-        )
-        .await;
+    let (status, b) = admin_put(gw, &format!("/api/targets/{target}/env/{scope}"), body).await;
     assert!(status < 300, "set env {scope}: {status} {b}");
 }
 
@@ -118,22 +126,33 @@ async fn client_of(gw: &Gw, token: &str) -> McpClient {
     c
 }
 
+/// A shared target `target` whose pod the admin's call of its `echo` started, with a call of its
+/// `slow` in flight on the same session: (the admin's client, the pod's name, the slow call's
+/// answer to come).
+async fn pod_under_a_slow_call(
+    gw: &Gw,
+    target: &str,
+) -> (McpClient, String, tokio::task::JoinHandle<Value>) {
+    pod_target(gw, target, "shared").await;
+    let mut admin = McpClient::new(&gw.server, &gw.admin);
+    let session = admin.initialize().await;
+    let pod = whoami(&admin, &format!("{target}__echo")).await["pod"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let slow = McpClient::with_session(&gw.server, &gw.admin, &session);
+    let call = json!({"name": format!("{target}__slow"), "arguments": {}, "_meta": {"progressToken": "p"}});
+    let slow = tokio::spawn(async move { slow.request("tools/call", call).await });
+    (admin, pod, slow)
+}
+
 #[tokio::test]
 #[ignore = "needs kmock (tests/kube/setup; REFLOW_KMOCK_PYTHON)"]
 async fn per_user_gives_two_users_two_pods_shared_gives_one_and_credentials_go_through_a_secret() {
-    let k = Cluster::start().await;
-    let _kubelet = Kubelet::start(k.kmock.client().await, Node::Healthy, &["echo"], "slow");
-    let gw = Gw::start_with(options(&k.kmock, |_| {})).await;
+    let (k, _kubelet, gw) = healthy(|_| {}).await;
     let mine = pod_target(&gw, "mine", "per_user").await;
-    let (status, body) = gw
-        .server
-        .send(
-            reqwest::Method::PUT,
-            &format!("/api/targets/{mine}"),
-            Some(&gw.admin),
-            Some(json!({"resources": {"limits": {"memory": "1Gi", "cpu": "500m"}}})),
-        )
-        .await;
+    let limits = json!({"resources": {"limits": {"memory": "1Gi", "cpu": "500m"}}});
+    let (status, body) = admin_put(&gw, &format!("/api/targets/{mine}"), limits).await;
     assert_eq!(status, 200, "{body}");
     let shared = pod_target(&gw, "team", "shared").await;
     let (user_token, user) = gw.server.register("bob@example.com", PW).await;
@@ -144,27 +163,25 @@ async fn per_user_gives_two_users_two_pods_shared_gives_one_and_credentials_go_t
         .unwrap()
         .to_string();
     let bob_id = user["id"].as_str().unwrap().to_string();
-    set_env(
-        &gw,
-        &mine,
-        &format!("user/{admin_id}"),
-        json!({"API_KEY": "admin-key-1"}),
-    )
-    .await;
-    set_env(
-        &gw,
-        &mine,
-        &format!("user/{bob_id}"),
-        json!({"API_KEY": "bob-key-2"}),
-    )
-    .await;
-    set_env(
-        &gw,
-        &shared,
-        "default",
-        json!({"TEAM_TOKEN": "team-secret-3"}),
-    )
-    .await;
+    for (target, scope, env) in [
+        (
+            &mine,
+            format!("user/{admin_id}"),
+            json!({"API_KEY": "admin-key-1"}),
+        ),
+        (
+            &mine,
+            format!("user/{bob_id}"),
+            json!({"API_KEY": "bob-key-2"}),
+        ),
+        (
+            &shared,
+            "default".into(),
+            json!({"TEAM_TOKEN": "team-secret-3"}),
+        ),
+    ] {
+        set_env(&gw, target, &scope, env).await;
+    }
 
     let admin = client_of(&gw, &gw.admin).await;
     let bob = client_of(&gw, &user_token).await;
@@ -242,9 +259,7 @@ async fn per_user_gives_two_users_two_pods_shared_gives_one_and_credentials_go_t
 #[tokio::test]
 #[ignore = "needs kmock (tests/kube/setup; REFLOW_KMOCK_PYTHON)"]
 async fn idle_pods_and_their_secrets_are_deleted() {
-    let k = Cluster::start().await;
-    let _kubelet = Kubelet::start(k.kmock.client().await, Node::Healthy, &["echo"], "slow");
-    let gw = Gw::start_with(options(&k.kmock, |s| s.idle_ttl = Duration::from_secs(2))).await;
+    let (k, _kubelet, gw) = healthy(|s| s.idle_ttl = Duration::from_secs(2)).await;
     let t = pod_target(&gw, "idle", "per_user").await;
     set_env(&gw, &t, "default", json!({"API_KEY": "k"})).await;
     let admin = client_of(&gw, &gw.admin).await;
@@ -273,9 +288,7 @@ async fn idle_pods_and_their_secrets_are_deleted() {
 #[tokio::test]
 #[ignore = "needs kmock (tests/kube/setup; REFLOW_KMOCK_PYTHON)"]
 async fn a_credential_change_replaces_the_pod() {
-    let k = Cluster::start().await;
-    let _kubelet = Kubelet::start(k.kmock.client().await, Node::Healthy, &["echo"], "slow");
-    let gw = Gw::start_with(options(&k.kmock, |_| {})).await;
+    let (k, _kubelet, gw) = healthy(|_| {}).await;
     let t = pod_target(&gw, "rot", "shared").await;
     set_env(&gw, &t, "default", json!({"API_KEY": "old-key"})).await;
     let admin = client_of(&gw, &gw.admin).await;
@@ -304,33 +317,12 @@ async fn a_credential_change_replaces_the_pod() {
 #[tokio::test]
 #[ignore = "needs kmock (tests/kube/setup; REFLOW_KMOCK_PYTHON)"]
 async fn a_pod_deleted_under_a_call_fails_it_promptly_and_the_next_call_recreates_it() {
-    let k = Cluster::start().await;
-    let _kubelet = Kubelet::start(k.kmock.client().await, Node::Healthy, &["echo"], "slow");
-    let gw = Gw::start_with(options(&k.kmock, |_| {})).await;
-    pod_target(&gw, "frail", "shared").await;
-    let mut admin = McpClient::new(&gw.server, &gw.admin);
-    let session = admin.initialize().await;
-    let pod = whoami(&admin, "frail__echo").await["pod"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let slow = {
-        let admin = McpClient::with_session(&gw.server, &gw.admin, &session);
-        tokio::spawn(async move {
-            let started = Instant::now();
-            let answer = admin
-                .request(
-                    "tools/call",
-                    json!({"name": "frail__slow", "arguments": {}, "_meta": {"progressToken": "p"}}),
-                )
-                .await;
-            (answer, started.elapsed())
-        })
-    };
+    let (k, _kubelet, gw) = healthy(|_| {}).await;
+    let (admin, pod, slow) = pod_under_a_slow_call(&gw, "frail").await;
     tokio::time::sleep(Duration::from_millis(800)).await;
     let deleted_at = Instant::now();
     k.pods.delete(&pod, &DeleteParams::default()).await.unwrap();
-    let (answer, _) = slow.await.unwrap();
+    let answer = slow.await.unwrap();
     let took = deleted_at.elapsed();
     assert!(answer.get("error").is_some(), "{answer}");
     let message = answer["error"]["message"].as_str().unwrap();
@@ -349,9 +341,7 @@ async fn a_pod_deleted_under_a_call_fails_it_promptly_and_the_next_call_recreate
 #[tokio::test]
 #[ignore = "needs kmock (tests/kube/setup; REFLOW_KMOCK_PYTHON)"]
 async fn a_second_replica_uses_the_first_ones_pod() {
-    let k = Cluster::start().await;
-    let _kubelet = Kubelet::start(k.kmock.client().await, Node::Healthy, &["echo"], "slow");
-    let gw = Gw::start_with(options(&k.kmock, |_| {})).await;
+    let (k, _kubelet, gw) = healthy(|_| {}).await;
     let t = pod_target(&gw, "both", "per_user").await;
     set_env(&gw, &t, "default", json!({"API_KEY": "shared-by-replicas"})).await;
     let first = whoami(&client_of(&gw, &gw.admin).await, "both__echo").await;

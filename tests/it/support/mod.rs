@@ -4,13 +4,16 @@
 #![allow(dead_code)]
 
 pub mod bridge;
+pub mod bridge_token;
 pub mod cli;
 pub mod db;
 pub mod fixture;
 pub mod gw;
 pub mod kmock;
 pub mod mcp_client;
+pub mod otlp;
 pub mod proxy;
+pub mod requests;
 pub mod server;
 pub mod stdio;
 pub mod upstream;
