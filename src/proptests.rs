@@ -9,8 +9,7 @@ use std::time::Duration;
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
-use crate::auth::{AuthMethod, Principal};
-use crate::domain::{Email, Role, UserId};
+use crate::auth::Principal;
 use crate::gateway::cursor::Cursors;
 use crate::gateway::naming::{expose, match_prefix};
 use crate::gateway::request_state::RequestStates;
@@ -50,13 +49,7 @@ fn json_value() -> impl Strategy<Value = Value> {
 }
 
 fn principal() -> Principal {
-    Principal {
-        user_id: UserId::new(),
-        email: Email::parse("a@b.co").unwrap(),
-        role: Role::admin(),
-        groups: vec![],
-        method: AuthMethod::Session,
-    }
+    Principal::test_admin()
 }
 
 proptest! {

@@ -43,6 +43,18 @@ impl Principal {
     pub fn is_admin(&self) -> bool {
         self.role.is_admin()
     }
+
+    /// A new admin signed in with a login session, for unit tests.
+    #[cfg(test)]
+    pub fn test_admin() -> Self {
+        Self {
+            user_id: UserId::new(),
+            email: Email::parse("a@b.co").unwrap(),
+            role: Role::admin(),
+            groups: vec![],
+            method: AuthMethod::Session,
+        }
+    }
 }
 
 #[derive(Debug)]

@@ -237,17 +237,9 @@ impl RequestStates {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::AuthMethod;
-    use crate::domain::{Email, Role, UserId};
 
     fn principal() -> Principal {
-        Principal {
-            user_id: UserId::new(),
-            email: Email::parse("a@b.co").unwrap(),
-            role: Role::admin(),
-            groups: vec![],
-            method: AuthMethod::Session,
-        }
+        Principal::test_admin()
     }
 
     #[test]

@@ -343,20 +343,9 @@ impl SessionRegistry {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::AuthMethod;
-    use crate::domain::{Email, Role, UserId};
 
     fn session() -> Session {
-        Session::new(
-            Principal {
-                user_id: UserId::new(),
-                email: Email::parse("a@b.co").unwrap(),
-                role: Role::admin(),
-                groups: vec![],
-                method: AuthMethod::Session,
-            },
-            SessionTransport::StreamableHttp,
-        )
+        Session::new(Principal::test_admin(), SessionTransport::StreamableHttp)
     }
 
     #[test]

@@ -202,8 +202,12 @@ impl UserService {
             end_sessions: true,
             ..UserPatch::default()
         };
+        self.patch_existing(id, &patch).await
+    }
+
+    async fn patch_existing(&self, id: UserId, patch: &UserPatch) -> Result<(), ServiceError> {
         self.store
-            .update_user(id, &patch)
+            .update_user(id, patch)
             .await?
             .map(|_| ())
             .ok_or_else(|| ServiceError::NotFound(format!("user {id}")))
@@ -221,11 +225,7 @@ impl UserService {
             end_sessions: true,
             ..UserPatch::default()
         };
-        self.store
-            .update_user(id, &patch)
-            .await?
-            .map(|_| ())
-            .ok_or_else(|| ServiceError::NotFound(format!("user {id}")))
+        self.patch_existing(id, &patch).await
     }
 
     /// Deletes the user with their user-scope credentials, tokens and sessions (one
