@@ -21,6 +21,8 @@ const RETRY_FIRST: Duration = Duration::from_millis(50);
 const RETRY_CAP: Duration = Duration::from_secs(5);
 /// A storage fault is logged at most this often while it lasts (each drop is counted).
 const FAULT_LOG_EVERY: Duration = Duration::from_secs(10);
+/// How often a caller waiting for room in a full queue checks whether the database is faulted.
+const BACKPRESSURE_CHECK: Duration = Duration::from_millis(50);
 /// Rows a live subscriber may fall behind before it misses some.
 const LIVE_BUFFER: usize = 4096;
 
@@ -118,8 +120,21 @@ impl AuditLog {
             }
             Err(mpsc::error::TrySendError::Full(row)) => {
                 self.backpressure.fetch_add(1, Ordering::Relaxed);
-                if self.tx.send(row).await.is_err() {
-                    self.dropped(1, "the audit writer has stopped");
+                // Wait for room, but not for a fault that begins meanwhile: the writer then
+                // holds its batch until the disk or the server is back, and the caller would
+                // wait that long.
+                loop {
+                    match tokio::time::timeout(BACKPRESSURE_CHECK, self.tx.reserve()).await {
+                        Ok(Ok(permit)) => break permit.send(row),
+                        Ok(Err(_)) => break self.dropped(1, "the audit writer has stopped"),
+                        Err(_) if self.faulted.load(Ordering::Relaxed) => {
+                            break self.dropped(
+                                1,
+                                "the audit queue is full while the database refuses writes",
+                            );
+                        }
+                        Err(_) => {}
+                    }
                 }
             }
             Err(mpsc::error::TrySendError::Closed(_)) => {

@@ -267,7 +267,7 @@ impl prometheus_client::collector::Collector for LiveCollector {
             ),
             (
                 "reflow_audit_rows_dropped",
-                "Audit rows lost: not written after every retry",
+                "Audit rows lost: the queue was full while the database refused writes, or the writer had stopped",
                 live.audit_dropped,
             ),
             (

@@ -79,8 +79,11 @@ async fn audited(server: &TestServer, admin: &str, method: &str) -> usize {
 }
 
 /// A server on `db` with an admin, target `a` (an echo upstream) and the admin's MCP session.
-async fn serve_on(db: TestDb) -> (TestServer, String, UpstreamServer, McpClient) {
-    let server = TestServer::start_on(db, TestServerOptions::default()).await;
+async fn serve_on(
+    db: TestDb,
+    opts: TestServerOptions,
+) -> (TestServer, String, UpstreamServer, McpClient) {
+    let server = TestServer::start_on(db, opts).await;
     let (admin, _) = server.register("admin@example.com", PW).await;
     let up = UpstreamServer::start(UpstreamConfig::tools("a", ["echo"])).await;
     let (status, t) = server
@@ -112,19 +115,39 @@ async fn ready(server: &TestServer) -> (u16, Value) {
     server.get("/ready", None).await
 }
 
-#[tokio::test]
-#[ignore = "mounts a tmpfs: needs root, which CI has (.ci/run runs the ignored tests)"]
-async fn a_full_disk_delays_the_audit_log_and_loses_nothing_once_space_returns() {
-    let disk = SmallDisk::mount("6m");
-    let db = TestDb {
+fn sqlite_on(disk: &SmallDisk) -> TestDb {
+    TestDb {
         url: format!(
             "sqlite://{}?mode=rwc",
             disk.path().join("reflow.db").display()
         ),
         label: "sqlite",
         dir: tempfile::tempdir().unwrap(),
-    };
-    let (server, admin, _up, client) = serve_on(db).await;
+    }
+}
+
+async fn metric(server: &TestServer, admin: &str, name: &str) -> f64 {
+    let text = server
+        .http
+        .get(server.url("/metrics"))
+        .bearer_auth(admin)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in /metrics"))
+}
+
+#[tokio::test]
+#[ignore = "mounts a tmpfs: needs root, which CI has (.ci/run runs the ignored tests)"]
+async fn a_full_disk_delays_the_audit_log_and_loses_nothing_once_space_returns() {
+    let disk = SmallDisk::mount("6m");
+    let db = sqlite_on(&disk);
+    let (server, admin, _up, client) = serve_on(db, TestServerOptions::default()).await;
 
     for _ in 0..20 {
         client.result("tools/list", json!({})).await;
@@ -215,6 +238,51 @@ async fn a_full_disk_delays_the_audit_log_and_loses_nothing_once_space_returns()
     eprintln!("stopped on a full disk in {:?}", clock.elapsed());
 }
 
+/// `audit.queue_size` bounds what a fault may hold: past it rows are dropped, counted and
+/// logged, calls never wait for the disk, and every row is either written or counted.
+#[tokio::test]
+#[ignore = "mounts a tmpfs: needs root, which CI has (.ci/run runs the ignored tests)"]
+async fn a_small_audit_queue_drops_and_counts_what_a_fault_cannot_hold() {
+    let disk = SmallDisk::mount("6m");
+    let opts = TestServerOptions {
+        audit_queue_size: Some(50),
+        ..TestServerOptions::default()
+    };
+    let (server, admin, _up, client) = serve_on(sqlite_on(&disk), opts).await;
+    // The session's own rows are written first, so every row counted below is a list's.
+    eventually(Duration::from_secs(10), || async {
+        (audited(&server, &admin, "notifications/initialized").await == 1).then_some(())
+    })
+    .await
+    .expect("the session's rows are written");
+    let filler = disk.fill();
+    for i in 0..300 {
+        let r = tokio::time::timeout(
+            Duration::from_secs(5),
+            client.result("tools/list", json!({})),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("list {i} waited for the full disk"));
+        assert!(r["tools"].is_array(), "{r}");
+    }
+    let (_, body) = ready(&server).await;
+    assert_eq!(body["database"], "degraded", "{body}");
+    let dropped = metric(&server, &admin, "reflow_audit_rows_dropped_total").await;
+    // 300 rows, room for 50 queued plus the writer's batch in hand: most are dropped.
+    assert!(dropped >= 200.0, "dropped {dropped}");
+    std::fs::remove_file(filler).unwrap();
+    let accounted = eventually(Duration::from_secs(30), || async {
+        let written = audited(&server, &admin, "tools/list").await;
+        (written as f64 + dropped == 300.0).then_some(written)
+    })
+    .await;
+    assert!(
+        accounted.is_some(),
+        "each list is written or counted as dropped: {} written, {dropped} dropped",
+        audited(&server, &admin, "tools/list").await
+    );
+}
+
 /// A PostgreSQL cluster of the test's own (scripts/pg-test-cluster.sh), so stopping it harms no
 /// other test; stopped when dropped.
 struct OwnPostgres {
@@ -276,7 +344,7 @@ async fn postgres_stopped_and_started_under_load_loses_no_audit_row() {
         label: "postgres",
         dir: tempfile::tempdir().unwrap(),
     };
-    let (server, admin, _up, client) = serve_on(db).await;
+    let (server, admin, _up, client) = serve_on(db, TestServerOptions::default()).await;
 
     // Load: a list every 20 ms from before the outage to after it; each must answer in 5 s.
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));

@@ -40,6 +40,8 @@ pub struct TestServerOptions {
     pub connection_limits: Option<(std::time::Duration, usize)>,
     /// `kubernetes` (None: the default, pods off).
     pub kubernetes: Option<reflow::config::KubernetesSettings>,
+    /// `audit.queue_size` (None: the default).
+    pub audit_queue_size: Option<usize>,
 }
 
 impl Default for TestServerOptions {
@@ -62,6 +64,7 @@ impl Default for TestServerOptions {
             connection_limits: None,
             sessions_per_user: None,
             kubernetes: None,
+            audit_queue_size: None,
         }
     }
 }
@@ -123,6 +126,9 @@ impl TestServer {
         }
         if let Some(t) = opts.session_timeout {
             settings.session.timeout = t;
+        }
+        if let Some(n) = opts.audit_queue_size {
+            settings.audit.queue_size = n;
         }
         if let Some(n) = opts.max_upstream_message {
             settings.gateway.max_upstream_message = n;
