@@ -250,6 +250,29 @@ async function main() {
       await closeDialog(page);
     });
 
+    await step('a kubernetes target is offered, shows its fields and lists its pods', async () => {
+      await go(page, '#/targets', 'Targets');
+      await clickText(page, 'main button', 'Add target');
+      await fill(page, 'Name', 'k8s-demo');
+      await fill(page, 'Transport', 'kubernetes');
+      const hidden = await page.evaluate(() => Object.fromEntries(['image', 'port', 'url', 'command']
+        .map((n) => [n, document.querySelector(`dialog[open] [name=${n}]`).closest('.group').hidden])));
+      assert.deepEqual(hidden, { image: false, port: false, url: true, command: true });
+      assert.deepEqual(await unlabelled(page), [], 'unlabelled fields in the kubernetes form');
+      await fill(page, 'Image', 'ghcr.io/example/mcp:1');
+      await fill(page, 'Port', '8080');
+      await fill(page, 'Health path', '/health');
+      await clickText(page, 'dialog[open] button', 'Add target');
+      await page.waitForFunction(() => document.querySelector('main tbody')?.textContent.includes('ghcr.io/example/mcp:1:8080'));
+      await rowButton(page, 'k8s-demo', 'Pods');
+      await page.waitForFunction(() => document.querySelector('dialog[open]')?.textContent.includes('No pods recorded.'), { timeout: 5000 });
+      await closeDialog(page);
+      // Pods are off on this server (kubernetes.enabled): out of the way of the later steps.
+      await rowButton(page, 'k8s-demo', 'Disable');
+      await page.waitForFunction(() => [...document.querySelectorAll('main tbody tr')]
+        .some((r) => r.textContent.includes('k8s-demo') && r.textContent.includes('Enable')));
+    });
+
     await step('add a user and a policy through the forms; the policy test form explains', async () => {
       await go(page, '#/users', 'Users');
       await clickText(page, 'main button', 'Add user');

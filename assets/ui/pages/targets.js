@@ -4,8 +4,9 @@
 import { h, mount, get, post, put, del, table, badge, dialog, field, select, attempt, pageHeader, formValues, confirmAction, words } from '../lib.js';
 import { credentialsDialog, ownCredentialsDialog } from './credentials.js';
 
-// kubernetes is refused by the API until a pod runner exists.
-const TRANSPORTS = ['streamable-http', 'sse', 'stdio'];
+// kubernetes targets run as pods when the server has `kubernetes.enabled`; otherwise the API
+// refuses them and the form shows its reason.
+const TRANSPORTS = ['streamable-http', 'sse', 'stdio', 'kubernetes'];
 
 function lines(s) {
   return String(s || '').split('\n').map((l) => l.trim()).filter(Boolean);
@@ -140,12 +141,12 @@ async function instancesDialog(t) {
     mount(body, table([
       ['Isolation key', (r) => r.isolation_key], ['Replica', (r) => r.replica], ['PID', (r) => r.pid ?? '—'],
       ['Status', (r) => badge(r.status, r.status === 'running' ? 'good' : '')], ['Started', (r) => new Date(r.started_at).toLocaleString()],
-    ], rows, 'No processes recorded.'),
+    ], rows, t.transport_type === 'kubernetes' ? 'No pods recorded.' : 'No processes recorded.'),
     h('div', { class: 'buttons' }, h('button', {
       onclick: async () => { await attempt(() => post(`/api/targets/${t.id}/restart-instances`, {}), 'Restart requested'); load(); },
     }, 'Restart all')));
   };
-  dialog(`Processes of ${t.name}`, body, { wide: true });
+  dialog(`${t.transport_type === 'kubernetes' ? 'Pods' : 'Processes'} of ${t.name}`, body, { wide: true });
   load();
 }
 
@@ -189,6 +190,7 @@ export function render(main, { me, admin }) {
         }, t.enabled ? 'Disable' : 'Enable'),
         h('button', { onclick: () => credentialsDialog(t) }, 'Credentials'),
         t.transport_type === 'stdio' ? h('button', { onclick: () => instancesDialog(t) }, 'Processes') : null,
+        t.transport_type === 'kubernetes' ? h('button', { onclick: () => instancesDialog(t) }, 'Pods') : null,
         h('button', {
           class: 'danger',
           onclick: async () => {
