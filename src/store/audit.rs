@@ -77,17 +77,37 @@ const COLUMNS: &str = "id, session_id, user_id, method, target_name, name, decis
 const INSERT_INTO: &str = "INSERT INTO audit_log (id, session_id, user_id, method, target_name, name, \
     decision, policy_name, response_status, error, duration_ms, request_body, trace_id, created_at) ";
 
-/// Rows per INSERT statement: 14 bind parameters each stays far below SQLite's 32,766 and
-/// Postgres's 65,535 parameters per statement.
-const ROWS_PER_STATEMENT: usize = 500;
+/// Rows per INSERT statement: a power of two, at most 256 (14 bind parameters each stays far
+/// below SQLite's 32,766 and Postgres's 65,535 parameters per statement). Each size is its own
+/// SQL text; with any size the per-connection statement caches (100 each) fill with large
+/// programs and RSS grows for minutes (seen in the soak); unprepared, every batch pays a
+/// prepare. Nine sizes stay prepared, and a batch takes at most nine statements plus one per
+/// 256 rows.
+const MAX_ROWS_PER_STATEMENT: usize = 256;
+
+/// `rows` cut into power-of-two chunks, largest first.
+fn statement_chunks<T>(mut rows: &[T]) -> impl Iterator<Item = &[T]> {
+    std::iter::from_fn(move || {
+        if rows.is_empty() {
+            return None;
+        }
+        let size = if rows.len() >= MAX_ROWS_PER_STATEMENT {
+            MAX_ROWS_PER_STATEMENT
+        } else {
+            1 << rows.len().ilog2()
+        };
+        let (chunk, rest) = rows.split_at(size);
+        rows = rest;
+        Some(chunk)
+    })
+}
 
 impl Store {
-    /// Writes a batch in one transaction, one multi-row INSERT per 500 rows: all rows land or
-    /// none do.
+    /// Writes a batch in one transaction, in multi-row INSERTs: all rows land or none do.
     pub async fn insert_audit(&self, rows: &[AuditRecord]) -> Result<(), StoreError> {
         on_pool!(self, |pool| {
             let mut tx = pool.begin().await?;
-            for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+            for chunk in statement_chunks(rows) {
                 let mut insert = sqlx::QueryBuilder::new(INSERT_INTO);
                 insert.push_values(chunk, |mut b, r| {
                     b.push_bind(r.id)
@@ -109,14 +129,7 @@ impl Store {
                         .push_bind(r.trace_id.as_deref())
                         .push_bind(r.created_at);
                 });
-                // Each batch size is its own SQL text: cached, they would fill every connection's
-                // statement cache (100 each) with up-to-500-row programs, growing RSS for
-                // minutes under varying load (seen in the soak). Only the one-row form is kept.
-                insert
-                    .build()
-                    .persistent(chunk.len() == 1)
-                    .execute(&mut *tx)
-                    .await?;
+                insert.build().execute(&mut *tx).await?;
             }
             tx.commit().await?;
         });
@@ -179,5 +192,28 @@ impl Store {
                 .await?
                 .rows_affected()
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn batches_use_nine_statement_sizes_at_most() {
+        let rows: Vec<u32> = (0..1000).collect();
+        for n in [0, 1, 2, 3, 255, 256, 257, 511, 1000] {
+            let sizes: Vec<usize> = super::statement_chunks(&rows[..n])
+                .map(<[u32]>::len)
+                .collect();
+            assert_eq!(sizes.iter().sum::<usize>(), n, "{sizes:?}");
+            assert!(
+                sizes.iter().all(|s| s.is_power_of_two() && *s <= 256),
+                "{sizes:?}"
+            );
+            assert!(sizes.windows(2).all(|w| w[0] >= w[1]), "{sizes:?}");
+        }
+        let sizes: Vec<usize> = super::statement_chunks(&rows[..1000])
+            .map(<[u32]>::len)
+            .collect();
+        assert_eq!(sizes, [256, 256, 256, 128, 64, 32, 8]);
     }
 }
