@@ -32,20 +32,7 @@ async fn front(upstream: String, hang: Arc<AtomicBool>) -> String {
 }
 
 async fn metric_line(gw: &Gw, name: &str) -> Option<String> {
-    let text = gw
-        .server
-        .http
-        .get(gw.server.url("/metrics"))
-        .bearer_auth(&gw.admin)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find(|l| l.starts_with(name))
-        .map(str::to_string)
+    crate::support::requests::metric_line(&gw.server, &gw.admin, name).await
 }
 
 #[tokio::test]

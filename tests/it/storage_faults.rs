@@ -127,18 +127,8 @@ fn sqlite_on(disk: &SmallDisk) -> TestDb {
 }
 
 async fn metric(server: &TestServer, admin: &str, name: &str) -> f64 {
-    let text = server
-        .http
-        .get(server.url("/metrics"))
-        .bearer_auth(admin)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+    let line = crate::support::requests::metric_line(server, admin, &format!("{name} ")).await;
+    line.and_then(|l| l[name.len() + 1..].parse().ok())
         .unwrap_or_else(|| panic!("no {name} in /metrics"))
 }
 

@@ -21,3 +21,24 @@ pub async fn post_json(base: &str, token: Option<&str>, path: &str, body: &Value
     let status = res.status().as_u16();
     (status, res.json().await.unwrap_or(Value::Null))
 }
+
+/// The first line of `server`'s `/metrics` (read with `token`) that starts with `prefix`.
+pub async fn metric_line(
+    server: &super::server::TestServer,
+    token: &str,
+    prefix: &str,
+) -> Option<String> {
+    let text = server
+        .http
+        .get(server.url("/metrics"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find(|l| l.starts_with(prefix))
+        .map(str::to_string)
+}
