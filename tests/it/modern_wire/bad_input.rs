@@ -1,0 +1,222 @@
+//! MCP 2026-07-28 bad input on `/mcp`: every error code for headers that disagree with the body,
+//! a missing or unknown version or `_meta`, removed methods, an undeclared capability, and
+//! `Mcp-Param-*` headers against the arguments.
+
+use serde_json::json;
+
+use super::code;
+use crate::support::gw::{Gw, tool_text};
+use crate::support::mcp_client::{MODERN_VERSION, ModernClient};
+use crate::support::upstream::UpstreamConfig;
+
+#[tokio::test]
+async fn modern_bad_input_gets_the_exact_codes() {
+    let gw = Gw::start().await;
+    let up = gw
+        .upstream(
+            "up",
+            None,
+            UpstreamConfig {
+                elicit_tool: Some("ask".into()),
+                param_tool: Some("routed".into()),
+                ..UpstreamConfig::tools("u1", ["echo"])
+            },
+        )
+        .await;
+    let c = ModernClient::new(&gw.server, &gw.admin);
+    let h = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+
+    // Mcp-Method disagrees with the body.
+    let (id, body) = c.body("tools/call", json!({"name": "up__echo"}));
+    let ex = c
+        .send(
+            &id,
+            body,
+            &h(&[
+                ("mcp-protocol-version", MODERN_VERSION),
+                ("mcp-method", "tools/list"),
+                ("mcp-name", "up__echo"),
+            ]),
+        )
+        .await;
+    assert_eq!((ex.status, code(&ex)), (400, -32020), "{}", ex.response);
+    assert!(
+        ex.response["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Mcp-Method")
+    );
+
+    // Mcp-Name missing, then wrong.
+    let (id, body) = c.body("tools/call", json!({"name": "up__echo"}));
+    let ex = c
+        .send(
+            &id,
+            body.clone(),
+            &h(&[
+                ("mcp-protocol-version", MODERN_VERSION),
+                ("mcp-method", "tools/call"),
+            ]),
+        )
+        .await;
+    assert_eq!((ex.status, code(&ex)), (400, -32020), "{}", ex.response);
+    assert!(
+        ex.response["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Mcp-Name")
+    );
+    let ex = c
+        .send(
+            &id,
+            body,
+            &h(&[
+                ("mcp-protocol-version", MODERN_VERSION),
+                ("mcp-method", "tools/call"),
+                ("mcp-name", "up__other"),
+            ]),
+        )
+        .await;
+    assert_eq!((ex.status, code(&ex)), (400, -32020), "{}", ex.response);
+
+    // The version header disagrees with _meta; then both name a version nobody speaks.
+    let (id, body) = c.body("tools/list", json!({}));
+    let ex = c
+        .send(
+            &id,
+            body,
+            &h(&[
+                ("mcp-protocol-version", "2099-01-01"),
+                ("mcp-method", "tools/list"),
+            ]),
+        )
+        .await;
+    assert_eq!((ex.status, code(&ex)), (400, -32020), "{}", ex.response);
+    let (id, mut body) = c.body("tools/list", json!({}));
+    body["params"]["_meta"]["io.modelcontextprotocol/protocolVersion"] = json!("2099-01-01");
+    let ex = c
+        .send(
+            &id,
+            body,
+            &h(&[
+                ("mcp-protocol-version", "2099-01-01"),
+                ("mcp-method", "tools/list"),
+            ]),
+        )
+        .await;
+    assert_eq!((ex.status, code(&ex)), (400, -32022), "{}", ex.response);
+    assert_eq!(
+        ex.response["error"]["data"]["supported"],
+        json!([MODERN_VERSION])
+    );
+    assert_eq!(ex.response["id"], id);
+
+    // _meta missing entirely, then without clientCapabilities.
+    let id = json!(77);
+    let bare = json!({"jsonrpc": "2.0", "id": id, "method": "tools/list", "params": {}});
+    let ex = c
+        .send(
+            &id,
+            bare,
+            &h(&[
+                ("mcp-protocol-version", MODERN_VERSION),
+                ("mcp-method", "tools/list"),
+            ]),
+        )
+        .await;
+    assert_eq!((ex.status, code(&ex)), (400, -32602), "{}", ex.response);
+    let (id, mut body) = c.body("tools/list", json!({}));
+    body["params"]["_meta"]
+        .as_object_mut()
+        .unwrap()
+        .remove("io.modelcontextprotocol/clientCapabilities");
+    let ex = c
+        .send(&id, body.clone(), &ModernClient::headers_for(&body))
+        .await;
+    assert_eq!((ex.status, code(&ex)), (400, -32602), "{}", ex.response);
+    assert!(
+        ex.response["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("clientCapabilities")
+    );
+
+    // Unknown methods, and methods the era removed, are 404 / -32601.
+    for method in [
+        "foo/bar",
+        "ping",
+        "logging/setLevel",
+        "resources/subscribe",
+        "tasks/list",
+    ] {
+        let ex = c.exchange(method, json!({})).await;
+        assert_eq!(
+            (ex.status, code(&ex)),
+            (404, -32601),
+            "{method}: {}",
+            ex.response
+        );
+    }
+
+    // The upstream asks for elicitation; the client did not declare it.
+    let ex = c
+        .exchange("tools/call", json!({"name": "up__ask", "arguments": {}}))
+        .await;
+    assert_eq!((ex.status, code(&ex)), (400, -32021), "{}", ex.response);
+    assert!(
+        ex.response["error"]["data"]["requiredCapabilities"]["elicitation"].is_object(),
+        "{}",
+        ex.response
+    );
+    assert_eq!(up.elicitation_declared(), [false], "nor declared upstream");
+
+    // Mcp-Param-* against the arguments, as the tool's schema annotates them.
+    let (id, body) = c.body(
+        "tools/call",
+        json!({"name": "up__routed", "arguments": {"region": "eu"}}),
+    );
+    let mut good = ModernClient::headers_for(&body);
+    good.push(("mcp-param-region".into(), "eu".into()));
+    let ex = c.send(&id, body.clone(), &good).await;
+    assert_eq!(ex.status, 200, "{}", ex.response);
+    assert_eq!(
+        tool_text(&ex.response["result"])["args"],
+        json!({"region": "eu"})
+    );
+    let mut wrong = ModernClient::headers_for(&body);
+    wrong.push(("mcp-param-region".into(), "us".into()));
+    let ex = c.send(&id, body.clone(), &wrong).await;
+    assert_eq!((ex.status, code(&ex)), (400, -32020), "{}", ex.response);
+    assert!(
+        ex.response["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Mcp-Param-Region")
+    );
+    let ex = c
+        .send(&id, body.clone(), &ModernClient::headers_for(&body))
+        .await;
+    assert_eq!(
+        (ex.status, code(&ex)),
+        (400, -32020),
+        "missing: {}",
+        ex.response
+    );
+
+    // A client→server notification is acknowledged and dropped.
+    let (status, _) = c
+        .inner
+        .raw_post(
+            json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
+                   "params": {"requestId": 1}})
+            .to_string(),
+            &[("mcp-protocol-version", MODERN_VERSION)],
+        )
+        .await;
+    assert_eq!(status, 202);
+}
