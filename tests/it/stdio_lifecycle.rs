@@ -284,7 +284,7 @@ async fn stdio_instances_and_restart_through_the_api_and_the_cli() {
     assert_eq!(running_pids(&rows), vec![third], "{rows:?}");
 
     // An HTTP target has no instances to list (a clear error); restarting it drops its
-    // upstream sessions instead (resilience.rs).
+    // upstream sessions instead (resilience/upstreams.rs).
     cli.run(&["target", "add", "web", "--url", "http://127.0.0.1:9/mcp"])
         .await
         .ok();
