@@ -314,11 +314,10 @@ impl Gateway {
         principal: Principal,
         transport: SessionTransport,
     ) -> Arc<Session> {
-        let mut own = self.sessions.of_user(principal.user_id);
+        let own = self.sessions.of_user(principal.user_id);
         if own.len() >= self.opts.session.max_per_user {
-            own.sort_by_key(|s| std::cmp::Reverse(s.idle_secs()));
             let excess = own.len() + 1 - self.opts.session.max_per_user;
-            let evicted: Vec<Arc<Session>> = own.into_iter().take(excess).collect();
+            let evicted = session::least_recently_used(own, excess);
             for s in &evicted {
                 // Ended now (the count is right for the next initialize); the store and the
                 // upstream sessions follow in the background.

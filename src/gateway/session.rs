@@ -340,9 +340,63 @@ impl SessionRegistry {
     }
 }
 
+/// The `n` sessions idle longest, most idle first. Each idle time is read once, before sorting:
+/// other requests touch these sessions meanwhile, and a sort whose keys change under it breaks
+/// its total order, which Rust's sort may answer with a panic (one that took down a client's
+/// connection in the soak).
+pub(crate) fn least_recently_used(sessions: Vec<Arc<Session>>, n: usize) -> Vec<Arc<Session>> {
+    let mut sessions = sessions;
+    sessions.sort_by_cached_key(|s| std::cmp::Reverse(s.idle_secs()));
+    sessions.truncate(n);
+    sessions
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn least_recently_used_survives_sessions_touched_while_it_sorts() {
+        let sessions: Vec<Arc<Session>> = (0..100).map(|_| Arc::new(session())).collect();
+        for (i, s) in sessions.iter().enumerate() {
+            s.last_seen.store(1_000 + i as i64, Ordering::Relaxed);
+        }
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        // Other requests, touching the same sessions at random times.
+        let toucher = {
+            let (sessions, stop) = (sessions.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+                while !stop.load(Ordering::Relaxed) {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    let s = &sessions[(x % 100) as usize];
+                    s.last_seen
+                        .store(1_000 + (x >> 8) as i64 % 200, Ordering::Relaxed);
+                }
+            })
+        };
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            for _ in 0..3_000 {
+                let lru = least_recently_used(sessions.clone(), 3);
+                assert_eq!(lru.len(), 3);
+            }
+        }));
+        stop.store(true, Ordering::Relaxed);
+        toucher.join().unwrap();
+        assert!(outcome.is_ok(), "choosing sessions to end panicked");
+
+        // With nobody touching them: the three idle longest, longest first.
+        for (i, s) in sessions.iter().enumerate() {
+            s.last_seen
+                .store(now() - 1_000 + i as i64, Ordering::Relaxed);
+        }
+        let lru = least_recently_used(sessions.clone(), 3);
+        let ids: Vec<&str> = lru.iter().map(|s| s.id.as_str()).collect();
+        let want: Vec<&str> = sessions[..3].iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(ids, want);
+    }
 
     fn session() -> Session {
         Session::new(Principal::test_admin(), SessionTransport::StreamableHttp)

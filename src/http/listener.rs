@@ -129,11 +129,22 @@ pub async fn serve(
                 TowerToHyperService::new(svc),
             );
             tokio::pin!(conn);
-            tokio::select! {
-                _ = conn.as_mut() => return,
-                _ = stop.wait_for(|s| *s) => conn.as_mut().graceful_shutdown(),
+            let ended = tokio::select! {
+                r = conn.as_mut() => Some(r),
+                _ = stop.wait_for(|s| *s) => None,
+            };
+            let ended = match ended {
+                Some(r) => r,
+                None => {
+                    conn.as_mut().graceful_shutdown();
+                    conn.await
+                }
+            };
+            // Idle timeouts and clients that hang up are routine: debug, for when a client
+            // reports a connection closed without an answer.
+            if let Err(e) = ended {
+                tracing::debug!(client = %peer, error = %e, "connection ended with an error");
             }
-            let _ = conn.await;
         });
     }
     drop(listener);

@@ -98,9 +98,39 @@ pub fn install(settings: &Settings, quiet: bool, export: bool) -> Result<Tracing
         let _ = export;
         None
     };
-    let _ = tracing_subscriber::registry()
+    if tracing_subscriber::registry()
         .with(fmt)
         .with(otel)
-        .try_init();
+        .try_init()
+        .is_ok()
+    {
+        log_panics();
+    }
     Ok(tracing)
+}
+
+/// A panic in a request's task ends only that connection, so it would otherwise pass as a
+/// silent disconnect; this puts it in the log, in the log's format, with where it happened.
+fn log_panics() {
+    std::panic::set_hook(Box::new(|info| {
+        let message = info
+            .payload()
+            .downcast_ref::<&str>()
+            .copied()
+            .or_else(|| info.payload().downcast_ref::<String>().map(String::as_str))
+            .unwrap_or("(not a string)");
+        let location = info
+            .location()
+            .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()))
+            .unwrap_or_default();
+        let thread = std::thread::current();
+        let backtrace = std::backtrace::Backtrace::capture();
+        tracing::error!(
+            panic = message,
+            location,
+            thread = thread.name().unwrap_or("(unnamed)"),
+            backtrace = %backtrace,
+            "panicked"
+        );
+    }));
 }
