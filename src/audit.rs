@@ -16,6 +16,8 @@ use tokio::sync::{Notify, broadcast, mpsc};
 use crate::store::{AuditRecord, Store};
 
 const BATCH: usize = 500;
+/// How long the writer waits for more rows after the first before it writes a batch.
+const LINGER: Duration = Duration::from_millis(20);
 /// Retry delays while the database refuses writes: from the first to the cap, doubling.
 const RETRY_FIRST: Duration = Duration::from_millis(50);
 const RETRY_CAP: Duration = Duration::from_secs(5);
@@ -197,13 +199,32 @@ async fn write_loop(store: Store, mut rx: mpsc::Receiver<AuditRecord>, log: Arc<
             return;
         };
         batch.push(first);
+        // Gather what arrives for a moment: one transaction per row would make the database
+        // thread the busiest in the process at low concurrency (every commit rewrites its pages).
+        let until = tokio::time::Instant::now() + LINGER;
+        let mut stopping = false;
         while batch.len() < BATCH {
-            match rx.try_recv() {
-                Ok(row) => batch.push(row),
-                Err(_) => break,
+            if let Ok(row) = rx.try_recv() {
+                batch.push(row);
+                continue;
+            }
+            tokio::select! {
+                row = rx.recv() => match row {
+                    Some(row) => batch.push(row),
+                    None => break,
+                },
+                () = tokio::time::sleep_until(until) => break,
+                () = log.stop.notified() => {
+                    stopping = true;
+                    break;
+                }
             }
         }
         write(&store, &mut batch, &log).await;
+        if stopping {
+            // Handled by the top of the loop, which drains the queue.
+            log.stop.notify_one();
+        }
     }
 }
 

@@ -146,7 +146,7 @@ impl Gateway {
         );
         self.audit
             .record(AuditRecord {
-                id: uuid::Uuid::new_v4(),
+                id: crate::store::new_audit_id(),
                 session_id: (!session.modern).then(|| session.id.clone()),
                 user_id: Some(session.principal.user_id),
                 method: method.to_string(),

@@ -81,7 +81,7 @@ pub async fn record(
     state
         .audit
         .record(AuditRecord {
-            id: uuid::Uuid::new_v4(),
+            id: crate::store::new_audit_id(),
             session_id: note.session,
             user_id: Some(caller.user_id),
             method: note.method,
@@ -133,7 +133,7 @@ impl Unauthenticated {
         for ((ip, endpoint, reason), count) in taken {
             audit
                 .record(AuditRecord {
-                    id: uuid::Uuid::new_v4(),
+                    id: crate::store::new_audit_id(),
                     session_id: None,
                     user_id: None,
                     method: "(unauthenticated)".into(),

@@ -23,10 +23,6 @@ use crate::telemetry::spans::Origin;
 
 use super::edge_audit::Note;
 
-fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    h.get(name).and_then(|v| v.to_str().ok())
-}
-
 /// A JSON-RPC message as plain JSON, with the status its error code maps to.
 fn reply(message: Value) -> Response {
     let status = message["error"]["code"]
@@ -52,12 +48,7 @@ fn refuse(note: &mut Option<Note>, message: &Value, id: Value, e: RpcError) -> R
 }
 
 fn accepts_sse(h: &HeaderMap) -> bool {
-    header(h, "accept").is_some_and(|a| {
-        a.split(',').any(|p| {
-            let m = p.split(';').next().unwrap_or("").trim();
-            m == "text/event-stream" || m == "*/*"
-        })
-    })
+    super::wire::accepts(h, "text/event-stream")
 }
 
 /// Handles one modern POST (the caller has parsed the body and checked content types).
@@ -112,7 +103,7 @@ pub async fn post(
             );
         }
     }
-    let envelope = match wire::check_envelope(&message, |n| header(h, n)) {
+    let envelope = match wire::check_envelope(&message, |n| super::wire::header_str(h, n)) {
         Ok(e) => e,
         Err(e) => return refuse(note, &message, id, e),
     };
@@ -205,7 +196,7 @@ async fn check_params(
     let Some(schema) = state.gateway.tool_schema(session, name).await else {
         return Ok(());
     };
-    wire::check_param_headers(&schema, arguments, |n| header(h, n))
+    wire::check_param_headers(&schema, arguments, |n| super::wire::header_str(h, n))
 }
 
 /// JSON when the response comes first (or the client takes no SSE), else an SSE stream of

@@ -31,6 +31,13 @@ impl AuditDecision {
     }
 }
 
+/// A new audit row id: time-ordered (UUIDv7), so each insert lands at the end of the
+/// primary-key index instead of on a random page (random v4 ids made every row rewrite a
+/// different index page: ~6 page writes per request at one client).
+pub fn new_audit_id() -> uuid::Uuid {
+    uuid::Uuid::now_v7()
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct AuditRecord {
     pub id: uuid::Uuid,

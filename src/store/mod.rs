@@ -23,7 +23,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
 
-pub use audit::{AuditDecision, AuditFilter, AuditRecord};
+pub use audit::{AuditDecision, AuditFilter, AuditRecord, new_audit_id};
 pub use credentials::{CredentialRecord, CredentialSlot};
 pub use instances::InstanceRecord;
 pub use migrations::MigrationState;
