@@ -159,10 +159,10 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
     #[test]
     fn any_yaml_config_loads_or_fails_with_an_error(text in "[ -~\n]{0,120}") {
-        let path = std::env::temp_dir().join(format!("reflow-prop-{}.yaml", std::process::id()));
-        std::fs::write(&path, &text).unwrap();
+        let mut file = tempfile::Builder::new().prefix("reflow-prop-").suffix(".yaml").tempfile().unwrap();
+        std::io::Write::write_all(&mut file, text.as_bytes()).unwrap();
         let overrides = crate::config::Overrides {
-            config_file: Some(path),
+            config_file: Some(file.path().to_path_buf()),
             ..Default::default()
         };
         let _ = crate::config::Settings::load(&overrides, &BTreeMap::new());

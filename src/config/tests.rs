@@ -15,17 +15,21 @@ fn with_env(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
     Settings::load(&Overrides::default(), &env(pairs))
 }
 
-fn temp_file(name: &str, contents: &str) -> PathBuf {
-    let file = format!("reflow-config-{}-{name}.yaml", std::process::id());
-    let path = std::env::temp_dir().join(file);
-    std::fs::write(&path, contents).unwrap();
-    path
+/// A file holding `contents`, removed when the returned path drops.
+fn temp_file(name: &str, contents: &str) -> tempfile::TempPath {
+    let mut file = tempfile::Builder::new()
+        .prefix(&format!("reflow-config-{name}-"))
+        .suffix(".yaml")
+        .tempfile()
+        .unwrap();
+    std::io::Write::write_all(&mut file, contents.as_bytes()).unwrap();
+    file.into_temp_path()
 }
 
 fn load_yaml(name: &str, yaml: &str) -> Result<Settings, ConfigError> {
-    let config_file = Some(temp_file(name, yaml));
+    let file = temp_file(name, yaml);
     let overrides = Overrides {
-        config_file,
+        config_file: Some(file.to_path_buf()),
         ..Overrides::default()
     };
     Settings::load(&overrides, &env(&[("HOST", "0.0.0.0")]))
@@ -213,7 +217,8 @@ fn encryption_key_must_be_32_bytes() {
 
     let mut s = Settings::default();
     assert_eq!(s.decoded_encryption_key().unwrap(), None);
-    s.encryption.key_file = Some(temp_file("keyfile", &format!("{}\n", "ab".repeat(32))));
+    let key_file = temp_file("keyfile", &format!("{}\n", "ab".repeat(32)));
+    s.encryption.key_file = Some(key_file.to_path_buf());
     assert_eq!(s.decoded_encryption_key().unwrap(), Some([0xab; 32]));
 }
 
