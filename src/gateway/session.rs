@@ -92,8 +92,10 @@ pub fn principal_hash(p: &Principal) -> String {
     hex::encode(&h.finalize()[..12])
 }
 
-fn now() -> i64 {
-    chrono::Utc::now().timestamp()
+/// Milliseconds since the epoch: seconds were too coarse to tell which of a busy user's
+/// sessions was used last (every one touched within the same second tied).
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
 }
 
 impl Session {
@@ -121,7 +123,7 @@ impl Session {
             protocol_version: Mutex::new(crate::mcp::LATEST_LEGACY_VERSION.to_string()),
             client_capabilities: Mutex::new(Value::Object(Default::default())),
             client_info: Mutex::new(Value::Null),
-            last_seen: AtomicI64::new(now()),
+            last_seen: AtomicI64::new(now_ms()),
             next_stream: AtomicU64::new(1),
             next_client_request: AtomicU64::new(1),
             streams: Mutex::new(streams),
@@ -155,11 +157,11 @@ impl Session {
     }
 
     pub fn touch(&self) {
-        self.last_seen.store(now(), Ordering::Relaxed);
+        self.last_seen.store(now_ms(), Ordering::Relaxed);
     }
 
     pub fn idle_secs(&self) -> i64 {
-        now() - self.last_seen.load(Ordering::Relaxed)
+        (now_ms() - self.last_seen.load(Ordering::Relaxed)) / 1000
     }
 
     pub fn is_ended(&self) -> bool {
@@ -340,13 +342,14 @@ impl SessionRegistry {
     }
 }
 
-/// The `n` sessions idle longest, most idle first. Each idle time is read once, before sorting:
+/// The `n` sessions idle longest (to the millisecond), most idle first. Each last use is read
+/// once, before sorting:
 /// other requests touch these sessions meanwhile, and a sort whose keys change under it breaks
 /// its total order, which Rust's sort may answer with a panic (one that took down a client's
 /// connection in the soak).
 pub(crate) fn least_recently_used(sessions: Vec<Arc<Session>>, n: usize) -> Vec<Arc<Session>> {
     let mut sessions = sessions;
-    sessions.sort_by_cached_key(|s| std::cmp::Reverse(s.idle_secs()));
+    sessions.sort_by_cached_key(|s| s.last_seen.load(Ordering::Relaxed));
     sessions.truncate(n);
     sessions
 }
@@ -387,12 +390,15 @@ mod tests {
         toucher.join().unwrap();
         assert!(outcome.is_ok(), "choosing sessions to end panicked");
 
-        // With nobody touching them: the three idle longest, longest first.
+        // With nobody touching them, used a millisecond apart within the last second (a busy
+        // user's sessions): the three least recently used, oldest first, whatever the order
+        // they are listed in. Whole seconds made them all tie.
+        let base = now_ms() - 500;
         for (i, s) in sessions.iter().enumerate() {
-            s.last_seen
-                .store(now() - 1_000 + i as i64, Ordering::Relaxed);
+            s.last_seen.store(base + i as i64, Ordering::Relaxed);
         }
-        let lru = least_recently_used(sessions.clone(), 3);
+        let listed: Vec<Arc<Session>> = sessions.iter().rev().cloned().collect();
+        let lru = least_recently_used(listed, 3);
         let ids: Vec<&str> = lru.iter().map(|s| s.id.as_str()).collect();
         let want: Vec<&str> = sessions[..3].iter().map(|s| s.id.as_str()).collect();
         assert_eq!(ids, want);
