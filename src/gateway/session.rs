@@ -343,12 +343,10 @@ impl SessionRegistry {
 }
 
 /// The `n` sessions idle longest (to the millisecond), most idle first. Each last use is read
-/// once, before sorting:
-/// other requests touch these sessions meanwhile, and a sort whose keys change under it breaks
-/// its total order, which Rust's sort may answer with a panic (one that took down a client's
-/// connection in the soak).
-pub(crate) fn least_recently_used(sessions: Vec<Arc<Session>>, n: usize) -> Vec<Arc<Session>> {
-    let mut sessions = sessions;
+/// once, before sorting: other requests touch these sessions meanwhile, and a sort whose keys
+/// change under it breaks its total order, which Rust's sort may answer with a panic (one that
+/// took down a client's connection in the soak).
+pub(crate) fn least_recently_used(mut sessions: Vec<Arc<Session>>, n: usize) -> Vec<Arc<Session>> {
     sessions.sort_by_cached_key(|s| s.last_seen.load(Ordering::Relaxed));
     sessions.truncate(n);
     sessions
