@@ -72,8 +72,15 @@ struct Snapshot {
     api_tokens: HashMap<String, AuthTokenRow>,
 }
 
+/// Tokens of reflow's own whose signature checked out, kept so the next request with the same
+/// token skips the HMAC and the JSON decoding. Bounded; expiry and revocation are still checked
+/// on every request (`claims_of`, `resolve`). Only the signing key makes an entry valid, and it
+/// does not change while the process runs.
+const VERIFIED_TOKENS: usize = 4096;
+
 pub struct Authenticator {
     keys: JwtKeys,
+    verified: quick_cache::sync::Cache<String, Arc<Claims>>,
     store: Store,
     token_ttl: Duration,
     snapshot: ArcSwap<Snapshot>,
@@ -93,6 +100,7 @@ impl Authenticator {
     pub async fn new(keys: JwtKeys, store: Store, token_ttl: Duration) -> Result<Self, StoreError> {
         let this = Self {
             keys,
+            verified: quick_cache::sync::Cache::new(VERIFIED_TOKENS),
             store,
             token_ttl,
             snapshot: ArcSwap::from_pointee(Snapshot::default()),
@@ -169,6 +177,9 @@ impl Authenticator {
     /// Routes by the (not yet verified) `iss` claim: reflow's own tokens, or the configured
     /// OIDC issuer's. Each path then verifies strictly, issuer included; any other → invalid.
     pub async fn authenticate(&self, token: &str) -> Result<Principal, AuthError> {
+        if let Some(claims) = self.verified.get(token) {
+            return self.authenticate_claims(&claims, Utc::now()).await;
+        }
         let issuer = jsonwebtoken::dangerous::insecure_decode_claims::<IssuerOnly>(token)
             .map_err(|_| AuthError::Invalid)?
             .iss;
@@ -180,11 +191,25 @@ impl Authenticator {
     }
 
     async fn authenticate_own(&self, token: &str) -> Result<Principal, AuthError> {
-        let claims = self.keys.verify(token, Utc::now())?;
-        match self.resolve(&claims) {
+        let now = Utc::now();
+        let claims = Arc::new(self.keys.verify(token, now)?);
+        self.verified.insert(token.to_owned(), claims.clone());
+        self.authenticate_claims(&claims, now).await
+    }
+
+    /// The principal of verified claims: not expired, and its user and token still current.
+    async fn authenticate_claims(
+        &self,
+        claims: &Claims,
+        now: DateTime<Utc>,
+    ) -> Result<Principal, AuthError> {
+        if claims.exp.is_some_and(|exp| exp <= now.timestamp()) {
+            return Err(AuthError::Expired);
+        }
+        match self.resolve(claims) {
             Err(AuthError::UnknownUser | AuthError::Revoked) => {
                 self.reload_after_miss().await;
-                self.resolve(&claims)
+                self.resolve(claims)
             }
             other => other,
         }

@@ -4,6 +4,7 @@
 mod breaker;
 mod client_messages;
 pub(crate) mod cursor;
+pub(crate) mod detach;
 mod inbound;
 mod isolation;
 mod learned_names;

@@ -15,6 +15,7 @@ use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
 use crate::mcp::modern as wire;
 use crate::mcp::{self, Kind, RpcError, classify, codes, jsonrpc};
 
+use super::detach::Detached;
 use super::inbound::required_capability;
 use super::lists::ListKind;
 use super::request_state::{Parked, StateError};
@@ -43,6 +44,8 @@ pub struct Call {
     /// The params the request's `requestState` is bound to.
     binding: Option<Value>,
     rx: Option<UnboundedReceiver<Outgoing>>,
+    /// The request in the router, driven by whoever awaits `next` (spawned if dropped).
+    work: Detached,
     done: bool,
     /// The request's `_meta` logLevel: log messages below it (all, without it) are dropped.
     log_level: Option<String>,
@@ -83,7 +86,7 @@ impl Call {
                     &RpcError::internal("the request is no longer running"),
                 ));
             };
-            let message = match rx.recv().await {
+            let message = match self.work.alongside(rx.recv()).await {
                 Some(Outgoing::Message(m)) => m,
                 Some(Outgoing::Stream | Outgoing::Break) => continue,
                 None => {
@@ -119,6 +122,7 @@ impl Call {
 
     fn end(&mut self, message: Value) -> Step {
         self.done = true;
+        self.work.settle();
         Step::Final(message)
     }
 
@@ -269,12 +273,12 @@ impl Gateway {
         origin: Origin,
     ) -> Call {
         let upstream = upstream_params(params.clone());
-        self.spawn_call(session, id, method, params, upstream, origin)
+        self.start_round(session, id, method, params, upstream, origin)
     }
 
     /// Runs `upstream` (the params as sent on) in the router; `params` (as the client sent
     /// them) is what a later round's `requestState` is bound to.
-    fn spawn_call(
+    fn start_round(
         self: &Arc<Self>,
         session: Arc<Session>,
         id: Value,
@@ -286,7 +290,7 @@ impl Gateway {
         let (tx, rx) = unbounded_channel();
         let log_level = log_level_of(params.as_ref());
         let binding = params;
-        {
+        let work = {
             let (gw, session, id, method) = (
                 self.clone(),
                 session.clone(),
@@ -294,11 +298,11 @@ impl Gateway {
                 method.to_string(),
             );
             let params = upstream;
-            tokio::spawn(async move {
+            Detached::new(async move {
                 gw.handle_request(&session, id, &method, params, &origin, tx)
                     .await;
-            });
-        }
+            })
+        };
         Call {
             gw: self.clone(),
             session,
@@ -307,6 +311,7 @@ impl Gateway {
             method: method.to_string(),
             binding,
             rx: Some(rx),
+            work,
             done: false,
             log_level,
         }
@@ -360,7 +365,7 @@ impl Gateway {
                     p.insert("requestState".into(), json!(state));
                 }
             }
-            return Ok(self.spawn_call(session, id, method, params, upstream, origin));
+            return Ok(self.start_round(session, id, method, params, upstream, origin));
         }
         let responses = p.get("inputResponses").cloned().unwrap_or(Value::Null);
         let mut answers = Vec::new();
@@ -389,6 +394,8 @@ impl Gateway {
                 log_level: log_level_of(params.as_ref()),
                 binding: params,
                 rx: Some(parked.rx),
+                // Spawned when the first round's call ended with the question.
+                work: Detached::default(),
                 done: false,
             });
         }

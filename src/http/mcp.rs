@@ -23,6 +23,7 @@ use super::edge_audit::{self, Note};
 use super::extract::{Caller, ClientIp};
 use super::wire::{accepts, header_str, rpc_error};
 use crate::auth::Principal;
+use crate::gateway::detach::Detached;
 use crate::gateway::session::{STANDALONE, event_id, parse_event_id};
 use crate::gateway::{Outgoing, Session, SessionTransport};
 use crate::mcp::{Kind, RpcError, classify, codes, headers, jsonrpc};
@@ -233,10 +234,11 @@ async fn post_legacy(
     }
 }
 
-/// Runs the request in its own task (a dropped connection is not a cancellation) and answers
-/// like the upstream did: plain JSON when the response comes first, an SSE stream when the
-/// upstream streamed or anything precedes the response. An upstream that closes its stream
-/// early makes the client's stream close too; the client resumes with `Last-Event-ID`.
+/// Runs the request in this task, and in its own only if the client goes away first (a
+/// dropped connection is not a cancellation) or the answer streams. Answers like the upstream
+/// did: plain JSON when the response comes first, an SSE stream when the upstream streamed or
+/// anything precedes the response. An upstream that closes its stream early makes the
+/// client's stream close too; the client resumes with `Last-Event-ID`.
 async fn relay_request(
     state: &AppState,
     session: Arc<Session>,
@@ -247,16 +249,19 @@ async fn relay_request(
 ) -> Response {
     let (sink, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let gateway = state.gateway.clone();
-    {
+    let mut work = {
         let (session, id) = (session.clone(), id.clone());
-        tokio::spawn(async move {
+        Detached::new(async move {
             gateway
                 .handle_request(&session, id, &method, params, &origin, sink)
                 .await
-        });
-    }
-    let first = match rx.recv().await {
-        Some(Outgoing::Message(m)) if is_final(&m, &id) => return Json(m).into_response(),
+        })
+    };
+    let first = match work.alongside(rx.recv()).await {
+        Some(Outgoing::Message(m)) if is_final(&m, &id) => {
+            work.settle();
+            return Json(m).into_response();
+        }
         Some(first) => first,
         None => {
             return rpc_error(
@@ -274,7 +279,7 @@ async fn relay_request(
             let mut next = Some(first);
             while let Some(out) = match next.take() {
                 Some(o) => Some(o),
-                None => rx.recv().await,
+                None => work.alongside(rx.recv()).await,
             } {
                 match out {
                     Outgoing::Message(message) => {
@@ -289,6 +294,7 @@ async fn relay_request(
                 }
             }
             session.finish_stream(stream);
+            work.finish().await;
         });
     }
     sse_response(stream, events, true, false)

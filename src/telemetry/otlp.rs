@@ -86,6 +86,7 @@ impl Pipeline {
         )
         .build();
         let provider = SdkTracerProvider::builder()
+            .with_id_generator(super::context::TimeOrderedIds)
             .with_span_processor(Admit {
                 inner: batch,
                 pending,

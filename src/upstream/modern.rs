@@ -9,10 +9,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::StreamExt;
+use futures_util::future::{AbortHandle, Aborted, abortable};
 use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use serde_json::{Map, Value, json};
 use tokio::sync::oneshot;
-use tokio::task::AbortHandle;
 use url::Url;
 
 use super::{
@@ -348,23 +348,18 @@ impl ModernConn {
             _ => {}
         }
         let key = id_key(&id);
-        let this = self.clone();
-        let method = method.to_owned();
-        let task =
-            tokio::spawn(async move { this.call_bridged(id, &method, params, bridge).await });
-        let guard = Running::new(self, key, task.abort_handle());
-        let result = task.await;
+        // Run here, not spawned: a cancellation aborts it through the handle, and a caller
+        // that stops waiting drops it with the guard.
+        let (call, handle) = abortable(self.clone().call_bridged(id, method, params, bridge));
+        let guard = Running::new(self, key, handle);
+        let result = call.await;
         drop(guard);
-        match result {
-            Ok(r) => r,
-            Err(e) if e.is_cancelled() => Err(UpstreamError::Rpc(RpcError::new(
+        result.unwrap_or_else(|Aborted| {
+            Err(UpstreamError::Rpc(RpcError::new(
                 codes::REQUEST_TIMEOUT,
                 "the request was cancelled",
-            ))),
-            Err(_) => Err(UpstreamError::Protocol(
-                "the request task failed unexpectedly".into(),
-            )),
-        }
+            )))
+        })
     }
 
     /// Whether a `tools/call` failed on a header mismatch (-32020) for a tool whose header

@@ -46,6 +46,7 @@ mod support;
 mod targets_api;
 mod targets_cli;
 mod telemetry;
+mod token_cache;
 mod ui_live;
 mod ui_openapi;
 mod ui_shell;
