@@ -228,7 +228,7 @@ impl Gateway {
         let (target, original) = item
             .and_then(Item::allowed)
             .ok_or_else(|| unknown(what, &exposed))?;
-        params["name"] = Value::String(original);
+        params["name"] = Value::String(original.clone());
         let handle = self.upstream(session, &target).await?;
         // An item the upstream does not list gets the gateway's own "unknown" answer, the same
         // one a denied item gets, so errors never tell denied and absent apart.
@@ -236,12 +236,12 @@ impl Gateway {
             return Err(unknown(what, &exposed));
         }
         let result = self
-            .forward_exposed(session, &handle, id, method, params.clone(), sink, method)
+            .forward_exposed(session, &handle, id, method, params, sink, method)
             .await?;
         if let Some(task) = tasks::created_task_id(&result) {
             let owner = tasks::Owner {
                 user: session.principal.user_id,
-                tool: params["name"].as_str().unwrap_or_default().to_string(),
+                tool: original,
             };
             self.remember_task_owner(task, owner).await;
         }

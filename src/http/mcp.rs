@@ -130,7 +130,7 @@ async fn post_legacy(
             RpcError::invalid_request("Content-Type must be application/json"),
         );
     }
-    let message: Value = match serde_json::from_slice(&body) {
+    let mut message: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
         Err(e) => {
             return refuse(
@@ -212,7 +212,7 @@ async fn post_legacy(
         Kind::Request { id, method } => {
             let id = id.clone();
             let method = method.to_string();
-            let params = message.get("params").cloned();
+            let params = message.get_mut("params").map(Value::take);
             let origin = Origin::of(headers, params.as_ref(), ip);
             relay_request(state, session, id, method, params, origin).await
         }

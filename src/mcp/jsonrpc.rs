@@ -130,6 +130,26 @@ pub fn request(id: Value, method: &str, params: Option<Value>) -> Value {
     Value::Object(m)
 }
 
+/// `request(id, method, params)` as bytes, serialized from borrowed parts: the same JSON (same
+/// member order) without copying the params of a request that may be sent again.
+pub fn request_bytes(id: &Value, method: &str, params: Option<&Value>) -> Vec<u8> {
+    #[derive(serde::Serialize)]
+    struct Request<'a> {
+        jsonrpc: &'static str,
+        id: &'a Value,
+        method: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        params: Option<&'a Value>,
+    }
+    let request = Request {
+        jsonrpc: "2.0",
+        id,
+        method,
+        params,
+    };
+    serde_json::to_vec(&request).expect("borrowed JSON values always serialize")
+}
+
 pub fn notification(method: &str, params: Option<Value>) -> Value {
     let mut m = Map::new();
     m.insert("jsonrpc".into(), "2.0".into());
@@ -151,6 +171,15 @@ pub fn error_response(id: Value, error: &RpcError) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn request_bytes_are_the_request_serialized() {
+        let params = serde_json::json!({"name": "echo", "arguments": {"z": 1, "a": [true, null]}});
+        for (id, params) in [(Value::from(7), Some(&params)), (Value::from("x"), None)] {
+            let built = serde_json::to_vec(&request(id.clone(), "tools/call", params.cloned()));
+            assert_eq!(request_bytes(&id, "tools/call", params), built.unwrap());
+        }
+    }
 
     #[test]
     fn classifies_messages() {

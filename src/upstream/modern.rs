@@ -18,7 +18,7 @@ use url::Url;
 use super::{
     Core, EraCache, Handshake, HttpTransport, ServerInfo, StreamSignal, UpstreamError,
     UpstreamSpec, content_type, event_message, events, id_key, outcome, response_id, send_error,
-    serialize, status_error,
+    status_error,
 };
 use crate::mcp::{MODERN_VERSION, RpcError, codes, headers, jsonrpc};
 
@@ -133,14 +133,14 @@ impl ModernConn {
         let id = core.next_id();
         let discover = async {
             let first = conn
-                .exchange(&id, &id, "server/discover", conn.with_meta(None))
+                .exchange(&id, &id, "server/discover", &conn.with_meta(None))
                 .await;
             match first {
                 // A modern server may refuse our first choice of version and name what it
                 // supports: when that includes ours after all, ask once more.
                 Err(UpstreamError::Rpc(e)) if offers_modern(&e) => {
                     let id = core.next_id();
-                    conn.exchange(&id, &id, "server/discover", conn.with_meta(None))
+                    conn.exchange(&id, &id, "server/discover", &conn.with_meta(None))
                         .await
                 }
                 other => other,
@@ -248,11 +248,11 @@ impl ModernConn {
         id: &Value,
         related: &Value,
         method: &str,
-        params: Value,
+        params: &Value,
     ) -> Result<Value, UpstreamError> {
-        let mut headers = self.request_headers(method, &params)?;
+        let mut headers = self.request_headers(method, params)?;
         crate::telemetry::spans::add_trace_headers(&mut headers);
-        let body = serialize(&jsonrpc::request(id.clone(), method, Some(params)));
+        let body = jsonrpc::request_bytes(id, method, Some(params));
         let resp = self
             .client
             .post(self.url.clone())
@@ -395,7 +395,7 @@ impl ModernConn {
                 None => json!({}),
             };
             let Ok(mut page) = self
-                .exchange(&id, &id, "tools/list", self.with_meta(Some(params)))
+                .exchange(&id, &id, "tools/list", &self.with_meta(Some(params)))
                 .await
             else {
                 return;

@@ -18,14 +18,14 @@ impl ModernConn {
         // A retry is a new request: it gets a JSON-RPC id of its own (SEP-2322).
         let mut wire = id.clone();
         for _ in 0..MAX_INPUT_ROUNDS {
-            let mut result = self.exchange(&wire, &id, method, params.clone()).await;
+            let mut result = self.exchange(&wire, &id, method, &params).await;
             if !relisted && self.missing_header_params(method, &params, &result) {
                 // A call before this connection saw the tool listed: learn its `x-mcp-header`
                 // parameters now and send the call once more, with them.
                 relisted = true;
                 self.relist_tools().await;
                 wire = self.core.next_id();
-                result = self.exchange(&wire, &id, method, params.clone()).await;
+                result = self.exchange(&wire, &id, method, &params).await;
             }
             self.after_failure(&result);
             let mut result = result?;
