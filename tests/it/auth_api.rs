@@ -2,10 +2,11 @@
 
 use std::time::{Duration, Instant};
 
-use reflow::auth::{Claims, JwtKeys, TokenKind};
+use reflow::auth::{Claims, JwtKeys};
 use reqwest::Method;
 use serde_json::{Value, json};
 
+use crate::support::server::session_claims;
 use crate::support::{TestServer, TestServerOptions};
 
 const PW: &str = "correct horse battery";
@@ -194,29 +195,13 @@ async fn api_tokens_work_as_bearer_and_revocation_is_immediate() {
     );
 }
 
-fn data_dir_keys(s: &TestServer) -> JwtKeys {
-    let secret = std::fs::read_to_string(s.settings.data_dir.join("jwt_secret")).unwrap();
-    JwtKeys::new(secret.trim().as_bytes())
-}
-
 #[tokio::test]
 async fn forged_expired_and_garbage_tokens_are_401_with_json() {
     let s = TestServer::start().await;
     let (token, user) = s.register("a@example.com", PW).await;
     let now = chrono::Utc::now().timestamp();
-    let claims = Claims {
-        iss: "reflow".into(),
-        sub: user["id"].as_str().unwrap().into(),
-        email: "a@example.com".into(),
-        role: "admin".into(),
-        groups: vec![],
-        iat: now - 100,
-        exp: Some(now - 10),
-        jti: "x".into(),
-        typ: TokenKind::Session,
-        generation: 0,
-    };
-    let keys = data_dir_keys(&s);
+    let claims = session_claims(&user, now - 100, now - 10, "x");
+    let keys = s.jwt_keys();
     let expired = keys.sign(&claims);
     let valid_forever = keys.sign(&Claims {
         exp: Some(now + 600),

@@ -4,9 +4,10 @@
 
 use std::time::Duration;
 
-use reflow::auth::{Claims, JwtKeys, TokenKind};
+use reflow::auth::Claims;
 
 use crate::support::TestServer;
+use crate::support::server::session_claims;
 
 const PW: &str = "correct horse battery";
 
@@ -14,22 +15,10 @@ const PW: &str = "correct horse battery";
 async fn a_token_accepted_before_still_expires_and_its_forgeries_are_refused() {
     let s = TestServer::start().await;
     let (_, user) = s.register("a@example.com", PW).await;
-    let secret = std::fs::read_to_string(s.settings.data_dir.join("jwt_secret")).unwrap();
-    let keys = JwtKeys::new(secret.trim().as_bytes());
-    let now = chrono::Utc::now();
-    let exp = now.timestamp() + 2;
-    let claims = Claims {
-        iss: "reflow".into(),
-        sub: user["id"].as_str().unwrap().into(),
-        email: "a@example.com".into(),
-        role: "admin".into(),
-        groups: vec![],
-        iat: now.timestamp(),
-        exp: Some(exp),
-        jti: "short-lived".into(),
-        typ: TokenKind::Session,
-        generation: 0,
-    };
+    let keys = s.jwt_keys();
+    let now = chrono::Utc::now().timestamp();
+    let exp = now + 2;
+    let claims = session_claims(&user, now, exp, "short-lived");
     let token = keys.sign(&claims);
     for _ in 0..3 {
         assert_eq!(s.get("/api/auth/me", Some(&token)).await.0, 200);

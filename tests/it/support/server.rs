@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 
 use reflow::app::App;
+use reflow::auth::{Claims, JwtKeys, TokenKind};
 use reflow::config::{Secret, Settings};
 use serde_json::Value;
 use tokio::sync::oneshot;
@@ -81,7 +82,29 @@ pub struct TestServer {
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
 
+/// The claims of a login session of `user` (as `TestServer::register` returns it), an admin.
+pub fn session_claims(user: &Value, iat: i64, exp: i64, jti: &str) -> Claims {
+    Claims {
+        iss: "reflow".into(),
+        sub: user["id"].as_str().unwrap().into(),
+        email: user["email"].as_str().unwrap().into(),
+        role: "admin".into(),
+        groups: vec![],
+        iat,
+        exp: Some(exp),
+        jti: jti.into(),
+        typ: TokenKind::Session,
+        generation: 0,
+    }
+}
+
 impl TestServer {
+    /// The keys the server signs its tokens with, read from its data directory.
+    pub fn jwt_keys(&self) -> JwtKeys {
+        let secret = std::fs::read_to_string(self.settings.data_dir.join("jwt_secret")).unwrap();
+        JwtKeys::new(secret.trim().as_bytes())
+    }
+
     pub async fn start() -> Self {
         Self::start_with(TestServerOptions::default()).await
     }
