@@ -74,7 +74,7 @@ struct Snapshot {
 
 /// Tokens of reflow's own whose signature checked out, kept so the next request with the same
 /// token skips the HMAC and the JSON decoding. Bounded; expiry and revocation are still checked
-/// on every request (`claims_of`, `resolve`). Only the signing key makes an entry valid, and it
+/// on every request (`authenticate_claims`). Only the signing key makes an entry valid, and it
 /// does not change while the process runs.
 const VERIFIED_TOKENS: usize = 4096;
 

@@ -6,6 +6,8 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use std::panic::AssertUnwindSafe;
+
 use futures_util::FutureExt;
 
 type Work = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
@@ -18,9 +20,13 @@ pub struct Detached {
 }
 
 impl Detached {
+    /// A panic in `work` ends only the work (the panic hook has logged it), as it ended only
+    /// its own task when requests were spawned: the owner sees the work's channel close.
     pub fn new(work: impl Future<Output = ()> + Send + 'static) -> Self {
         Self {
-            work: Some(Box::pin(work)),
+            work: Some(Box::pin(async move {
+                let _ = AssertUnwindSafe(work).catch_unwind().await;
+            })),
         }
     }
 
@@ -140,6 +146,18 @@ mod tests {
         release.send(()).unwrap();
         done_rx.await.expect("the detached work ran to its end");
         assert!(finished.load(Ordering::SeqCst));
+    }
+
+    #[tokio::test]
+    async fn a_panic_in_the_work_ends_the_work_not_its_owner() {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+        let mut work = Detached::new(async move {
+            let _keep = tx;
+            tokio::task::yield_now().await;
+            panic!("a bug in the request");
+        });
+        assert_eq!(work.alongside(rx.recv()).await, None);
+        assert!(work.is_done());
     }
 
     #[tokio::test]

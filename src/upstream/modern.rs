@@ -4,12 +4,13 @@
 //! that turns an `input_required` result into server→client requests for reflow's legacy clients.
 
 use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures_util::StreamExt;
 use futures_util::future::{AbortHandle, Aborted, abortable};
+use futures_util::{FutureExt, StreamExt};
 use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use serde_json::{Map, Value, json};
 use tokio::sync::oneshot;
@@ -349,17 +350,22 @@ impl ModernConn {
         }
         let key = id_key(&id);
         // Run here, not spawned: a cancellation aborts it through the handle, and a caller
-        // that stops waiting drops it with the guard.
-        let (call, handle) = abortable(self.clone().call_bridged(id, method, params, bridge));
+        // that stops waiting drops it with the guard. A panic stays this request's error.
+        let call = AssertUnwindSafe(self.clone().call_bridged(id, method, params, bridge));
+        let (call, handle) = abortable(call.catch_unwind());
         let guard = Running::new(self, key, handle);
         let result = call.await;
         drop(guard);
-        result.unwrap_or_else(|Aborted| {
-            Err(UpstreamError::Rpc(RpcError::new(
+        match result {
+            Ok(Ok(r)) => r,
+            Err(Aborted) => Err(UpstreamError::Rpc(RpcError::new(
                 codes::REQUEST_TIMEOUT,
                 "the request was cancelled",
-            )))
-        })
+            ))),
+            Ok(Err(_panic)) => Err(UpstreamError::Protocol(
+                "the request failed unexpectedly".into(),
+            )),
+        }
     }
 
     /// Whether a `tools/call` failed on a header mismatch (-32020) for a tool whose header
