@@ -24,9 +24,8 @@ impl Detached {
     /// its own task when requests were spawned: the owner sees the work's channel close.
     pub fn new(work: impl Future<Output = ()> + Send + 'static) -> Self {
         Self {
-            work: Some(Box::pin(async move {
-                let _ = AssertUnwindSafe(work).catch_unwind().await;
-            })),
+            // Combinators, not an `async` block: a block would hold `work` twice over.
+            work: Some(Box::pin(AssertUnwindSafe(work).catch_unwind().map(drop))),
         }
     }
 

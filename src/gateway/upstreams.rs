@@ -299,15 +299,15 @@ impl Gateway {
         if let Some(cmd) = target.stdio() {
             // Processes have their own crash backoff (processes.rs): a dead child is restarted
             // at once, then after growing delays.
-            return self
-                .stdio_upstream(session, target, cmd)
+            // Boxed, as is every connect path below: inline, their futures (a process spawn
+            // is ~15 KB) would size, and be copied with, every HTTP call that never takes them.
+            return Box::pin(self.stdio_upstream(session, target, cmd))
                 .await
                 .map(Leased::unguarded);
         }
         #[cfg(feature = "kubernetes")]
         if let Some(pod) = target.pod() {
-            return self
-                .pod_upstream(session, target, pod)
+            return Box::pin(self.pod_upstream(session, target, pod))
                 .await
                 .map(Leased::unguarded);
         }
@@ -338,9 +338,8 @@ impl Gateway {
             }
             // The client's own capabilities: this upstream session serves only this client.
             let caps = session.client_capabilities.lock().unwrap().clone();
-            let handle = self
-                .connect(target, &creds, caps, Some(Arc::downgrade(session)))
-                .await?;
+            let handle =
+                Box::pin(self.connect(target, &creds, caps, Some(Arc::downgrade(session)))).await?;
             if let Some(old) = owned.insert(target.id, handle.clone()) {
                 // Credentials changed: the old upstream session is not reused.
                 tokio::spawn(async move { old.conn.close().await });
@@ -365,7 +364,7 @@ impl Gateway {
             return Ok(h.clone());
         }
         // Shared by many clients: declare only what all of them declared.
-        let handle = self.connect(target, &creds, caps, None).await?;
+        let handle = Box::pin(self.connect(target, &creds, caps, None)).await?;
         *slot = Some(handle.clone());
         Ok(handle)
     }

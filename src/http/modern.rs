@@ -131,7 +131,16 @@ pub async fn post(
             return reply(jsonrpc::response(id, result));
         }
         "subscriptions/listen" => {
-            return listen(state, &session, (&message, id), params.as_ref(), h, note).await;
+            // Boxed: a listen stream's future is large and would size every other request's.
+            return Box::pin(listen(
+                state,
+                &session,
+                (&message, id),
+                params.as_ref(),
+                h,
+                note,
+            ))
+            .await;
         }
         "tools/call" => {
             if let Err(e) = check_params(state, &session, params.as_ref(), h).await {

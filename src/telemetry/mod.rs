@@ -61,6 +61,27 @@ impl Tracing {
 /// with `export`, spans of target `reflow::otel` to OTLP when `telemetry.enabled`. The log
 /// level never filters what is exported, and export never sees anything but MCP spans.
 pub fn install(settings: &Settings, quiet: bool, export: bool) -> Result<Tracing, TelemetryError> {
+    let (layers, tracing) = layers(settings, quiet, export)?;
+    if tracing_subscriber::registry()
+        .with(layers)
+        .try_init()
+        .is_ok()
+    {
+        log_panics();
+    }
+    Ok(tracing)
+}
+
+type Layers = Vec<Box<dyn Layer<tracing_subscriber::Registry> + Send + Sync>>;
+
+/// The subscriber's layers, each with its own filter. A list, not `Option<Layer>` for the OTLP
+/// layer: an absent `Option` layer declares interest in everything, so every span of every
+/// level (ours, sqlx's, tower-http's) was built on each request with nothing to consume it.
+fn layers(
+    settings: &Settings,
+    quiet: bool,
+    export: bool,
+) -> Result<(Layers, Tracing), TelemetryError> {
     use tracing_subscriber::EnvFilter;
     let level = if quiet {
         "warn"
@@ -74,9 +95,10 @@ pub fn install(settings: &Settings, quiet: bool, export: bool) -> Result<Tracing
         LogFormat::Text => fmt.boxed(),
     }
     .with_filter(filter);
+    let mut layers: Layers = vec![fmt.boxed()];
     let tracing = Tracing::default();
     #[cfg(feature = "otel")]
-    let (tracing, otel) = if export && settings.telemetry.enabled {
+    let tracing = if export && settings.telemetry.enabled {
         let pipeline = otlp::Pipeline::start(&settings.telemetry)?;
         let layer = tracing_opentelemetry::layer()
             .with_tracer(pipeline.tracer())
@@ -84,29 +106,16 @@ pub fn install(settings: &Settings, quiet: bool, export: bool) -> Result<Tracing
                 tracing_subscriber::filter::Targets::new()
                     .with_target(spans::TARGET, tracing::Level::INFO),
             );
-        (
-            Tracing {
-                pipeline: Some(pipeline),
-            },
-            Some(layer),
-        )
+        layers.push(layer.boxed());
+        Tracing {
+            pipeline: Some(pipeline),
+        }
     } else {
-        (tracing, None)
+        tracing
     };
     #[cfg(not(feature = "otel"))]
-    let otel: Option<tracing_subscriber::layer::Identity> = {
-        let _ = export;
-        None
-    };
-    if tracing_subscriber::registry()
-        .with(fmt)
-        .with(otel)
-        .try_init()
-        .is_ok()
-    {
-        log_panics();
-    }
-    Ok(tracing)
+    let _ = export;
+    Ok((layers, tracing))
 }
 
 /// A panic in a request's task ends only that connection, so it would otherwise pass as a
@@ -133,4 +142,35 @@ fn log_panics() {
             "panicked"
         );
     }));
+}
+
+#[cfg(test)]
+mod tests {
+    use tracing_subscriber::layer::SubscriberExt;
+
+    use crate::config::Settings;
+
+    fn request_span_enabled(level: &str) -> (bool, bool) {
+        let mut settings = Settings::default();
+        settings.logging.level = level.to_string();
+        let (layers, _) = super::layers(&settings, false, false).unwrap();
+        let subscriber = tracing_subscriber::registry().with(layers);
+        tracing::subscriber::with_default(subscriber, || {
+            let ours = tracing::info_span!(target: super::spans::TARGET, "mcp.server");
+            let debug = tracing::debug_span!("request");
+            (!ours.is_disabled(), !debug.is_disabled())
+        })
+    }
+
+    /// Without export, a request's spans are built only when the log level would show them.
+    #[test]
+    fn spans_are_built_only_for_a_layer_that_wants_them() {
+        assert_eq!(request_span_enabled("warn"), (false, false));
+        assert_eq!(
+            request_span_enabled("warn,reflow::cli::serve=info"),
+            (false, false)
+        );
+        assert_eq!(request_span_enabled("info"), (true, false));
+        assert_eq!(request_span_enabled("debug"), (true, true));
+    }
 }

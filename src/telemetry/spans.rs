@@ -103,11 +103,11 @@ impl ServerSpan {
     }
 
     /// Runs `f` (the request's dispatch) inside this span, with its context task-local.
-    pub async fn run<F: Future>(&self, f: F) -> F::Output {
+    /// Not an `async fn`: one would keep `f` as an argument beside the wrapped copy it awaits,
+    /// doubling the request's future, which is moved (copied) at every level on its way in.
+    pub fn run<F: Future>(&self, f: F) -> impl Future<Output = F::Output> + use<F> {
         use tracing::Instrument;
-        REQUEST
-            .scope(self.context.clone(), f.instrument(self.span.clone()))
-            .await
+        REQUEST.scope(self.context.clone(), f.instrument(self.span.clone()))
     }
 }
 
@@ -143,15 +143,14 @@ impl ClientSpan {
     }
 
     /// Runs the upstream call inside this span, its `traceparent` visible to the transport.
-    pub async fn run<F: Future>(&self, f: F) -> F::Output {
+    /// Not an `async fn`, for the reason given at `ServerSpan::run`.
+    pub fn run<F: Future>(&self, f: F) -> impl Future<Output = F::Output> + use<F> {
+        use futures_util::future::Either;
         use tracing::Instrument;
+        let f = f.instrument(self.span.clone());
         match &self.outgoing {
-            Some(o) => {
-                UPSTREAM
-                    .scope(o.clone(), f.instrument(self.span.clone()))
-                    .await
-            }
-            None => f.instrument(self.span.clone()).await,
+            Some(o) => Either::Left(UPSTREAM.scope(o.clone(), f)),
+            None => Either::Right(f),
         }
     }
 }

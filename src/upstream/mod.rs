@@ -430,13 +430,21 @@ impl UpstreamConnection {
     }
 
     /// Runs `fut` unless the connection is lost first (see `lose`).
-    async fn unless_lost<T>(&self, fut: impl Future<Output = T>) -> Result<T, UpstreamError> {
+    fn unless_lost<F: Future>(
+        &self,
+        fut: F,
+    ) -> UnlessLost<F, impl Future<Output = UpstreamError> + use<F>> {
         let mut lost = self.lost.subscribe();
-        tokio::select! {
-            out = fut => Ok(out),
-            why = lost.wait_for(Option::is_some) => Err(UpstreamError::Gone(
-                why.ok().and_then(|w| w.clone()).unwrap_or_else(|| "closed".into()),
-            )),
+        UnlessLost {
+            fut,
+            lost: async move {
+                let why = lost.wait_for(Option::is_some).await;
+                UpstreamError::Gone(
+                    why.ok()
+                        .and_then(|w| w.clone())
+                        .unwrap_or_else(|| "closed".into()),
+                )
+            },
         }
     }
 
@@ -567,5 +575,32 @@ impl Drop for UpstreamConnection {
     // user lets go, even without `close()`.
     fn drop(&mut self) {
         self.core.close();
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// `fut`, or `Gone` once `lost` resolves first. Written out rather than `tokio::select!`
+    /// in an `async fn`, which would hold `fut` twice over (argument and select state) in a
+    /// future that every upstream call moves.
+    struct UnlessLost<F, L> {
+        #[pin]
+        fut: F,
+        #[pin]
+        lost: L,
+    }
+}
+
+impl<F: Future, L: Future<Output = UpstreamError>> Future for UnlessLost<F, L> {
+    type Output = Result<F::Output, UpstreamError>;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let this = self.project();
+        if let std::task::Poll::Ready(out) = this.fut.poll(cx) {
+            return std::task::Poll::Ready(Ok(out));
+        }
+        this.lost.poll(cx).map(Err)
     }
 }
