@@ -29,6 +29,8 @@ struct State {
 #[derive(Debug, Default)]
 pub struct Breakers {
     states: Mutex<HashMap<TargetId, State>>,
+    /// When a list last logged each target's failure, and the failures not logged since.
+    warned: Mutex<HashMap<TargetId, (Instant, u64)>>,
 }
 
 /// Whether an upstream failure says the target is unwell (rather than that this caller erred).
@@ -154,8 +156,29 @@ impl Breakers {
             .collect()
     }
 
+    /// Whether a failure of this target in a list should be logged now: at most one line per
+    /// `every` per target (a down target would otherwise log one line per list request, and a
+    /// caller's own failure, e.g. a missing credential, one per list of that caller).
+    /// `Some(n)`: log, saying `n` failures went unlogged since the last line.
+    pub fn list_warning(&self, target: TargetId, every: Duration) -> Option<u64> {
+        let mut warned = self.warned.lock().unwrap();
+        let now = Instant::now();
+        match warned.get_mut(&target) {
+            Some((at, unlogged)) if now.duration_since(*at) < every => {
+                *unlogged += 1;
+                None
+            }
+            entry => {
+                let unlogged = entry.map_or(0, |(_, n)| *n);
+                warned.insert(target, (now, 0));
+                Some(unlogged)
+            }
+        }
+    }
+
     pub fn forget(&self, target: TargetId) {
         self.states.lock().unwrap().remove(&target);
+        self.warned.lock().unwrap().remove(&target);
     }
 }
 
@@ -174,6 +197,31 @@ fn unavailable(name: &str, retry_in: Duration) -> RpcError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failing_target_is_logged_once_per_interval_with_what_was_left_out() {
+        let b = Breakers::default();
+        let (t, other) = (TargetId::new(), TargetId::new());
+        let every = Duration::from_millis(200);
+        assert_eq!(b.list_warning(t, every), Some(0));
+        for _ in 0..5 {
+            assert_eq!(b.list_warning(t, every), None);
+        }
+        assert_eq!(
+            b.list_warning(other, every),
+            Some(0),
+            "targets are counted apart"
+        );
+        std::thread::sleep(every);
+        assert_eq!(b.list_warning(t, every), Some(5));
+        assert_eq!(b.list_warning(t, every), None);
+        // Counting warnings opens no breaker: requests still go through.
+        assert!(b.admit(t, "t", every).unwrap().probe.is_none());
+        assert!(b.open().is_empty());
+        // A target removed and one added later start afresh.
+        b.forget(t);
+        assert_eq!(b.list_warning(t, every), Some(0));
+    }
 
     #[test]
     fn opens_on_target_faults_only_then_lets_one_probe_through() {

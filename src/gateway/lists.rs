@@ -11,6 +11,9 @@ use crate::mcp::RpcError;
 use crate::policy::ItemType;
 
 use super::list_cache::{Merged, Sources};
+
+/// A target failing in lists is logged at most this often (with the count left out).
+const LIST_WARN_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
 use super::naming::{expose, expose_uri};
 use super::policies::Compiled;
 use super::session::Session;
@@ -232,7 +235,9 @@ impl Gateway {
                     upstream.push((target, items));
                 }
                 Err(e) => {
-                    tracing::warn!(target = %target.name, list = kind.method(), error = %e.message, "partial list: target failed");
+                    if let Some(unlogged) = self.breakers.list_warning(target.id, LIST_WARN_EVERY) {
+                        tracing::warn!(target = %target.name, list = kind.method(), error = %e.message, unlogged, "partial list: target failed");
+                    }
                 }
             }
         }
