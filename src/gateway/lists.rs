@@ -204,6 +204,33 @@ impl Gateway {
             Some(Value::String(c)) => self.cursors.decode(kind.method(), c)?,
             Some(_) => return Err(RpcError::invalid_params("cursor must be a string")),
         };
+        let (merged, streamed) = self.merged(session, kind).await;
+        let merged = &merged.items;
+        let end = (offset + self.opts.page_size).min(merged.len());
+        let total = merged.len();
+        let page: Vec<Value> = if offset < end {
+            merged[offset..end].to_vec()
+        } else {
+            Vec::new()
+        };
+        let mut result = serde_json::Map::new();
+        result.insert(kind.key().into(), Value::Array(page));
+        if end < total {
+            result.insert(
+                "nextCursor".into(),
+                Value::String(self.cursors.encode(kind.method(), end)),
+            );
+        }
+        Ok((Value::Object(result), streamed))
+    }
+
+    /// The whole merged list of `kind` as this session sees it (from the cache when nothing it
+    /// depends on changed), and whether any contributing upstream answers with SSE streams.
+    pub(crate) async fn merged(
+        self: &Arc<Self>,
+        session: &Arc<Session>,
+        kind: ListKind,
+    ) -> (Arc<Merged>, bool) {
         let policies = self.policies.load();
         let targets = self.visible_targets(&session.principal);
         let fetches = targets.iter().map(|t| async move {
@@ -254,23 +281,7 @@ impl Gateway {
                 m
             }
         };
-        let merged = &merged.items;
-        let end = (offset + self.opts.page_size).min(merged.len());
-        let total = merged.len();
-        let page: Vec<Value> = if offset < end {
-            merged[offset..end].to_vec()
-        } else {
-            Vec::new()
-        };
-        let mut result = serde_json::Map::new();
-        result.insert(kind.key().into(), Value::Array(page));
-        if end < total {
-            result.insert(
-                "nextCursor".into(),
-                Value::String(self.cursors.encode(kind.method(), end)),
-            );
-        }
-        Ok((Value::Object(result), streamed))
+        (merged, streamed)
     }
 
     /// Filters, renames and merges the upstream lists in `sources` for its caller, and teaches

@@ -431,22 +431,13 @@ impl Gateway {
         session: &Arc<Session>,
         name: &str,
     ) -> Option<Value> {
-        let mut params: Option<Value> = None;
-        for _ in 0..100 {
-            let (page, _) = self
-                .list(session, ListKind::Tools, params.as_ref())
-                .await
-                .ok()?;
-            if let Some(tool) = page["tools"]
-                .as_array()
-                .and_then(|tools| tools.iter().find(|t| t["name"] == name))
-            {
-                return tool.get("inputSchema").cloned();
-            }
-            let cursor = page.get("nextCursor")?.clone();
-            params = Some(json!({ "cursor": cursor }));
-        }
-        None
+        // The whole merged list, not its pages: no page is copied to find one tool.
+        let (tools, _) = self.merged(session, ListKind::Tools).await;
+        tools
+            .items
+            .iter()
+            .find(|t| t["name"] == name)
+            .and_then(|t| t.get("inputSchema").cloned())
     }
 
     /// How many upstream requests wait for a modern client's input.

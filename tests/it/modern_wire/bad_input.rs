@@ -220,3 +220,38 @@ async fn modern_bad_input_gets_the_exact_codes() {
         .await;
     assert_eq!(status, 202);
 }
+
+/// The schema that `Mcp-Param-*` headers are checked against is found in the caller's whole
+/// tool list, not only its first page.
+#[tokio::test]
+async fn param_headers_are_checked_for_a_tool_past_the_first_page() {
+    let gw = Gw::start_with(crate::support::server::TestServerOptions {
+        page_size: 2,
+        ..Default::default()
+    })
+    .await;
+    // Tools sort by name: `up__routed` comes after the four `up__a*` tools, on page 3.
+    let _up = gw
+        .upstream(
+            "up",
+            None,
+            UpstreamConfig {
+                param_tool: Some("routed".into()),
+                ..UpstreamConfig::tools("u1", ["a1", "a2", "a3", "a4"])
+            },
+        )
+        .await;
+    let c = ModernClient::new(&gw.server, &gw.admin);
+    let (id, body) = c.body(
+        "tools/call",
+        json!({"name": "up__routed", "arguments": {"region": "eu"}}),
+    );
+    let mut wrong = ModernClient::headers_for(&body);
+    wrong.push(("mcp-param-region".into(), "us".into()));
+    let ex = c.send(&id, body.clone(), &wrong).await;
+    assert_eq!((ex.status, code(&ex)), (400, -32020), "{}", ex.response);
+    let mut good = ModernClient::headers_for(&body);
+    good.push(("mcp-param-region".into(), "eu".into()));
+    let ex = c.send(&id, body, &good).await;
+    assert_eq!(ex.status, 200, "{}", ex.response);
+}
