@@ -18,6 +18,7 @@ mod modern;
 pub mod probe;
 mod sse;
 mod stdio;
+mod unless_lost;
 
 pub use stdio::StdioSpec;
 
@@ -25,6 +26,7 @@ pub use era::{Era, EraCache};
 pub use error::UpstreamError;
 
 use self::core::{Core, Pending, id_key, outcome, response_id};
+use self::unless_lost::UnlessLost;
 
 use std::fmt;
 use std::sync::Arc;
@@ -575,32 +577,5 @@ impl Drop for UpstreamConnection {
     // user lets go, even without `close()`.
     fn drop(&mut self) {
         self.core.close();
-    }
-}
-
-pin_project_lite::pin_project! {
-    /// `fut`, or `Gone` once `lost` resolves first. Written out rather than `tokio::select!`
-    /// in an `async fn`, which would hold `fut` twice over (argument and select state) in a
-    /// future that every upstream call moves.
-    struct UnlessLost<F, L> {
-        #[pin]
-        fut: F,
-        #[pin]
-        lost: L,
-    }
-}
-
-impl<F: Future, L: Future<Output = UpstreamError>> Future for UnlessLost<F, L> {
-    type Output = Result<F::Output, UpstreamError>;
-
-    fn poll(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Self::Output> {
-        let this = self.project();
-        if let std::task::Poll::Ready(out) = this.fut.poll(cx) {
-            return std::task::Poll::Ready(Ok(out));
-        }
-        this.lost.poll(cx).map(Err)
     }
 }
