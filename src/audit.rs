@@ -183,7 +183,11 @@ impl AuditWriter {
 }
 
 async fn write_loop(store: Store, mut rx: mpsc::Receiver<AuditRecord>, log: Arc<AuditLog>) {
-    let mut batch = Vec::with_capacity(BATCH);
+    // A batch in hand is held like the queue during a fault: no larger than the queue, so
+    // `audit.queue_size` bounds what a fault holds (twice over at most), however long rows
+    // are gathered.
+    let limit = BATCH.min(rx.max_capacity()).max(1);
+    let mut batch = Vec::with_capacity(limit);
     loop {
         let first = tokio::select! {
             row = rx.recv() => row,
@@ -193,7 +197,7 @@ async fn write_loop(store: Store, mut rx: mpsc::Receiver<AuditRecord>, log: Arc<
             // Stopping: drain what is queued.
             while let Ok(row) = rx.try_recv() {
                 batch.push(row);
-                if batch.len() == BATCH {
+                if batch.len() == limit {
                     write(&store, &mut batch, &log).await;
                 }
             }
@@ -205,7 +209,7 @@ async fn write_loop(store: Store, mut rx: mpsc::Receiver<AuditRecord>, log: Arc<
         // thread the busiest in the process at low concurrency (every commit rewrites its pages).
         let until = tokio::time::Instant::now() + LINGER;
         let mut stopping = false;
-        while batch.len() < BATCH {
+        while batch.len() < limit {
             if let Ok(row) = rx.try_recv() {
                 batch.push(row);
                 continue;
