@@ -61,9 +61,9 @@ impl Tracing {
 /// with `export`, spans of target `reflow::otel` to OTLP when `telemetry.enabled`. The log
 /// level never filters what is exported, and export never sees anything but MCP spans.
 pub fn install(settings: &Settings, quiet: bool, export: bool) -> Result<Tracing, TelemetryError> {
-    let (layers, tracing) = layers(settings, quiet, export)?;
+    let (layer, tracing) = layer(settings, quiet, export)?;
     if tracing_subscriber::registry()
-        .with(layers)
+        .with(layer)
         .try_init()
         .is_ok()
     {
@@ -72,16 +72,18 @@ pub fn install(settings: &Settings, quiet: bool, export: bool) -> Result<Tracing
     Ok(tracing)
 }
 
-type Layers = Vec<Box<dyn Layer<tracing_subscriber::Registry> + Send + Sync>>;
+type Boxed = Box<dyn Layer<tracing_subscriber::Registry> + Send + Sync>;
 
-/// The subscriber's layers, each with its own filter. A list, not `Option<Layer>` for the OTLP
-/// layer: an absent `Option` layer declares interest in everything, so every span of every
-/// level (ours, sqlx's, tower-http's) was built on each request with nothing to consume it.
-fn layers(
+/// The subscriber's layers. Without export the log level is a global filter: what it rejects is
+/// never built. (An `Option` OTLP layer left `None` beside a per-layer log filter declared
+/// interest in everything, so every span of every level, ours, sqlx's and tower-http's, was
+/// built on each request for nothing; a lone per-layer filter, tried next, lost events on
+/// Postgres.) With export, each layer has its own filter: the log level never filters export.
+fn layer(
     settings: &Settings,
     quiet: bool,
     export: bool,
-) -> Result<(Layers, Tracing), TelemetryError> {
+) -> Result<(Boxed, Tracing), TelemetryError> {
     use tracing_subscriber::EnvFilter;
     let level = if quiet {
         "warn"
@@ -90,32 +92,28 @@ fn layers(
     };
     let filter = EnvFilter::try_new(level).unwrap_or_else(|_| EnvFilter::new("info"));
     let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
-    let fmt = match settings.logging.format {
+    let fmt: Boxed = match settings.logging.format {
         LogFormat::Json => fmt.json().with_current_span(true).boxed(),
         LogFormat::Text => fmt.boxed(),
-    }
-    .with_filter(filter);
-    let mut layers: Layers = vec![fmt.boxed()];
-    let tracing = Tracing::default();
+    };
     #[cfg(feature = "otel")]
-    let tracing = if export && settings.telemetry.enabled {
+    if export && settings.telemetry.enabled {
         let pipeline = otlp::Pipeline::start(&settings.telemetry)?;
-        let layer = tracing_opentelemetry::layer()
+        let otel = tracing_opentelemetry::layer()
             .with_tracer(pipeline.tracer())
             .with_filter(
                 tracing_subscriber::filter::Targets::new()
                     .with_target(spans::TARGET, tracing::Level::INFO),
             );
-        layers.push(layer.boxed());
-        Tracing {
+        let layer = fmt.with_filter(filter).and_then(otel).boxed();
+        let tracing = Tracing {
             pipeline: Some(pipeline),
-        }
-    } else {
-        tracing
-    };
+        };
+        return Ok((layer, tracing));
+    }
     #[cfg(not(feature = "otel"))]
     let _ = export;
-    Ok((layers, tracing))
+    Ok((filter.and_then(fmt).boxed(), Tracing::default()))
 }
 
 /// A panic in a request's task ends only that connection, so it would otherwise pass as a
@@ -153,8 +151,8 @@ mod tests {
     fn request_span_enabled(level: &str) -> (bool, bool) {
         let mut settings = Settings::default();
         settings.logging.level = level.to_string();
-        let (layers, _) = super::layers(&settings, false, false).unwrap();
-        let subscriber = tracing_subscriber::registry().with(layers);
+        let (layer, _) = super::layer(&settings, false, false).unwrap();
+        let subscriber = tracing_subscriber::registry().with(layer);
         tracing::subscriber::with_default(subscriber, || {
             let ours = tracing::info_span!(target: super::spans::TARGET, "mcp.server");
             let debug = tracing::debug_span!("request");
