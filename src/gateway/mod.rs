@@ -321,8 +321,8 @@ impl Gateway {
             let evicted = session::least_recently_used(own, excess);
             for s in &evicted {
                 // Ended now (the count is right for the next initialize); the store and the
-                // upstream sessions follow in the background.
-                self.end_session_now(s);
+                // upstream sessions follow in the background, as in `end_session`.
+                s.end();
             }
             tracing::info!(user = %principal.email, evicted = evicted.len(), max = self.opts.session.max_per_user, "session.max_per_user reached; ending the least recently used");
             let gw = self.clone();
@@ -484,7 +484,9 @@ impl Gateway {
     /// Ends a session (DELETE /mcp): its streams close and its own upstream sessions end.
     /// Other replicas notice the stored end within seconds (`end_sessions_ended_elsewhere`).
     pub async fn end_session(&self, session: &Arc<Session>) {
-        self.end_session_now(session);
+        // Ended at once, but left in the registry until the store has the end: a request for
+        // it meanwhile finds it ended here rather than resuming it from the store as live.
+        session.end();
         if session.transport == SessionTransport::StreamableHttp
             && let Err(e) = self
                 .store
@@ -493,6 +495,7 @@ impl Gateway {
         {
             tracing::warn!(error = %e, "recording the end of a session failed");
         }
+        self.sessions.remove_exact(session);
         close_upstreams(session).await;
     }
 

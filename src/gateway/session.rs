@@ -318,6 +318,17 @@ impl SessionRegistry {
         self.sessions.lock().unwrap().remove(id)
     }
 
+    /// Removes `session` unless its id now names another session.
+    pub fn remove_exact(&self, session: &Arc<Session>) {
+        let mut sessions = self.sessions.lock().unwrap();
+        if sessions
+            .get(&session.id)
+            .is_some_and(|s| Arc::ptr_eq(s, session))
+        {
+            sessions.remove(&session.id);
+        }
+    }
+
     pub fn all(&self) -> Vec<Arc<Session>> {
         self.sessions.lock().unwrap().values().cloned().collect()
     }

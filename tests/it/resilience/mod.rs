@@ -1,6 +1,7 @@
 //! Faults and abuse at the edges, connection level: duplicate `Host` headers, slow and idle
-//! connections cut off by the header deadline, one address's connection cap, and the per-user
-//! session cap. Refused requests are in `refusals`, faulty upstreams in `upstreams`.
+//! connections cut off by the header deadline, one address's connection cap, the per-user
+//! session cap, and ending a session while the store is slow. Refused requests are in
+//! `refusals`, faulty upstreams in `upstreams`.
 
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -130,6 +131,57 @@ async fn a_user_over_the_session_cap_loses_their_least_recently_used_session() {
     theirs.initialize().await;
     theirs.result("ping", json!({})).await;
     clients[0].result("ping", json!({})).await;
+}
+
+/// A session ends in memory at once, its end reaches the store later: a request in between
+/// must not resume it from the store as live (the per-user cap's eviction and DELETE share
+/// this path). The store's write is held back here, as a busy database would.
+#[tokio::test]
+async fn a_session_being_ended_is_not_resumed_from_the_store_meanwhile() {
+    use std::time::{Duration, Instant};
+    let gw = Gw::start().await;
+    let mut client = McpClient::new(&gw.server, &gw.admin);
+    client.initialize().await;
+    client.result("ping", json!({})).await;
+    let id = client.session.clone().expect("a legacy session");
+    let hold = crate::support::db::SessionWriteHold::take(&gw.server.db, &id).await;
+    let mut deleter = McpClient::new(&gw.server, &gw.admin);
+    deleter.session = Some(id);
+    let delete = tokio::spawn(async move { deleter.delete().await });
+    let ping = || async {
+        client
+            .raw_post(
+                json!({"jsonrpc": "2.0", "id": 9, "method": "ping"}).to_string(),
+                &[],
+            )
+            .await
+    };
+    // Served until the DELETE arrives, refused from then on (well before the database's own
+    // busy timeout, 10 s, could end the hold).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let (status, body) = ping().await;
+        if status == 404 {
+            break;
+        }
+        assert_eq!(status, 200, "{body}");
+        assert!(
+            Instant::now() < deadline,
+            "a session being ended was still served (resumed from the store): {body}"
+        );
+        tokio::task::yield_now().await;
+    }
+    assert!(
+        !delete.is_finished(),
+        "the DELETE waits for the store, or the test proved nothing"
+    );
+    hold.release().await;
+    assert!(
+        (200..300).contains(&delete.await.unwrap()),
+        "the DELETE succeeded once the store took the end"
+    );
+    let (status, body) = ping().await;
+    assert_eq!(status, 404, "an ended session stays ended: {body}");
 }
 
 #[tokio::test]

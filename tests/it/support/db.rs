@@ -73,3 +73,46 @@ pub async fn backends() -> Vec<TestDb> {
     out.extend(postgres().await);
     out
 }
+
+/// Holds back writes to one stored session, as a slow or busy database would, until dropped
+/// or released: SQLite's write lock (every write waits), or a Postgres row lock (that row's
+/// updates wait). Reads go on.
+pub enum SessionWriteHold {
+    Sqlite(sqlx::SqliteConnection),
+    Postgres(sqlx::PgConnection),
+}
+
+impl SessionWriteHold {
+    pub async fn take(db: &TestDb, session: &str) -> Self {
+        use sqlx::Connection;
+        if db.label == "sqlite" {
+            let mut conn = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
+            sqlx::raw_sql("BEGIN IMMEDIATE")
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            Self::Sqlite(conn)
+        } else {
+            let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
+            sqlx::raw_sql("BEGIN").execute(&mut conn).await.unwrap();
+            let locked = sqlx::query("SELECT id FROM sessions WHERE id = $1 FOR UPDATE")
+                .bind(session)
+                .fetch_all(&mut conn)
+                .await
+                .unwrap();
+            assert_eq!(locked.len(), 1, "session {session} is stored");
+            Self::Postgres(conn)
+        }
+    }
+
+    pub async fn release(self) {
+        match self {
+            Self::Sqlite(mut c) => {
+                sqlx::raw_sql("ROLLBACK").execute(&mut c).await.unwrap();
+            }
+            Self::Postgres(mut c) => {
+                sqlx::raw_sql("ROLLBACK").execute(&mut c).await.unwrap();
+            }
+        }
+    }
+}
