@@ -30,7 +30,7 @@ struct State {
 pub struct Breakers {
     states: Mutex<HashMap<TargetId, State>>,
     /// When a list last logged each target's failure, and the failures not logged since.
-    warned: Mutex<HashMap<TargetId, (Instant, u64)>>,
+    warned: Mutex<HashMap<(TargetId, LeftOut), (Instant, u64)>>,
 }
 
 /// Whether an upstream failure says the target is unwell (rather than that this caller erred).
@@ -156,21 +156,22 @@ impl Breakers {
             .collect()
     }
 
-    /// Whether a failure of this target in a list should be logged now: at most one line per
-    /// `every` per target (a down target would otherwise log one line per list request, and a
-    /// caller's own failure, e.g. a missing credential, one per list of that caller).
+    /// Whether this target's being left out for `why` should be logged now: at most one line
+    /// per `every` per target and reason (a down target would otherwise log one line per list
+    /// request or session, and a caller's own failure, e.g. a missing credential, one per list
+    /// of that caller).
     /// `Some(n)`: log, saying `n` failures went unlogged since the last line.
-    pub fn list_warning(&self, target: TargetId, every: Duration) -> Option<u64> {
+    pub fn list_warning(&self, target: TargetId, why: LeftOut, every: Duration) -> Option<u64> {
         let mut warned = self.warned.lock().unwrap();
         let now = Instant::now();
-        match warned.get_mut(&target) {
+        match warned.get_mut(&(target, why)) {
             Some((at, unlogged)) if now.duration_since(*at) < every => {
                 *unlogged += 1;
                 None
             }
             entry => {
                 let unlogged = entry.map_or(0, |(_, n)| *n);
-                warned.insert(target, (now, 0));
+                warned.insert((target, why), (now, 0));
                 Some(unlogged)
             }
         }
@@ -178,8 +179,17 @@ impl Breakers {
 
     pub fn forget(&self, target: TargetId) {
         self.states.lock().unwrap().remove(&target);
-        self.warned.lock().unwrap().remove(&target);
+        self.warned.lock().unwrap().retain(|(t, _), _| *t != target);
     }
+}
+
+/// Why a target was left out of what a caller got; each is logged on its own schedule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum LeftOut {
+    /// No connection to it (down, its breaker open, a credential missing).
+    Unreachable,
+    /// Connected, but its list request failed.
+    ListFailed,
 }
 
 fn unavailable(name: &str, retry_in: Duration) -> RpcError {
@@ -203,24 +213,29 @@ mod tests {
         let b = Breakers::default();
         let (t, other) = (TargetId::new(), TargetId::new());
         let every = Duration::from_millis(200);
-        assert_eq!(b.list_warning(t, every), Some(0));
+        let warn = |t, why| b.list_warning(t, why, every);
+        assert_eq!(warn(t, LeftOut::ListFailed), Some(0));
         for _ in 0..5 {
-            assert_eq!(b.list_warning(t, every), None);
+            assert_eq!(warn(t, LeftOut::ListFailed), None);
         }
         assert_eq!(
-            b.list_warning(other, every),
+            warn(other, LeftOut::ListFailed),
             Some(0),
             "targets are counted apart"
         );
+        assert_eq!(warn(t, LeftOut::Unreachable), Some(0), "and each reason");
+        assert_eq!(warn(t, LeftOut::Unreachable), None);
         std::thread::sleep(every);
-        assert_eq!(b.list_warning(t, every), Some(5));
-        assert_eq!(b.list_warning(t, every), None);
+        assert_eq!(warn(t, LeftOut::ListFailed), Some(5));
+        assert_eq!(warn(t, LeftOut::ListFailed), None);
+        assert_eq!(warn(t, LeftOut::Unreachable), Some(1));
         // Counting warnings opens no breaker: requests still go through.
         assert!(b.admit(t, "t", every).unwrap().probe.is_none());
         assert!(b.open().is_empty());
         // A target removed and one added later start afresh.
         b.forget(t);
-        assert_eq!(b.list_warning(t, every), Some(0));
+        assert_eq!(warn(t, LeftOut::ListFailed), Some(0));
+        assert_eq!(warn(t, LeftOut::Unreachable), Some(0));
     }
 
     #[test]

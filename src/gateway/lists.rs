@@ -10,15 +10,17 @@ use serde_json::{Value, json};
 use crate::mcp::RpcError;
 use crate::policy::ItemType;
 
+use super::breaker::LeftOut;
 use super::list_cache::{Merged, Sources};
-
-/// A target failing in lists is logged at most this often (with the count left out).
-const LIST_WARN_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
 use super::naming::{expose, expose_uri};
 use super::policies::Compiled;
 use super::session::Session;
 use super::upstreams::UpstreamHandle;
 use super::{Gateway, Target};
+
+/// A target left out of lists or sessions is logged at most this often per reason (with the
+/// count left unlogged).
+const LIST_WARN_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ListKind {
@@ -105,7 +107,12 @@ impl Gateway {
             .filter_map(|(t, r)| match r {
                 Ok(h) => Some((t, h)),
                 Err(e) => {
-                    tracing::warn!(target = %t.name, error = %e.message, "target left out: unreachable");
+                    if let Some(unlogged) =
+                        self.breakers
+                            .list_warning(t.id, LeftOut::Unreachable, LIST_WARN_EVERY)
+                    {
+                        tracing::warn!(target = %t.name, error = %e.message, unlogged, "target left out: unreachable");
+                    }
                     None
                 }
             })
@@ -262,7 +269,10 @@ impl Gateway {
                     upstream.push((target, items));
                 }
                 Err(e) => {
-                    if let Some(unlogged) = self.breakers.list_warning(target.id, LIST_WARN_EVERY) {
+                    if let Some(unlogged) =
+                        self.breakers
+                            .list_warning(target.id, LeftOut::ListFailed, LIST_WARN_EVERY)
+                    {
                         tracing::warn!(target = %target.name, list = kind.method(), error = %e.message, unlogged, "partial list: target failed");
                     }
                 }
