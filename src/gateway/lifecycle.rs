@@ -1,6 +1,7 @@
-//! The end of sessions (recycling a user's, noticing ones another process ended, sweeping idle
-//! ones), and a census of what this replica holds: its footprint, processes and open breakers.
+//! The end of sessions (a DELETE, recycling a user's, noticing ones another process ended, sweeping
+//! idle ones), and a census of what this replica holds: its footprint, processes and open breakers.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::Gateway;
@@ -12,6 +13,29 @@ use crate::store::StoreError;
 const ENDED_CHECK_OVERLAP: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
 
 impl Gateway {
+    /// Ends a session (DELETE /mcp): its streams close and its own upstream sessions end.
+    /// Other replicas notice the stored end within seconds (`end_sessions_ended_elsewhere`).
+    pub async fn end_session(&self, session: &Arc<Session>) {
+        // Ended at once, but left in the registry until the store has the end: a request for
+        // it meanwhile finds it ended here rather than resuming it from the store as live.
+        session.end();
+        if session.transport == SessionTransport::StreamableHttp
+            && let Err(e) = self
+                .store
+                .end_session(&session.id, chrono::Utc::now())
+                .await
+        {
+            tracing::warn!(error = %e, "recording the end of a session failed");
+        }
+        self.sessions.remove_exact(session);
+        close_upstreams(session).await;
+    }
+
+    pub(super) fn end_session_now(&self, session: &Arc<Session>) {
+        self.sessions.remove(&session.id);
+        session.end();
+    }
+
     /// Ends every session of `user` on every replica (`POST /api/users/{id}/recycle`): their
     /// clients get 404 and initialize again with their current identity. Returns how many.
     pub async fn recycle_user(&self, user: crate::domain::UserId) -> Result<usize, StoreError> {

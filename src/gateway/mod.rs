@@ -481,29 +481,6 @@ impl Gateway {
         }
     }
 
-    /// Ends a session (DELETE /mcp): its streams close and its own upstream sessions end.
-    /// Other replicas notice the stored end within seconds (`end_sessions_ended_elsewhere`).
-    pub async fn end_session(&self, session: &Arc<Session>) {
-        // Ended at once, but left in the registry until the store has the end: a request for
-        // it meanwhile finds it ended here rather than resuming it from the store as live.
-        session.end();
-        if session.transport == SessionTransport::StreamableHttp
-            && let Err(e) = self
-                .store
-                .end_session(&session.id, chrono::Utc::now())
-                .await
-        {
-            tracing::warn!(error = %e, "recording the end of a session failed");
-        }
-        self.sessions.remove_exact(session);
-        close_upstreams(session).await;
-    }
-
-    pub(super) fn end_session_now(&self, session: &Arc<Session>) {
-        self.sessions.remove(&session.id);
-        session.end();
-    }
-
     /// Ends every `subscriptions/listen` stream (each closes with its result) and drops the
     /// parked `input_required` rounds (a retry elsewhere re-issues the call). Called on
     /// shutdown; worth calling as soon as shutdown begins, since open listen streams otherwise

@@ -34,21 +34,42 @@ impl PyFixture {
             .arg(script)
             .args(["--transport", transport, "--port", &port.to_string()])
             .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
             .kill_on_drop(true)
             .spawn()
             .expect("start the fixture");
+        // The fixture's stderr, kept (its last 16 KiB) so a fixture that fails to start says why.
+        let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let mut err_lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let kept = stderr.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = err_lines.next_line().await {
+                let mut kept = kept.lock().unwrap();
+                kept.push_str(&line);
+                kept.push('\n');
+                if kept.len() > 16 * 1024 {
+                    let cut = kept.len() - 16 * 1024;
+                    let cut = (cut..kept.len())
+                        .find(|&i| kept.is_char_boundary(i))
+                        .unwrap();
+                    kept.drain(..cut);
+                }
+            }
+        });
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let first = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
-            .await
-            .expect("the fixture starts within 60s")
-            .unwrap()
-            .expect("the fixture prints LISTENING");
-        let url = first
-            .strip_prefix("LISTENING ")
-            .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
-            .parse()
-            .unwrap();
+        let first = tokio::time::timeout(Duration::from_secs(60), lines.next_line()).await;
+        let first = match first {
+            Ok(Ok(Some(line))) if line.starts_with("LISTENING ") => line,
+            other => {
+                // Give the stderr reader a moment to take what a dying fixture printed last.
+                let status = tokio::time::timeout(Duration::from_secs(2), child.wait()).await;
+                panic!(
+                    "the Python fixture ({transport}) did not print LISTENING within 60 s: got {other:?}, exit {status:?}; its stderr:\n{}",
+                    stderr.lock().unwrap()
+                );
+            }
+        };
+        let url = first["LISTENING ".len()..].parse().unwrap();
         // Keep the pipe drained so the fixture never blocks on a full stdout.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
         Some(Self {
