@@ -2,6 +2,7 @@
 //! free port, for tests that need a real SDK upstream. Those tests are #[ignore]d with the
 //! reason, so `cargo test` reports them as ignored; run with the interop environment (.ci/run).
 
+use std::io::{Read, Seek};
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -30,42 +31,27 @@ impl PyFixture {
                 "REFLOW_FIXTURE_PYTHON and REFLOW_FIXTURE_SERVER are not set (the Python conformance fixture): run tests/interop/setup and export them as .ci/run does"
             );
         };
+        // Its stderr goes to an anonymous file, read back only when it fails to start.
+        let mut stderr = tempfile::tempfile().expect("a file for the fixture's stderr");
         let mut child = tokio::process::Command::new(python)
             .arg(script)
             .args(["--transport", transport, "--port", &port.to_string()])
             .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
+            .stderr(stderr.try_clone().unwrap())
             .kill_on_drop(true)
             .spawn()
             .expect("start the fixture");
-        // The fixture's stderr, kept (its last 16 KiB) so a fixture that fails to start says why.
-        let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-        let mut err_lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let kept = stderr.clone();
-        tokio::spawn(async move {
-            while let Ok(Some(line)) = err_lines.next_line().await {
-                let mut kept = kept.lock().unwrap();
-                kept.push_str(&line);
-                kept.push('\n');
-                if kept.len() > 16 * 1024 {
-                    let cut = kept.len() - 16 * 1024;
-                    let cut = (cut..kept.len())
-                        .find(|&i| kept.is_char_boundary(i))
-                        .unwrap();
-                    kept.drain(..cut);
-                }
-            }
-        });
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let first = tokio::time::timeout(Duration::from_secs(60), lines.next_line()).await;
         let first = match first {
             Ok(Ok(Some(line))) if line.starts_with("LISTENING ") => line,
             other => {
-                // Give the stderr reader a moment to take what a dying fixture printed last.
                 let status = tokio::time::timeout(Duration::from_secs(2), child.wait()).await;
+                let mut said = String::new();
+                stderr.rewind().unwrap();
+                let _ = stderr.read_to_string(&mut said);
                 panic!(
-                    "the Python fixture ({transport}) did not print LISTENING within 60 s: got {other:?}, exit {status:?}; its stderr:\n{}",
-                    stderr.lock().unwrap()
+                    "the Python fixture ({transport}) did not print LISTENING within 60 s: got {other:?}, exit {status:?}; its stderr:\n{said}"
                 );
             }
         };
