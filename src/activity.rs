@@ -1,12 +1,11 @@
 //! Live activity for the dashboard, aggregated in memory by this process (one replica's view):
-//! every audit row, as the audit log publishes it, is counted into 10-second slots covering the
+//! every audit row, as the audit log records it, is counted into 10-second slots covering the
 //! last 15 minutes, overall, per target and per user. Reading a snapshot touches no database.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use serde::Serialize;
-use tokio::sync::broadcast;
 
 use crate::domain::UserId;
 use crate::store::{AuditDecision, AuditRecord};
@@ -232,11 +231,23 @@ pub enum Scope {
     User(UserId),
 }
 
+/// Rows counted between two prunes of idle targets and users.
+const PRUNE_EVERY: u64 = 10_000;
+
 #[derive(Debug, Default)]
 struct Counters {
+    observed: u64,
     all: Series,
     targets: HashMap<String, Series>,
     users: HashMap<UserId, Series>,
+}
+
+impl Counters {
+    fn prune(&mut self, now: i64) {
+        let horizon = now - SLOT_SECS * SLOTS as i64;
+        self.targets.retain(|_, s| s.last > horizon);
+        self.users.retain(|_, s| s.last > horizon);
+    }
 }
 
 #[derive(Debug, Default)]
@@ -245,6 +256,8 @@ pub struct Activity {
 }
 
 impl Activity {
+    /// Counts `row`. Called by the audit log as it records the row, on the request's own
+    /// task: a lock and a few additions, where a subscriber task would be woken per request.
     pub fn observe(&self, row: &AuditRecord) {
         let unix = row.created_at.timestamp();
         let denied = row.decision == AuditDecision::Deny;
@@ -265,14 +278,18 @@ impl Activity {
         if let Some(u) = row.user_id {
             c.users.entry(u).or_default().record(unix, ok, denied, ms);
         }
+        c.observed += 1;
+        if c.observed.is_multiple_of(PRUNE_EVERY) {
+            c.prune(unix);
+        }
     }
 
-    /// Forgets targets and users with no activity in the window (run now and then).
+    /// Forgets targets and users with no activity in the window.
     pub fn prune(&self, now: i64) {
-        let horizon = now - SLOT_SECS * SLOTS as i64;
-        let mut c = self.counters.lock().unwrap_or_else(|e| e.into_inner());
-        c.targets.retain(|_, s| s.last > horizon);
-        c.users.retain(|_, s| s.last > horizon);
+        self.counters
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .prune(now);
     }
 
     pub fn snapshot(&self, scope: Scope, now: i64) -> Snapshot {
@@ -300,27 +317,6 @@ impl Activity {
             totals: series.stats(now),
             series: series.points(now),
             targets,
-        }
-    }
-
-    /// Counts every row published on `rows` until the audit log closes.
-    pub async fn run(self: Arc<Self>, mut rows: broadcast::Receiver<Arc<AuditRecord>>) {
-        let mut n: u64 = 0;
-        loop {
-            match rows.recv().await {
-                Ok(row) => self.observe(&row),
-                Err(broadcast::error::RecvError::Lagged(missed)) => {
-                    tracing::warn!(
-                        missed,
-                        "the dashboard aggregator fell behind; rows were not counted"
-                    );
-                }
-                Err(broadcast::error::RecvError::Closed) => return,
-            }
-            n += 1;
-            if n.is_multiple_of(10_000) {
-                self.prune(chrono::Utc::now().timestamp());
-            }
         }
     }
 }

@@ -179,10 +179,12 @@ impl App {
         let credentials = CredentialSnapshot::load(&store, &keyring.current())
             .await
             .context("cannot open stored upstream credentials (is encryption.key the key they were sealed with?)")?;
+        let activity = Arc::new(crate::activity::Activity::default());
         let (audit, audit_writer) = AuditLog::start(
             store.clone(),
             settings.audit.queue_size,
             settings.audit.log_arguments,
+            activity.clone(),
         );
         let credentials = Arc::new(arc_swap::ArcSwap::from_pointee(credentials));
         let metrics = Arc::new(Metrics::new(settings.metrics.tool_label));
@@ -202,7 +204,7 @@ impl App {
             metrics,
             host_guard: HostGuard::from_settings(&settings),
             revision: std::sync::atomic::AtomicI64::new(revision),
-            activity: Arc::new(crate::activity::Activity::default()),
+            activity,
             unauthenticated: Default::default(),
             signed_out: crate::auth::cookie::SignedOut::default(),
             credentials_stale: std::sync::atomic::AtomicBool::new(false),
@@ -250,12 +252,6 @@ impl App {
         let _watcher = AbortOnDrop(tokio::spawn(watch_revision(self.state.clone())));
         let _stdio_gc = AbortOnDrop(tokio::spawn(collect_processes(self.state.clone())));
         let _refusals = AbortOnDrop(tokio::spawn(flush_refusals(self.state.clone())));
-        let _activity = AbortOnDrop(tokio::spawn(
-            self.state
-                .activity
-                .clone()
-                .run(self.state.audit.subscribe()),
-        ));
         let _scrape = match &self.state.settings.metrics.listen {
             Some(addr) => {
                 let l = TcpListener::bind(addr)

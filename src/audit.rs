@@ -4,7 +4,8 @@
 //! connection lost), the writer keeps its batch and retries with backoff, the queue holds what
 //! arrives meanwhile, and only a row that finds the queue full is dropped, counted and logged:
 //! a storage fault must not stall every request. Shutdown flushes within a bound. Each row is
-//! also published to live subscribers (the dashboard), who may miss rows when they fall behind.
+//! also counted into the dashboard's activity as it is recorded, and published to live
+//! subscribers (the UI's stream), who may miss rows when they fall behind.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -13,6 +14,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use tokio::sync::{Notify, broadcast, mpsc};
 
+use crate::activity::Activity;
 use crate::store::{AuditRecord, Store};
 
 const BATCH: usize = 500;
@@ -48,7 +50,10 @@ pub struct AuditLog {
     fault: Mutex<Option<String>>,
     last_drop_log: Mutex<Option<Instant>>,
     stop: Notify,
+    /// Told when the queue holds a full batch, so the lingering writer need not be woken per row.
+    batch_ready: Notify,
     live: broadcast::Sender<Arc<AuditRecord>>,
+    activity: Arc<Activity>,
 }
 
 /// The writer task; `finish` flushes the queue and ends it.
@@ -66,7 +71,25 @@ impl std::fmt::Debug for AuditLog {
 }
 
 impl AuditLog {
-    pub fn start(store: Store, capacity: usize, log_arguments: bool) -> (Arc<Self>, AuditWriter) {
+    /// Starts the writer; every row recorded is also counted into `activity`.
+    pub fn start(
+        store: Store,
+        capacity: usize,
+        log_arguments: bool,
+        activity: Arc<Activity>,
+    ) -> (Arc<Self>, AuditWriter) {
+        Self::start_lingering(store, capacity, log_arguments, activity, LINGER)
+    }
+
+    /// `start` with another batching delay: how long the writer lets rows gather after the
+    /// first before it writes them (unless a full batch is queued first, or shutdown begins).
+    pub fn start_lingering(
+        store: Store,
+        capacity: usize,
+        log_arguments: bool,
+        activity: Arc<Activity>,
+        linger: Duration,
+    ) -> (Arc<Self>, AuditWriter) {
         let (tx, rx) = mpsc::channel(capacity.max(1));
         let log = Arc::new(Self {
             tx,
@@ -80,9 +103,11 @@ impl AuditLog {
             fault: Mutex::new(None),
             last_drop_log: Mutex::new(None),
             stop: Notify::new(),
+            batch_ready: Notify::new(),
             live: broadcast::channel(LIVE_BUFFER).0,
+            activity,
         });
-        let task = tokio::spawn(write_loop(store, rx, log.clone()));
+        let task = tokio::spawn(write_loop(store, rx, log.clone(), linger));
         (log.clone(), AuditWriter { log, task })
     }
 
@@ -111,11 +136,16 @@ impl AuditLog {
     /// Queues a row. Waits only when the queue is full and the database is taking writes
     /// (backpressure), never for the database itself.
     pub async fn record(&self, row: AuditRecord) {
+        self.activity.observe(&row);
         if self.live.receiver_count() > 0 {
             let _ = self.live.send(Arc::new(row.clone()));
         }
         match self.tx.try_send(row) {
-            Ok(()) => {}
+            Ok(()) => {
+                if self.capacity - self.tx.capacity() >= batch_limit(self.capacity) {
+                    self.batch_ready.notify_one();
+                }
+            }
             Err(mpsc::error::TrySendError::Full(_)) if self.faulted.load(Ordering::Relaxed) => {
                 self.dropped(
                     1,
@@ -182,11 +212,16 @@ impl AuditWriter {
     }
 }
 
-async fn write_loop(store: Store, mut rx: mpsc::Receiver<AuditRecord>, log: Arc<AuditLog>) {
+async fn write_loop(
+    store: Store,
+    mut rx: mpsc::Receiver<AuditRecord>,
+    log: Arc<AuditLog>,
+    linger: Duration,
+) {
     // A batch in hand is held like the queue during a fault: no larger than the queue, so
     // `audit.queue_size` bounds what a fault holds (twice over at most), however long rows
     // are gathered.
-    let limit = BATCH.min(rx.max_capacity()).max(1);
+    let limit = batch_limit(rx.max_capacity());
     let mut batch = Vec::with_capacity(limit);
     loop {
         let first = tokio::select! {
@@ -205,25 +240,22 @@ async fn write_loop(store: Store, mut rx: mpsc::Receiver<AuditRecord>, log: Arc<
             return;
         };
         batch.push(first);
-        // Gather what arrives for a moment: one transaction per row would make the database
-        // thread the busiest in the process at low concurrency (every commit rewrites its pages).
-        let until = tokio::time::Instant::now() + LINGER;
+        log.in_hand.store(batch.len(), Ordering::Relaxed);
+        // Let rows gather in the queue for a moment: one transaction per row would make the
+        // database thread the busiest in the process at low concurrency (every commit rewrites
+        // its pages). The writer sleeps through it, not woken per row, unless a batch fills.
         let mut stopping = false;
-        while batch.len() < limit {
-            if let Ok(row) = rx.try_recv() {
-                batch.push(row);
-                continue;
-            }
+        if batch.len() + rx.len() < limit {
             tokio::select! {
-                row = rx.recv() => match row {
-                    Some(row) => batch.push(row),
-                    None => break,
-                },
-                () = tokio::time::sleep_until(until) => break,
-                () = log.stop.notified() => {
-                    stopping = true;
-                    break;
-                }
+                () = tokio::time::sleep(linger) => {}
+                () = log.batch_ready.notified() => {}
+                () = log.stop.notified() => stopping = true,
+            }
+        }
+        while batch.len() < limit {
+            match rx.try_recv() {
+                Ok(row) => batch.push(row),
+                Err(_) => break,
             }
         }
         write(&store, &mut batch, &log).await;
@@ -232,6 +264,11 @@ async fn write_loop(store: Store, mut rx: mpsc::Receiver<AuditRecord>, log: Arc<
             log.stop.notify_one();
         }
     }
+}
+
+/// Rows per batch: a batch in hand is held like the queue during a fault, so no larger than it.
+fn batch_limit(capacity: usize) -> usize {
+    BATCH.min(capacity).max(1)
 }
 
 /// Writes `batch`, retrying until the database takes it: rows are kept, not dropped, while

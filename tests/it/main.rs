@@ -1,5 +1,6 @@
 //! Integration tests: one binary; every test gets its own database and port.
 
+mod audit_writer;
 mod auth_api;
 mod auth_surface;
 mod breaker;
