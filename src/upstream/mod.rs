@@ -7,6 +7,7 @@
 
 mod child;
 mod core;
+mod direct;
 mod era;
 mod error;
 mod http;

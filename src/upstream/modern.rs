@@ -18,8 +18,7 @@ use url::Url;
 
 use super::{
     Core, EraCache, Handshake, HttpTransport, ServerInfo, StreamSignal, UpstreamError,
-    UpstreamSpec, content_type, event_message, events, id_key, outcome, response_id, send_error,
-    status_error,
+    UpstreamSpec, content_type, event_message, events, id_key, outcome, response_id, status_error,
 };
 use crate::mcp::{MODERN_VERSION, RpcError, codes, headers, jsonrpc};
 
@@ -55,6 +54,8 @@ type HeaderParams = Vec<(Vec<String>, String)>;
 pub(super) struct ModernConn {
     core: Arc<Core>,
     client: reqwest::Client,
+    /// The POSTs of `exchange`, when the URL is plain HTTP (else `client` makes them).
+    direct: Option<Arc<super::direct::DirectPool>>,
     url: Url,
     /// The spec's headers plus Accept, Content-Type and MCP-Protocol-Version, built once.
     post_headers: HeaderMap,
@@ -105,6 +106,7 @@ impl ModernConn {
         Arc::new(Self {
             core: core.clone(),
             client: client.clone(),
+            direct: super::direct::DirectPool::for_url(&spec.url),
             url: spec.url.clone(),
             post_headers,
             capabilities: handshake.capabilities.clone(),
@@ -254,14 +256,14 @@ impl ModernConn {
         let mut headers = self.request_headers(method, params)?;
         crate::telemetry::spans::add_trace_headers(&mut headers);
         let body = jsonrpc::request_bytes(id, method, Some(params));
-        let resp = self
-            .client
-            .post(self.url.clone())
-            .headers(headers)
-            .body(body)
-            .send()
-            .await
-            .map_err(send_error)?;
+        let resp = super::direct::post_message(
+            self.direct.as_ref(),
+            &self.client,
+            &self.url,
+            headers,
+            body.into(),
+        )
+        .await?;
         let status = resp.status();
         let ct = content_type(&resp).to_owned();
         if !status.is_success() {
