@@ -284,8 +284,9 @@ impl Activity {
         }
     }
 
-    /// Forgets targets and users with no activity in the window.
-    pub fn prune(&self, now: i64) {
+    /// Forgets targets and users with no activity in the window (`observe` does it now and then).
+    #[cfg(test)]
+    fn prune(&self, now: i64) {
         self.counters
             .lock()
             .unwrap_or_else(|e| e.into_inner())

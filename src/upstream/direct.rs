@@ -19,7 +19,7 @@ use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
 use reqwest::header::{HOST, HeaderMap, HeaderValue};
-use url::Url;
+use url::{Position, Url};
 
 use super::UpstreamError;
 
@@ -98,18 +98,13 @@ impl DirectPool {
             .trim_start_matches('[')
             .trim_end_matches(']');
         let port = url.port_or_known_default()?;
-        let authority = match url.port() {
-            Some(p) => format!("{}:{p}", url.host_str()?),
-            None => url.host_str()?.to_string(),
-        };
-        let target = match url.query() {
-            Some(q) => format!("{}?{q}", url.path()),
-            None => url.path().to_string(),
-        };
+        // Host and target as the URL spells them: `host[:port]`, and path with query.
+        let authority = &url[Position::BeforeHost..Position::AfterPort];
+        let target = &url[Position::BeforePath..Position::AfterQuery];
         Some(Arc::new(Self {
             host: host.to_string(),
             port,
-            host_header: HeaderValue::from_str(&authority).ok()?,
+            host_header: HeaderValue::from_str(authority).ok()?,
             target: target.parse().ok()?,
             idle: Mutex::new(Vec::new()),
         }))
