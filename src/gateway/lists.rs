@@ -231,6 +231,52 @@ impl Gateway {
         Ok((Value::Object(result), streamed))
     }
 
+    /// The input schema of the tool the caller sees as `name`: from its own target's cached
+    /// tool list, so a call visits one target rather than every visible one, and with no
+    /// policy decision (the router makes the call's decision; `may_call_tool` is for the rare
+    /// schema check that fails). A name not located yet (a shortened one, before the caller
+    /// listed) is looked up in the caller's merged list, which teaches the name map.
+    pub async fn tool_schema(
+        self: &Arc<Self>,
+        session: &Arc<Session>,
+        name: &str,
+    ) -> Option<Value> {
+        let (items, original) = match self.locate_name(session, ListKind::Tools, name) {
+            Some((target, original)) => {
+                let items = tokio::time::timeout(target.timeout, async {
+                    let handle = self.upstream(session, &target).await.ok()?;
+                    self.upstream_items(&handle, ListKind::Tools).await.ok()
+                })
+                .await
+                .ok()??;
+                (items, original)
+            }
+            None => {
+                // The whole merged list, not its pages: no page is copied to find one tool.
+                let (tools, _) = self.merged(session, ListKind::Tools).await;
+                let schema = tools
+                    .items
+                    .iter()
+                    .find(|t| t["name"] == name)
+                    .and_then(|t| t.get("inputSchema").cloned());
+                return schema;
+            }
+        };
+        items
+            .iter()
+            .find(|t| t["name"] == original.as_str())
+            .and_then(|t| t.get("inputSchema").cloned())
+    }
+
+    /// Whether the caller's policies allow calling the tool it sees as `name`.
+    pub fn may_call_tool(&self, session: &Session, name: &str) -> bool {
+        self.locate_name(session, ListKind::Tools, name)
+            .is_some_and(|(target, original)| {
+                self.decide(&session.principal, &target, ItemType::Tool, &original)
+                    .allowed
+            })
+    }
+
     /// The whole merged list of `kind` as this session sees it (from the cache when nothing it
     /// depends on changed), and whether any contributing upstream answers with SSE streams.
     pub(crate) async fn merged(

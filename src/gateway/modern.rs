@@ -17,7 +17,6 @@ use crate::mcp::{self, Kind, RpcError, classify, codes, jsonrpc};
 
 use super::detach::Detached;
 use super::inbound::required_capability;
-use super::lists::ListKind;
 use super::request_state::{Parked, StateError};
 use super::session::Session;
 use super::{Gateway, Outgoing};
@@ -55,6 +54,29 @@ fn log_level_of(params: Option<&Value>) -> Option<String> {
     params?["_meta"][wire::LOG_LEVEL_KEY]
         .as_str()
         .map(str::to_string)
+}
+
+/// What a call keeps of the params the client sent, which move on to the upstream.
+struct Sent {
+    /// What a `requestState` is bound to (request_state::digest reads the name or URI and
+    /// the arguments): not the rest, `_meta` being most of a call's params.
+    binding: Option<Value>,
+    log_level: Option<String>,
+}
+
+impl Sent {
+    fn of(params: Option<&Value>) -> Self {
+        let binding = params.and_then(Value::as_object).map(|p| {
+            let kept = ["name", "uri", "arguments"]
+                .into_iter()
+                .filter_map(|k| p.get(k).map(|v| (k.to_string(), v.clone())));
+            Value::Object(kept.collect())
+        });
+        Self {
+            binding,
+            log_level: log_level_of(params),
+        }
+    }
 }
 
 /// Params as the upstream gets them: without the modern envelope and our `requestState`
@@ -272,24 +294,23 @@ impl Gateway {
         params: Option<Value>,
         origin: Origin,
     ) -> Call {
-        let upstream = upstream_params(params.clone());
-        self.start_round(session, id, method, params, upstream, origin)
+        let sent = Sent::of(params.as_ref());
+        let upstream = upstream_params(params);
+        self.start_round(session, id, method, sent, upstream, origin)
     }
 
-    /// Runs `upstream` (the params as sent on) in the router; `params` (as the client sent
-    /// them) is what a later round's `requestState` is bound to.
+    /// Runs `upstream` (the params as sent on) in the router; `sent` (from the params as the
+    /// client sent them) is what a later round's `requestState` is bound to.
     fn start_round(
         self: &Arc<Self>,
         session: Arc<Session>,
         id: Value,
         method: &str,
-        params: Option<Value>,
+        sent: Sent,
         upstream: Option<Value>,
         origin: Origin,
     ) -> Call {
         let (tx, rx) = unbounded_channel();
-        let log_level = log_level_of(params.as_ref());
-        let binding = params;
         let work = {
             let (gw, session, id, method) = (
                 self.clone(),
@@ -309,11 +330,11 @@ impl Gateway {
             inner_id: id.clone(),
             client_id: id,
             method: method.to_string(),
-            binding,
+            binding: sent.binding,
             rx: Some(rx),
             work,
             done: false,
-            log_level,
+            log_level: sent.log_level,
         }
     }
 
@@ -365,7 +386,8 @@ impl Gateway {
                     p.insert("requestState".into(), json!(state));
                 }
             }
-            return Ok(self.start_round(session, id, method, params, upstream, origin));
+            let sent = Sent::of(params.as_ref());
+            return Ok(self.start_round(session, id, method, sent, upstream, origin));
         }
         let responses = p.get("inputResponses").cloned().unwrap_or(Value::Null);
         let mut answers = Vec::new();
@@ -385,14 +407,15 @@ impl Gateway {
                     );
                 }
             }
+            let sent = Sent::of(params.as_ref());
             return Ok(Call {
                 gw: self.clone(),
                 session: parked.session,
                 inner_id: parked.inner_id,
                 client_id: id,
                 method: method.to_string(),
-                log_level: log_level_of(params.as_ref()),
-                binding: params,
+                log_level: sent.log_level,
+                binding: sent.binding,
                 rx: Some(parked.rx),
                 // Spawned when the first round's call ended with the question.
                 work: Detached::default(),
@@ -423,21 +446,6 @@ impl Gateway {
                 p.session.end();
             }
         });
-    }
-
-    /// The input schema of the tool the caller sees as `name`, from its merged tool list.
-    pub async fn tool_schema(
-        self: &Arc<Self>,
-        session: &Arc<Session>,
-        name: &str,
-    ) -> Option<Value> {
-        // The whole merged list, not its pages: no page is copied to find one tool.
-        let (tools, _) = self.merged(session, ListKind::Tools).await;
-        tools
-            .items
-            .iter()
-            .find(|t| t["name"] == name)
-            .and_then(|t| t.get("inputSchema").cloned())
     }
 
     /// How many upstream requests wait for a modern client's input.

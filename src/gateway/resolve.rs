@@ -227,7 +227,7 @@ impl Gateway {
     }
 
     /// Finds the target and original name behind an exposed tool or prompt name (no policy).
-    fn locate_name(
+    pub(super) fn locate_name(
         &self,
         session: &Session,
         kind: ListKind,

@@ -57,7 +57,7 @@ pub async fn post(
     caller: Principal,
     h: &HeaderMap,
     ip: std::net::IpAddr,
-    message: Value,
+    mut message: Value,
     note: &mut Option<Note>,
 ) -> Response {
     let (id, method) = match classify(&message) {
@@ -116,8 +116,8 @@ pub async fn post(
         &envelope.protocol_version,
         envelope.client_capabilities,
     ));
-    let params = message.get("params").cloned();
-    let origin = Origin::of(h, params.as_ref(), ip);
+    let params = message.get("params");
+    let origin = Origin::of(h, params, ip);
     if wire::task_method(&method)
         && !wire::declares_tasks(&session.client_capabilities.lock().unwrap())
     {
@@ -132,18 +132,10 @@ pub async fn post(
         }
         "subscriptions/listen" => {
             // Boxed: a listen stream's future is large and would size every other request's.
-            return Box::pin(listen(
-                state,
-                &session,
-                (&message, id),
-                params.as_ref(),
-                h,
-                note,
-            ))
-            .await;
+            return Box::pin(listen(state, &session, (&message, id), params, h, note)).await;
         }
         "tools/call" => {
-            if let Err(e) = check_params(state, &session, params.as_ref(), h).await {
+            if let Err(e) = check_params(state, &session, params, h).await {
                 return refuse(note, &message, id, e);
             }
         }
@@ -155,13 +147,15 @@ pub async fn post(
             .is_some_and(|p| p.get("requestState").is_some());
     let call = if resuming {
         match gateway
-            .resume_call(session, id.clone(), &method, params, origin)
+            .resume_call(session, id.clone(), &method, params.cloned(), origin)
             .await
         {
             Ok(call) => call,
             Err(e) => return refuse(note, &message, id, e),
         }
     } else {
+        // Nothing is refused past here: the params move on without a copy.
+        let params = message.as_object_mut().and_then(|m| m.remove("params"));
         gateway.start_call(session, id, &method, params, origin)
     };
     respond(call, accepts_sse(h)).await
@@ -205,7 +199,12 @@ async fn check_params(
     let Some(schema) = state.gateway.tool_schema(session, name).await else {
         return Ok(());
     };
-    wire::check_param_headers(&schema, arguments, |n| super::wire::header_str(h, n))
+    match wire::check_param_headers(&schema, arguments, |n| super::wire::header_str(h, n)) {
+        // A tool the caller may not call is refused by the router's policy decision, not by
+        // its schema (which would tell the caller about a tool it cannot see).
+        Err(_) if !state.gateway.may_call_tool(session, name) => Ok(()),
+        checked => checked,
+    }
 }
 
 /// JSON when the response comes first (or the client takes no SSE), else an SSE stream of

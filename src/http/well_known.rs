@@ -66,11 +66,19 @@ async fn metadata(State(state): State<Arc<AppState>>, headers: HeaderMap, uri: U
 /// Gives every 401 the challenge that names the resource metadata (MCP authorization spec):
 /// the error itself cannot, as the URL depends on the request's Host.
 pub async fn challenge(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
-    let base = public_base(&state.settings, req.headers(), req.uri());
+    // Only what the challenge needs is kept (header values share the request's buffer): the
+    // URL is built for the rare 401, not for every request.
+    let host = req.headers().get(HOST).cloned();
+    let uri = req.uri().clone();
     let mut res = next.run(req).await;
     if res.status() != StatusCode::UNAUTHORIZED {
         return res;
     }
+    let mut headers = HeaderMap::new();
+    if let Some(h) = host {
+        headers.insert(HOST, h);
+    }
+    let base = public_base(&state.settings, &headers, &uri);
     let mut value = format!(r#"Bearer resource_metadata="{base}{METADATA_PATH}/mcp""#);
     if res.extensions().get::<InvalidToken>().is_some() {
         value.push_str(r#", error="invalid_token""#);

@@ -5,7 +5,7 @@
 use serde_json::json;
 
 use super::code;
-use crate::support::gw::{Gw, tool_text};
+use crate::support::gw::{Gw, PW, tool_text};
 use crate::support::mcp_client::{MODERN_VERSION, ModernClient};
 use crate::support::upstream::UpstreamConfig;
 
@@ -254,4 +254,94 @@ async fn param_headers_are_checked_for_a_tool_past_the_first_page() {
     good.push(("mcp-param-region".into(), "eu".into()));
     let ex = c.send(&id, body, &good).await;
     assert_eq!(ex.status, 200, "{}", ex.response);
+}
+
+/// The `Mcp-Param-*` check reads the called tool's schema from its own target, and a tool the
+/// caller's policies hide is refused by the policy decision (as an unknown tool), never by its
+/// schema: a header error would tell the caller about a tool it cannot see.
+#[tokio::test]
+async fn a_hidden_tool_is_refused_by_policy_before_its_param_headers() {
+    let gw = Gw::start().await;
+    let _up = gw
+        .upstream(
+            "up",
+            None,
+            UpstreamConfig {
+                param_tool: Some("routed".into()),
+                ..UpstreamConfig::tools("u1", ["echo"])
+            },
+        )
+        .await;
+    let _other = gw
+        .upstream("other", None, UpstreamConfig::tools("u2", ["two"]))
+        .await;
+    gw.server.register("dev@example.com", PW).await;
+    for (name, pattern) in [("dev-echo", "echo"), ("dev-routed", "routed")] {
+        let (status, created) = gw
+            .server
+            .post(
+                "/api/policies",
+                Some(&gw.admin),
+                json!({"name": name, "target": "up", "resource_type": "tool",
+                       "resource_pattern": pattern, "effect": "allow", "priority": 100,
+                       "subjects": [{"subject_type": "user", "subject_value": "dev@example.com"}]}),
+            )
+            .await;
+        assert_eq!(status, 201, "{created}");
+    }
+    let (_, login) = gw
+        .server
+        .post(
+            "/api/auth/login",
+            None,
+            json!({"email": "dev@example.com", "password": PW}),
+        )
+        .await;
+    let dev = ModernClient::new(&gw.server, login["token"].as_str().unwrap());
+    let call = |headers: &[(&str, &str)], name: &str| {
+        let (id, body) = dev.body(
+            "tools/call",
+            json!({"name": name, "arguments": {"region": "eu"}}),
+        );
+        let mut h = ModernClient::headers_for(&body);
+        h.extend(headers.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        (id, body, h)
+    };
+    // Allowed: the schema is checked (no list was fetched first).
+    let (id, body, h) = call(&[("mcp-param-region", "us")], "up__routed");
+    let ex = dev.send(&id, body, &h).await;
+    assert_eq!((ex.status, code(&ex)), (400, -32020), "{}", ex.response);
+    let (id, body, h) = call(&[("mcp-param-region", "eu")], "up__routed");
+    let ex = dev.send(&id, body, &h).await;
+    assert_eq!(ex.status, 200, "{}", ex.response);
+    assert_eq!(
+        tool_text(&ex.response["result"])["args"],
+        json!({"region": "eu"})
+    );
+
+    // Hidden by a deny of higher priority: the wrong header does not matter, the policy does.
+    let (status, created) = gw
+        .server
+        .post(
+            "/api/policies",
+            Some(&gw.admin),
+            json!({"name": "no-routed", "target": "up", "resource_type": "tool",
+                   "resource_pattern": "routed", "effect": "deny", "priority": 200,
+                   "subjects": [{"subject_type": "user", "subject_value": "dev@example.com"}]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    for headers in [&[("mcp-param-region", "us")][..], &[]] {
+        let (id, body, h) = call(headers, "up__routed");
+        let ex = dev.send(&id, body, &h).await;
+        assert_eq!(code(&ex), -32602, "{headers:?}: {}", ex.response);
+        assert!(
+            ex.response["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("unknown tool"),
+            "{}",
+            ex.response
+        );
+    }
 }
