@@ -289,15 +289,7 @@ async fn a_hidden_tool_is_refused_by_policy_before_its_param_headers() {
             .await;
         assert_eq!(status, 201, "{created}");
     }
-    let (_, login) = gw
-        .server
-        .post(
-            "/api/auth/login",
-            None,
-            json!({"email": "dev@example.com", "password": PW}),
-        )
-        .await;
-    let dev = ModernClient::new(&gw.server, login["token"].as_str().unwrap());
+    let dev = super::logged_in(&gw, "dev@example.com").await;
     let call = |headers: &[(&str, &str)], name: &str| {
         let (id, body) = dev.body(
             "tools/call",

@@ -19,6 +19,11 @@ fn code(ex: &crate::support::mcp_client::Exchange) -> i64 {
 }
 
 /// The tool names of a list result, sorted.
+/// A 2026-era client with the session token of a registered user (password `PW`).
+async fn logged_in(gw: &Gw, email: &str) -> ModernClient {
+    ModernClient::new(&gw.server, &gw.server.login(email, PW).await)
+}
+
 fn tool_names(result: &Value) -> Vec<String> {
     let mut names: Vec<String> = result["tools"]
         .as_array()
@@ -166,15 +171,7 @@ async fn modern_lists_are_policy_filtered_and_marked_private() {
         )
         .await;
     assert_eq!(status, 201, "{created}");
-    let (_, login) = gw
-        .server
-        .post(
-            "/api/auth/login",
-            None,
-            json!({"email": "dev@example.com", "password": PW}),
-        )
-        .await;
-    let dev = ModernClient::new(&gw.server, login["token"].as_str().unwrap());
+    let dev = logged_in(&gw, "dev@example.com").await;
 
     let list = dev.result("tools/list", json!({})).await;
     assert_eq!(tool_names(&list), ["alpha__one"]);
@@ -197,15 +194,7 @@ async fn modern_lists_are_policy_filtered_and_marked_private() {
 
     // A caller who sees nothing is told of no tools at all.
     gw.server.register("nobody@example.com", PW).await;
-    let (_, login) = gw
-        .server
-        .post(
-            "/api/auth/login",
-            None,
-            json!({"email": "nobody@example.com", "password": PW}),
-        )
-        .await;
-    let nobody = ModernClient::new(&gw.server, login["token"].as_str().unwrap());
+    let nobody = logged_in(&gw, "nobody@example.com").await;
     let d = nobody.result("server/discover", json!({})).await;
     assert!(d["capabilities"].get("tools").is_none(), "{d}");
 }

@@ -265,6 +265,19 @@ impl TestServer {
             body["user"].clone(),
         )
     }
+
+    /// Logs an account in and returns its session token.
+    pub async fn login(&self, email: &str, password: &str) -> String {
+        let (status, body) = self
+            .post(
+                "/api/auth/login",
+                None,
+                serde_json::json!({"email": email, "password": password}),
+            )
+            .await;
+        assert_eq!(status, 200, "login {email}: {body}");
+        body["token"].as_str().unwrap().to_string()
+    }
 }
 
 impl Drop for TestServer {

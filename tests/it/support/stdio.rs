@@ -97,15 +97,7 @@ pub async fn user(gw: &Gw, email: &str, role: &str, groups: &[&str]) -> (String,
         )
         .await;
     assert_eq!(status, 200, "{body}");
-    let (_, login) = gw
-        .server
-        .post(
-            "/api/auth/login",
-            None,
-            json!({"email": email, "password": PW}),
-        )
-        .await;
-    (id, login["token"].as_str().unwrap().to_string())
+    (id, gw.server.login(email, PW).await)
 }
 
 pub async fn put(gw: &Gw, path: &str, body: Value) {
