@@ -10,6 +10,7 @@ use axum::extract::Request;
 use serde_json::json;
 
 use crate::support::gw::{Gw, all_tool_names, eventually};
+use crate::support::mcp_client::ModernClient;
 use crate::support::upstream::{UpstreamConfig, UpstreamServer};
 
 /// A front for `upstream` that hangs every request (accepts, never answers) while `hang` is set,
@@ -147,4 +148,31 @@ async fn a_probe_that_sends_nothing_does_not_hold_the_target_closed() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(metric_line(&gw, "reflow_upstream_breaker_open").await, None);
+}
+
+/// A 2026-era call's `Mcp-Param-*` check reads the schema from the called tool's own target
+/// only: a hung target the call does not name does not hold it (the check used to fetch every
+/// visible target's list, waiting out a hung one's timeout).
+#[tokio::test]
+async fn a_modern_call_does_not_wait_for_a_hung_target_it_does_not_name() {
+    let gw = Gw::start().await;
+    let good = UpstreamServer::start(UpstreamConfig::tools("good", ["echo"])).await;
+    gw.target_for_everyone(json!({"name": "good", "url": good.url}))
+        .await;
+    let real = UpstreamServer::start(UpstreamConfig::tools("flaky", ["echo"])).await;
+    let url = front(real.url.clone(), Arc::new(AtomicBool::new(true))).await;
+    gw.target_for_everyone(json!({"name": "flaky", "url": url, "timeout": 30}))
+        .await;
+    let client = ModernClient::new(&gw.server, &gw.admin);
+    let started = Instant::now();
+    let ex = client
+        .exchange(
+            "tools/call",
+            json!({"name": "good__echo", "arguments": {"text": "hi"}}),
+        )
+        .await;
+    let waited = started.elapsed();
+    assert_eq!(ex.status, 200, "{}", ex.response);
+    assert!(ex.response["result"].is_object(), "{}", ex.response);
+    assert!(waited < Duration::from_secs(10), "waited {waited:?}");
 }
