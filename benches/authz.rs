@@ -10,6 +10,11 @@
 //!
 //! `cargo bench --bench authz` (`-- --quick`: a tenth of the lists). The last line is `BENCH_JSON {...}`. See benches/README.md.
 
+// The allocator the `reflow` binary ships with (src/main.rs): with the system allocator
+// the in-process gateway measured here would spend its time in glibc malloc instead.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::collections::HashMap;
 use std::hint::black_box;
 use std::sync::Arc;

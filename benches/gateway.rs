@@ -5,6 +5,11 @@
 //! `cargo bench --bench gateway` (default sizes) or `cargo bench --bench gateway -- --quick`
 //! (a tenth). The last line is `BENCH_JSON {...}` for scripts. See benches/README.md.
 
+// The allocator the `reflow` binary ships with (src/main.rs): with the system allocator
+// the in-process gateway measured here would spend its time in glibc malloc instead.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

@@ -7,6 +7,11 @@
 //! thread per request). `cargo bench --bench stdio` or `-- --quick` (a tenth). The last line is
 //! `BENCH_JSON {...}`. See benches/README.md.
 
+// The allocator the `reflow` binary ships with (src/main.rs): with the system allocator
+// the in-process gateway measured here would spend its time in glibc malloc instead.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 

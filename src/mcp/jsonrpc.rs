@@ -161,7 +161,12 @@ pub fn notification(method: &str, params: Option<Value>) -> Value {
 }
 
 pub fn response(id: Value, result: Value) -> Value {
-    json!({ "jsonrpc": "2.0", "id": id, "result": result })
+    // Not `json!`: it would copy `result` (a whole list, say) by serializing it into a new tree.
+    let mut m = Map::new();
+    m.insert("jsonrpc".into(), "2.0".into());
+    m.insert("id".into(), id);
+    m.insert("result".into(), result);
+    Value::Object(m)
 }
 
 pub fn error_response(id: Value, error: &RpcError) -> Value {
