@@ -241,31 +241,22 @@ impl Gateway {
         session: &Arc<Session>,
         name: &str,
     ) -> Option<Value> {
-        let (items, original) = match self.locate_name(session, ListKind::Tools, name) {
-            Some((target, original)) => {
-                let items = tokio::time::timeout(target.timeout, async {
-                    let handle = self.upstream(session, &target).await.ok()?;
-                    self.upstream_items(&handle, ListKind::Tools).await.ok()
-                })
-                .await
-                .ok()??;
-                (items, original)
-            }
-            None => {
-                // The whole merged list, not its pages: no page is copied to find one tool.
-                let (tools, _) = self.merged(session, ListKind::Tools).await;
-                let schema = tools
-                    .items
-                    .iter()
-                    .find(|t| t["name"] == name)
-                    .and_then(|t| t.get("inputSchema").cloned());
-                return schema;
-            }
+        let schema_in = |items: &[Value], name: &str| {
+            let tool = items.iter().find(|t| t["name"] == name)?;
+            tool.get("inputSchema").cloned()
         };
-        items
-            .iter()
-            .find(|t| t["name"] == original.as_str())
-            .and_then(|t| t.get("inputSchema").cloned())
+        let Some((target, original)) = self.locate_name(session, ListKind::Tools, name) else {
+            // The whole merged list, not its pages: no page is copied to find one tool.
+            let (tools, _) = self.merged(session, ListKind::Tools).await;
+            return schema_in(&tools.items, name);
+        };
+        let items = tokio::time::timeout(target.timeout, async {
+            let handle = self.upstream(session, &target).await.ok()?;
+            self.upstream_items(&handle, ListKind::Tools).await.ok()
+        })
+        .await
+        .ok()??;
+        schema_in(&items, &original)
     }
 
     /// Whether the caller's policies allow calling the tool it sees as `name`.

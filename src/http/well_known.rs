@@ -27,15 +27,20 @@ pub fn routes() -> Router<Arc<AppState>> {
 /// Where clients reach this gateway: `server.public_url`, else the request's Host over plain
 /// HTTP (behind a TLS proxy, set `public_url`: forwarded headers are not trusted).
 pub fn public_base(settings: &Settings, headers: &HeaderMap, uri: &Uri) -> String {
-    if let Some(url) = &settings.server.public_url {
-        return url.trim_end_matches('/').to_string();
-    }
     // HTTP/2 carries the authority in the URI instead of a Host header.
     let host = headers
         .get(HOST)
         .and_then(|v| v.to_str().ok())
-        .or_else(|| uri.authority().map(|a| a.as_str()))
-        .unwrap_or_default();
+        .or_else(|| uri.authority().map(|a| a.as_str()));
+    base_for_host(settings, host)
+}
+
+/// The public base URL for a request to `host` (`server.public_url` when set).
+fn base_for_host(settings: &Settings, host: Option<&str>) -> String {
+    if let Some(url) = &settings.server.public_url {
+        return url.trim_end_matches('/').to_string();
+    }
+    let host = host.unwrap_or_default();
     // The host guard has vetted the name, but the raw value ends up inside a quoted header
     // parameter: anything beyond host[:port] characters could smuggle in parameters.
     let clean = !host.is_empty()
@@ -66,19 +71,19 @@ async fn metadata(State(state): State<Arc<AppState>>, headers: HeaderMap, uri: U
 /// Gives every 401 the challenge that names the resource metadata (MCP authorization spec):
 /// the error itself cannot, as the URL depends on the request's Host.
 pub async fn challenge(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
-    // Only what the challenge needs is kept (header values share the request's buffer): the
-    // URL is built for the rare 401, not for every request.
+    // Only the Host is kept (its value shares the request's buffer): the URL is built for the
+    // rare 401, not for every request.
     let host = req.headers().get(HOST).cloned();
-    let uri = req.uri().clone();
+    let authority = req.uri().authority().cloned();
     let mut res = next.run(req).await;
     if res.status() != StatusCode::UNAUTHORIZED {
         return res;
     }
-    let mut headers = HeaderMap::new();
-    if let Some(h) = host {
-        headers.insert(HOST, h);
-    }
-    let base = public_base(&state.settings, &headers, &uri);
+    let host = host.as_ref().and_then(|v| v.to_str().ok());
+    let base = base_for_host(
+        &state.settings,
+        host.or(authority.as_ref().map(|a| a.as_str())),
+    );
     let mut value = format!(r#"Bearer resource_metadata="{base}{METADATA_PATH}/mcp""#);
     if res.extensions().get::<InvalidToken>().is_some() {
         value.push_str(r#", error="invalid_token""#);
