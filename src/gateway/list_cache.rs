@@ -1,12 +1,14 @@
 //! Each caller's merged lists: filtered by their policies, renamed and merged across targets,
 //! kept until the policies, the targets or an upstream's list change. A warm `tools/list` (and
-//! every further page of it) is a lookup and a page copy; no policy decision runs again.
+//! every further page of it) is a lookup and a copy of the page's JSON text, serialized the
+//! first time the page was asked for; no policy decision runs and no item is copied again.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::auth::Principal;
 use crate::domain::UserId;
@@ -48,6 +50,42 @@ impl Sources {
 pub struct Merged {
     pub sources: Sources,
     pub items: Vec<Value>,
+    page_size: usize,
+    /// Each page's items as a JSON array, serialized on first use.
+    pages: Vec<OnceLock<Arc<RawValue>>>,
+}
+
+impl Merged {
+    pub fn new(sources: Sources, items: Vec<Value>, page_size: usize) -> Self {
+        let page_size = page_size.max(1);
+        Self {
+            sources,
+            pages: (0..items.len().div_ceil(page_size))
+                .map(|_| OnceLock::new())
+                .collect(),
+            items,
+            page_size,
+        }
+    }
+
+    /// The items from `offset` on (at most a page of them) as a JSON array, and where the
+    /// next page starts if any remain. A page that starts on a page boundary (every offset
+    /// reflow's own cursors carry) is serialized once and kept.
+    pub fn page(&self, offset: usize) -> (Arc<RawValue>, Option<usize>) {
+        let end = offset.saturating_add(self.page_size).min(self.items.len());
+        let next = (end < self.items.len()).then_some(end);
+        let serialize = || {
+            let items = self.items.get(offset..end).unwrap_or_default();
+            Arc::from(serde_json::value::to_raw_value(items).expect("JSON values serialize"))
+        };
+        let text = match self.pages.get(offset / self.page_size) {
+            Some(slot) if offset.is_multiple_of(self.page_size) => {
+                slot.get_or_init(serialize).clone()
+            }
+            _ => serialize(),
+        };
+        (text, next)
+    }
 }
 
 #[derive(Default)]
@@ -91,5 +129,54 @@ impl ListCache {
     /// Items held (the footprint and the memory tests read it).
     pub fn len(&self) -> usize {
         self.items.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn merged(n: usize, page_size: usize) -> Merged {
+        let sources = Sources {
+            policy_revision: 1,
+            principal: Principal::test_admin(),
+            upstream: Vec::new(),
+        };
+        let items = (0..n).map(|i| json!({ "name": format!("t{i}") })).collect();
+        Merged::new(sources, items, page_size)
+    }
+
+    fn names(text: &RawValue) -> Vec<String> {
+        let items: Vec<Value> = serde_json::from_str(text.get()).unwrap();
+        items
+            .iter()
+            .map(|i| i["name"].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    #[test]
+    fn pages_are_the_items_and_are_serialized_once() {
+        let m = merged(5, 2);
+        let (first, next) = m.page(0);
+        assert_eq!(names(&first), ["t0", "t1"]);
+        assert_eq!(next, Some(2));
+        let (again, _) = m.page(0);
+        assert!(Arc::ptr_eq(&first, &again), "a page's text is kept");
+        let (last, next) = m.page(4);
+        assert_eq!((names(&last), next), (vec!["t4".to_string()], None));
+        // An offset off the page grid (a cursor from a differently configured replica) is
+        // served, just not kept.
+        let (odd, next) = m.page(1);
+        assert_eq!(
+            (names(&odd), next),
+            (vec!["t1".into(), "t2".into()], Some(3))
+        );
+        assert!(!Arc::ptr_eq(&odd, &m.page(1).0));
+        for past in [5, 6, usize::MAX] {
+            let (text, next) = m.page(past);
+            assert_eq!((text.get(), next), ("[]", None));
+        }
+        assert_eq!(merged(0, 500).page(0).0.get(), "[]");
     }
 }

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use futures_util::future::join_all;
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
 use crate::mcp::RpcError;
@@ -17,6 +18,15 @@ use super::policies::Compiled;
 use super::session::Session;
 use super::upstreams::UpstreamHandle;
 use super::{Gateway, Target};
+
+/// A page of a merged list: its items as JSON text (kept in the list cache) and the result's
+/// other members.
+#[derive(Debug)]
+pub struct ListPage {
+    pub key: &'static str,
+    pub items: Arc<RawValue>,
+    pub members: serde_json::Map<String, Value>,
+}
 
 /// A target left out of lists or sessions is logged at most this often per reason (with the
 /// count left unlogged).
@@ -198,37 +208,34 @@ impl Gateway {
         item
     }
 
-    /// The merged, paginated list for one session, and whether any contributing upstream
+    /// One page of the merged list for one session, and whether any contributing upstream
     /// answers with SSE streams (then so does the gateway).
     pub(crate) async fn list(
         self: &Arc<Self>,
         session: &Arc<Session>,
         kind: ListKind,
         params: Option<&Value>,
-    ) -> Result<(Value, bool), RpcError> {
+    ) -> Result<(ListPage, bool), RpcError> {
         let offset = match params.and_then(|p| p.get("cursor")) {
             None | Some(Value::Null) => 0,
             Some(Value::String(c)) => self.cursors.decode(kind.method(), c)?,
             Some(_) => return Err(RpcError::invalid_params("cursor must be a string")),
         };
         let (merged, streamed) = self.merged(session, kind).await;
-        let merged = &merged.items;
-        let end = (offset + self.opts.page_size).min(merged.len());
-        let total = merged.len();
-        let page: Vec<Value> = if offset < end {
-            merged[offset..end].to_vec()
-        } else {
-            Vec::new()
-        };
-        let mut result = serde_json::Map::new();
-        result.insert(kind.key().into(), Value::Array(page));
-        if end < total {
-            result.insert(
+        let (items, next) = merged.page(offset);
+        let mut members = serde_json::Map::new();
+        if let Some(next) = next {
+            members.insert(
                 "nextCursor".into(),
-                Value::String(self.cursors.encode(kind.method(), end)),
+                Value::String(self.cursors.encode(kind.method(), next)),
             );
         }
-        Ok((Value::Object(result), streamed))
+        let page = ListPage {
+            key: kind.key(),
+            items,
+            members,
+        };
+        Ok((page, streamed))
     }
 
     /// The input schema of the tool the caller sees as `name`: from its own target's cached
@@ -383,9 +390,6 @@ impl Gateway {
             }
         }
         self.names.learn(learned);
-        Merged {
-            sources,
-            items: merged,
-        }
+        Merged::new(sources, merged, self.opts.page_size)
     }
 }

@@ -59,6 +59,8 @@ use upstreams::UpstreamPool;
 pub enum Outgoing {
     /// A notification, a request to the client, or finally the response.
     Message(Value),
+    /// The response to a list request: its page's items kept serialized in the list cache.
+    Page(crate::mcp::prepared::Prepared),
     /// Answer with an SSE stream even if the response comes first (the upstream streamed).
     Stream,
     /// End the client's stream now (the upstream did); the client resumes with Last-Event-ID.

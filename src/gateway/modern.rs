@@ -13,6 +13,7 @@ use serde_json::{Map, Value, json};
 use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
 
 use crate::mcp::modern as wire;
+use crate::mcp::prepared::Prepared;
 use crate::mcp::{self, Kind, RpcError, classify, codes, jsonrpc};
 
 use super::detach::Detached;
@@ -29,6 +30,8 @@ pub enum Step {
     Note(Value),
     /// The last message: the response (result or error).
     Final(Value),
+    /// The last message: a list page, its items kept serialized in the list cache.
+    Page(Prepared),
 }
 
 /// A modern request in flight.
@@ -110,6 +113,13 @@ impl Call {
             };
             let message = match self.work.alongside(rx.recv()).await {
                 Some(Outgoing::Message(m)) => m,
+                Some(Outgoing::Page(mut page)) => {
+                    page.id = self.client_id.clone();
+                    self.complete(&mut page.members);
+                    self.done = true;
+                    self.work.settle();
+                    return Step::Page(page);
+                }
                 Some(Outgoing::Stream | Outgoing::Break) => continue,
                 None => {
                     return self.end(jsonrpc::error_response(
@@ -158,22 +168,27 @@ impl Call {
             return message;
         }
         if let Some(Value::Object(result)) = message.get_mut("result") {
-            result
-                .entry("resultType")
-                .or_insert_with(|| json!("complete"));
-            if wire::cacheable(&self.method) {
-                let ttl = if self.method == "resources/read" {
-                    0
-                } else {
-                    self.gw.opts.list_cache_ttl.as_millis() as u64
-                };
-                result.insert("ttlMs".into(), json!(ttl));
-                // Everything reflow answers is filtered by the caller's policies and fetched
-                // with the caller's credentials: never shareable between users.
-                result.insert("cacheScope".into(), json!("private"));
-            }
+            self.complete(result);
         }
         message
+    }
+
+    /// A complete result's `resultType`, and the cache hints of a cacheable one.
+    fn complete(&self, result: &mut Map<String, Value>) {
+        result
+            .entry("resultType")
+            .or_insert_with(|| json!("complete"));
+        if wire::cacheable(&self.method) {
+            let ttl = if self.method == "resources/read" {
+                0
+            } else {
+                self.gw.opts.list_cache_ttl.as_millis() as u64
+            };
+            result.insert("ttlMs".into(), json!(ttl));
+            // Everything reflow answers is filtered by the caller's policies and fetched
+            // with the caller's credentials: never shareable between users.
+            result.insert("cacheScope".into(), json!("private"));
+        }
     }
 
     /// A modern upstream's own `input_required`, passed through: its `requestState` is sealed

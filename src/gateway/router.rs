@@ -6,11 +6,12 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use crate::mcp::jsonrpc::id_key;
+use crate::mcp::prepared::Prepared;
 use crate::mcp::{RpcError, codes, jsonrpc};
 use crate::policy::ItemType;
 use crate::store::{AuditDecision, AuditRecord};
 
-use super::lists::ListKind;
+use super::lists::{ListKind, ListPage};
 use super::resolve::{Failure, Item, Method, Resolved, unknown};
 use super::rewrite;
 use super::session::Session;
@@ -21,6 +22,12 @@ use crate::telemetry::context::trace_id_hex;
 use crate::telemetry::metrics::{ClientLabels, ServerLabels};
 use crate::telemetry::spans::{ClientSpan, Origin, ServerRequest, ServerSpan};
 use crate::upstream::{Era, HttpTransport, UpstreamError};
+
+/// What a request answers with: a result, or a page of a list kept serialized in the cache.
+enum Answer {
+    Result(Value),
+    Page(ListPage),
+}
 
 /// The `reflow.upstream.transport` of a client span.
 fn transport_label(handle: &UpstreamHandle) -> &'static str {
@@ -97,17 +104,23 @@ impl Gateway {
             ),
         };
         let error_type = match &outcome {
-            Ok(r) if r.get("isError").and_then(Value::as_bool) == Some(true) => {
+            Ok(Answer::Result(r)) if r.get("isError").and_then(Value::as_bool) == Some(true) => {
                 Some("tool_error".to_string())
             }
             Ok(_) => None,
             Err(_) => Some(status.to_string()),
         };
         let message = match outcome {
-            Ok(result) => jsonrpc::response(id, result),
-            Err(f) => jsonrpc::error_response(id, f.rpc()),
+            Ok(Answer::Result(result)) => Outgoing::Message(jsonrpc::response(id, result)),
+            Ok(Answer::Page(page)) => Outgoing::Page(Prepared {
+                id,
+                key: page.key,
+                raw: page.items,
+                members: page.members,
+            }),
+            Err(f) => Outgoing::Message(jsonrpc::error_response(id, f.rpc())),
         };
-        let _ = sink.send(Outgoing::Message(message));
+        let _ = sink.send(message);
         let target_name = resolved.target_name();
         let (name, policy) = match resolved.item {
             Some(item) => (
@@ -172,15 +185,15 @@ impl Gateway {
         resolved: &Resolved,
         params: Option<Value>,
         sink: &Sink,
-    ) -> Result<Value, Failure> {
+    ) -> Result<Answer, Failure> {
         let item = resolved.item.as_ref();
-        match resolved.method {
+        let result = match resolved.method {
             Method::List(kind) => {
-                let (result, streamed) = self.list(session, kind, params.as_ref()).await?;
+                let (page, streamed) = self.list(session, kind, params.as_ref()).await?;
                 if streamed {
                     let _ = sink.send(Outgoing::Stream);
                 }
-                Ok(result)
+                return Ok(Answer::Page(page));
             }
             Method::Ping => Ok(json!({})),
             Method::Initialize => {
@@ -205,7 +218,8 @@ impl Gateway {
             }
             Method::TasksList => Ok(self.list_tasks(session).await?),
             Method::Other => Err(RpcError::method_not_found(method).into()),
-        }
+        };
+        result.map(Answer::Result)
     }
 
     #[allow(clippy::too_many_arguments)]

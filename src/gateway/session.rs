@@ -27,7 +27,9 @@ const REPLAY_EVENTS: usize = 512;
 /// Finished request streams kept for resumption.
 const REPLAY_STREAMS: usize = 64;
 
-pub type Event = (u64, Value);
+/// A stream event: its sequence number and the message as JSON text, serialized once when
+/// pushed (replays and live delivery share it).
+pub type Event = (u64, Arc<str>);
 
 /// One SSE stream's history and its live listener, if connected.
 #[derive(Default)]
@@ -200,6 +202,11 @@ impl Session {
     /// Appends a message to a stream, delivering it live if a listener is attached.
     /// Returns the event sequence number.
     pub fn push(&self, stream: u64, message: Value) -> u64 {
+        self.push_text(stream, message.to_string().into())
+    }
+
+    /// `push` for a message already serialized.
+    pub fn push_text(&self, stream: u64, message: Arc<str>) -> u64 {
         let mut streams = self.streams.lock().unwrap();
         let buf = streams.entry(stream).or_default();
         buf.next_seq += 1;
@@ -424,7 +431,7 @@ mod tests {
         s.push(id, serde_json::json!(1));
         s.push(id, serde_json::json!(2));
         let mut rx = s.attach(id, Some(1)).unwrap();
-        assert_eq!(rx.try_recv().unwrap(), (2, serde_json::json!(2)));
+        assert_eq!(rx.try_recv().unwrap(), (2, "2".into()));
         s.push(id, serde_json::json!(3));
         assert_eq!(rx.try_recv().unwrap().0, 3);
         s.finish_stream(id);
@@ -439,12 +446,12 @@ mod tests {
         s.push(STANDALONE, serde_json::json!("queued"));
         let mut fresh = s.attach(STANDALONE, None).unwrap();
         assert_eq!(
-            fresh.try_recv().unwrap().1,
-            "queued",
+            &*fresh.try_recv().unwrap().1,
+            "\"queued\"",
             "queued while nobody listened"
         );
         s.push(STANDALONE, serde_json::json!("live"));
-        assert_eq!(fresh.try_recv().unwrap().1, "live");
+        assert_eq!(&*fresh.try_recv().unwrap().1, "\"live\"");
         let mut again = s.attach(STANDALONE, None).unwrap();
         assert!(
             again.try_recv().is_err(),

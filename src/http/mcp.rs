@@ -21,10 +21,10 @@ use tokio_stream::wrappers::UnboundedReceiverStream;
 use super::AppState;
 use super::edge_audit::{self, Note};
 use super::extract::{Caller, ClientIp};
-use super::wire::{accepts, header_str, rpc_error};
+use super::wire::{accepts, header_str, json_text, rpc_error};
 use crate::auth::Principal;
 use crate::gateway::detach::Detached;
-use crate::gateway::session::{STANDALONE, event_id, parse_event_id};
+use crate::gateway::session::{Event as SessionEvent, STANDALONE, event_id, parse_event_id};
 use crate::gateway::{Outgoing, Session, SessionTransport};
 use crate::mcp::{Kind, RpcError, classify, codes, headers, jsonrpc};
 use crate::telemetry::spans::Origin;
@@ -262,6 +262,10 @@ async fn relay_request(
             work.settle();
             return Json(m).into_response();
         }
+        Some(Outgoing::Page(page)) => {
+            work.settle();
+            return json_text(page.to_json());
+        }
         Some(first) => first,
         None => {
             return rpc_error(
@@ -288,6 +292,10 @@ async fn relay_request(
                         if done {
                             break;
                         }
+                    }
+                    Outgoing::Page(page) => {
+                        session.push_text(stream, page.to_json().into());
+                        break;
                     }
                     Outgoing::Stream => {}
                     Outgoing::Break => session.detach(stream),
@@ -316,7 +324,7 @@ fn sse_frame(id: &str, data: &str, retry: Option<Duration>) -> Bytes {
 /// `prime`, then the stream's events; comments keep an idle long-lived stream open.
 fn sse_response(
     stream: u64,
-    events: tokio::sync::mpsc::UnboundedReceiver<(u64, Value)>,
+    events: tokio::sync::mpsc::UnboundedReceiver<SessionEvent>,
     prime: bool,
     keep_alive: bool,
 ) -> Response {
@@ -332,7 +340,7 @@ fn sse_response(
             None => events.recv().await.map(Some),
         };
         let frame = match next? {
-            Some((seq, message)) => sse_frame(&event_id(stream, seq), &message.to_string(), None),
+            Some((seq, message)) => sse_frame(&event_id(stream, seq), &message, None),
             None => Bytes::from_static(b": keep-alive\n\n"),
         };
         Some((Ok::<_, Infallible>(frame), (events, tick)))
@@ -429,7 +437,7 @@ fn legacy_stream(state: &AppState, caller: crate::auth::Principal, path: &str) -
         Ok::<_, Infallible>(Event::default().event("endpoint").data(endpoint))
     });
     let messages = UnboundedReceiverStream::new(events)
-        .map(|(_, message)| Ok(Event::default().event("message").data(message.to_string())));
+        .map(|(_, message)| Ok(Event::default().event("message").data(message)));
     Sse::new(first.chain(messages))
         .keep_alive(KeepAlive::default())
         .into_response()
@@ -558,8 +566,14 @@ async fn message_legacy(
                     let session = session.clone();
                     tokio::spawn(async move {
                         while let Some(out) = rx.recv().await {
-                            if let Outgoing::Message(m) = out {
-                                session.push(STANDALONE, m);
+                            match out {
+                                Outgoing::Message(m) => {
+                                    session.push(STANDALONE, m);
+                                }
+                                Outgoing::Page(page) => {
+                                    session.push_text(STANDALONE, page.to_json().into());
+                                }
+                                Outgoing::Stream | Outgoing::Break => {}
                             }
                         }
                     })

@@ -213,28 +213,36 @@ async fn check_params(
 async fn respond(mut call: Call, sse: bool) -> Response {
     let first = match call.next().await {
         Step::Final(m) => return reply(m),
+        Step::Page(page) => return super::wire::json_text(page.to_json()),
         Step::Note(n) => n,
     };
     if !sse {
         loop {
-            if let Step::Final(m) = call.next().await {
-                return reply(m);
+            match call.next().await {
+                Step::Final(m) => return reply(m),
+                Step::Page(page) => return super::wire::json_text(page.to_json()),
+                Step::Note(_) => {}
             }
         }
     }
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Value>();
-    let _ = tx.send(first);
+    // Messages as JSON text: a list page is written out from the text the list cache keeps.
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let _ = tx.send(first.to_string());
     tokio::spawn(async move {
         loop {
             tokio::select! {
                 step = call.next() => match step {
                     Step::Note(n) => {
-                        if tx.send(n).is_err() {
+                        if tx.send(n.to_string()).is_err() {
                             break;
                         }
                     }
                     Step::Final(m) => {
-                        let _ = tx.send(m);
+                        let _ = tx.send(m.to_string());
+                        break;
+                    }
+                    Step::Page(page) => {
+                        let _ = tx.send(page.to_json());
                         break;
                     }
                 },
@@ -245,9 +253,9 @@ async fn respond(mut call: Call, sse: bool) -> Response {
     sse_of(rx)
 }
 
-fn sse_of(rx: tokio::sync::mpsc::UnboundedReceiver<Value>) -> Response {
+fn sse_of(rx: tokio::sync::mpsc::UnboundedReceiver<String>) -> Response {
     let events = UnboundedReceiverStream::new(rx)
-        .map(|m| Ok::<_, Infallible>(Event::default().event("message").data(m.to_string())));
+        .map(|m| Ok::<_, Infallible>(Event::default().event("message").data(m)));
     Sse::new(events)
         .keep_alive(KeepAlive::default())
         .into_response()

@@ -28,6 +28,15 @@ pub fn accepts(headers: &HeaderMap, mime: &str) -> bool {
 }
 
 /// A JSON-RPC error as an HTTP response.
+/// A 200 with a JSON body already serialized (a list page from the list cache).
+pub fn json_text(body: String) -> Response {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response()
+}
+
 pub fn rpc_error(status: StatusCode, id: Option<Value>, error: RpcError) -> Response {
     (
         status,

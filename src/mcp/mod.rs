@@ -5,6 +5,7 @@
 
 pub mod jsonrpc;
 pub mod modern;
+pub mod prepared;
 
 pub use jsonrpc::{Kind, RpcError, classify, codes};
 
