@@ -117,7 +117,7 @@ pub async fn serve(
         );
         let mut stop = stop_rx.clone();
         let header_timeout = limits.header_read_timeout;
-        conns.spawn(async move {
+        conns.spawn(super::self_wake::Repolled::new(async move {
             let _held = (permit, ip_slot);
             let mut builder = Builder::new(TokioExecutor::new());
             builder
@@ -145,7 +145,7 @@ pub async fn serve(
             if let Err(e) = ended {
                 tracing::debug!(client = %peer, error = %e, "connection ended with an error");
             }
-        });
+        }));
     }
     drop(listener);
     let _ = stop_tx.send(true);

@@ -19,6 +19,7 @@ mod modern;
 mod observability;
 pub mod openapi;
 mod policies;
+mod self_wake;
 mod sessions;
 mod target_probe;
 mod targets;
