@@ -12,6 +12,7 @@ pub mod credentials;
 pub mod crypto;
 pub mod domain;
 pub mod gateway;
+pub mod heap;
 pub mod http;
 pub mod mcp;
 pub mod policy;

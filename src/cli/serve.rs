@@ -31,7 +31,7 @@ pub async fn run(mut ctx: Context, args: ServeArgs) -> anyhow::Result<()> {
         anyhow::anyhow!("cannot listen on {addr}: {e} (choose another with --port)")
     })?;
     let local = listener.local_addr()?;
-    crate::gateway::release_free_memory();
+    crate::heap::release_free_memory();
     tracing::info!(address = %local, "reflow listening; MCP endpoint http://{local}/mcp");
     tracing::info!("web UI: http://{local}/ (API reference: http://{local}/docs)");
     match app.state().users.list().await {

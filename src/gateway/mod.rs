@@ -35,7 +35,7 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use serde_json::{Value, json};
 
-pub use lifecycle::{Footprint, release_free_memory};
+pub use lifecycle::Footprint;
 pub use modern::{Call, Step};
 pub use session::{Session, SessionTransport};
 pub use targets::Target;
