@@ -35,7 +35,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::{Stream, StreamExt};
+use futures_util::{FutureExt, Stream, StreamExt};
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
@@ -411,18 +411,21 @@ impl UpstreamConnection {
                 None => UpstreamError::Closed,
             });
         }
+        // The transports' futures are boxed (here and in `request_passthrough`): they are
+        // several KB each, and inline they would size every future that awaits a request —
+        // the whole request's, which is moved (copied) at each level on its way in.
         if let Transport::Modern(m) = &self.transport {
             // Giving up drops the request, which closes its stream: that is the cancellation.
             return self
                 .unless_lost(tokio::time::timeout(
                     timeout,
-                    m.request(id, method, params, true),
+                    m.request(id, method, params, true).boxed(),
                 ))
                 .await
                 .and_then(|r| r.unwrap_or(Err(UpstreamError::Timeout)));
         }
         let body = serialize(&jsonrpc::request(id.clone(), method, params));
-        let call = tokio::time::timeout(timeout, self.transport.call(&id, body));
+        let call = tokio::time::timeout(timeout, self.transport.call(&id, body).boxed());
         match self.unless_lost(call).await? {
             Ok(outcome) => outcome,
             Err(_) => {
@@ -473,7 +476,7 @@ impl UpstreamConnection {
             Transport::Modern(m) if !self.core.is_closed() => self
                 .unless_lost(tokio::time::timeout(
                     timeout,
-                    m.request(id, method, params, false),
+                    m.request(id, method, params, false).boxed(),
                 ))
                 .await
                 .and_then(|r| r.unwrap_or(Err(UpstreamError::Timeout))),

@@ -190,6 +190,27 @@ async fn rmcp_initialize_list_and_call() {
     ));
 }
 
+/// A request's future is what every caller's future embeds (a gateway request awaits one
+/// several levels down, and each level is moved whole on its way in): the transports' own
+/// futures, several KB each, are boxed behind it.
+#[tokio::test]
+async fn a_request_future_is_small_whatever_the_transport_behind_it() {
+    let up = RmcpUpstream::start().await;
+    let (conn, _rx) = connect(
+        spec(up.url.clone(), HttpTransport::StreamableHttp),
+        json!({}),
+    )
+    .await;
+    let timeout = Duration::from_secs(5);
+    let sizes = [
+        std::mem::size_of_val(&conn.request("tools/list", None)),
+        std::mem::size_of_val(&conn.request_with_id(json!(1), "tools/list", None, timeout)),
+        std::mem::size_of_val(&conn.request_passthrough(json!(1), "tools/list", None, timeout)),
+    ];
+    eprintln!("request future sizes: {sizes:?}");
+    assert!(sizes.iter().all(|&s| s <= 2048), "{sizes:?}");
+}
+
 #[tokio::test]
 async fn rmcp_auto_detects_streamable_http() {
     let up = RmcpUpstream::start().await;
