@@ -5,10 +5,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use futures_util::future::join_all;
-use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
 use crate::mcp::RpcError;
+use crate::mcp::prepared::PreparedResult;
 use crate::policy::ItemType;
 
 use super::breaker::LeftOut;
@@ -18,15 +18,6 @@ use super::policies::Compiled;
 use super::session::Session;
 use super::upstreams::UpstreamHandle;
 use super::{Gateway, Target};
-
-/// A page of a merged list: its items as JSON text (kept in the list cache) and the result's
-/// other members.
-#[derive(Debug)]
-pub struct ListPage {
-    pub key: &'static str,
-    pub items: Arc<RawValue>,
-    pub members: serde_json::Map<String, Value>,
-}
 
 /// A target left out of lists or sessions is logged at most this often per reason (with the
 /// count left unlogged).
@@ -208,21 +199,22 @@ impl Gateway {
         item
     }
 
-    /// One page of the merged list for one session, and whether any contributing upstream
+    /// One page of the merged list for one session (its items the JSON text the list cache
+    /// keeps), and whether any contributing upstream
     /// answers with SSE streams (then so does the gateway).
     pub(crate) async fn list(
         self: &Arc<Self>,
         session: &Arc<Session>,
         kind: ListKind,
         params: Option<&Value>,
-    ) -> Result<(ListPage, bool), RpcError> {
+    ) -> Result<(PreparedResult, bool), RpcError> {
         let offset = match params.and_then(|p| p.get("cursor")) {
             None | Some(Value::Null) => 0,
             Some(Value::String(c)) => self.cursors.decode(kind.method(), c)?,
             Some(_) => return Err(RpcError::invalid_params("cursor must be a string")),
         };
         let (merged, streamed) = self.merged(session, kind).await;
-        let (items, next) = merged.page(offset);
+        let (raw, next) = merged.page(offset);
         let mut members = serde_json::Map::new();
         if let Some(next) = next {
             members.insert(
@@ -230,9 +222,9 @@ impl Gateway {
                 Value::String(self.cursors.encode(kind.method(), next)),
             );
         }
-        let page = ListPage {
+        let page = PreparedResult {
             key: kind.key(),
-            items,
+            raw,
             members,
         };
         Ok((page, streamed))

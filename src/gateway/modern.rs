@@ -115,7 +115,7 @@ impl Call {
                 Some(Outgoing::Message(m)) => m,
                 Some(Outgoing::Page(mut page)) => {
                     page.id = self.client_id.clone();
-                    self.complete(&mut page.members);
+                    self.complete(&mut page.result.members);
                     self.done = true;
                     self.work.settle();
                     return Step::Page(page);

@@ -6,12 +6,12 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use crate::mcp::jsonrpc::id_key;
-use crate::mcp::prepared::Prepared;
+use crate::mcp::prepared::{Prepared, PreparedResult};
 use crate::mcp::{RpcError, codes, jsonrpc};
 use crate::policy::ItemType;
 use crate::store::{AuditDecision, AuditRecord};
 
-use super::lists::{ListKind, ListPage};
+use super::lists::ListKind;
 use super::resolve::{Failure, Item, Method, Resolved, unknown};
 use super::rewrite;
 use super::session::Session;
@@ -26,7 +26,7 @@ use crate::upstream::{Era, HttpTransport, UpstreamError};
 /// What a request answers with: a result, or a page of a list kept serialized in the cache.
 enum Answer {
     Result(Value),
-    Page(ListPage),
+    Page(PreparedResult),
 }
 
 /// The `reflow.upstream.transport` of a client span.
@@ -112,12 +112,7 @@ impl Gateway {
         };
         let message = match outcome {
             Ok(Answer::Result(result)) => Outgoing::Message(jsonrpc::response(id, result)),
-            Ok(Answer::Page(page)) => Outgoing::Page(Prepared {
-                id,
-                key: page.key,
-                raw: page.items,
-                members: page.members,
-            }),
+            Ok(Answer::Page(result)) => Outgoing::Page(Prepared { id, result }),
             Err(f) => Outgoing::Message(jsonrpc::error_response(id, f.rpc())),
         };
         let _ = sink.send(message);

@@ -7,36 +7,28 @@ use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-/// `{"jsonrpc":"2.0","id":…,"result":{<key>: <raw>, …members}}`.
+/// A result object with one member held as JSON text: `{<key>: <raw>, …members}`.
 #[derive(Clone, Debug)]
-pub struct Prepared {
-    pub id: Value,
-    /// The result's member held as JSON text (e.g. `tools`: the page's items).
+pub struct PreparedResult {
+    /// The member held as JSON text (e.g. `tools`: a list page's items).
     pub key: &'static str,
     pub raw: Arc<RawValue>,
     /// The result's other, small members (`nextCursor`; the 2026 era's `resultType`, …).
     pub members: Map<String, Value>,
 }
 
-impl PartialEq for Prepared {
+impl PartialEq for PreparedResult {
     fn eq(&self, other: &Self) -> bool {
-        self.id == other.id
-            && self.key == other.key
-            && self.raw.get() == other.raw.get()
-            && self.members == other.members
+        self.key == other.key && self.raw.get() == other.raw.get() && self.members == other.members
     }
 }
 
-/// The result object, borrowing the raw member.
-struct ResultRef<'a>(&'a Prepared);
-
-impl Serialize for ResultRef<'_> {
+impl Serialize for PreparedResult {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let p = self.0;
-        let mut map = s.serialize_map(Some(1 + p.members.len()))?;
-        map.serialize_entry(p.key, &*p.raw)?;
-        for (k, v) in &p.members {
-            if k != p.key {
+        let mut map = s.serialize_map(Some(1 + self.members.len()))?;
+        map.serialize_entry(self.key, &*self.raw)?;
+        for (k, v) in &self.members {
+            if k != self.key {
                 map.serialize_entry(k, v)?;
             }
         }
@@ -44,12 +36,19 @@ impl Serialize for ResultRef<'_> {
     }
 }
 
+/// `{"jsonrpc":"2.0","id":…,"result":<result>}`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Prepared {
+    pub id: Value,
+    pub result: PreparedResult,
+}
+
 impl Serialize for Prepared {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut map = s.serialize_map(Some(3))?;
         map.serialize_entry("jsonrpc", "2.0")?;
         map.serialize_entry("id", &self.id)?;
-        map.serialize_entry("result", &ResultRef(self))?;
+        map.serialize_entry("result", &self.result)?;
         map.end()
     }
 }
@@ -57,18 +56,20 @@ impl Serialize for Prepared {
 impl Prepared {
     /// The response as JSON text.
     pub fn to_json(&self) -> String {
-        let mut out = Vec::with_capacity(self.raw.get().len() + 64 + 32 * self.members.len());
+        let r = &self.result;
+        let mut out = Vec::with_capacity(r.raw.get().len() + 64 + 32 * r.members.len());
         serde_json::to_writer(&mut out, self).expect("JSON values always serialize");
         String::from_utf8(out).expect("serde_json writes UTF-8")
     }
 
     /// The response as a tree, for the rare path that edits or keeps messages as values.
     pub fn into_value(self) -> Value {
+        let r = self.result;
         let items: Value =
-            serde_json::from_str(self.raw.get()).expect("the raw member was serialized by us");
-        let mut result = Map::with_capacity(1 + self.members.len());
-        result.insert(self.key.into(), items);
-        for (k, v) in self.members {
+            serde_json::from_str(r.raw.get()).expect("the raw member was serialized by us");
+        let mut result = Map::with_capacity(1 + r.members.len());
+        result.insert(r.key.into(), items);
+        for (k, v) in r.members {
             result.entry(k).or_insert(v);
         }
         super::jsonrpc::response(self.id, Value::Object(result))
@@ -86,9 +87,11 @@ mod tests {
         members.insert("nextCursor".into(), json!("c1"));
         Prepared {
             id: json!("req-1"),
-            key: "tools",
-            raw: Arc::from(serde_json::value::to_raw_value(&items).unwrap()),
-            members,
+            result: PreparedResult {
+                key: "tools",
+                raw: Arc::from(serde_json::value::to_raw_value(&items).unwrap()),
+                members,
+            },
         }
     }
 
@@ -108,7 +111,7 @@ mod tests {
     #[test]
     fn a_member_cannot_shadow_the_raw_one() {
         let mut p = page();
-        p.members.insert("tools".into(), json!("forged"));
+        p.result.members.insert("tools".into(), json!("forged"));
         let v: Value = serde_json::from_str(&p.to_json()).unwrap();
         assert_eq!(v["result"]["tools"][0]["n"], 1);
         assert_eq!(p.into_value()["result"]["tools"][0]["n"], 1);
