@@ -21,8 +21,9 @@ pub struct ApiError {
     invalid_token: bool,
 }
 
-/// Marks a 401 response whose token was present but bad; the challenge middleware
-/// (`well_known::challenge`) reads it, because only it knows the request's public base URL.
+/// Marks a 401 response whose token was present but bad; the challenge
+/// (`well_known::challenge`, run by the host guard) reads it, because only it knows the
+/// request's public base URL.
 #[derive(Clone, Copy, Debug)]
 pub struct InvalidToken;
 

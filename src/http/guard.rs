@@ -133,6 +133,8 @@ fn is_mcp_path(path: &str) -> bool {
     matches!(path, "/mcp" | "/message" | "/sse")
 }
 
+/// The Host and Origin allow-list on every request, and the resource-metadata challenge on a
+/// 401 (`well_known::challenge`): one layer, not two, on the path of every request.
 pub async fn check_host(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
     let mcp = is_mcp_path(req.uri().path());
     let refuse = |status: StatusCode, message: String| {
@@ -162,7 +164,13 @@ pub async fn check_host(State(state): State<Arc<AppState>>, req: Request, next: 
     if let Err(message) = verdict {
         return close_unread(unread, refuse(StatusCode::FORBIDDEN, message));
     }
-    close_unread(unread, next.run(req).await)
+    // Kept for a 401's challenge (the values share the request's buffer): the URL in it is
+    // built for the rare 401, not for every request.
+    let host = headers.get(HOST).cloned();
+    let authority = req.uri().authority().cloned();
+    let res = next.run(req).await;
+    let res = super::well_known::challenge(&state.settings, host.as_ref(), authority.as_ref(), res);
+    close_unread(unread, res)
 }
 
 fn declares_body(req: &Request) -> bool {

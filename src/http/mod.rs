@@ -163,11 +163,6 @@ pub fn router(state: Arc<AppState>) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))
-        // Inside the host guard: the Host it puts in challenges has passed the allow-list.
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            well_known::challenge,
-        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             guard::check_host,

@@ -3,10 +3,10 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Request, State};
+use axum::extract::State;
 use axum::http::header::{HOST, WWW_AUTHENTICATE};
+use axum::http::uri::Authority;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
-use axum::middleware::Next;
 use axum::response::Response;
 use axum::routing::get;
 use axum::{Json, Router};
@@ -68,22 +68,20 @@ async fn metadata(State(state): State<Arc<AppState>>, headers: HeaderMap, uri: U
     }))
 }
 
-/// Gives every 401 the challenge that names the resource metadata (MCP authorization spec):
-/// the error itself cannot, as the URL depends on the request's Host.
-pub async fn challenge(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
-    // Only the Host is kept (its value shares the request's buffer): the URL is built for the
-    // rare 401, not for every request.
-    let host = req.headers().get(HOST).cloned();
-    let authority = req.uri().authority().cloned();
-    let mut res = next.run(req).await;
+/// Gives a 401 the challenge that names the resource metadata (MCP authorization spec): the
+/// error itself cannot, as the URL depends on the request's Host. Called by the host guard
+/// (one middleware layer for both), with the Host it has vetted against the allow-list.
+pub fn challenge(
+    settings: &Settings,
+    host: Option<&HeaderValue>,
+    authority: Option<&Authority>,
+    mut res: Response,
+) -> Response {
     if res.status() != StatusCode::UNAUTHORIZED {
         return res;
     }
-    let host = host.as_ref().and_then(|v| v.to_str().ok());
-    let base = base_for_host(
-        &state.settings,
-        host.or(authority.as_ref().map(|a| a.as_str())),
-    );
+    let host = host.and_then(|v| v.to_str().ok());
+    let base = base_for_host(settings, host.or(authority.map(Authority::as_str)));
     let mut value = format!(r#"Bearer resource_metadata="{base}{METADATA_PATH}/mcp""#);
     if res.extensions().get::<InvalidToken>().is_some() {
         value.push_str(r#", error="invalid_token""#);

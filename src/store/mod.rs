@@ -146,6 +146,9 @@ impl Store {
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
                 .foreign_keys(true)
+                // A multi-row insert (an audit batch) keeps a statement journal; on disk that
+                // is a temporary file created, written and unlinked per batch.
+                .pragma("temp_store", "memory")
                 .busy_timeout(Duration::from_secs(10));
             if let Some(dir) = opts.get_filename().parent()
                 && !dir.as_os_str().is_empty()
@@ -306,6 +309,26 @@ pub fn redact_url(url: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    /// An audit batch's statement journal stays in memory: no temporary file per batch.
+    #[tokio::test]
+    async fn sqlite_connections_keep_temporary_data_in_memory() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let store = super::Store::connect(&url, 2).await.unwrap();
+        let super::Db::Sqlite(pool) = &store.db else {
+            unreachable!("a sqlite URL")
+        };
+        // Two connections at once: the pragma is set on each, not on the first only.
+        let (mut a, mut b) = (pool.acquire().await.unwrap(), pool.acquire().await.unwrap());
+        for conn in [&mut a, &mut b] {
+            let mode: i64 = sqlx::query_scalar("PRAGMA temp_store")
+                .fetch_one(&mut **conn)
+                .await
+                .unwrap();
+            assert_eq!(mode, 2, "temp_store should be MEMORY (2)");
+        }
+    }
+
     #[test]
     fn redacts_passwords_in_urls() {
         assert_eq!(
