@@ -184,11 +184,9 @@ impl Gateway {
         let item = resolved.item.as_ref();
         let result = match resolved.method {
             Method::List(kind) => {
-                let (page, streamed) = self.list(session, kind, params.as_ref()).await?;
-                if streamed {
-                    let _ = sink.send(Outgoing::Stream);
-                }
-                return Ok(Answer::Page(page));
+                return Ok(Answer::Page(
+                    self.list(session, kind, params.as_ref()).await?,
+                ));
             }
             Method::Ping => Ok(json!({})),
             Method::Initialize => {
