@@ -11,12 +11,12 @@ restarts one of them), sets reflow up through its API, runs the load, then check
      to up2 and lists without up2 while up2 restarts (from its kill until the first successful
      call after it listens again, and at most RECOVERY_LIMIT s after it listens), and a
      connection reflow closed right after a 401 (retried once on a new connection);
-  2. audit rows = requests: every POST to /mcp carries a unique W3C trace id (our
+  2. audit rows = requests: every POST and DELETE to /mcp carries a unique W3C trace id (our
      `traceparent`); each one that got an HTTP answer other than 401 must have exactly one
      audit row with that trace id (none missing, none twice, none foreign), and the counts
      per method must be equal; the 401s must be counted by the "(unauthenticated)" rows
      (written aggregated, once a second) when this reflow has them; /metrics must say
-     reflow_audit_rows_dropped_total 0. DELETE /mcp is not counted: it has no audit row;
+     reflow_audit_rows_dropped_total 0. DELETE /mcp carries a trace id and is counted too;
   3. RSS flat: after the warm-up (max(60 s, 20 % of the run)), the largest VmRSS sampled is
      at most 110 % of the VmRSS at the end of the warm-up. The warm-up is at least 60 s because
      bounded caches fill first: SQLite keeps up to 2 MiB of pages per pooled connection
@@ -311,6 +311,25 @@ def mcp_post(client, token, message, era, session=None, kind=None, retried=False
 NO_ANSWER = set()
 
 
+def mcp_delete(client, token, session):
+    """DELETE /mcp for `session`; counted for the audit comparison like a POST (the row's
+    method is "DELETE /mcp"). Raises what the connection raises."""
+    n = L.seq()
+    h = {"Authorization": "Bearer " + token, "Mcp-Session-Id": session,
+         "MCP-Protocol-Version": LEGACY, "traceparent": L.traceparent(n)}
+    try:
+        r = client.request("DELETE", "/mcp", None, h)
+    except (OSError, http.client.HTTPException):
+        L.answered(n, "DELETE /mcp", False)
+        with L.lock:
+            NO_ANSWER.add(n)
+        raise
+    L.answered(n, "DELETE /mcp", r.status != 401)
+    if r.status == 401:
+        L.count("mcp_401")
+    return r
+
+
 def request_id():
     return random.getrandbits(40)
 
@@ -543,10 +562,9 @@ def legacy_session(client, token, wid, i):
         r, err, _ = mcp_post(client, token, msg, "legacy", sid, kind="legacy:notification")
         check_accepted(r, err, "legacy:notifications/cancelled")
     if random.random() < 0.75:
-        h = {"Authorization": "Bearer " + token, "Mcp-Session-Id": sid, "MCP-Protocol-Version": LEGACY}
         L.kind("legacy:DELETE")
         try:
-            r = client.request("DELETE", "/mcp", None, h)
+            r = mcp_delete(client, token, sid)
             L.count("legacy_session_deleted")
             if r.status not in (200, 202, 204):
                 L.fail("legacy:DELETE:status_%d" % r.status, r.text())
@@ -693,11 +711,9 @@ class Chaos:
                 elif r.status != 401:
                     L.fail("token:revoked_token_accepted", "%s after revocation: %s" % (label, r.text()))
             L.count("revoked_token_refused_401", 3)
-            # The user's session it opened ends with the user's other token (no audit row).
-            h = {"Authorization": "Bearer " + ctx["user_token"], "Mcp-Session-Id": sid,
-                 "MCP-Protocol-Version": LEGACY}
+            # The user's session it opened ends with the user's other token.
             c.close()
-            r = c.request("DELETE", "/mcp", None, h)
+            r = mcp_delete(c, ctx["user_token"], sid)
             if r.status not in (200, 202, 204, 404):
                 L.fail("token:DELETE:status_%d" % r.status, r.text())
         finally:

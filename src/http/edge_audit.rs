@@ -1,6 +1,7 @@
 //! Audit rows for what the MCP endpoint answers itself, outside the router: `initialize`, client
-//! notifications, and requests it refuses (bad input, unknown session, unsupported version), each
-//! with the reason. Requests the router handles are audited there. Refusals for want of a valid
+//! notifications, streams opened and sessions ended (`GET`/`DELETE /mcp`, `GET /sse`), and
+//! requests it refuses (bad input, unknown session, unsupported version), each with the reason.
+//! Requests the router handles are audited there. Refusals for want of a valid
 //! token (401) are counted per address, endpoint and reason and written once a second with
 //! the count, so a flood of bad tokens costs one row a second, not one per request.
 
@@ -40,6 +41,16 @@ impl Note {
                 None => Ok(()),
                 Some(e) => Err((StatusCode::OK, e.clone())),
             },
+        }
+    }
+
+    /// A refused request that is not a JSON-RPC message (`GET /mcp`, `DELETE /mcp`): `method`
+    /// names the HTTP request.
+    pub fn refused_request(method: &str, status: StatusCode, error: &RpcError) -> Self {
+        Self {
+            method: method.to_string(),
+            session: None,
+            outcome: Err((status, error.clone())),
         }
     }
 

@@ -1,43 +1,42 @@
-//! The MCP endpoint, legacy era (2026-07-28 requests are handed to `modern`): Streamable HTTP on `/mcp` (POST/GET/DELETE) and the older
-//! HTTP+SSE pair (`GET /sse` or `GET /mcp` without a session, then `POST /message`).
+//! The MCP endpoint's POSTs, legacy era (2026-07-28 requests are handed to `modern`): Streamable
+//! HTTP on `/mcp`, and `POST /message` of the older HTTP+SSE pair. The streams (`GET`) and the
+//! session end (`DELETE`) are in `mcp_streams`.
 
-use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use futures_util::stream::{self, StreamExt};
 use serde::Deserialize;
 use serde_json::Value;
-use tokio_stream::wrappers::UnboundedReceiverStream;
 
 use super::AppState;
 use super::edge_audit::{self, Note};
 use super::extract::{Caller, ClientIp};
+use super::mcp_streams as streams;
 use super::wire::{accepts, header_str, json_text, rpc_error};
 use crate::auth::Principal;
 use crate::gateway::detach::Detached;
-use crate::gateway::session::{Event as SessionEvent, STANDALONE, event_id, parse_event_id};
+use crate::gateway::session::STANDALONE;
 use crate::gateway::{Outgoing, Session, SessionTransport};
 use crate::mcp::{Kind, RpcError, classify, codes, headers, jsonrpc};
 use crate::telemetry::spans::Origin;
 
 pub fn routes() -> Router<Arc<AppState>> {
     Router::new()
-        .route("/mcp", post(post_mcp).get(get_mcp).delete(delete_mcp))
-        .route("/sse", get(legacy_sse))
+        .route(
+            "/mcp",
+            post(post_mcp)
+                .get(streams::get_mcp)
+                .delete(streams::delete_mcp),
+        )
+        .route("/sse", get(streams::legacy_sse))
         .route("/message", post(legacy_message))
 }
-
-/// How long a client waits before reconnecting a broken stream.
-const RETRY: Duration = Duration::from_millis(1000);
 
 /// A body that could not be read (too large, cut off) as a JSON-RPC error, like every other
 /// answer of the MCP endpoints, naming the limit and the setting behind it.
@@ -305,142 +304,7 @@ async fn relay_request(
             work.finish().await;
         });
     }
-    sse_response(stream, events, true, false)
-}
-
-/// One SSE event as bytes. Our data is compact JSON (no newlines), or empty for priming.
-fn sse_frame(id: &str, data: &str, retry: Option<Duration>) -> Bytes {
-    let mut out = format!("id: {id}\n");
-    if let Some(r) = retry {
-        out.push_str(&format!("retry: {}\n", r.as_millis()));
-    }
-    out.push_str("data: ");
-    out.push_str(data);
-    out.push_str("\n\n");
-    Bytes::from(out)
-}
-
-/// An SSE response over a session stream: the priming event (id, retry, empty data) first when
-/// `prime`, then the stream's events; comments keep an idle long-lived stream open.
-fn sse_response(
-    stream: u64,
-    events: tokio::sync::mpsc::UnboundedReceiver<SessionEvent>,
-    prime: bool,
-    keep_alive: bool,
-) -> Response {
-    let priming =
-        prime.then(|| Ok::<_, Infallible>(sse_frame(&event_id(stream, 0), "", Some(RETRY))));
-    let tick = keep_alive.then(|| tokio::time::interval(Duration::from_secs(15)));
-    let body = stream::unfold((events, tick), move |(mut events, mut tick)| async move {
-        let next = match tick.as_mut() {
-            Some(t) => tokio::select! {
-                e = events.recv() => e.map(Some),
-                _ = t.tick() => Some(None),
-            },
-            None => events.recv().await.map(Some),
-        };
-        let frame = match next? {
-            Some((seq, message)) => sse_frame(&event_id(stream, seq), &message, None),
-            None => Bytes::from_static(b": keep-alive\n\n"),
-        };
-        Some((Ok::<_, Infallible>(frame), (events, tick)))
-    });
-    let body = stream::iter(priming).chain(body);
-    Response::builder()
-        .header(header::CONTENT_TYPE, "text/event-stream")
-        .header(header::CACHE_CONTROL, "no-cache")
-        .body(axum::body::Body::from_stream(body))
-        .expect("static headers are valid")
-}
-
-/// GET /mcp: the standalone stream of a session, or a resumed one with `Last-Event-ID`;
-/// without a session header it is the legacy SSE endpoint, as in the original gateway.
-async fn get_mcp(
-    State(state): State<Arc<AppState>>,
-    Caller(caller): Caller,
-    headers: HeaderMap,
-) -> Response {
-    let Some(session_id) = session_header(&headers) else {
-        return legacy_stream(&state, caller, "/message");
-    };
-    if !accepts(&headers, "text/event-stream") {
-        return rpc_error(
-            StatusCode::NOT_ACCEPTABLE,
-            None,
-            RpcError::invalid_request("Accept must include text/event-stream"),
-        );
-    }
-    let session = match state
-        .gateway
-        .session(session_id, &caller)
-        .await
-        .map_err(session_gone)
-    {
-        Ok(s) => s,
-        Err(res) => return res,
-    };
-    let (stream, after) =
-        match header_str(&headers, headers::LAST_EVENT_ID).and_then(parse_event_id) {
-            Some((stream, seq)) => (stream, Some(seq)),
-            None => (STANDALONE, None),
-        };
-    match session.attach(stream, after) {
-        Some(events) => sse_response(stream, events, stream == STANDALONE, stream == STANDALONE),
-        None => rpc_error(
-            StatusCode::NOT_FOUND,
-            None,
-            RpcError::invalid_request("unknown Last-Event-ID"),
-        ),
-    }
-}
-
-async fn delete_mcp(
-    State(state): State<Arc<AppState>>,
-    Caller(caller): Caller,
-    headers: HeaderMap,
-) -> Response {
-    let Some(session_id) = session_header(&headers) else {
-        return rpc_error(
-            StatusCode::BAD_REQUEST,
-            None,
-            RpcError::invalid_request("missing Mcp-Session-Id header"),
-        );
-    };
-    match state
-        .gateway
-        .session(session_id, &caller)
-        .await
-        .map_err(session_gone)
-    {
-        Ok(session) => {
-            state.gateway.end_session(&session).await;
-            StatusCode::NO_CONTENT.into_response()
-        }
-        Err(res) => res,
-    }
-}
-
-async fn legacy_sse(State(state): State<Arc<AppState>>, Caller(caller): Caller) -> Response {
-    legacy_stream(&state, caller, "/message")
-}
-
-/// Opens a legacy HTTP+SSE session: the `endpoint` event first, then every message for it.
-fn legacy_stream(state: &AppState, caller: crate::auth::Principal, path: &str) -> Response {
-    let session = state
-        .gateway
-        .create_session(caller, SessionTransport::LegacySse);
-    let endpoint = format!("{path}?session_id={}", session.id);
-    let events = session
-        .attach(STANDALONE, Some(0))
-        .expect("standalone stream exists");
-    let first = stream::once(async move {
-        Ok::<_, Infallible>(Event::default().event("endpoint").data(endpoint))
-    });
-    let messages = UnboundedReceiverStream::new(events)
-        .map(|(_, message)| Ok(Event::default().event("message").data(message)));
-    Sse::new(first.chain(messages))
-        .keep_alive(KeepAlive::default())
-        .into_response()
+    streams::sse_response(stream, events, true, false)
 }
 
 #[derive(Deserialize)]

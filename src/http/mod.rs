@@ -14,6 +14,7 @@ mod health;
 mod listener;
 mod logs;
 mod mcp;
+mod mcp_streams;
 pub mod metrics;
 mod modern;
 mod observability;

@@ -288,3 +288,86 @@ async fn a_refusal_before_the_body_is_read_says_connection_close() {
     let answered = response_head(&mut tcp).await;
     assert!(!answered.contains("connection: close"), "{answered}");
 }
+
+/// `GET /mcp` (a stream), `DELETE /mcp` (a session's end) and `GET /sse` are requests too: each
+/// leaves a row, served or refused, its method naming the HTTP request.
+#[tokio::test]
+async fn streams_opened_and_sessions_ended_are_audited() {
+    let gw = Gw::start().await;
+    let mut c = McpClient::new(&gw.server, &gw.admin);
+    let session = c.initialize().await;
+    let http = reqwest::Client::new();
+    let url = format!("{}/mcp", gw.server.base);
+    let get = |session: &str, accept: &str| {
+        http.get(&url)
+            .bearer_auth(&gw.admin)
+            .header("mcp-session-id", session)
+            .header("accept", accept)
+            .send()
+    };
+
+    let opened = get(&session, "text/event-stream").await.unwrap();
+    assert_eq!(opened.status(), 200);
+    drop(opened);
+    let not_sse = get(&session, "application/json").await.unwrap();
+    assert_eq!(not_sse.status(), 406);
+    let unknown = get(&"0".repeat(32), "text/event-stream").await.unwrap();
+    assert_eq!(unknown.status(), 404);
+    let no_session = http
+        .delete(&url)
+        .bearer_auth(&gw.admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(no_session.status(), 400);
+    assert_eq!(c.delete().await, 204);
+    assert_eq!(c.delete().await, 404, "the session has ended");
+    let sse = http
+        .get(format!("{}/sse", gw.server.base))
+        .bearer_auth(&gw.admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sse.status(), 200);
+    drop(sse);
+
+    // initialize, notifications/initialized, and the seven above.
+    let rows = rows(&gw, 9).await;
+    let of =
+        |method: &str| -> Vec<&Value> { rows.iter().filter(|r| r["method"] == method).collect() };
+    let gets = of("GET /mcp");
+    assert_eq!(gets.len(), 3, "{rows:#?}");
+    let served = gets
+        .iter()
+        .find(|r| r["decision"] == "allow")
+        .expect("the stream opened");
+    assert_eq!(served["session_id"], session);
+    assert_eq!(served["response_status"], 0);
+    for (method, http_status) in [
+        ("GET /mcp", 406),
+        ("GET /mcp", 404),
+        ("DELETE /mcp", 400),
+        ("DELETE /mcp", 404),
+    ] {
+        let row = find(&rows, method, &format!("HTTP {http_status}: "));
+        assert_eq!(row["decision"], "deny", "{row}");
+    }
+    let deletes = of("DELETE /mcp");
+    assert_eq!(deletes.len(), 3, "{rows:#?}");
+    let ended = deletes
+        .iter()
+        .find(|r| r["decision"] == "allow")
+        .expect("the session ended");
+    assert_eq!(ended["session_id"], session);
+    let legacy = of("GET /sse");
+    assert_eq!(legacy.len(), 1, "{rows:#?}");
+    assert_eq!(legacy[0]["decision"], "allow");
+    assert!(
+        legacy[0]["session_id"]
+            .as_str()
+            .is_some_and(|s| s.len() == 32 && s != session),
+        "the legacy stream's own new session: {}",
+        legacy[0]
+    );
+    assert!(rows.iter().all(|r| r["user_id"].is_string()), "{rows:#?}");
+}
