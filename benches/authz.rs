@@ -8,7 +8,10 @@
 //!    upstream (100 tools each), `tools/list` from the gateway's cache as that user, first with
 //!    the single policy, then with the same 200 policies created through `POST /api/policies`.
 //!
-//! `cargo bench --bench authz` (`-- --quick`: a tenth of the lists). The last line is `BENCH_JSON {...}`. See benches/README.md.
+//! C. in the same two phases, `tools/call` of one allowed tool (the last target's), with
+//!    arguments: what resolving a call's name and deciding it costs with 50 targets.
+//!
+//! `cargo bench --bench authz` (`-- --quick`: a tenth of the lists and calls). The last line is `BENCH_JSON {...}`. See benches/README.md.
 
 // The allocator the `reflow` binary ships with (src/main.rs): with the system allocator
 // the in-process gateway measured here would spend its time in glibc malloc instead.
@@ -31,7 +34,8 @@ use reflow::policy::{ItemType, PolicySet, Subject};
 use reflow::store::{PolicyRecord, PolicySubject};
 use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderValue};
 use rmcp::model::{
-    JsonObject, ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, JsonObject,
+    ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
 };
 use rmcp::service::RequestContext;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
@@ -45,9 +49,13 @@ const HARD_CAP: Duration = Duration::from_secs(120);
 /// Part A measures each policy set for at most this long.
 const ENGINE_CAP: Duration = Duration::from_secs(4);
 const ENGINE_LISTS: usize = 400;
+/// Part A: timed rounds of `target_visible` over every target.
+const VISIBLE_ROUNDS: usize = 2000;
 /// Part B: timed `tools/list` calls per policy set, each phase capped.
 const LIST_CALLS: usize = 200;
 const PHASE_CAP: Duration = Duration::from_secs(25);
+/// Part C: timed `tools/call`s per policy set.
+const TOOL_CALLS: usize = 400;
 const TARGETS: usize = 50;
 const TOOLS: usize = 100;
 const POLICIES: usize = 200;
@@ -254,6 +262,9 @@ struct EngineStats {
     allowed: usize,
     p50_us: f64,
     min_us: f64,
+    /// `target_visible` for every target once, p50: what resolving a call's name paid, twice
+    /// per call, while it checked every target rather than the one the name points at.
+    all_visible_us: f64,
 }
 
 impl EngineStats {
@@ -267,6 +278,7 @@ impl EngineStats {
             "allowed": self.allowed, "us_per_list_p50": round(self.p50_us, 1),
             "us_per_list_min": round(self.min_us, 1),
             "ns_per_decision": round(self.ns_per_decision(), 1),
+            "all_targets_visible_us": round(self.all_visible_us, 2),
         })
     }
 }
@@ -315,6 +327,18 @@ fn bench_engine(
         lat.push(started.elapsed().as_nanos() as u64);
     }
     lat.sort_unstable();
+    let mut visible = Vec::with_capacity(VISIBLE_ROUNDS);
+    for _ in 0..VISIBLE_ROUNDS / scale() {
+        let started = Instant::now();
+        black_box(
+            targets
+                .iter()
+                .filter(|&&t| set.target_visible(black_box(s), t))
+                .count(),
+        );
+        visible.push(started.elapsed().as_nanos() as u64);
+    }
+    visible.sort_unstable();
     EngineStats {
         label,
         policies: set.len(),
@@ -323,6 +347,7 @@ fn bench_engine(
         allowed,
         p50_us: percentile(&lat, 50.0),
         min_us: lat[0] as f64 / 1000.0,
+        all_visible_us: percentile(&visible, 50.0),
     }
 }
 
@@ -376,6 +401,15 @@ impl ServerHandler for ManyTools {
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
         Ok(ListToolsResult::with_all_items(self.tools.to_vec()))
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, McpError> {
+        let text = format!("{} done", request.name);
+        Ok(CallToolResult::success(vec![ContentBlock::text(text)]).into())
     }
 }
 
@@ -661,7 +695,11 @@ impl Client {
             let result = msg
                 .get("result")
                 .ok_or_else(|| format!("tools/list: {msg:.300}"))?;
-            run.items += result["tools"].as_array().map_or(0, Vec::len);
+            let tools = result["tools"].as_array().map_or(&[][..], Vec::as_slice);
+            run.items += tools.len();
+            if let Some(name) = tools.last().and_then(|t| t["name"].as_str()) {
+                run.last = Some(name.to_string());
+            }
             match result.get("nextCursor").and_then(Value::as_str) {
                 Some(c) if run.pages < 1000 => cursor = Some(c.to_string()),
                 Some(_) => return Err("tools/list: more than 1000 pages".into()),
@@ -671,12 +709,47 @@ impl Client {
     }
 }
 
+impl Client {
+    /// One `tools/call` of `name` with arguments (so its schema is consulted too); the time
+    /// from request to last byte. An error result fails the bench.
+    async fn tools_call(&mut self, name: &str) -> Result<Duration, String> {
+        let id = self.next_id;
+        self.next_id += 1;
+        let body = json!({
+            "jsonrpc": "2.0", "id": id, "method": "tools/call",
+            "params": { "name": name, "arguments": { "id": "42" } },
+        })
+        .to_string();
+        let started = Instant::now();
+        let res = self
+            .http
+            .post(&self.url)
+            .headers(self.headers.clone())
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| format!("tools/call: {e}"))?;
+        let bytes = res.bytes().await.map_err(|e| format!("tools/call: {e}"))?;
+        let took = started.elapsed();
+        let msg = message(&bytes)?;
+        let ok = msg["result"]["content"][0]["text"]
+            .as_str()
+            .is_some_and(|t| t.ends_with(" done"));
+        if !ok || msg["result"]["isError"] == true {
+            return Err(format!("tools/call {name}: {msg:.300}"));
+        }
+        Ok(took)
+    }
+}
+
 #[derive(Default)]
 struct ListRun {
     took: Duration,
     pages: usize,
     items: usize,
     bytes: usize,
+    /// The last tool of the merged list (the last target's): what part C calls.
+    last: Option<String>,
 }
 
 // ---------------------------------------------------------------- B. end to end
@@ -692,6 +765,11 @@ struct ListStats {
     p90_us: f64,
     p99_us: f64,
     capped: bool,
+    /// Part C: `tools/call` of one allowed tool, request to last byte.
+    call: String,
+    tool_calls: usize,
+    call_p50_us: f64,
+    call_p90_us: f64,
 }
 
 impl ListStats {
@@ -700,7 +778,8 @@ impl ListStats {
             "policies": self.policies, "calls": self.calls, "items": self.items,
             "pages": self.pages, "bytes": self.bytes, "p50_us": round(self.p50_us, 1),
             "p90_us": round(self.p90_us, 1), "p99_us": round(self.p99_us, 1),
-            "capped": self.capped,
+            "capped": self.capped, "call": self.call, "tool_calls": self.tool_calls,
+            "call_p50_us": round(self.call_p50_us, 1), "call_p90_us": round(self.call_p90_us, 1),
         })
     }
 }
@@ -738,10 +817,24 @@ async fn measure_lists(
         lat.push(run.took.as_nanos() as u64);
     }
     lat.sort_unstable();
+    let tool = warm
+        .last
+        .clone()
+        .ok_or_else(|| format!("{label}: an empty list"))?;
+    client.tools_call(&tool).await?; // warm: locates the name, fills the schema cache
+    let mut call_lat = Vec::with_capacity(TOOL_CALLS);
+    for _ in 0..TOOL_CALLS / scale() {
+        call_lat.push(client.tools_call(&tool).await?.as_nanos() as u64);
+    }
+    call_lat.sort_unstable();
     Ok(ListStats {
         label,
         policies,
+        call: tool,
         calls: lat.len(),
+        tool_calls: call_lat.len(),
+        call_p50_us: percentile(&call_lat, 50.0),
+        call_p90_us: percentile(&call_lat, 90.0),
         items: warm.items,
         pages: warm.pages,
         bytes: warm.bytes,
@@ -856,6 +949,10 @@ fn report(a1: &EngineStats, a200: &EngineStats, b1: &ListStats, b200: &ListStats
     }
     let engine_ratio = a200.p50_us / a1.p50_us;
     println!("engine: 200 policies / 1 policy = {engine_ratio:.2}x");
+    println!(
+        "target_visible for all {TARGETS} targets, p50: {:.2} µs (1 policy), {:.2} µs (200 policies)",
+        a1.all_visible_us, a200.all_visible_us
+    );
     println!();
     println!("B. tools/list through reflow, from cache, whole list (all pages)");
     println!(
@@ -892,6 +989,24 @@ fn report(a1: &EngineStats, a200: &EngineStats, b1: &ListStats, b200: &ListStats
         } else {
             "MISSED"
         }
+    );
+    println!();
+    println!(
+        "C. tools/call through reflow of the list's last tool (its target the last of {TARGETS}), with arguments"
+    );
+    println!(
+        "{:<14} {:>8} {:>6} {:>10} {:>10}  tool",
+        "policy set", "policies", "calls", "p50 µs", "p90 µs"
+    );
+    for s in [b1, b200] {
+        println!(
+            "{:<14} {:>8} {:>6} {:>10.1} {:>10.1}  {}",
+            s.label, s.policies, s.tool_calls, s.call_p50_us, s.call_p90_us, s.call
+        );
+    }
+    println!(
+        "overhead of 200 policies on a call: p50 {:+.1} µs",
+        b200.call_p50_us - b1.call_p50_us
     );
     json!({
         "quick": scale() > 1, "targets": TARGETS, "tools_per_target": TOOLS, "page_size": PAGE_SIZE,

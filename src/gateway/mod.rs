@@ -296,6 +296,23 @@ impl Gateway {
             .collect()
     }
 
+    /// The visible targets among those `candidate` selects, in target order. Only candidates
+    /// get a policy check: a call names one target, and checking every target against every
+    /// policy to find it cost ~100 µs per call with 50 targets under 200 policies.
+    pub(crate) fn visible_targets_among(
+        &self,
+        principal: &Principal,
+        candidate: impl Fn(&Target) -> bool,
+    ) -> Vec<Arc<Target>> {
+        let policies = self.policies.load();
+        self.targets
+            .load()
+            .iter()
+            .filter(|t| candidate(t) && policies.target_visible(principal, t.id))
+            .cloned()
+            .collect()
+    }
+
     /// The policy decision for one item of `target` (original, unprefixed name or URI).
     pub(crate) fn decide(
         &self,

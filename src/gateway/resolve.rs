@@ -205,9 +205,9 @@ impl Gateway {
 
     fn item_task(&self, session: &Session, exposed: String) -> Item {
         let located = rewrite::split_task_id(&exposed).and_then(|(t, task)| {
-            self.visible_targets(&session.principal)
+            self.visible_targets_among(&session.principal, |x| x.name == t)
                 .into_iter()
-                .find(|x| x.name == t)
+                .next()
                 .map(|x| (x, task.to_string()))
         });
         Item {
@@ -233,12 +233,17 @@ impl Gateway {
         kind: ListKind,
         exposed: &str,
     ) -> Option<(Arc<Target>, String)> {
-        let targets = self.visible_targets(&session.principal);
+        let principal = &session.principal;
         if let Some((target_name, original)) = self.names.get(kind, exposed)
-            && let Some(t) = targets.iter().find(|t| t.name == target_name)
+            && let Some(t) = self
+                .visible_targets_among(principal, |t| t.name == target_name)
+                .into_iter()
+                .next()
         {
-            return Some((t.clone(), original));
+            return Some((t, original));
         }
+        // Only a target whose prefix begins the name can match it.
+        let targets = self.visible_targets_among(principal, |t| exposed.starts_with(&t.prefix));
         let (prefix, rest) = match_prefix(
             exposed,
             &self.opts.separator,
@@ -252,7 +257,9 @@ impl Gateway {
     }
 
     fn locate_uri(&self, session: &Session, exposed: &str) -> Option<(Arc<Target>, String)> {
-        let targets = self.visible_targets(&session.principal);
+        // Only a target whose prefix begins the URI can match it.
+        let targets =
+            self.visible_targets_among(&session.principal, |t| exposed.starts_with(&t.prefix));
         let (prefix, rest) = match_uri_prefix(exposed, targets.iter().map(|t| t.prefix.as_str()))?;
         let prefix = prefix.to_string();
         targets
