@@ -310,14 +310,15 @@ impl Gateway {
             principal: session.principal.clone(),
             upstream,
         };
-        match self.list_cache.get(kind, &sources) {
+        let merged = match self.list_cache.get(kind, &sources) {
             Some(m) => m,
             None => {
                 let m = Arc::new(self.merge(kind, &policies, sources));
                 self.list_cache.put(kind, m.clone());
                 m
             }
-        }
+        };
+        merged
     }
 
     /// Filters, renames and merges the upstream lists in `sources` for its caller, and teaches
