@@ -60,6 +60,11 @@ impl Gateway {
             signal,
         } = inbound;
         if let Some(signal) = signal {
+            if signal == StreamSignal::Opened {
+                handle
+                    .streams_answers
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+            }
             let sink = related.and_then(|r| {
                 handle
                     .in_flight

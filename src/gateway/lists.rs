@@ -200,20 +200,20 @@ impl Gateway {
     }
 
     /// One page of the merged list for one session (its items the JSON text the list cache
-    /// keeps). Answered as JSON whatever the upstreams stream: nothing they send while
-    /// listing is relayed, so nothing ever precedes the page.
+    /// keeps), and whether any contributing upstream
+    /// answers with SSE streams (then so does the gateway).
     pub(crate) async fn list(
         self: &Arc<Self>,
         session: &Arc<Session>,
         kind: ListKind,
         params: Option<&Value>,
-    ) -> Result<PreparedResult, RpcError> {
+    ) -> Result<(PreparedResult, bool), RpcError> {
         let offset = match params.and_then(|p| p.get("cursor")) {
             None | Some(Value::Null) => 0,
             Some(Value::String(c)) => self.cursors.decode(kind.method(), c)?,
             Some(_) => return Err(RpcError::invalid_params("cursor must be a string")),
         };
-        let merged = self.merged(session, kind).await;
+        let (merged, streamed) = self.merged(session, kind).await;
         let (raw, next) = merged.page(offset);
         let mut members = serde_json::Map::new();
         if let Some(next) = next {
@@ -227,7 +227,7 @@ impl Gateway {
             raw,
             members,
         };
-        Ok(page)
+        Ok((page, streamed))
     }
 
     /// The input schema of the tool the caller sees as `name`: from its own target's cached
@@ -246,7 +246,7 @@ impl Gateway {
         };
         let Some((target, original)) = self.locate_name(session, ListKind::Tools, name) else {
             // The whole merged list, not its pages: no page is copied to find one tool.
-            let tools = self.merged(session, ListKind::Tools).await;
+            let (tools, _) = self.merged(session, ListKind::Tools).await;
             return schema_in(&tools.items, name);
         };
         let items = tokio::time::timeout(target.timeout, async {
@@ -268,18 +268,23 @@ impl Gateway {
     }
 
     /// The whole merged list of `kind` as this session sees it (from the cache when nothing it
-    /// depends on changed).
+    /// depends on changed), and whether any contributing upstream answers with SSE streams.
     pub(crate) async fn merged(
         self: &Arc<Self>,
         session: &Arc<Session>,
         kind: ListKind,
-    ) -> Arc<Merged> {
+    ) -> (Arc<Merged>, bool) {
         let policies = self.policies.load();
         let targets = self.visible_targets(&session.principal);
         let fetches = targets.iter().map(|t| async move {
             let result = match tokio::time::timeout(t.timeout, async {
                 let handle = self.upstream(session, t).await?;
-                self.upstream_items(&handle, kind).await
+                let streams = handle
+                    .streams_answers
+                    .load(std::sync::atomic::Ordering::Relaxed);
+                self.upstream_items(&handle, kind)
+                    .await
+                    .map(|items| (items, streams))
             })
             .await
             {
@@ -292,9 +297,13 @@ impl Gateway {
             (t.clone(), result)
         });
         let mut upstream = Vec::new();
+        let mut streamed = false;
         for (target, result) in join_all(fetches).await {
             match result {
-                Ok(items) => upstream.push((target, items)),
+                Ok((items, streams)) => {
+                    streamed |= streams;
+                    upstream.push((target, items));
+                }
                 Err(e) => {
                     if let Some(unlogged) =
                         self.breakers
@@ -318,7 +327,7 @@ impl Gateway {
                 m
             }
         };
-        merged
+        (merged, streamed)
     }
 
     /// Filters, renames and merges the upstream lists in `sources` for its caller, and teaches

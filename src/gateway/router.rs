@@ -184,9 +184,14 @@ impl Gateway {
         let item = resolved.item.as_ref();
         let result = match resolved.method {
             Method::List(kind) => {
-                return Ok(Answer::Page(
-                    self.list(session, kind, params.as_ref()).await?,
-                ));
+                let (page, streamed) = self.list(session, kind, params.as_ref()).await?;
+                // Nothing precedes the page, but a client gets the transport its upstreams
+                // use: the conformance suite's server-sse-streams-functional passes against an
+                // upstream that streams only if reflow streams its lists too.
+                if streamed {
+                    let _ = sink.send(Outgoing::Stream);
+                }
+                return Ok(Answer::Page(page));
             }
             Method::Ping => Ok(json!({})),
             Method::Initialize => {

@@ -40,6 +40,8 @@ pub(crate) struct UpstreamHandle {
     pub in_flight: Mutex<HashMap<String, InFlight>>,
     /// Which credentials it was opened with (a change opens a new connection).
     pub fingerprint: String,
+    /// The upstream answers requests with SSE streams; its merged lists are streamed too.
+    pub streams_answers: std::sync::atomic::AtomicBool,
     /// How many inbound items the pump has relayed (compared with `conn.delivered()`).
     pub processed: tokio::sync::watch::Sender<u64>,
     /// Sessions that use this connection (stdio processes): list changes and resource updates
@@ -472,6 +474,8 @@ impl Gateway {
             lists: Mutex::new(HashMap::new()),
             in_flight: Mutex::new(HashMap::new()),
             fingerprint: fingerprint.to_string(),
+            // A stdio server may send anything before any answer: its answers are streamed.
+            streams_answers: std::sync::atomic::AtomicBool::new(target.stdio().is_some()),
             processed: tokio::sync::watch::Sender::new(0),
             attached: Mutex::new(Vec::new()),
             logs_everything: std::sync::atomic::AtomicBool::new(false),

@@ -368,15 +368,19 @@ async fn stdio_answers_stream_and_a_log_message_goes_to_the_only_call_in_flight(
 }
 
 #[tokio::test]
-async fn stdio_a_list_is_answered_as_json_and_its_page_arrives_whole() {
+async fn stdio_a_list_is_streamed_too_and_its_page_arrives_whole() {
     let gw = Gw::start().await;
     add_stdio_target(&gw, "fx", &FIXTURE, &[], "shared", json!({})).await;
     let c = client(&gw, &gw.admin).await;
-    // A stdio target's calls are streamed (its server may send anything first), but nothing
-    // it sends while listing is relayed: a merged list is plain JSON, cold and from the cache.
+    // The page comes from the list cache as JSON text; on a stream it must still be the
+    // stream's last event, whole, and the same list a JSON answer gives.
     for round in ["cold", "warm"] {
         let ex = c.exchange("tools/list", json!({})).await;
-        assert!(!ex.sse, "{round}: a list is answered as JSON: {}", ex.raw);
+        assert!(
+            ex.sse,
+            "{round}: a stdio target's list is streamed: {}",
+            ex.raw
+        );
         let tools = ex.response["result"]["tools"].as_array().expect("tools");
         assert!(
             tools.iter().any(|t| t["name"] == "fx__log"),
