@@ -283,27 +283,12 @@ impl Client {
         let mut run = ListRun::default();
         let mut cursor: Option<String> = None;
         loop {
-            let id = self.next_id;
-            self.next_id += 1;
             let params = match &cursor {
                 Some(c) => json!({ "cursor": c }),
                 None => json!({}),
             };
-            let body =
-                json!({ "jsonrpc": "2.0", "id": id, "method": "tools/list", "params": params })
-                    .to_string();
-            let started = Instant::now();
-            let res = self
-                .http
-                .post(&self.url)
-                .headers(self.headers.clone())
-                .body(body)
-                .send()
-                .await
-                .map_err(|e| format!("tools/list: {e}"))?;
-            let status = res.status();
-            let bytes = res.bytes().await.map_err(|e| format!("tools/list: {e}"))?;
-            run.took += started.elapsed();
+            let (status, bytes, took) = self.request("tools/list", params).await?;
+            run.took += took;
             run.pages += 1;
             run.bytes += bytes.len();
             if !status.is_success() {
@@ -331,27 +316,34 @@ impl Client {
 }
 
 impl Client {
-    /// One `tools/call` of `name` with arguments (so its schema is consulted too); the time
-    /// from request to last byte. An error result fails the bench.
-    pub(crate) async fn tools_call(&mut self, name: &str) -> Result<Duration, String> {
+    /// POSTs one request of `method`; its status, body, and the time from request to last byte.
+    async fn request(
+        &mut self,
+        method: &str,
+        params: Value,
+    ) -> Result<(reqwest::StatusCode, bytes::Bytes, Duration), String> {
         let id = self.next_id;
         self.next_id += 1;
-        let body = json!({
-            "jsonrpc": "2.0", "id": id, "method": "tools/call",
-            "params": { "name": name, "arguments": { "id": "42" } },
-        })
-        .to_string();
+        let body = json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params });
         let started = Instant::now();
         let res = self
             .http
             .post(&self.url)
             .headers(self.headers.clone())
-            .body(body)
+            .body(body.to_string())
             .send()
             .await
-            .map_err(|e| format!("tools/call: {e}"))?;
-        let bytes = res.bytes().await.map_err(|e| format!("tools/call: {e}"))?;
-        let took = started.elapsed();
+            .map_err(|e| format!("{method}: {e}"))?;
+        let status = res.status();
+        let bytes = res.bytes().await.map_err(|e| format!("{method}: {e}"))?;
+        Ok((status, bytes, started.elapsed()))
+    }
+
+    /// One `tools/call` of `name` with arguments (so its schema is consulted too); the time
+    /// from request to last byte. An error result fails the bench.
+    pub(crate) async fn tools_call(&mut self, name: &str) -> Result<Duration, String> {
+        let params = json!({ "name": name, "arguments": { "id": "42" } });
+        let (_, bytes, took) = self.request("tools/call", params).await?;
         let msg = message(&bytes)?;
         let ok = msg["result"]["content"][0]["text"]
             .as_str()

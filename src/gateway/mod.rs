@@ -297,8 +297,8 @@ impl Gateway {
     }
 
     /// The visible targets among those `candidate` selects, in target order. Only candidates
-    /// get a policy check: a call names one target, and checking every target against every
-    /// policy to find it cost ~100 µs per call with 50 targets under 200 policies.
+    /// get a policy check: a call names one target, and finding it by checking every target
+    /// cost a pass of ~6 µs with 50 targets under 200 policies, twice per call (benches/authz).
     pub(crate) fn visible_targets_among(
         &self,
         principal: &Principal,
