@@ -121,7 +121,7 @@ impl Gateway {
     }
 
     /// Every item of `kind` at one upstream, from cache or by following its pages.
-    async fn upstream_items(
+    pub(super) async fn upstream_items(
         &self,
         handle: &UpstreamHandle,
         kind: ListKind,
@@ -163,20 +163,6 @@ impl Gateway {
             .unwrap()
             .insert(kind, (std::time::Instant::now(), items.clone()));
         Ok(items)
-    }
-
-    /// Whether the upstream lists a tool or prompt of that (original) name, from its cached list.
-    /// An upstream whose list cannot be read is given the benefit of the doubt.
-    pub(crate) async fn upstream_has(
-        &self,
-        handle: &UpstreamHandle,
-        kind: ListKind,
-        name: &Value,
-    ) -> bool {
-        match self.upstream_items(handle, kind).await {
-            Ok(items) => items.iter().any(|i| i.get("name") == Some(name)),
-            Err(_) => true,
-        }
     }
 
     /// The item as the client sees it: a copy with its name or URI carrying the target's prefix.
@@ -228,43 +214,6 @@ impl Gateway {
             members,
         };
         Ok((page, streamed))
-    }
-
-    /// The input schema of the tool the caller sees as `name`: from its own target's cached
-    /// tool list, so a call visits one target rather than every visible one, and with no
-    /// policy decision (the router makes the call's decision; `may_call_tool` is for the rare
-    /// schema check that fails). A name not located yet (a shortened one, before the caller
-    /// listed) is looked up in the caller's merged list, which teaches the name map.
-    pub async fn tool_schema(
-        self: &Arc<Self>,
-        session: &Arc<Session>,
-        name: &str,
-    ) -> Option<Value> {
-        let schema_in = |items: &[Value], name: &str| {
-            let tool = items.iter().find(|t| t["name"] == name)?;
-            tool.get("inputSchema").cloned()
-        };
-        let Some((target, original)) = self.locate_name(session, ListKind::Tools, name) else {
-            // The whole merged list, not its pages: no page is copied to find one tool.
-            let (tools, _) = self.merged(session, ListKind::Tools).await;
-            return schema_in(&tools.items, name);
-        };
-        let items = tokio::time::timeout(target.timeout, async {
-            let handle = self.upstream(session, &target).await.ok()?;
-            self.upstream_items(&handle, ListKind::Tools).await.ok()
-        })
-        .await
-        .ok()??;
-        schema_in(&items, &original)
-    }
-
-    /// Whether the caller's policies allow calling the tool it sees as `name`.
-    pub fn may_call_tool(&self, session: &Session, name: &str) -> bool {
-        self.locate_name(session, ListKind::Tools, name)
-            .is_some_and(|(target, original)| {
-                self.decide(&session.principal, &target, ItemType::Tool, &original)
-                    .allowed
-            })
     }
 
     /// The whole merged list of `kind` as this session sees it (from the cache when nothing it

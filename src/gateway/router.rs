@@ -6,6 +6,7 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use crate::mcp::jsonrpc::id_key;
+use crate::mcp::modern::check_call_headers;
 use crate::mcp::prepared::{Prepared, PreparedResult};
 use crate::mcp::{RpcError, codes, jsonrpc};
 use crate::policy::ItemType;
@@ -243,9 +244,23 @@ impl Gateway {
         params["name"] = Value::String(original.clone());
         let handle = self.upstream(session, &target).await?;
         // An item the upstream does not list gets the gateway's own "unknown" answer, the same
-        // one a denied item gets, so errors never tell denied and absent apart.
-        if !self.upstream_has(&handle, kind, &params["name"]).await {
-            return Err(unknown(what, &exposed));
+        // one a denied item gets, so errors never tell denied and absent apart. An upstream
+        // whose list cannot be read is given the benefit of the doubt.
+        let listed = self.upstream_items(&handle, kind).await.ok();
+        let listed = listed.as_deref().map(|items| {
+            items
+                .iter()
+                .find(|i| i.get("name") == Some(&params["name"]))
+        });
+        match listed {
+            Some(None) => return Err(unknown(what, &exposed)),
+            // A 2026-07-28 call's `Mcp-Param-*` headers, against the schema of the tool now
+            // located (after the policy decision: a hidden tool's schema tells nothing).
+            Some(Some(tool)) if session.modern && kind == ListKind::Tools => {
+                check_call_headers(tool, &params, &session.param_headers)
+                    .map_err(Failure::Refused)?;
+            }
+            _ => {}
         }
         let result = self
             .forward_exposed(session, &handle, id, method, params, sink, method)

@@ -10,6 +10,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::auth::Principal;
 use crate::domain::TargetId;
+use crate::mcp::modern::ParamHeaders;
 
 use super::upstreams::UpstreamHandle;
 
@@ -69,6 +70,8 @@ pub struct Session {
     /// Answers a modern client gave in `inputResponses` (method, result), handed to the
     /// upstream's matching server→client requests when a retry re-issues the call.
     pub(crate) prefilled: Mutex<Vec<(String, Value)>>,
+    /// A modern request's `Mcp-Param-*` headers, checked once its tool is located.
+    pub(crate) param_headers: ParamHeaders,
     /// What the client set with `logging/setLevel`; log messages below it are not relayed to it
     /// (upstream connections may be shared, so the gateway filters per caller).
     pub(crate) log_level: Mutex<Option<String>>,
@@ -137,15 +140,22 @@ impl Session {
             ended: std::sync::atomic::AtomicBool::new(false),
             modern: false,
             prefilled: Mutex::new(Vec::new()),
+            param_headers: ParamHeaders::default(),
             log_level: Mutex::new(None),
         }
     }
 
     /// The context of one 2026-07-28 request: the caller and the capabilities its `_meta`
     /// declared. It uses the shared upstream pool, so nothing outlives the request.
-    pub fn modern(principal: Principal, protocol_version: &str, capabilities: Value) -> Self {
+    pub fn modern(
+        principal: Principal,
+        protocol_version: &str,
+        capabilities: Value,
+        param_headers: ParamHeaders,
+    ) -> Self {
         let mut s = Self::new(principal, SessionTransport::StreamableHttp);
         s.modern = true;
+        s.param_headers = param_headers;
         *s.protocol_version.get_mut().unwrap() = protocol_version.to_string();
         *s.client_capabilities.get_mut().unwrap() = capabilities;
         s

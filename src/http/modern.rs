@@ -111,10 +111,16 @@ pub async fn post(
         return refuse(note, &message, id, RpcError::method_not_found(&method));
     }
     let gateway = state.gateway.clone();
+    // Checked by the router against the called tool's schema once it has located the tool.
+    let param_headers = wire::ParamHeaders::of(
+        h.iter()
+            .map(|(name, value)| (name.as_str(), value.to_str().ok())),
+    );
     let session = Arc::new(Session::modern(
         caller,
         &envelope.protocol_version,
         envelope.client_capabilities,
+        param_headers,
     ));
     let params = message.get("params");
     let origin = Origin::of(h, params, ip);
@@ -133,11 +139,6 @@ pub async fn post(
         "subscriptions/listen" => {
             // Boxed: a listen stream's future is large and would size every other request's.
             return Box::pin(listen(state, &session, (&message, id), params, h, note)).await;
-        }
-        "tools/call" => {
-            if let Err(e) = check_params(state, &session, params, h).await {
-                return refuse(note, &message, id, e);
-            }
         }
         _ => {}
     }
@@ -172,39 +173,6 @@ fn missing_tasks_extension(method: &str) -> RpcError {
         ),
     )
     .with_data(json!({ "requiredCapabilities": { "extensions": { wire::TASKS_EXTENSION: {} } } }))
-}
-
-/// `Mcp-Param-*` headers against the arguments, as the called tool's schema declares them.
-async fn check_params(
-    state: &AppState,
-    session: &Arc<Session>,
-    params: Option<&Value>,
-    h: &HeaderMap,
-) -> Result<(), RpcError> {
-    let Some(name) = params.and_then(|p| p["name"].as_str()) else {
-        return Ok(());
-    };
-    let empty = serde_json::Map::new();
-    let arguments = params
-        .and_then(|p| p.get("arguments"))
-        .and_then(Value::as_object)
-        .unwrap_or(&empty);
-    let has_headers = h
-        .keys()
-        .any(|k| k.as_str().starts_with(headers::PARAM_PREFIX));
-    if arguments.is_empty() && !has_headers {
-        return Ok(());
-    }
-    // The schema comes from the caller's own (policy-filtered, cached) tool list.
-    let Some(schema) = state.gateway.tool_schema(session, name).await else {
-        return Ok(());
-    };
-    match wire::check_param_headers(&schema, arguments, |n| super::wire::header_str(h, n)) {
-        // A tool the caller may not call is refused by the router's policy decision, not by
-        // its schema (which would tell the caller about a tool it cannot see).
-        Err(_) if !state.gateway.may_call_tool(session, name) => Ok(()),
-        checked => checked,
-    }
 }
 
 /// JSON when the response comes first (or the client takes no SSE), else an SSE stream of

@@ -313,6 +313,64 @@ fn render(value: &Value) -> Option<String> {
     }
 }
 
+/// The argument a schema path points at (`path` is never empty: see `annotated`).
+fn argument_at<'v>(arguments: &'v Map<String, Value>, path: &[String]) -> Option<&'v Value> {
+    let (first, rest) = path.split_first()?;
+    rest.iter()
+        .try_fold(arguments.get(first)?, |v, key| v.get(key))
+}
+
+/// The `Mcp-Param-*` headers of one 2026-07-28 request (lower-case names, UTF-8 values), kept
+/// with the request until the router has located the called tool and can check them against
+/// its schema (`check_call_headers`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ParamHeaders(Vec<(String, String)>);
+
+impl ParamHeaders {
+    /// The headers named `mcp-param-*` among `(name, value)` pairs; values that are not UTF-8
+    /// are left out (read as absent, as a header lookup would).
+    pub fn of<'a>(pairs: impl IntoIterator<Item = (&'a str, Option<&'a str>)>) -> Self {
+        Self(
+            pairs
+                .into_iter()
+                .filter(|(name, _)| name.starts_with(headers::PARAM_PREFIX))
+                .filter_map(|(name, value)| Some((name.to_ascii_lowercase(), value?.to_string())))
+                .collect(),
+        )
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// A `tools/call`'s `Mcp-Param-*` headers against its arguments, as `tool` (the called tool's
+/// entry in its upstream's list) declares them in its input schema.
+pub fn check_call_headers(
+    tool: &Value,
+    params: &Value,
+    headers: &ParamHeaders,
+) -> Result<(), RpcError> {
+    let empty = Map::new();
+    let arguments = params
+        .get("arguments")
+        .and_then(Value::as_object)
+        .unwrap_or(&empty);
+    match tool.get("inputSchema") {
+        Some(schema) if !(arguments.is_empty() && headers.is_empty()) => {
+            check_param_headers(schema, arguments, |n| headers.get(n))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Checks the `Mcp-Param-*` headers of a `tools/call` against its arguments, as the tool's
 /// input schema declares them: present together and equal, or absent together.
 pub fn check_param_headers<'a>(
@@ -327,11 +385,7 @@ pub fn check_param_headers<'a>(
             headers::PARAM_PREFIX,
             token.to_ascii_lowercase()
         ));
-        let mut value = Some(&Value::Object(arguments.clone())).cloned();
-        for key in &path {
-            value = value.and_then(|v| v.get(key).cloned());
-        }
-        let value = value.filter(|v| !v.is_null());
+        let value = argument_at(arguments, &path).filter(|v| !v.is_null());
         match (raw, value) {
             (None, None) => {}
             (Some(_), None) => {
@@ -351,7 +405,7 @@ pub fn check_param_headers<'a>(
                     .ok_or_else(|| mismatch(format!("the {name} header has a malformed value")))?;
                 let equal = match (kind.as_str(), value.as_f64(), decoded.parse::<f64>()) {
                     ("integer", Some(a), Ok(b)) => a == b,
-                    _ => render(&value).as_deref() == Some(decoded.as_str()),
+                    _ => render(value).as_deref() == Some(decoded.as_str()),
                 };
                 if !equal {
                     return Err(mismatch(format!(
@@ -477,5 +531,49 @@ mod tests {
             decode_header_value("=?base64?aGk=?=").as_deref(),
             Some("hi")
         );
+    }
+
+    /// What the router checks once the tool is located: only `mcp-param-*` headers are kept,
+    /// a nested argument is found through its `properties` path, and a tool without a schema
+    /// or a call with neither arguments nor headers is not checked.
+    #[test]
+    fn a_call_is_checked_against_its_tool_entry() {
+        let tool = json!({"name": "routed", "inputSchema": {"type": "object", "properties": {
+            "where": {"type": "object", "properties": {
+                "region": {"type": "string", "x-mcp-header": "Region"}}}}}});
+        let params = json!({"name": "routed", "arguments": {"where": {"region": "eu"}}});
+        let headers = |region: Option<&'static str>| {
+            ParamHeaders::of([
+                ("accept", Some("application/json")),
+                ("mcp-param-region", region),
+                ("mcp-param-other", Some("x")),
+            ])
+        };
+        let eu = headers(Some("eu"));
+        assert_eq!(eu.get("mcp-param-region"), Some("eu"));
+        assert_eq!(eu.get("accept"), None, "only Mcp-Param-* headers are kept");
+        assert!(check_call_headers(&tool, &params, &eu).is_ok());
+        let us = check_call_headers(&tool, &params, &headers(Some("us"))).unwrap_err();
+        assert_eq!(us.code, codes::HEADER_MISMATCH);
+        assert!(
+            us.message.contains("argument where.region"),
+            "{}",
+            us.message
+        );
+        // A value that is not UTF-8 reads as absent: the argument is then unmatched.
+        let missing = check_call_headers(&tool, &params, &headers(None)).unwrap_err();
+        assert!(
+            missing.message.contains("is missing"),
+            "{}",
+            missing.message
+        );
+        let bare = json!({"name": "routed"});
+        assert!(check_call_headers(&tool, &bare, &ParamHeaders::default()).is_ok());
+        assert!(
+            check_call_headers(&tool, &bare, &eu).is_err(),
+            "a header without its argument"
+        );
+        let schemaless = json!({"name": "routed"});
+        assert!(check_call_headers(&schemaless, &params, &headers(Some("us"))).is_ok());
     }
 }

@@ -41,9 +41,6 @@ const MAX_INPUT_ROUNDS: usize = 8;
 /// Legacy servers send log messages unless told otherwise, and reflow's legacy clients expect
 /// them; a modern server sends none without a level, so ask for everything until a client sets one.
 const DEFAULT_LOG_LEVEL: &str = "debug";
-/// The 2026-07-28 error for headers that do not match the body.
-const HEADER_MISMATCH: i64 = -32020;
-const UNSUPPORTED_VERSION: i64 = -32022;
 const RELIST_MAX_PAGES: usize = 50;
 const LISTEN_BACKOFF_START: Duration = Duration::from_millis(500);
 const LISTEN_BACKOFF_MAX: Duration = Duration::from_secs(30);
@@ -385,7 +382,7 @@ impl ModernConn {
             return false;
         };
         method == "tools/call"
-            && e.code == HEADER_MISMATCH
+            && e.code == codes::HEADER_MISMATCH
             && !self
                 .header_params
                 .lock()
@@ -554,7 +551,7 @@ impl Drop for Running<'_> {
 
 /// An unsupported-version error (-32022) whose `supported` list includes 2026-07-28.
 fn offers_modern(e: &RpcError) -> bool {
-    e.code == UNSUPPORTED_VERSION
+    e.code == codes::UNSUPPORTED_PROTOCOL_VERSION
         && e.data
             .as_ref()
             .and_then(|d| d.get("supported"))

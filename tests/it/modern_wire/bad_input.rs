@@ -2,10 +2,12 @@
 //! a missing or unknown version or `_meta`, removed methods, an undeclared capability, and
 //! `Mcp-Param-*` headers against the arguments.
 
+use std::time::Duration;
+
 use serde_json::json;
 
 use super::code;
-use crate::support::gw::{Gw, PW, tool_text};
+use crate::support::gw::{Gw, PW, eventually, tool_text};
 use crate::support::mcp_client::{MODERN_VERSION, ModernClient};
 use crate::support::upstream::UpstreamConfig;
 
@@ -254,6 +256,37 @@ async fn param_headers_are_checked_for_a_tool_past_the_first_page() {
     good.push(("mcp-param-region".into(), "eu".into()));
     let ex = c.send(&id, body, &good).await;
     assert_eq!(ex.status, 200, "{}", ex.response);
+
+    // The refusal is the gateway's (deny), on the row of the located tool, with its reason;
+    // the call that matched is allowed by the policy that decided it.
+    let rows = eventually(Duration::from_secs(5), || async {
+        let (_, rows) = gw
+            .server
+            .get("/api/logs?method=tools/call&limit=10", Some(&gw.admin))
+            .await;
+        let rows = rows.as_array().cloned().unwrap_or_default();
+        (rows.len() >= 2).then_some(rows)
+    })
+    .await
+    .expect("two tools/call rows are written");
+    let of = |decision: &str| {
+        rows.iter()
+            .find(|r| r["decision"] == decision)
+            .unwrap_or_else(|| panic!("no {decision} row: {rows:#?}"))
+    };
+    let (deny, allow) = (of("deny"), of("allow"));
+    assert_eq!(
+        (deny["target_name"].as_str(), deny["name"].as_str()),
+        (Some("up"), Some("up__routed")),
+        "{deny}"
+    );
+    assert!(
+        deny["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("Mcp-Param-Region")),
+        "{deny}"
+    );
+    assert_eq!(allow["policy_name"], "admin-all", "{allow}");
 }
 
 /// The `Mcp-Param-*` check reads the called tool's schema from its own target, and a tool the
