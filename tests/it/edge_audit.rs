@@ -10,19 +10,7 @@ use crate::support::gw::{Gw, eventually};
 use crate::support::mcp_client::{McpClient, ModernClient};
 
 async fn rows(gw: &Gw, want: usize) -> Vec<Value> {
-    let last = std::sync::Mutex::new(Value::Null);
-    let found = eventually(Duration::from_secs(5), || async {
-        let (_, rows) = gw.server.get("/api/logs?limit=100", Some(&gw.admin)).await;
-        let n = rows.as_array().map_or(0, Vec::len);
-        *last.lock().unwrap() = rows.clone();
-        (n >= want).then_some(rows)
-    })
-    .await;
-    found
-        .unwrap_or_else(|| panic!("fewer than {want} rows: {}", last.lock().unwrap()))
-        .as_array()
-        .unwrap()
-        .clone()
+    gw.audit_rows("limit=100", want).await
 }
 
 fn find<'a>(rows: &'a [Value], method: &str, error_has: &str) -> &'a Value {

@@ -161,16 +161,7 @@ async fn policies_filter_lists_refuse_calls_and_apply_to_live_sessions() {
     assert_eq!(all_tool_names(&admin).await.len(), 4);
 
     // Audit rows: allowed and denied calls with the policy that decided.
-    let rows = eventually(Duration::from_secs(3), || async {
-        let (_, rows) = gw
-            .server
-            .get("/api/logs?method=tools/call&limit=50", Some(&gw.admin))
-            .await;
-        let rows = rows.as_array().cloned().unwrap_or_default();
-        (rows.len() >= 4).then_some(rows)
-    })
-    .await
-    .expect("four tools/call rows are written");
+    let rows = gw.audit_rows("method=tools/call&limit=50", 4).await;
     let find = |name: &str| {
         rows.iter()
             .find(|r| r["name"] == name)
@@ -325,16 +316,7 @@ async fn audit_tells_a_policy_refusal_from_an_upstream_error() {
         denied["error"]["message"], "unknown tool: svc__secret_op",
         "{denied}"
     );
-    let rows = eventually(Duration::from_secs(3), || async {
-        let (_, rows) = gw
-            .server
-            .get("/api/logs?method=tools/call&limit=50", Some(&gw.admin))
-            .await;
-        let rows = rows.as_array().cloned().unwrap_or_default();
-        (rows.len() >= 2).then_some(rows)
-    })
-    .await
-    .expect("two tools/call rows are written");
+    let rows = gw.audit_rows("method=tools/call&limit=50", 2).await;
     let row = |name: &str| rows.iter().find(|r| r["name"] == name).cloned().unwrap();
     let up = row("svc__explode");
     assert_eq!(

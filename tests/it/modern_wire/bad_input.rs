@@ -2,12 +2,10 @@
 //! a missing or unknown version or `_meta`, removed methods, an undeclared capability, and
 //! `Mcp-Param-*` headers against the arguments.
 
-use std::time::Duration;
-
 use serde_json::json;
 
 use super::code;
-use crate::support::gw::{Gw, PW, eventually, tool_text};
+use crate::support::gw::{Gw, PW, tool_text};
 use crate::support::mcp_client::{MODERN_VERSION, ModernClient};
 use crate::support::upstream::UpstreamConfig;
 
@@ -259,16 +257,7 @@ async fn param_headers_are_checked_for_a_tool_past_the_first_page() {
 
     // The refusal is the gateway's (deny), on the row of the located tool, with its reason;
     // the call that matched is allowed by the policy that decided it.
-    let rows = eventually(Duration::from_secs(5), || async {
-        let (_, rows) = gw
-            .server
-            .get("/api/logs?method=tools/call&limit=10", Some(&gw.admin))
-            .await;
-        let rows = rows.as_array().cloned().unwrap_or_default();
-        (rows.len() >= 2).then_some(rows)
-    })
-    .await
-    .expect("two tools/call rows are written");
+    let rows = gw.audit_rows("method=tools/call&limit=10", 2).await;
     let of = |decision: &str| {
         rows.iter()
             .find(|r| r["decision"] == decision)

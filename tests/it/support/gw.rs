@@ -18,6 +18,27 @@ pub struct Gw {
 }
 
 impl Gw {
+    /// The audit rows `GET /api/logs?{query}` returns to the admin, once there are at least
+    /// `want` (the audit writer is asynchronous); panics with the last answer after 5 s.
+    pub async fn audit_rows(&self, query: &str, want: usize) -> Vec<Value> {
+        let last = std::sync::Mutex::new(Value::Null);
+        let path = format!("/api/logs?{query}");
+        let found = eventually(Duration::from_secs(5), || async {
+            let (_, rows) = self.server.get(&path, Some(&self.admin)).await;
+            let rows = rows.as_array().cloned();
+            let enough = rows.as_ref().is_some_and(|r| r.len() >= want);
+            *last.lock().unwrap() = Value::from(rows.clone());
+            enough.then_some(rows.unwrap_or_default())
+        })
+        .await;
+        found.unwrap_or_else(|| {
+            panic!(
+                "fewer than {want} rows for {path}: {}",
+                last.lock().unwrap()
+            )
+        })
+    }
+
     pub async fn start() -> Self {
         Self::start_with(TestServerOptions::default()).await
     }
