@@ -85,9 +85,10 @@ type Request<'a> = (&'static str, &'a Principal, &'a HeaderMap, std::net::IpAddr
 async fn audited(
     state: &AppState,
     request: Request<'_>,
-    started: Instant,
-    outcome: Outcome,
+    work: impl Future<Output = Outcome>,
 ) -> Response {
+    let started = Instant::now();
+    let outcome = work.await;
     let (method, caller, headers, ip) = request;
     let (note, res) = match outcome {
         Ok((session, res)) => (Note::served(method, Some(&session), None), res),
@@ -116,13 +117,10 @@ pub(super) async fn get_mcp(
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
 ) -> Response {
-    let started = Instant::now();
-    let outcome = open_stream(&state, &caller, &headers).await;
     audited(
         &state,
         ("GET /mcp", &caller, &headers, ip),
-        started,
-        outcome,
+        open_stream(&state, &caller, &headers),
     )
     .await
 }
@@ -165,13 +163,10 @@ pub(super) async fn delete_mcp(
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
 ) -> Response {
-    let started = Instant::now();
-    let outcome = end_session(&state, &caller, &headers).await;
     audited(
         &state,
         ("DELETE /mcp", &caller, &headers, ip),
-        started,
-        outcome,
+        end_session(&state, &caller, &headers),
     )
     .await
 }
@@ -199,14 +194,9 @@ pub(super) async fn legacy_sse(
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
 ) -> Response {
-    let started = Instant::now();
-    let outcome = Ok(legacy_stream(&state, caller.clone(), "/message"));
-    audited(
-        &state,
-        ("GET /sse", &caller, &headers, ip),
-        started,
-        outcome,
-    )
+    audited(&state, ("GET /sse", &caller, &headers, ip), async {
+        Ok(legacy_stream(&state, caller.clone(), "/message"))
+    })
     .await
 }
 
